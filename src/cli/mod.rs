@@ -1,0 +1,136 @@
+//! Command-line interface: one file per subcommand; each is thin and formats what the library
+//! returns. Exit codes follow Terraform's `-detailed-exitcode`: 0 ok / no changes, 1 error,
+//! 2 changes present (plan).
+
+mod completion;
+mod init;
+mod plan;
+mod render;
+mod schema;
+mod validate;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use gitfleet::diagnostic::Diagnostics;
+use gitfleet::fleet::selector::Selector;
+use gitfleet::pipeline::PipelineError;
+
+pub const EXIT_OK: u8 = 0;
+pub const EXIT_ERROR: u8 = 1;
+pub const EXIT_CHANGES: u8 = 2;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "gitfleet",
+    version,
+    about = "Kubernetes clusters from Git: define, render, plan and bootstrap a fleet",
+    long_about = "gitfleet turns cluster definitions kept in Git (fleet.yaml + clusters/<name>/cluster.yaml) \
+into cloud API calls for EKS, AKS, kind or an existing cluster, installs an in-cluster reconciler and \
+seeds it with the same repository.\n\nExit codes: 0 success (plan: no changes), 1 error, 2 plan has changes.",
+    propagate_version = true
+)]
+pub struct Cli {
+    /// Log debug output to stderr (or set GITFLEET_LOG, e.g. GITFLEET_LOG=gitfleet=trace).
+    #[arg(short, long, global = true)]
+    pub verbose: bool,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create a new fleet repository: fleet.yaml, a kind cluster and a sample workload.
+    Init(init::InitArgs),
+    /// Check every definition; print all problems with file:line:column.
+    Validate(validate::ValidateArgs),
+    /// Write the provider request bodies and reconciler manifests of each cluster.
+    Render(render::RenderArgs),
+    /// Show the steps `up` would take for each cluster (exit 2 when there are changes).
+    Plan(plan::PlanArgs),
+    /// Print the JSON Schema of fleet.yaml and cluster.yaml (for editors).
+    Schema(schema::SchemaArgs),
+    /// Print a shell completion script.
+    Completion(completion::CompletionArgs),
+}
+
+/// Where the fleet is.
+#[derive(Debug, Args)]
+pub struct FleetArgs {
+    /// Directory holding fleet.yaml.
+    #[arg(
+        long,
+        short = 'f',
+        default_value = ".",
+        env = "GITFLEET_FLEET",
+        value_name = "DIR"
+    )]
+    pub fleet: PathBuf,
+}
+
+/// Which clusters a command works on.
+#[derive(Debug, Args)]
+pub struct SelectArgs {
+    /// Only this cluster (repeatable).
+    #[arg(long = "cluster", short = 'c', value_name = "NAME")]
+    pub clusters: Vec<String>,
+    /// Only clusters whose labels match, e.g. 'env=prod,region in (eu,us)'.
+    #[arg(long, short = 'l', value_name = "SELECTOR", value_parser = parse_selector)]
+    pub selector: Option<Selector>,
+}
+
+fn parse_selector(s: &str) -> Result<Selector, String> {
+    Selector::parse(s).map_err(|e| e.to_string())
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, ValueEnum)]
+pub enum OutputFormat {
+    #[default]
+    Text,
+    Json,
+}
+
+pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let code = match cli.command {
+        Command::Init(a) => init::run(a)?,
+        Command::Validate(a) => validate::run(a)?,
+        Command::Render(a) => render::run(a)?,
+        Command::Plan(a) => plan::run(a)?,
+        Command::Schema(a) => schema::run(a)?,
+        Command::Completion(a) => completion::run(a)?,
+    };
+    Ok(code.into())
+}
+
+/// Prints diagnostics for humans on stderr.
+pub fn print_diagnostics(d: &Diagnostics) {
+    eprintln!("{d}");
+}
+
+/// Reports a pipeline failure in the chosen format; returns the exit code.
+pub fn report_failure(e: &PipelineError, format: OutputFormat) -> u8 {
+    match (e.diagnostics(), format) {
+        (Some(d), OutputFormat::Json) => {
+            let out = serde_json::json!({
+                "valid": false,
+                "diagnostics": d.0,
+            });
+            println!("{}", serde_json::to_string_pretty(&out).expect("json"));
+        }
+        (Some(d), OutputFormat::Text) => print_diagnostics(d),
+        (None, OutputFormat::Json) => {
+            println!("{}", serde_json::json!({"error": format!("{e:#}")}));
+        }
+        (None, OutputFormat::Text) => eprintln!("error: {e:#}"),
+    }
+    EXIT_ERROR
+}
+
+/// Prints warnings (never fatal) on stderr.
+pub fn print_warnings(w: &[gitfleet::diagnostic::Diagnostic]) {
+    for d in w {
+        eprintln!("{d}");
+    }
+}

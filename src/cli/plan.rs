@@ -1,0 +1,115 @@
+//! `gitfleet plan`: observe each selected cluster and print the steps `up` would take.
+
+use clap::Args;
+
+use super::{
+    EXIT_CHANGES, EXIT_ERROR, EXIT_OK, FleetArgs, OutputFormat, SelectArgs, report_failure,
+};
+use gitfleet::fleet::DirSource;
+use gitfleet::pipeline::{ClusterOutcome, plan_all, prepare};
+
+#[derive(Debug, Args)]
+pub struct PlanArgs {
+    #[command(flatten)]
+    pub fleet: FleetArgs,
+    #[command(flatten)]
+    pub select: SelectArgs,
+    /// Output format.
+    #[arg(long, short, value_enum, default_value_t)]
+    pub output: OutputFormat,
+    /// Contact no cloud or cluster: plan as if nothing existed yet.
+    #[arg(long)]
+    pub offline: bool,
+}
+
+pub fn run(args: PlanArgs) -> anyhow::Result<u8> {
+    let source = DirSource::new(&args.fleet.fleet);
+    let prepared = match prepare(
+        &source,
+        &args.select.clusters,
+        args.select.selector.as_ref(),
+    ) {
+        Ok(p) => p,
+        Err(e) => return Ok(report_failure(&e, args.output)),
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let outcomes = runtime.block_on(plan_all(&prepared, args.offline));
+
+    let failed = outcomes
+        .iter()
+        .filter(|o| matches!(o, ClusterOutcome::Failed { .. }))
+        .count();
+    let changes: usize = outcomes
+        .iter()
+        .map(|o| match o {
+            ClusterOutcome::Planned(p) => p.steps.len(),
+            ClusterOutcome::Failed { .. } => 0,
+        })
+        .sum();
+    let code = if failed > 0 {
+        EXIT_ERROR
+    } else if changes > 0 {
+        EXIT_CHANGES
+    } else {
+        EXIT_OK
+    };
+
+    match args.output {
+        OutputFormat::Json => {
+            let out = serde_json::json!({
+                "fleet": prepared.fleet.fleet.metadata.name,
+                "offline": args.offline,
+                "clusters": outcomes,
+                "summary": {"clusters": outcomes.len(), "steps": changes, "failed": failed},
+                "diagnostics": prepared.fleet.warnings,
+            });
+            println!("{}", serde_json::to_string_pretty(&out)?);
+        }
+        OutputFormat::Text => {
+            super::print_warnings(&prepared.fleet.warnings);
+            if args.offline {
+                println!("offline plan: nothing was contacted; every resource is assumed absent\n");
+            }
+            if outcomes.is_empty() {
+                println!("no cluster matches the selection");
+            }
+            for o in &outcomes {
+                match o {
+                    ClusterOutcome::Planned(p) if p.steps.is_empty() => {
+                        println!("{} [{}]: up to date", p.cluster, p.provider);
+                    }
+                    ClusterOutcome::Planned(p) => {
+                        println!(
+                            "{} [{}]: {} step{}",
+                            p.cluster,
+                            p.provider,
+                            p.steps.len(),
+                            if p.steps.len() == 1 { "" } else { "s" }
+                        );
+                        for (i, s) in p.steps.iter().enumerate() {
+                            println!("  {}. {s}", i + 1);
+                        }
+                    }
+                    ClusterOutcome::Failed { cluster, error } => {
+                        println!("{cluster}: error: {error}");
+                    }
+                }
+                println!();
+            }
+            println!(
+                "Plan: {changes} step{} across {} cluster{}{}.",
+                if changes == 1 { "" } else { "s" },
+                outcomes.len(),
+                if outcomes.len() == 1 { "" } else { "s" },
+                if failed > 0 {
+                    format!(", {failed} failed")
+                } else {
+                    String::new()
+                }
+            );
+        }
+    }
+    Ok(code)
+}

@@ -1,0 +1,390 @@
+//! YAML with source positions: a small value tree where every node and every mapping key keeps
+//! the file, line and column it came from, so validation can point at the exact spot.
+//!
+//! yaml-rust2's event parser supplies the positions; scalars are resolved with the YAML 1.2 core
+//! schema (as Kubernetes tooling does), so `1.30` is a number and `"1.30"` a string.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use yaml_rust2::Yaml;
+use yaml_rust2::parser::{Event, MarkedEventReceiver, Parser, Tag};
+use yaml_rust2::scanner::{Marker, TScalarStyle};
+
+use crate::diagnostic::{Diagnostic, Span};
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Node {
+    pub value: Value,
+    pub span: Span,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value {
+    Null,
+    Bool(bool),
+    Int(i64),
+    /// A number with a fraction, and the text it was written as (`1.30` reads as 1.3).
+    Float(f64, String),
+    /// A string, and the scalar text it came from was quoted (or a block scalar).
+    Str(String),
+    Seq(Vec<Node>),
+    Map(Vec<Entry>),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Entry {
+    pub key: String,
+    pub key_span: Span,
+    pub value: Node,
+}
+
+impl Value {
+    /// How the value is named in "expected X, found Y" messages.
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            Value::Null => "null",
+            Value::Bool(_) => "a boolean",
+            Value::Int(_) => "an integer",
+            Value::Float(..) => "a number",
+            Value::Str(_) => "a string",
+            Value::Seq(_) => "a list",
+            Value::Map(_) => "a mapping",
+        }
+    }
+}
+
+impl Node {
+    pub fn get(&self, key: &str) -> Option<&Node> {
+        match &self.value {
+            Value::Map(entries) => entries.iter().find(|e| e.key == key).map(|e| &e.value),
+            _ => None,
+        }
+    }
+
+    pub fn entry(&self, key: &str) -> Option<&Entry> {
+        match &self.value {
+            Value::Map(entries) => entries.iter().find(|e| e.key == key),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(&self) -> Option<&str> {
+        match &self.value {
+            Value::Str(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    /// Walks a path of keys and list indices (as produced by validation) to the node it names.
+    pub fn at(&self, path: &[PathSeg]) -> Option<&Node> {
+        let mut node = self;
+        for seg in path {
+            node = match (seg, &node.value) {
+                (PathSeg::Key(k), Value::Map(_)) => node.get(k)?,
+                (PathSeg::Index(i), Value::Seq(items)) => items.get(*i)?,
+                _ => return None,
+            };
+        }
+        Some(node)
+    }
+
+    /// Converts to JSON for serde and for the template context. Non-finite floats become null.
+    pub fn to_json(&self) -> serde_json::Value {
+        use serde_json::Value as J;
+        match &self.value {
+            Value::Null => J::Null,
+            Value::Bool(b) => J::Bool(*b),
+            Value::Int(i) => J::from(*i),
+            Value::Float(f, _) => serde_json::Number::from_f64(*f).map_or(J::Null, J::Number),
+            Value::Str(s) => J::String(s.clone()),
+            Value::Seq(items) => J::Array(items.iter().map(Node::to_json).collect()),
+            Value::Map(entries) => J::Object(
+                entries
+                    .iter()
+                    .map(|e| (e.key.clone(), e.value.to_json()))
+                    .collect(),
+            ),
+        }
+    }
+}
+
+/// One step of a path into a document: `spec.nodePools[0].min`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PathSeg {
+    Key(String),
+    Index(usize),
+}
+
+/// Formats a path the way users write it: `spec.nodePools[0].min`.
+pub fn path_string(path: &[PathSeg]) -> String {
+    let mut out = String::new();
+    for seg in path {
+        match seg {
+            PathSeg::Key(k) => {
+                if !out.is_empty() {
+                    out.push('.');
+                }
+                out.push_str(k);
+            }
+            PathSeg::Index(i) => {
+                out.push_str(&format!("[{i}]"));
+            }
+        }
+    }
+    if out.is_empty() {
+        out.push_str("the document");
+    }
+    out
+}
+
+/// Parses every document of a YAML stream. Errors (syntax, duplicate keys, non-string keys)
+/// come back as diagnostics; the documents that parsed are still returned when possible.
+pub fn parse(file: &Arc<str>, text: &str) -> Result<Vec<Node>, Vec<Diagnostic>> {
+    let mut builder = Builder {
+        file: file.clone(),
+        stack: Vec::new(),
+        docs: Vec::new(),
+        anchors: HashMap::new(),
+        errors: Vec::new(),
+    };
+    let mut parser = Parser::new_from_str(text);
+    if let Err(e) = parser.load(&mut builder, true) {
+        let m = e.marker();
+        builder.errors.push(
+            Diagnostic::error(span_of(file, m), format!("invalid YAML: {}", e.info()))
+                .with_hint("check the indentation and quoting on this line and the one above"),
+        );
+    }
+    if builder.errors.is_empty() {
+        Ok(builder.docs)
+    } else {
+        Err(builder.errors)
+    }
+}
+
+fn span_of(file: &Arc<str>, m: &Marker) -> Span {
+    // yaml-rust2 markers: line is 1-based, column 0-based.
+    Span::new(file.clone(), m.line() as u32, m.col() as u32 + 1)
+}
+
+enum Frame {
+    Seq {
+        anchor: usize,
+        span: Span,
+        items: Vec<Node>,
+    },
+    Map {
+        anchor: usize,
+        span: Span,
+        entries: Vec<Entry>,
+        pending_key: Option<(String, Span)>,
+    },
+}
+
+struct Builder {
+    file: Arc<str>,
+    stack: Vec<Frame>,
+    docs: Vec<Node>,
+    anchors: HashMap<usize, Node>,
+    errors: Vec<Diagnostic>,
+}
+
+impl Builder {
+    fn push_node(&mut self, node: Node, anchor: usize) {
+        if anchor > 0 {
+            self.anchors.insert(anchor, node.clone());
+        }
+        match self.stack.last_mut() {
+            None => self.docs.push(node),
+            Some(Frame::Seq { items, .. }) => items.push(node),
+            Some(Frame::Map {
+                entries,
+                pending_key,
+                ..
+            }) => match pending_key.take() {
+                None => {
+                    // A key position.
+                    let key = match node.value {
+                        Value::Str(s) => s,
+                        Value::Int(i) => i.to_string(),
+                        Value::Bool(b) => b.to_string(),
+                        Value::Float(_, raw) => raw,
+                        Value::Null => {
+                            self.errors.push(Diagnostic::error(
+                                node.span.clone(),
+                                "a mapping key is empty",
+                            ));
+                            String::new()
+                        }
+                        Value::Seq(_) | Value::Map(_) => {
+                            self.errors.push(Diagnostic::error(
+                                node.span.clone(),
+                                "a mapping key must be a plain string, not a list or mapping",
+                            ));
+                            String::new()
+                        }
+                    };
+                    if let Some(first) = entries.iter().find(|e| e.key == key) {
+                        self.errors.push(
+                            Diagnostic::error(node.span.clone(), format!("duplicate key `{key}`"))
+                                .with_hint(format!(
+                                    "`{key}` is already set at line {}; remove one of them",
+                                    first.key_span.line
+                                )),
+                        );
+                    }
+                    *pending_key = Some((key, node.span));
+                }
+                Some((key, key_span)) => entries.push(Entry {
+                    key,
+                    key_span,
+                    value: node,
+                }),
+            },
+        }
+    }
+}
+
+fn resolve_plain(text: &str) -> Value {
+    match Yaml::from_str(text) {
+        Yaml::Null => Value::Null,
+        Yaml::Boolean(b) => Value::Bool(b),
+        Yaml::Integer(i) => Value::Int(i),
+        Yaml::Real(r) => {
+            let f = r.parse::<f64>().unwrap_or(match r.as_str() {
+                ".inf" | ".Inf" | ".INF" | "+.inf" | "+.Inf" | "+.INF" => f64::INFINITY,
+                "-.inf" | "-.Inf" | "-.INF" => f64::NEG_INFINITY,
+                _ => f64::NAN,
+            });
+            Value::Float(f, r)
+        }
+        _ => Value::Str(text.to_string()),
+    }
+}
+
+fn is_str_tag(tag: &Option<Tag>) -> bool {
+    matches!(tag, Some(t) if t.suffix == "str" || t.suffix == "tag:yaml.org,2002:str")
+}
+
+impl MarkedEventReceiver for Builder {
+    fn on_event(&mut self, ev: Event, mark: Marker) {
+        let span = span_of(&self.file, &mark);
+        match ev {
+            Event::Scalar(text, style, anchor, tag) => {
+                let value = if style == TScalarStyle::Plain && !is_str_tag(&tag) {
+                    resolve_plain(&text)
+                } else {
+                    Value::Str(text)
+                };
+                self.push_node(Node { value, span }, anchor);
+            }
+            Event::Alias(id) => {
+                let node = match self.anchors.get(&id) {
+                    Some(n) => Node {
+                        value: n.value.clone(),
+                        span,
+                    },
+                    None => {
+                        self.errors
+                            .push(Diagnostic::error(span.clone(), "unknown YAML alias"));
+                        Node {
+                            value: Value::Null,
+                            span,
+                        }
+                    }
+                };
+                self.push_node(node, 0);
+            }
+            Event::SequenceStart(anchor, _) => self.stack.push(Frame::Seq {
+                anchor,
+                span,
+                items: Vec::new(),
+            }),
+            Event::MappingStart(anchor, _) => self.stack.push(Frame::Map {
+                anchor,
+                span,
+                entries: Vec::new(),
+                pending_key: None,
+            }),
+            Event::SequenceEnd | Event::MappingEnd => match self.stack.pop() {
+                Some(Frame::Seq {
+                    anchor,
+                    span,
+                    items,
+                }) => self.push_node(
+                    Node {
+                        value: Value::Seq(items),
+                        span,
+                    },
+                    anchor,
+                ),
+                Some(Frame::Map {
+                    anchor,
+                    span,
+                    entries,
+                    ..
+                }) => self.push_node(
+                    Node {
+                        value: Value::Map(entries),
+                        span,
+                    },
+                    anchor,
+                ),
+                None => {}
+            },
+            Event::DocumentStart => self.anchors.clear(),
+            Event::Nothing | Event::StreamStart | Event::StreamEnd | Event::DocumentEnd => {}
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn one(text: &str) -> Node {
+        let file: Arc<str> = Arc::from("t.yaml");
+        parse(&file, text).unwrap().remove(0)
+    }
+
+    #[test]
+    fn positions_are_one_based() {
+        let doc = one("a: 1\nb:\n  c: \"x\"\n");
+        let b = doc.entry("b").unwrap();
+        assert_eq!((b.key_span.line, b.key_span.column), (2, 1));
+        let c = doc.get("b").unwrap().entry("c").unwrap();
+        assert_eq!((c.key_span.line, c.key_span.column), (3, 3));
+        assert_eq!((c.value.span.line, c.value.span.column), (3, 6));
+    }
+
+    #[test]
+    fn scalars_follow_the_core_schema() {
+        let doc = one("a: 1.30\nb: \"1.30\"\nc: true\nd: ~\ne: 0x10\nf: !!str 12\n");
+        assert_eq!(
+            doc.get("a").unwrap().value,
+            Value::Float(1.3, "1.30".into())
+        );
+        assert_eq!(doc.get("b").unwrap().value, Value::Str("1.30".into()));
+        assert_eq!(doc.get("c").unwrap().value, Value::Bool(true));
+        assert_eq!(doc.get("d").unwrap().value, Value::Null);
+        assert_eq!(doc.get("e").unwrap().value, Value::Int(16));
+        assert_eq!(doc.get("f").unwrap().value, Value::Str("12".into()));
+    }
+
+    #[test]
+    fn duplicate_keys_and_syntax_errors_are_reported() {
+        let file: Arc<str> = Arc::from("t.yaml");
+        let errs = parse(&file, "a: 1\na: 2\n").unwrap_err();
+        assert_eq!(errs[0].span.line, 2);
+        assert!(errs[0].message.contains("duplicate key `a`"));
+        let errs = parse(&file, "a: [1, 2\nb: 3\n").unwrap_err();
+        assert!(errs[0].message.starts_with("invalid YAML"));
+    }
+
+    #[test]
+    fn aliases_copy_the_anchored_value() {
+        let doc = one("a: &x {k: v}\nb: *x\n");
+        assert_eq!(doc.get("b").unwrap().get("k").unwrap().as_str(), Some("v"));
+    }
+}

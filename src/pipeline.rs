@@ -1,0 +1,100 @@
+//! The shared front half of every command: load and validate the fleet, select clusters, render
+//! them, and (for `plan`) observe and diff. Nothing here runs on invalid input: rendering starts
+//! only after the whole fleet validated, and observing only after every cluster rendered.
+
+use serde::Serialize;
+
+use crate::diagnostic::Diagnostics;
+use crate::fleet::selector::Selector;
+use crate::fleet::{self, FileSource, LoadError, LoadedFleet};
+use crate::plan::{self, ClusterPlan, PlanError};
+use crate::provider::{AnyProvider, ProviderError};
+use crate::render::{self, RenderedCluster, Renderer};
+
+#[derive(Debug, thiserror::Error)]
+pub enum PipelineError {
+    #[error(transparent)]
+    Load(#[from] LoadError),
+    #[error("{0}")]
+    Selection(String),
+    #[error("{0}")]
+    Render(Diagnostics),
+}
+
+impl PipelineError {
+    /// The diagnostics, when the problem is in the user's files.
+    pub fn diagnostics(&self) -> Option<&Diagnostics> {
+        match self {
+            PipelineError::Load(LoadError::Invalid(d)) | PipelineError::Render(d) => Some(d),
+            _ => None,
+        }
+    }
+}
+
+pub struct Prepared {
+    pub fleet: LoadedFleet,
+    pub rendered: Vec<RenderedCluster>,
+}
+
+/// Load, validate, select and render.
+pub fn prepare(
+    source: &dyn FileSource,
+    names: &[String],
+    selector: Option<&Selector>,
+) -> Result<Prepared, PipelineError> {
+    let fleet = fleet::load(source)?;
+    let overrides = render::read_overrides(source).map_err(LoadError::from)?;
+    let renderer = Renderer::new(overrides);
+    let selected = fleet
+        .select(names, selector)
+        .map_err(PipelineError::Selection)?;
+    let rendered = renderer
+        .render_fleet(&fleet, selected)
+        .map_err(PipelineError::Render)?;
+    Ok(Prepared { fleet, rendered })
+}
+
+/// The plan of one cluster, or why it could not be made.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase", untagged)]
+pub enum ClusterOutcome {
+    Planned(ClusterPlan),
+    Failed { cluster: String, error: String },
+}
+
+#[derive(Debug, thiserror::Error)]
+enum OneError {
+    #[error(transparent)]
+    Provider(#[from] ProviderError),
+    #[error(transparent)]
+    Plan(#[from] PlanError),
+}
+
+/// Observes every rendered cluster through its provider and plans it. One cluster's failure
+/// does not stop the others.
+pub async fn plan_all(prepared: &Prepared, offline: bool) -> Vec<ClusterOutcome> {
+    let mut out = Vec::new();
+    for rendered in &prepared.rendered {
+        let cluster = prepared
+            .fleet
+            .clusters
+            .iter()
+            .find(|c| c.name == rendered.name)
+            .expect("rendered clusters come from the fleet");
+        let desired = plan::desired_state(&prepared.fleet.fleet, cluster, rendered);
+        let result: Result<ClusterPlan, OneError> = async {
+            let provider = AnyProvider::for_cluster(cluster.provider, offline)?;
+            let observed = provider.observe(&desired, rendered).await?;
+            Ok(plan::plan_cluster(&desired, &observed)?)
+        }
+        .await;
+        out.push(match result {
+            Ok(p) => ClusterOutcome::Planned(p),
+            Err(e) => ClusterOutcome::Failed {
+                cluster: rendered.name.clone(),
+                error: e.to_string(),
+            },
+        });
+    }
+    out
+}

@@ -1,0 +1,409 @@
+//! Plans: the desired state (from the rendered cluster) diffed against the observed state
+//! (from a provider) into an ordered list of steps. Pure: the same inputs give the same plan,
+//! and `plan` prints the very value that `up` executes.
+
+mod desired;
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde::Serialize;
+
+pub use desired::{Desired, DesiredPool, desired_state};
+
+use crate::fleet::types::ProviderKind;
+use crate::fleet::validate::parse_version;
+
+/// What a provider found. `None`/empty means absent, which is a normal state.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Observed {
+    /// AKS: whether the resource group exists (`None` when not applicable or unknown).
+    pub resource_group: Option<bool>,
+    pub control_plane: Option<ObservedControlPlane>,
+    pub pools: Vec<ObservedPool>,
+    pub reconciler: Option<ObservedReconciler>,
+    /// Whether the reconciler's manifests in the repository already match the rendered ones.
+    pub manifests_committed: bool,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ObservedControlPlane {
+    pub version: String,
+    pub tags: BTreeMap<String, String>,
+    /// Settings that cannot change after creation, keyed like [`Desired::immutable`].
+    pub immutable: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ObservedPool {
+    pub name: String,
+    pub instance_type: String,
+    pub min: u32,
+    pub max: u32,
+    pub desired: u32,
+    pub labels: BTreeMap<String, String>,
+    pub taints: Vec<String>,
+    pub version: Option<String>,
+    /// Carries gitfleet's ownership tags: only such pools may be deleted.
+    pub owned: bool,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ObservedReconciler {
+    pub image: String,
+    pub seeded: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Action {
+    Create,
+    Update,
+    Upgrade,
+    Delete,
+    Install,
+    Seed,
+    Commit,
+}
+
+impl fmt::Display for Action {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Action::Create => "create",
+            Action::Update => "update",
+            Action::Upgrade => "upgrade",
+            Action::Delete => "delete",
+            Action::Install => "install",
+            Action::Seed => "seed",
+            Action::Commit => "commit",
+        })
+    }
+}
+
+/// One field that changes in a step.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Change {
+    pub field: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub from: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub to: Option<String>,
+}
+
+impl Change {
+    fn new(field: &str, from: Option<String>, to: Option<String>) -> Self {
+        Self {
+            field: field.to_string(),
+            from,
+            to,
+        }
+    }
+}
+
+/// What a step acts on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Target {
+    ResourceGroup,
+    ControlPlane,
+    NodePool,
+    Reconciler,
+    Repository,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Step {
+    pub action: Action,
+    pub target: Target,
+    /// Name of the thing acted on (cluster, pool, resource group, repository path).
+    pub name: String,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub changes: Vec<Change>,
+}
+
+impl fmt::Display for Step {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let what = match self.target {
+            Target::ResourceGroup => "resource group",
+            Target::ControlPlane => "cluster",
+            Target::NodePool => "node pool",
+            Target::Reconciler => "reconciler",
+            Target::Repository => "manifests in",
+        };
+        write!(f, "{} {what} {}", self.action, self.name)?;
+        let changes: Vec<String> = self
+            .changes
+            .iter()
+            .map(|c| match (&c.from, &c.to) {
+                (Some(a), Some(b)) => format!("{}: {a} → {b}", c.field),
+                (None, Some(b)) => format!("{}: {b}", c.field),
+                (Some(a), None) => format!("{}: {a} → (removed)", c.field),
+                (None, None) => c.field.clone(),
+            })
+            .collect();
+        if !changes.is_empty() {
+            write!(f, " ({})", changes.join(", "))?;
+        }
+        Ok(())
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ClusterPlan {
+    pub cluster: String,
+    pub provider: ProviderKind,
+    pub steps: Vec<Step>,
+}
+
+/// Changes a provider cannot make, found while planning.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, Serialize)]
+#[serde(tag = "reason", rename_all = "camelCase")]
+pub enum PlanError {
+    #[error(
+        "`{field}` cannot change after creation (is {observed}, definition says {desired}); create a new cluster instead"
+    )]
+    Immutable {
+        field: String,
+        observed: String,
+        desired: String,
+    },
+    #[error("cannot downgrade Kubernetes from {observed} to {desired}")]
+    Downgrade { observed: String, desired: String },
+    #[error("cannot read Kubernetes version \"{0}\" reported by the provider")]
+    UnknownVersion(String),
+}
+
+fn minor(v: &str) -> Result<u32, PlanError> {
+    parse_version(v)
+        .map(|(_, m, _)| m)
+        .ok_or_else(|| PlanError::UnknownVersion(v.to_string()))
+}
+
+fn map_changes(
+    field: &str,
+    from: &BTreeMap<String, String>,
+    to: &BTreeMap<String, String>,
+) -> Vec<Change> {
+    let mut out = Vec::new();
+    for (k, v) in to {
+        match from.get(k) {
+            Some(old) if old == v => {}
+            old => out.push(Change::new(
+                &format!("{field}.{k}"),
+                old.cloned(),
+                Some(v.clone()),
+            )),
+        }
+    }
+    for (k, v) in from {
+        if !to.contains_key(k) {
+            out.push(Change::new(&format!("{field}.{k}"), Some(v.clone()), None));
+        }
+    }
+    out
+}
+
+/// The steps that take `observed` to `desired`, in the order they must run.
+pub fn plan_cluster(desired: &Desired, observed: &Observed) -> Result<ClusterPlan, PlanError> {
+    let mut steps = Vec::new();
+    let cluster = desired.cluster.clone();
+    let step = |action, target, name: &str, changes| Step {
+        action,
+        target,
+        name: name.to_string(),
+        changes,
+    };
+
+    if let Some(rg) = &desired.resource_group
+        && observed.resource_group != Some(true)
+    {
+        steps.push(step(Action::Create, Target::ResourceGroup, rg, vec![]));
+    }
+
+    if desired.managed {
+        let version = desired.version.clone().unwrap_or_default();
+        match &observed.control_plane {
+            None => steps.push(step(
+                Action::Create,
+                Target::ControlPlane,
+                &cluster,
+                vec![Change::new("version", None, Some(version.clone()))],
+            )),
+            Some(cp) => {
+                for (field, want) in &desired.immutable {
+                    if let Some(have) = cp.immutable.get(field)
+                        && have != want
+                    {
+                        return Err(PlanError::Immutable {
+                            field: field.clone(),
+                            observed: have.clone(),
+                            desired: want.clone(),
+                        });
+                    }
+                }
+                let (have, want) = (minor(&cp.version)?, minor(&version)?);
+                if want < have {
+                    return Err(PlanError::Downgrade {
+                        observed: cp.version.clone(),
+                        desired: version,
+                    });
+                }
+                if want > have && !desired.upgradable {
+                    return Err(PlanError::Immutable {
+                        field: "version".into(),
+                        observed: cp.version.clone(),
+                        desired: version,
+                    });
+                }
+                // One minor version at a time, as EKS and AKS require.
+                for m in have..want {
+                    steps.push(step(
+                        Action::Upgrade,
+                        Target::ControlPlane,
+                        &cluster,
+                        vec![Change::new(
+                            "version",
+                            Some(format!("1.{m}")),
+                            Some(format!("1.{}", m + 1)),
+                        )],
+                    ));
+                }
+                let tags = map_changes("tags", &cp.tags, &desired.tags);
+                if !tags.is_empty() {
+                    steps.push(step(Action::Update, Target::ControlPlane, &cluster, tags));
+                }
+            }
+        }
+
+        for pool in &desired.pools {
+            match observed.pools.iter().find(|p| p.name == pool.name) {
+                None => steps.push(step(
+                    Action::Create,
+                    Target::NodePool,
+                    &pool.name,
+                    vec![
+                        Change::new("instanceType", None, Some(pool.instance_type.clone())),
+                        Change::new(
+                            "size",
+                            None,
+                            Some(format!(
+                                "{}..{} (desired {})",
+                                pool.min, pool.max, pool.desired
+                            )),
+                        ),
+                    ],
+                )),
+                Some(have) => {
+                    if have.instance_type != pool.instance_type {
+                        return Err(PlanError::Immutable {
+                            field: format!("nodePools[{}].instanceType", pool.name),
+                            observed: have.instance_type.clone(),
+                            desired: pool.instance_type.clone(),
+                        });
+                    }
+                    let mut changes = Vec::new();
+                    for (field, a, b) in [
+                        ("min", have.min, pool.min),
+                        ("max", have.max, pool.max),
+                        ("desired", have.desired, pool.desired),
+                    ] {
+                        if a != b {
+                            changes.push(Change::new(
+                                field,
+                                Some(a.to_string()),
+                                Some(b.to_string()),
+                            ));
+                        }
+                    }
+                    changes.extend(map_changes("labels", &have.labels, &pool.labels));
+                    if have.taints != pool.taints {
+                        changes.push(Change::new(
+                            "taints",
+                            Some(have.taints.join(",")),
+                            Some(pool.taints.join(",")),
+                        ));
+                    }
+                    if !changes.is_empty() {
+                        steps.push(step(Action::Update, Target::NodePool, &pool.name, changes));
+                    }
+                }
+            }
+        }
+        // Pools are upgraded after the control plane.
+        for pool in &desired.pools {
+            if let Some(have) = observed.pools.iter().find(|p| p.name == pool.name)
+                && let (Some(hv), Some(want)) = (&have.version, &desired.version)
+                && minor(hv)? < minor(want)?
+            {
+                steps.push(step(
+                    Action::Upgrade,
+                    Target::NodePool,
+                    &pool.name,
+                    vec![Change::new("version", Some(hv.clone()), Some(want.clone()))],
+                ));
+            }
+        }
+        // Only pools gitfleet created are ever deleted.
+        for have in &observed.pools {
+            if have.owned && !desired.pools.iter().any(|p| p.name == have.name) {
+                steps.push(step(Action::Delete, Target::NodePool, &have.name, vec![]));
+            }
+        }
+    }
+
+    match &observed.reconciler {
+        None => steps.push(step(
+            Action::Install,
+            Target::Reconciler,
+            &desired.reconciler_namespace,
+            vec![Change::new(
+                "image",
+                None,
+                Some(desired.reconciler_image.clone()),
+            )],
+        )),
+        Some(r) if r.image != desired.reconciler_image => steps.push(step(
+            Action::Update,
+            Target::Reconciler,
+            &desired.reconciler_namespace,
+            vec![Change::new(
+                "image",
+                Some(r.image.clone()),
+                Some(desired.reconciler_image.clone()),
+            )],
+        )),
+        Some(_) => {}
+    }
+    if !observed.reconciler.as_ref().is_some_and(|r| r.seeded) {
+        steps.push(step(
+            Action::Seed,
+            Target::Reconciler,
+            &desired.reconciler_namespace,
+            vec![
+                Change::new("repository", None, Some(desired.repository.clone())),
+                Change::new("path", None, Some(desired.sync_path.clone())),
+            ],
+        ));
+    }
+    if !observed.manifests_committed {
+        steps.push(step(
+            Action::Commit,
+            Target::Repository,
+            &desired.self_manifests_path,
+            vec![],
+        ));
+    }
+    Ok(ClusterPlan {
+        cluster,
+        provider: desired.provider,
+        steps,
+    })
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,171 @@
+//! Plan diffing over hand-built observed states.
+
+use super::*;
+
+fn desired() -> Desired {
+    Desired {
+        cluster: "prod".into(),
+        provider: ProviderKind::Eks,
+        managed: true,
+        upgradable: true,
+        version: Some("1.30".into()),
+        resource_group: None,
+        tags: [("team".to_string(), "a".to_string())].into(),
+        pools: vec![DesiredPool {
+            name: "general".into(),
+            instance_type: "m6i.large".into(),
+            min: 1,
+            max: 5,
+            desired: 2,
+            labels: BTreeMap::new(),
+            taints: vec![],
+        }],
+        immutable: [("eks.subnetIds".to_string(), "a,b".to_string())].into(),
+        reconciler_namespace: "gitfleet-system".into(),
+        reconciler_image: "img:1".into(),
+        repository: "https://x/r.git@main".into(),
+        sync_path: "clusters/prod".into(),
+        self_manifests_path: "clusters/prod/gitfleet-system".into(),
+    }
+}
+
+fn converged() -> Observed {
+    Observed {
+        resource_group: None,
+        control_plane: Some(ObservedControlPlane {
+            version: "1.30".into(),
+            tags: [("team".to_string(), "a".to_string())].into(),
+            immutable: [("eks.subnetIds".to_string(), "a,b".to_string())].into(),
+        }),
+        pools: vec![ObservedPool {
+            name: "general".into(),
+            instance_type: "m6i.large".into(),
+            min: 1,
+            max: 5,
+            desired: 2,
+            version: Some("1.30".into()),
+            owned: true,
+            ..Default::default()
+        }],
+        reconciler: Some(ObservedReconciler {
+            image: "img:1".into(),
+            seeded: true,
+        }),
+        manifests_committed: true,
+    }
+}
+
+fn lines(p: &ClusterPlan) -> Vec<String> {
+    p.steps.iter().map(ToString::to_string).collect()
+}
+
+#[test]
+fn absent_everything_creates_everything_in_order() {
+    let p = plan_cluster(&desired(), &Observed::default()).unwrap();
+    assert_eq!(
+        lines(&p),
+        [
+            "create cluster prod (version: 1.30)",
+            "create node pool general (instanceType: m6i.large, size: 1..5 (desired 2))",
+            "install reconciler gitfleet-system (image: img:1)",
+            "seed reconciler gitfleet-system (repository: https://x/r.git@main, path: clusters/prod)",
+            "commit manifests in clusters/prod/gitfleet-system",
+        ]
+    );
+}
+
+#[test]
+fn converged_state_plans_nothing() {
+    assert!(
+        plan_cluster(&desired(), &converged())
+            .unwrap()
+            .steps
+            .is_empty()
+    );
+}
+
+#[test]
+fn upgrades_one_minor_at_a_time_then_pools() {
+    let mut o = converged();
+    o.control_plane.as_mut().unwrap().version = "1.28".into();
+    o.pools[0].version = Some("1.28".into());
+    let p = plan_cluster(&desired(), &o).unwrap();
+    assert_eq!(
+        lines(&p),
+        [
+            "upgrade cluster prod (version: 1.28 → 1.29)",
+            "upgrade cluster prod (version: 1.29 → 1.30)",
+            "upgrade node pool general (version: 1.28 → 1.30)",
+        ]
+    );
+}
+
+#[test]
+fn scaling_labels_and_tags_are_updates() {
+    let mut o = converged();
+    o.pools[0].desired = 3;
+    o.pools[0].labels.insert("old".into(), "x".into());
+    o.control_plane
+        .as_mut()
+        .unwrap()
+        .tags
+        .insert("team".into(), "b".into());
+    let p = plan_cluster(&desired(), &o).unwrap();
+    assert_eq!(
+        lines(&p),
+        [
+            "update cluster prod (tags.team: b → a)",
+            "update node pool general (desired: 3 → 2, labels.old: x → (removed))",
+        ]
+    );
+}
+
+#[test]
+fn only_owned_pools_are_deleted() {
+    let mut o = converged();
+    o.pools.push(ObservedPool {
+        name: "ours".into(),
+        owned: true,
+        ..Default::default()
+    });
+    o.pools.push(ObservedPool {
+        name: "theirs".into(),
+        owned: false,
+        ..Default::default()
+    });
+    assert_eq!(
+        lines(&plan_cluster(&desired(), &o).unwrap()),
+        ["delete node pool ours"]
+    );
+}
+
+#[test]
+fn immutable_changes_and_downgrades_are_errors() {
+    let mut o = converged();
+    o.control_plane
+        .as_mut()
+        .unwrap()
+        .immutable
+        .insert("eks.subnetIds".into(), "c,d".into());
+    let e = plan_cluster(&desired(), &o).unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "`eks.subnetIds` cannot change after creation (is c,d, definition says a,b); create a new cluster instead"
+    );
+    let mut o = converged();
+    o.control_plane.as_mut().unwrap().version = "1.31".into();
+    assert!(matches!(
+        plan_cluster(&desired(), &o),
+        Err(PlanError::Downgrade { .. })
+    ));
+}
+
+#[test]
+fn existing_clusters_get_only_the_reconciler() {
+    let mut d = desired();
+    d.managed = false;
+    d.pools.clear();
+    let p = plan_cluster(&d, &Observed::default()).unwrap();
+    assert_eq!(p.steps.len(), 3);
+    assert_eq!(p.steps[0].action, Action::Install);
+}
