@@ -7,7 +7,19 @@ use std::process::ExitCode;
 use clap::Parser;
 
 fn main() -> ExitCode {
-    let args = cli::Cli::parse();
+    // Usage errors exit 1 (clap's default of 2 means "changes present" in gitfleet's codes).
+    let args = match cli::Cli::try_parse() {
+        Ok(args) => args,
+        Err(e) => {
+            let code = if e.use_stderr() {
+                cli::EXIT_ERROR
+            } else {
+                cli::EXIT_OK
+            };
+            let _ = e.print();
+            return code.into();
+        }
+    };
     let filter = tracing_subscriber::EnvFilter::try_from_env("GITFLEET_LOG").unwrap_or_else(|_| {
         tracing_subscriber::EnvFilter::new(if args.verbose { "debug" } else { "warn" })
     });

@@ -1,0 +1,323 @@
+//! The built binary on the example fleets: commands, output formats and exit codes.
+
+use predicates::prelude::*;
+
+use crate::support::{fleet_dir, gitfleet, root};
+
+#[test]
+fn help_version_and_every_subcommand_help() {
+    gitfleet(&root())
+        .arg("--help")
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("Exit codes"));
+    gitfleet(&root())
+        .arg("--version")
+        .assert()
+        .success()
+        .stdout(format!("gitfleet {}\n", env!("CARGO_PKG_VERSION")));
+    for sub in ["init", "validate", "render", "plan", "schema", "completion"] {
+        gitfleet(&root())
+            .args([sub, "--help"])
+            .assert()
+            .success()
+            .stdout(predicate::str::contains("Usage: gitfleet"));
+    }
+}
+
+#[test]
+fn completions_for_each_shell() {
+    for (shell, marker) in [
+        ("bash", "_gitfleet()"),
+        ("zsh", "#compdef gitfleet"),
+        ("fish", "complete -c gitfleet"),
+    ] {
+        gitfleet(&root())
+            .args(["completion", shell])
+            .assert()
+            .success()
+            .stdout(predicate::str::contains(marker));
+    }
+}
+
+#[test]
+fn usage_errors_exit_1_not_2() {
+    gitfleet(&root()).args(["plan", "--bogus"]).assert().code(1);
+    gitfleet(&root())
+        .args(["plan", "--offline", "-l", "env in"])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains(
+            "invalid label selector \"env in\"",
+        ));
+}
+
+#[test]
+fn validate_the_example_fleet() {
+    gitfleet(&root())
+        .arg("validate")
+        .assert()
+        .success()
+        .stdout("fleet \"example\" is valid: 2 clusters (dev [kind], staging [existing])\n");
+    let out = gitfleet(&root())
+        .args(["validate", "-o", "json"])
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
+    assert_eq!(v["valid"], true);
+    assert_eq!(v["clusters"][0]["provider"], "kind");
+}
+
+#[test]
+fn offline_plan_exits_2_and_lists_steps() {
+    let out = gitfleet(&root())
+        .args(["plan", "--offline"])
+        .assert()
+        .code(2)
+        .get_output()
+        .stdout
+        .clone();
+    let text = String::from_utf8(out).unwrap();
+    assert!(
+        text.contains("dev [kind]: 4 steps\n  1. create cluster dev (version: 1.31)"),
+        "{text}"
+    );
+    assert!(
+        text.contains("staging [existing]: 3 steps\n  1. install reconciler gitfleet-system"),
+        "{text}"
+    );
+    assert!(
+        text.ends_with("Plan: 7 steps across 2 clusters.\n"),
+        "{text}"
+    );
+}
+
+#[test]
+fn json_plan_is_machine_readable() {
+    let out = gitfleet(&root())
+        .args(["plan", "--offline", "-o", "json", "-l", "env=dev"])
+        .assert()
+        .code(2)
+        .get_output()
+        .stdout
+        .clone();
+    let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
+    assert_eq!(v["summary"]["clusters"], 1);
+    assert_eq!(v["clusters"][0]["cluster"], "dev");
+    let actions: Vec<&str> = v["clusters"][0]["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(actions, ["create", "install", "seed", "commit"]);
+}
+
+#[test]
+fn live_plan_without_providers_fails_clearly_per_cluster() {
+    gitfleet(&root())
+        .args(["plan", "-c", "dev"])
+        .assert()
+        .code(1)
+        .stdout(predicate::str::contains(
+            "dev: error: kind provider: this build cannot observe live clusters yet",
+        ));
+}
+
+#[test]
+fn selection_by_name_and_unknown_names() {
+    gitfleet(&root())
+        .args(["plan", "--offline", "-c", "staging"])
+        .assert()
+        .code(2)
+        .stdout(
+            predicate::str::contains("staging [existing]")
+                .and(predicate::str::contains("dev [kind]").not()),
+        );
+    gitfleet(&root())
+        .args(["plan", "--offline", "-c", "stagin"])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains(
+            "no cluster named \"stagin\" in the fleet (did you mean \"staging\"?)",
+        ));
+    gitfleet(&root())
+        .args(["plan", "--offline", "-l", "env=none"])
+        .assert()
+        .code(0)
+        .stdout(predicate::str::contains("no cluster matches the selection"));
+}
+
+#[test]
+fn render_to_stdout_and_to_files() {
+    gitfleet(&root())
+        .args(["render", "-c", "dev"])
+        .assert()
+        .success()
+        .stdout(
+            predicate::str::contains("# Source: dev/kind/cluster.yaml\nkind: Cluster\napiVersion: kind.x-k8s.io/v1alpha4")
+                .and(predicate::str::contains("# Source: dev/reconciler/seed.yaml"))
+                .and(predicate::str::contains("staging").not()),
+        );
+    let out = tempfile::tempdir().unwrap();
+    gitfleet(&root())
+        .args(["render", "--out"])
+        .arg(out.path())
+        .assert()
+        .success();
+    for f in [
+        "dev/kind/cluster.yaml",
+        "dev/reconciler/install.yaml",
+        "staging/reconciler/seed.yaml",
+    ] {
+        let text = std::fs::read_to_string(out.path().join(f)).unwrap();
+        assert!(!text.is_empty(), "{f}");
+    }
+    let seed = std::fs::read_to_string(out.path().join("staging/reconciler/seed.yaml")).unwrap();
+    assert!(seed.contains("path: clusters/staging"), "{seed}");
+}
+
+#[test]
+fn schema_is_json_schema_for_both_kinds() {
+    let out = gitfleet(&root())
+        .arg("schema")
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
+    assert_eq!(v["$schema"], "https://json-schema.org/draft/2020-12/schema");
+    assert!(v["$defs"]["Fleet"]["properties"]["spec"].is_object());
+    assert!(v["$defs"]["Cluster"]["properties"]["spec"].is_object());
+    assert!(v["$defs"]["NodePool"]["properties"]["instanceType"].is_object());
+    let out = gitfleet(&root())
+        .args(["schema", "--kind", "cluster"])
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
+    assert_eq!(v["title"], "gitfleet Cluster");
+}
+
+#[test]
+fn init_scaffolds_a_valid_fleet_and_refuses_to_overwrite() {
+    let dir = tempfile::tempdir().unwrap();
+    let fleet = dir.path().join("my-fleet");
+    gitfleet(dir.path())
+        .args([
+            "init",
+            "my-fleet",
+            "--repo",
+            "https://example.com/acme/fleet.git",
+        ])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("created my-fleet/fleet.yaml"));
+    for f in [
+        "fleet.yaml",
+        "clusters/dev/cluster.yaml",
+        "clusters/dev/apps/hello.yaml",
+        ".gitignore",
+        "gitfleet.schema.json",
+    ] {
+        assert!(fleet.join(f).is_file(), "{f}");
+    }
+    gitfleet(&fleet)
+        .arg("validate")
+        .assert()
+        .success()
+        .stdout("fleet \"my-fleet\" is valid: 1 cluster (dev [kind])\n");
+    gitfleet(&fleet)
+        .args(["plan", "--offline"])
+        .assert()
+        .code(2);
+    let before = std::fs::read_to_string(fleet.join("fleet.yaml")).unwrap();
+    gitfleet(dir.path())
+        .args(["init", "my-fleet"])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains(
+            "refusing to overwrite existing files",
+        ));
+    assert_eq!(
+        std::fs::read_to_string(fleet.join("fleet.yaml")).unwrap(),
+        before
+    );
+}
+
+#[test]
+fn warnings_do_not_fail_validation() {
+    let dir = fleet_dir(&[
+        (
+            "fleet.yaml",
+            "apiVersion: gitfleet.io/v1alpha1\nkind: Fleet\nmetadata: {name: f}\nspec:\n  repository: {url: 'https://x.io/r.git'}\n",
+        ),
+        (
+            "clusters/a/cluster.yaml",
+            "apiVersion: gitfleet.io/v1alpha1\nkind: Cluster\nmetadata: {name: a}\nspec:\n  version: \"1.30\"\n  kind: {}\n  nodePools:\n    - {name: p, instanceType: t, min: 1, max: 1}\n",
+        ),
+    ]);
+    gitfleet(dir.path())
+        .arg("validate")
+        .assert()
+        .success()
+        .stderr("clusters/a/cluster.yaml:7:3: warning: node pools are ignored for kind clusters\n  hint: set the worker count with spec.kind.workers\n");
+}
+
+#[test]
+fn a_fleet_template_override_replaces_the_builtin_and_errors_point_into_it() {
+    let fleet = "apiVersion: gitfleet.io/v1alpha1\nkind: Fleet\nmetadata: {name: f}\nspec:\n  repository: {url: 'https://x.io/r.git'}\n";
+    let cluster = "apiVersion: gitfleet.io/v1alpha1\nkind: Cluster\nmetadata: {name: a}\nspec:\n  version: \"1.30\"\n  kind: {workers: 2}\n";
+    let good = "kind: Cluster\napiVersion: kind.x-k8s.io/v1alpha4\nname: {{ cluster.name }}\nnodes:\n  - role: control-plane\n    image: {{ 'custom/node:' ~ (values.tag | default('x')) }}\n";
+    let dir = fleet_dir(&[
+        ("fleet.yaml", fleet),
+        ("clusters/a/cluster.yaml", cluster),
+        ("templates/kind/cluster.yaml.j2", good),
+    ]);
+    gitfleet(dir.path())
+        .args(["render", "-c", "a"])
+        .assert()
+        .success()
+        .stdout(
+            predicate::str::contains("image: custom/node:x")
+                .and(predicate::str::contains("role: worker").not()),
+        );
+
+    // A misspelt variable: strict undefined, reported at the template's line.
+    let bad_var =
+        "kind: Cluster\napiVersion: kind.x-k8s.io/v1alpha4\nname: {{ cluster.nmae }}\nnodes: []\n";
+    let dir = fleet_dir(&[
+        ("fleet.yaml", fleet),
+        ("clusters/a/cluster.yaml", cluster),
+        ("templates/kind/cluster.yaml.j2", bad_var),
+    ]);
+    gitfleet(dir.path())
+        .arg("validate")
+        .assert()
+        .code(1)
+        .stderr(
+            predicate::str::starts_with("templates/kind/cluster.yaml.j2:3:")
+                .and(predicate::str::contains("undefined")),
+        );
+
+    // Output that does not fit the typed request: unknown field.
+    let bad_field =
+        "kind: Cluster\napiVersion: kind.x-k8s.io/v1alpha4\nname: a\nnodes: []\nnodez: []\n";
+    let dir = fleet_dir(&[
+        ("fleet.yaml", fleet),
+        ("clusters/a/cluster.yaml", cluster),
+        ("templates/kind/cluster.yaml.j2", bad_field),
+    ]);
+    gitfleet(dir.path())
+        .args(["plan", "--offline"])
+        .assert()
+        .code(1)
+        .stdout("")
+        .stderr(predicate::str::contains("templates/kind/cluster.yaml.j2:1:1: error: template output is not a valid kind cluster config: unknown field `nodez`"));
+}
