@@ -39,7 +39,9 @@ fn main() {
         .find_map(|a| a.parse().ok())
         .unwrap_or(1000);
     let src = generate(n);
-    let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
     let mut times: Vec<Duration> = Vec::new();
     let mut steps = 0;
     for _ in 0..7 {

@@ -101,7 +101,10 @@ impl Diagnostics {
     /// Sorted by file and position, duplicates removed (defaults merged into many clusters
     /// would otherwise report the same problem once per cluster).
     pub fn normalized(mut list: Vec<Diagnostic>) -> Vec<Diagnostic> {
-        list.sort();
+        // fleet.yaml first: its problems often explain those in the clusters.
+        list.sort_by(|a, b| {
+            (&*a.span.file != "fleet.yaml", a).cmp(&(&*b.span.file != "fleet.yaml", b))
+        });
         list.dedup();
         list
     }

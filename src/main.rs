@@ -29,6 +29,15 @@ fn main() -> ExitCode {
         .init();
     match cli::run(args) {
         Ok(code) => code,
+        // A closed pipe (`gitfleet render | head`) is the reader's choice, not an error.
+        Err(e)
+            if e.chain().any(|c| {
+                c.downcast_ref::<std::io::Error>()
+                    .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+            }) =>
+        {
+            cli::EXIT_OK.into()
+        }
         Err(e) => {
             eprintln!("error: {e:#}");
             cli::EXIT_ERROR.into()

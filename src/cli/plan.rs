@@ -22,7 +22,10 @@ pub struct PlanArgs {
     pub offline: bool,
 }
 
+use std::io::Write as _;
+
 pub fn run(args: PlanArgs) -> anyhow::Result<u8> {
+    let mut out = std::io::stdout().lock();
     let source = DirSource::new(&args.fleet.fleet);
     let prepared = match prepare(
         &source,
@@ -58,47 +61,52 @@ pub fn run(args: PlanArgs) -> anyhow::Result<u8> {
 
     match args.output {
         OutputFormat::Json => {
-            let out = serde_json::json!({
+            let doc = serde_json::json!({
                 "fleet": prepared.fleet.fleet.metadata.name,
                 "offline": args.offline,
                 "clusters": outcomes,
                 "summary": {"clusters": outcomes.len(), "steps": changes, "failed": failed},
                 "diagnostics": prepared.fleet.warnings,
             });
-            println!("{}", serde_json::to_string_pretty(&out)?);
+            writeln!(out, "{}", serde_json::to_string_pretty(&doc)?)?;
         }
         OutputFormat::Text => {
             super::print_warnings(&prepared.fleet.warnings);
             if args.offline {
-                println!("offline plan: nothing was contacted; every resource is assumed absent\n");
+                writeln!(
+                    out,
+                    "offline plan: nothing was contacted; every resource is assumed absent\n"
+                )?;
             }
             if outcomes.is_empty() {
-                println!("no cluster matches the selection");
+                writeln!(out, "no cluster matches the selection")?;
             }
             for o in &outcomes {
                 match o {
                     ClusterOutcome::Planned(p) if p.steps.is_empty() => {
-                        println!("{} [{}]: up to date", p.cluster, p.provider);
+                        writeln!(out, "{} [{}]: up to date", p.cluster, p.provider)?;
                     }
                     ClusterOutcome::Planned(p) => {
-                        println!(
+                        writeln!(
+                            out,
                             "{} [{}]: {} step{}",
                             p.cluster,
                             p.provider,
                             p.steps.len(),
                             if p.steps.len() == 1 { "" } else { "s" }
-                        );
+                        )?;
                         for (i, s) in p.steps.iter().enumerate() {
-                            println!("  {}. {s}", i + 1);
+                            writeln!(out, "  {}. {s}", i + 1)?;
                         }
                     }
                     ClusterOutcome::Failed { cluster, error } => {
-                        println!("{cluster}: error: {error}");
+                        writeln!(out, "{cluster}: error: {error}")?;
                     }
                 }
-                println!();
+                writeln!(out)?;
             }
-            println!(
+            writeln!(
+                out,
                 "Plan: {changes} step{} across {} cluster{}{}.",
                 if changes == 1 { "" } else { "s" },
                 outcomes.len(),
@@ -108,7 +116,7 @@ pub fn run(args: PlanArgs) -> anyhow::Result<u8> {
                 } else {
                     String::new()
                 }
-            );
+            )?;
         }
     }
     Ok(code)

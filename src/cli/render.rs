@@ -19,7 +19,10 @@ pub struct RenderArgs {
     pub out: Option<PathBuf>,
 }
 
+use std::io::Write as _;
+
 pub fn run(args: RenderArgs) -> anyhow::Result<u8> {
+    let mut out = std::io::stdout().lock();
     let source = DirSource::new(&args.fleet.fleet);
     let prepared = match gitfleet::pipeline::prepare(
         &source,
@@ -44,11 +47,11 @@ pub fn run(args: RenderArgs) -> anyhow::Result<u8> {
                     }
                     std::fs::write(&full, &text)
                         .with_context(|| format!("writing {}", full.display()))?;
-                    println!("wrote {}", full.display());
+                    writeln!(out, "wrote {}", full.display())?;
                 }
                 None => {
-                    println!("---\n# Source: {path}");
-                    print!("{text}");
+                    writeln!(out, "---\n# Source: {path}")?;
+                    write!(out, "{text}")?;
                 }
             }
         }

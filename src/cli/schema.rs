@@ -19,12 +19,15 @@ pub struct SchemaArgs {
     pub kind: Which,
 }
 
+use std::io::Write as _;
+
 pub fn run(args: SchemaArgs) -> anyhow::Result<u8> {
+    let mut out = std::io::stdout().lock();
     let value = match args.kind {
         Which::All => combined_schema(),
         Which::Fleet => schema(DocKind::Fleet).clone(),
         Which::Cluster => schema(DocKind::Cluster).clone(),
     };
-    println!("{}", serde_json::to_string_pretty(&value)?);
+    writeln!(out, "{}", serde_json::to_string_pretty(&value)?)?;
     Ok(super::EXIT_OK)
 }

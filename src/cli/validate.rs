@@ -14,7 +14,10 @@ pub struct ValidateArgs {
     pub output: OutputFormat,
 }
 
+use std::io::Write as _;
+
 pub fn run(args: ValidateArgs) -> anyhow::Result<u8> {
+    let mut out = std::io::stdout().lock();
     let source = DirSource::new(&args.fleet.fleet);
     // Rendering is part of validation: a template mistake is as fatal as a definition mistake.
     match gitfleet::pipeline::prepare(&source, &[], None) {
@@ -22,19 +25,20 @@ pub fn run(args: ValidateArgs) -> anyhow::Result<u8> {
         Ok(p) => {
             match args.output {
                 OutputFormat::Json => {
-                    let out = serde_json::json!({
+                    let doc = serde_json::json!({
                         "valid": true,
                         "clusters": p.fleet.clusters.iter().map(|c| serde_json::json!({
                             "name": c.name, "provider": c.provider, "file": c.file,
                         })).collect::<Vec<_>>(),
                         "diagnostics": p.fleet.warnings,
                     });
-                    println!("{}", serde_json::to_string_pretty(&out)?);
+                    writeln!(out, "{}", serde_json::to_string_pretty(&doc)?)?;
                 }
                 OutputFormat::Text => {
                     super::print_warnings(&p.fleet.warnings);
                     let n = p.fleet.clusters.len();
-                    println!(
+                    writeln!(
+                        out,
                         "fleet \"{}\" is valid: {n} cluster{} ({})",
                         p.fleet.fleet.metadata.name,
                         if n == 1 { "" } else { "s" },
@@ -44,7 +48,7 @@ pub fn run(args: ValidateArgs) -> anyhow::Result<u8> {
                             .map(|c| format!("{} [{}]", c.name, c.provider))
                             .collect::<Vec<_>>()
                             .join(", ")
-                    );
+                    )?;
                 }
             }
             Ok(super::EXIT_OK)

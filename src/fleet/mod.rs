@@ -296,9 +296,16 @@ pub fn load(source: &dyn FileSource) -> Result<LoadedFleet, LoadError> {
             }
             _ => doc,
         };
-        let before = errors.len();
-        schema::check(&merged, DocKind::Cluster, &mut errors);
-        if errors.len() != before {
+        let mut structural = Vec::new();
+        schema::check(&merged, DocKind::Cluster, &mut structural);
+        if !structural.is_empty() {
+            // Structural problems inside inherited defaults were already reported by the
+            // fleet.yaml check (under their real path); report only the cluster's own.
+            errors.extend(
+                structural
+                    .into_iter()
+                    .filter(|d| &*d.span.file != FLEET_FILE),
+            );
             continue;
         }
         let cluster: Cluster = match serde_json::from_value(merged.to_json()) {

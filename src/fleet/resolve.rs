@@ -37,6 +37,9 @@ pub fn applicable_defaults(defaults: &Node, spec: &Node) -> Node {
         .into_iter()
         .filter(|k| spec.get(k).is_some())
         .collect();
+    // gitfleet neither creates nor upgrades existing clusters: a default version or node pools
+    // would only be misreported as facts about them.
+    let existing = named.contains(&"existing");
     match &defaults.value {
         Value::Map(entries) if !named.is_empty() => Node {
             value: Value::Map(
@@ -45,6 +48,7 @@ pub fn applicable_defaults(defaults: &Node, spec: &Node) -> Node {
                     .filter(|e| {
                         !PROVIDER_KEYS.contains(&e.key.as_str()) || named.contains(&e.key.as_str())
                     })
+                    .filter(|e| !(existing && matches!(e.key.as_str(), "version" | "nodePools")))
                     .cloned()
                     .collect(),
             ),

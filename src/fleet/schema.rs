@@ -63,7 +63,11 @@ pub fn combined_schema() -> J {
 /// Checks `doc` against the schema of `kind`, appending every problem to `out`.
 pub fn check(doc: &Node, kind: DocKind, out: &mut Vec<Diagnostic>) {
     let root = schema(kind);
-    let mut checker = Checker { root, out };
+    let mut checker = Checker {
+        root,
+        out,
+        keys: Vec::new(),
+    };
     let mut path = Vec::new();
     checker.node(doc, root, &mut path);
 }
@@ -71,6 +75,9 @@ pub fn check(doc: &Node, kind: DocKind, out: &mut Vec<Diagnostic>) {
 struct Checker<'a> {
     root: &'a J,
     out: &'a mut Vec<Diagnostic>,
+    /// Positions of the keys leading to the current node (a missing field is reported at the
+    /// key that names its mapping).
+    keys: Vec<crate::diagnostic::Span>,
 }
 
 impl<'a> Checker<'a> {
@@ -119,14 +126,19 @@ impl<'a> Checker<'a> {
             Value::Map(entries) => {
                 let props = schema.get("properties").and_then(J::as_object);
                 let extra = schema.get("additionalProperties");
+                let mut suggested: Vec<String> = Vec::new();
                 for entry in entries {
                     path.push(PathSeg::Key(entry.key.clone()));
+                    self.keys.push(entry.key_span.clone());
                     match props.and_then(|p| p.get(&entry.key)) {
                         Some(sub) => self.node(&entry.value, sub, path),
                         None => match extra {
                             Some(J::Bool(false)) => {
                                 path.pop();
-                                self.unknown_field(entry, props, path);
+                                self.keys.pop();
+                                if let Some(s) = self.unknown_field(entry, props, path) {
+                                    suggested.push(s);
+                                }
                                 continue;
                             }
                             Some(sub) => self.node(&entry.value, sub, path),
@@ -134,17 +146,29 @@ impl<'a> Checker<'a> {
                         },
                     }
                     path.pop();
+                    self.keys.pop();
                 }
                 if let Some(required) = schema.get("required").and_then(J::as_array) {
                     for name in required.iter().filter_map(J::as_str) {
-                        if !entries.iter().any(|e| e.key == name) {
+                        // A misspelt field is reported once, as unknown with a suggestion.
+                        if !entries.iter().any(|e| e.key == name)
+                            && !suggested.iter().any(|s| s == name)
+                        {
                             let what = if path.is_empty() {
                                 "at the top level".to_string()
                             } else {
                                 format!("in `{}`", path_string(path))
                             };
+                            let at = if path.is_empty() {
+                                node.span.clone()
+                            } else {
+                                self.keys
+                                    .last()
+                                    .cloned()
+                                    .unwrap_or_else(|| node.span.clone())
+                            };
                             let mut d = Diagnostic::error(
-                                node.span.clone(),
+                                at,
                                 format!("missing required field `{name}` {what}"),
                             );
                             if let Some(desc) = props
@@ -200,12 +224,13 @@ impl<'a> Checker<'a> {
         }
     }
 
+    /// Reports an unknown field; returns the field suggested instead, if any.
     fn unknown_field(
         &mut self,
         entry: &super::yaml::Entry,
         props: Option<&serde_json::Map<String, J>>,
         path: &[PathSeg],
-    ) {
+    ) -> Option<String> {
         let where_ = if path.is_empty() {
             "at the top level".to_string()
         } else {
@@ -218,12 +243,14 @@ impl<'a> Checker<'a> {
             entry.key_span.clone(),
             format!("unknown field `{}` {where_}", entry.key),
         );
-        d = match did_you_mean(&entry.key, names.iter().copied()) {
+        let suggestion = did_you_mean(&entry.key, names.iter().copied());
+        d = match suggestion {
             Some(s) => d.with_hint(format!("did you mean `{s}`?")),
             None if names.is_empty() => d.with_hint("this mapping takes no fields"),
             None => d.with_hint(format!("expected one of: {}", names.join(", "))),
         };
         self.out.push(d);
+        suggestion.map(str::to_string)
     }
 
     fn alternatives(&mut self, node: &Node, branches: &'a [J], path: &mut Vec<PathSeg>) {
@@ -255,6 +282,7 @@ impl<'a> Checker<'a> {
             let mut sub = Checker {
                 root: self.root,
                 out: &mut errs,
+                keys: self.keys.clone(),
             };
             sub.node(node, b, path);
             if errs.is_empty() {
@@ -300,15 +328,17 @@ impl<'a> Checker<'a> {
             Some(J::Array(ts)) => ts.iter().filter_map(J::as_str).collect(),
             _ => return true,
         };
-        let ok = types.iter().any(|t| match (*t, &node.value) {
-            ("null", Value::Null) => true,
-            ("boolean", Value::Bool(_)) => true,
-            ("integer", Value::Int(_)) => true,
-            ("number", Value::Int(_) | Value::Float(..)) => true,
-            ("string", Value::Str(_)) => true,
-            ("array", Value::Seq(_)) => true,
-            ("object", Value::Map(_)) => true,
-            _ => false,
+        let ok = types.iter().any(|t| {
+            matches!(
+                (*t, &node.value),
+                ("null", Value::Null)
+                    | ("boolean", Value::Bool(_))
+                    | ("integer", Value::Int(_))
+                    | ("number", Value::Int(_) | Value::Float(..))
+                    | ("string", Value::Str(_))
+                    | ("array", Value::Seq(_))
+                    | ("object", Value::Map(_))
+            )
         });
         if ok {
             return true;

@@ -466,7 +466,15 @@ pub fn check_cluster(
             out.push(
                 Diagnostic::error(
                     at().key("name").span(),
-                    format!("AKS agent pool name \"{}\" is invalid", pool.name),
+                    if pool.name.len() > 12 {
+                        format!(
+                            "AKS agent pool name \"{}\" is {} characters; AKS allows at most 12",
+                            pool.name,
+                            pool.name.len()
+                        )
+                    } else {
+                        format!("AKS agent pool name \"{}\" is invalid", pool.name)
+                    },
                 )
                 .with_hint(
                     "AKS pool names are 1-12 lowercase letters and digits, starting with a letter",

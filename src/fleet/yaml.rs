@@ -324,13 +324,18 @@ impl MarkedEventReceiver for Builder {
                     span,
                     entries,
                     ..
-                }) => self.push_node(
-                    Node {
-                        value: Value::Map(entries),
-                        span,
-                    },
-                    anchor,
-                ),
+                }) => {
+                    // The parser marks a block mapping's start at its first ':'; the first key
+                    // is where users see the mapping begin.
+                    let span = entries.first().map_or(span, |e| e.key_span.clone());
+                    self.push_node(
+                        Node {
+                            value: Value::Map(entries),
+                            span,
+                        },
+                        anchor,
+                    )
+                }
                 None => {}
             },
             Event::DocumentStart => self.anchors.clear(),

@@ -43,6 +43,8 @@ pub struct DesiredPool {
     pub labels: BTreeMap<String, String>,
     /// `key=value:Effect`
     pub taints: Vec<String>,
+    /// Created by the cluster's own create request (the AKS system pool), not separately.
+    pub with_cluster: bool,
 }
 
 pub fn desired_state(
@@ -111,6 +113,7 @@ pub fn desired_state(
                             }
                         })
                         .collect(),
+                    with_cluster: false,
                 })
                 .collect();
         }
@@ -131,20 +134,27 @@ pub fn desired_state(
                 .insert("aks.location".into(), managed_cluster.location.clone());
             d.immutable
                 .insert("aks.dnsPrefix".into(), props.dns_prefix.clone());
-            let pool = |name: &str, p: &crate::render::aks::AgentPoolProperties| DesiredPool {
-                name: name.to_string(),
-                instance_type: p.vm_size.clone(),
-                min: p.min_count.unwrap_or(p.count),
-                max: p.max_count.unwrap_or(p.count),
-                desired: p.count,
-                labels: p.node_labels.clone(),
-                taints: p.node_taints.clone(),
+            let pool = |name: &str, p: &crate::render::aks::AgentPoolProperties, with_cluster| {
+                DesiredPool {
+                    name: name.to_string(),
+                    instance_type: p.vm_size.clone(),
+                    min: p.min_count.unwrap_or(p.count),
+                    max: p.max_count.unwrap_or(p.count),
+                    desired: p.count,
+                    labels: p.node_labels.clone(),
+                    taints: p.node_taints.clone(),
+                    with_cluster,
+                }
             };
             d.pools = props
                 .agent_pool_profiles
                 .iter()
-                .map(|p| pool(p.name.as_deref().unwrap_or_default(), p))
-                .chain(agent_pools.iter().map(|(n, p)| pool(n, &p.properties)))
+                .map(|p| pool(p.name.as_deref().unwrap_or_default(), p, true))
+                .chain(
+                    agent_pools
+                        .iter()
+                        .map(|(n, p)| pool(n, &p.properties, false)),
+                )
                 .collect();
         }
         ProviderRequests::Kind { config } => {

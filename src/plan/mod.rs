@@ -280,8 +280,10 @@ pub fn plan_cluster(desired: &Desired, observed: &Observed) -> Result<ClusterPla
             }
         }
 
+        let creating_cluster = observed.control_plane.is_none();
         for pool in &desired.pools {
             match observed.pools.iter().find(|p| p.name == pool.name) {
+                None if creating_cluster && pool.with_cluster => {}
                 None => steps.push(step(
                     Action::Create,
                     Target::NodePool,

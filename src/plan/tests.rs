@@ -19,6 +19,7 @@ fn desired() -> Desired {
             desired: 2,
             labels: BTreeMap::new(),
             taints: vec![],
+            with_cluster: false,
         }],
         immutable: [("eks.subnetIds".to_string(), "a,b".to_string())].into(),
         reconciler_namespace: "gitfleet-system".into(),
@@ -158,6 +159,23 @@ fn immutable_changes_and_downgrades_are_errors() {
         plan_cluster(&desired(), &o),
         Err(PlanError::Downgrade { .. })
     ));
+}
+
+#[test]
+fn pools_created_with_the_cluster_are_not_created_again() {
+    let mut d = desired();
+    d.pools[0].with_cluster = true;
+    let p = plan_cluster(&d, &Observed::default()).unwrap();
+    assert!(
+        !lines(&p).iter().any(|l| l.starts_with("create node pool")),
+        "{:?}",
+        lines(&p)
+    );
+    // Once the cluster exists, a missing system pool is created on its own.
+    let mut o = converged();
+    o.pools.clear();
+    let p = plan_cluster(&d, &o).unwrap();
+    assert!(lines(&p)[0].starts_with("create node pool general"));
 }
 
 #[test]

@@ -177,11 +177,7 @@ fn to_yaml<T: Serialize>(v: &T) -> String {
 }
 
 fn to_yaml_stream(items: &[Manifest]) -> String {
-    items
-        .iter()
-        .map(|m| to_yaml(m))
-        .collect::<Vec<_>>()
-        .join("---\n")
+    items.iter().map(to_yaml).collect::<Vec<_>>().join("---\n")
 }
 
 /// The value of `r`, or `None` with its error recorded.

@@ -14,7 +14,9 @@ pub fn root() -> PathBuf {
 /// The built `gitfleet` binary, run from `dir`.
 pub fn gitfleet(dir: &Path) -> Command {
     let mut cmd = Command::cargo_bin("gitfleet").expect("binary built");
-    cmd.current_dir(dir).env_remove("GITFLEET_FLEET").env_remove("GITFLEET_LOG");
+    cmd.current_dir(dir)
+        .env_remove("GITFLEET_FLEET")
+        .env_remove("GITFLEET_LOG");
     cmd
 }
 
