@@ -47,7 +47,13 @@ fn main() {
     for _ in 0..7 {
         let start = Instant::now();
         let prepared = prepare(&src, &[], None).expect("generated fleet is valid");
-        let outcomes = runtime.block_on(plan_all(&prepared, true));
+        let outcomes = runtime.block_on(plan_all(
+            &prepared,
+            &gitfleet::provider::ProviderOptions {
+                offline: true,
+                ..Default::default()
+            },
+        ));
         times.push(start.elapsed());
         steps = outcomes
             .iter()

@@ -8,7 +8,7 @@ use crate::diagnostic::Diagnostics;
 use crate::fleet::selector::Selector;
 use crate::fleet::{self, FileSource, LoadError, LoadedFleet};
 use crate::plan::{self, ClusterPlan, PlanError};
-use crate::provider::{AnyProvider, ProviderError};
+use crate::provider::{AnyProvider, ProviderError, ProviderOptions};
 use crate::render::{self, RenderedCluster, Renderer};
 
 #[derive(Debug, thiserror::Error)]
@@ -72,7 +72,7 @@ enum OneError {
 
 /// Observes every rendered cluster through its provider and plans it. One cluster's failure
 /// does not stop the others.
-pub async fn plan_all(prepared: &Prepared, offline: bool) -> Vec<ClusterOutcome> {
+pub async fn plan_all(prepared: &Prepared, options: &ProviderOptions) -> Vec<ClusterOutcome> {
     let mut out = Vec::new();
     for rendered in &prepared.rendered {
         let cluster = prepared
@@ -83,7 +83,7 @@ pub async fn plan_all(prepared: &Prepared, offline: bool) -> Vec<ClusterOutcome>
             .expect("rendered clusters come from the fleet");
         let desired = plan::desired_state(&prepared.fleet.fleet, cluster, rendered);
         let result: Result<ClusterPlan, OneError> = async {
-            let provider = AnyProvider::for_cluster(cluster.provider, offline)?;
+            let provider = AnyProvider::connect(rendered, options).await?;
             let observed = provider.observe(&desired, rendered).await?;
             Ok(plan::plan_cluster(&desired, &observed)?)
         }

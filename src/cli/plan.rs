@@ -7,6 +7,7 @@ use super::{
 };
 use gitfleet::fleet::DirSource;
 use gitfleet::pipeline::{ClusterOutcome, plan_all, prepare};
+use gitfleet::provider::ProviderOptions;
 
 #[derive(Debug, Args)]
 pub struct PlanArgs {
@@ -20,6 +21,9 @@ pub struct PlanArgs {
     /// Contact no cloud or cluster: plan as if nothing existed yet.
     #[arg(long)]
     pub offline: bool,
+    /// Send AWS API calls to this endpoint (an emulator); AWS_ENDPOINT_URL works too.
+    #[arg(long, value_name = "URL")]
+    pub aws_endpoint_url: Option<String>,
 }
 
 use std::io::Write as _;
@@ -38,7 +42,13 @@ pub fn run(args: PlanArgs) -> anyhow::Result<u8> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
-    let outcomes = runtime.block_on(plan_all(&prepared, args.offline));
+    let outcomes = runtime.block_on(plan_all(
+        &prepared,
+        &ProviderOptions {
+            offline: args.offline,
+            aws_endpoint_url: args.aws_endpoint_url.clone(),
+        },
+    ));
 
     let failed = outcomes
         .iter()

@@ -12,6 +12,8 @@ use crate::render::{ProviderRequests, RenderedCluster};
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Desired {
+    /// The fleet's name (ownership tags carry it).
+    pub fleet: String,
     pub cluster: String,
     pub provider: ProviderKind,
     /// Whether gitfleet provisions the cluster (false for existing clusters).
@@ -53,6 +55,7 @@ pub fn desired_state(
     rendered: &RenderedCluster,
 ) -> Desired {
     let mut d = Desired {
+        fleet: fleet.metadata.name.clone(),
         cluster: cluster.name.clone(),
         provider: cluster.provider,
         managed: cluster.provider != ProviderKind::Existing,

@@ -4,6 +4,7 @@ use super::*;
 
 fn desired() -> Desired {
     Desired {
+        fleet: "f".into(),
         cluster: "prod".into(),
         provider: ProviderKind::Eks,
         managed: true,

@@ -2,6 +2,7 @@
 
 mod cli;
 mod corpus;
+mod eks;
 mod props;
 mod snapshots;
 mod support;

@@ -106,7 +106,13 @@ fn offline_plan_text(fleet: &str) -> String {
         .enable_all()
         .build()
         .expect("tokio runtime");
-    let outcomes = runtime.block_on(plan_all(&p, true));
+    let outcomes = runtime.block_on(plan_all(
+        &p,
+        &gitfleet::provider::ProviderOptions {
+            offline: true,
+            ..Default::default()
+        },
+    ));
     assert_eq!(outcomes.len(), p.rendered.len());
     let mut out = String::new();
     for o in &outcomes {

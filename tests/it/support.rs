@@ -30,3 +30,8 @@ pub fn fleet_dir(files: &[(&str, &str)]) -> tempfile::TempDir {
     }
     dir
 }
+
+#[path = "../support/moto.rs"]
+pub mod moto;
+#[path = "../support/throttle.rs"]
+pub mod throttle;

@@ -1,0 +1,783 @@
+//! The AWS EKS provider: observes clusters and managed node groups, and executes plan steps with
+//! the official `aws-sdk-eks` client. SDK types stay in this file.
+
+use std::collections::{BTreeMap, HashMap};
+use std::time::{Duration, Instant};
+
+use aws_sdk_eks::Client;
+use aws_sdk_eks::error::{DisplayErrorContext, ProvideErrorMetadata};
+use aws_sdk_eks::types as sdk;
+
+use super::{Progress, ProviderError};
+use crate::fleet::types::ProviderKind;
+use crate::plan::{Action, Desired, Observed, ObservedControlPlane, ObservedPool, Step, Target};
+use crate::render::{CLUSTER_KEY, FLEET_KEY, OWNER_KEY, ProviderRequests, RenderedCluster, eks};
+
+/// How often and how long to wait for EKS to reach a state.
+#[derive(Debug, Clone, Copy)]
+pub struct WaitSettings {
+    pub poll: Duration,
+    pub timeout: Duration,
+}
+
+impl Default for WaitSettings {
+    fn default() -> Self {
+        Self {
+            poll: Duration::from_secs(15),
+            timeout: Duration::from_secs(40 * 60),
+        }
+    }
+}
+
+/// Connection settings: region, optional endpoint override (emulators), retries.
+#[derive(Debug, Clone)]
+pub struct EksSettings {
+    pub region: String,
+    pub endpoint_url: Option<String>,
+    pub max_attempts: u32,
+    pub initial_backoff: Duration,
+    pub wait: WaitSettings,
+    /// Explicit credentials (tests); otherwise the standard chain.
+    pub credentials: Option<aws_credential_types::Credentials>,
+}
+
+impl EksSettings {
+    pub fn new(region: &str) -> Self {
+        Self {
+            region: region.to_string(),
+            endpoint_url: None,
+            max_attempts: 5,
+            initial_backoff: Duration::from_secs(1),
+            wait: WaitSettings::default(),
+            credentials: None,
+        }
+    }
+}
+
+pub struct EksProvider {
+    client: Client,
+    wait: WaitSettings,
+}
+
+fn api(
+    operation: &'static str,
+    e: impl std::error::Error + ProvideErrorMetadata + 'static,
+) -> ProviderError {
+    let code = e.code().unwrap_or("").to_string();
+    ProviderError::Api {
+        provider: ProviderKind::Eks,
+        operation,
+        code,
+        message: DisplayErrorContext(&e).to_string(),
+    }
+}
+
+fn to_i32(n: u32) -> i32 {
+    i32::try_from(n).unwrap_or(i32::MAX)
+}
+
+fn enum_str<T: serde::Serialize>(v: &T) -> String {
+    serde_json::to_value(v)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_default()
+}
+
+fn hash(map: &BTreeMap<String, String>) -> Option<HashMap<String, String>> {
+    Some(map.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+}
+
+fn sdk_taint(t: &eks::NodegroupTaint) -> sdk::Taint {
+    sdk::Taint::builder()
+        .key(&t.key)
+        .set_value(t.value.clone())
+        .effect(sdk::TaintEffect::from(enum_str(&t.effect).as_str()))
+        .build()
+}
+
+fn taint_string(t: &sdk::Taint) -> String {
+    let effect = t
+        .effect()
+        .map(|e| e.as_str().to_string())
+        .unwrap_or_default();
+    match t.value() {
+        Some(v) => format!("{}={v}:{effect}", t.key().unwrap_or_default()),
+        None => format!("{}:{effect}", t.key().unwrap_or_default()),
+    }
+}
+
+/// Whether tags mark a resource as created by gitfleet for this cluster.
+pub fn owned_by(
+    tags: Option<&HashMap<String, String>>,
+    fleet: Option<&str>,
+    cluster: &str,
+) -> bool {
+    tags.is_some_and(|t| {
+        t.get(OWNER_KEY).map(String::as_str) == Some("gitfleet")
+            && t.get(CLUSTER_KEY).map(String::as_str) == Some(cluster)
+            && fleet.is_none_or(|f| t.get(FLEET_KEY).map(String::as_str) == Some(f))
+    })
+}
+
+impl EksProvider {
+    /// A client from the standard AWS chain (environment, profiles, SSO, web identity).
+    pub async fn connect(settings: &EksSettings) -> Self {
+        let retry = aws_config::retry::RetryConfig::standard()
+            .with_max_attempts(settings.max_attempts.max(1))
+            .with_initial_backoff(settings.initial_backoff);
+        let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .region(aws_config::Region::new(settings.region.clone()))
+            .retry_config(retry);
+        if let Some(url) = &settings.endpoint_url {
+            loader = loader.endpoint_url(url);
+        }
+        if let Some(creds) = &settings.credentials {
+            loader = loader.credentials_provider(creds.clone());
+        }
+        let config = loader.load().await;
+        Self {
+            client: Client::new(&config),
+            wait: settings.wait,
+        }
+    }
+
+    fn requests(
+        rendered: &RenderedCluster,
+    ) -> Result<(&eks::CreateCluster, &[eks::CreateNodegroup]), ProviderError> {
+        match &rendered.requests {
+            ProviderRequests::Eks {
+                create_cluster,
+                nodegroups,
+                ..
+            } => Ok((create_cluster, nodegroups)),
+            _ => Err(ProviderError::WrongProvider {
+                provider: ProviderKind::Eks,
+                cluster: rendered.name.clone(),
+            }),
+        }
+    }
+
+    async fn describe_cluster(&self, name: &str) -> Result<Option<sdk::Cluster>, ProviderError> {
+        match self.client.describe_cluster().name(name).send().await {
+            Ok(out) => Ok(out.cluster),
+            Err(e) => {
+                let e = e.into_service_error();
+                if e.is_resource_not_found_exception() {
+                    Ok(None)
+                } else {
+                    Err(api("DescribeCluster", e))
+                }
+            }
+        }
+    }
+
+    async fn describe_nodegroup(
+        &self,
+        cluster: &str,
+        pool: &str,
+    ) -> Result<Option<sdk::Nodegroup>, ProviderError> {
+        match self
+            .client
+            .describe_nodegroup()
+            .cluster_name(cluster)
+            .nodegroup_name(pool)
+            .send()
+            .await
+        {
+            Ok(out) => Ok(out.nodegroup),
+            Err(e) => {
+                let e = e.into_service_error();
+                if e.is_resource_not_found_exception() {
+                    Ok(None)
+                } else {
+                    Err(api("DescribeNodegroup", e))
+                }
+            }
+        }
+    }
+
+    async fn list_nodegroups(&self, cluster: &str) -> Result<Vec<String>, ProviderError> {
+        let mut names = Vec::new();
+        let mut token: Option<String> = None;
+        loop {
+            let out = self
+                .client
+                .list_nodegroups()
+                .cluster_name(cluster)
+                .set_next_token(token.take())
+                .send()
+                .await
+                .map_err(|e| api("ListNodegroups", e.into_service_error()))?;
+            names.extend(out.nodegroups().iter().cloned());
+            match out.next_token {
+                Some(t) if !t.is_empty() => token = Some(t),
+                _ => return Ok(names),
+            }
+        }
+    }
+
+    /// Actual state of the cluster and its node groups; absent is `Observed::default()`.
+    pub async fn observe(&self, desired: &Desired, fleet: &str) -> Result<Observed, ProviderError> {
+        let name = &desired.cluster;
+        let Some(cluster) = self.describe_cluster(name).await? else {
+            return Ok(Observed::default());
+        };
+        let mut immutable = BTreeMap::new();
+        if let Some(region) = desired.immutable.get("eks.region") {
+            // The client is regional: a cluster found here is in this region.
+            immutable.insert("eks.region".to_string(), region.clone());
+        }
+        if let Some(vpc) = cluster.resources_vpc_config() {
+            immutable.insert("eks.subnetIds".to_string(), vpc.subnet_ids().join(","));
+        }
+        if let Some(role) = cluster.role_arn() {
+            immutable.insert("eks.roleArn".to_string(), role.to_string());
+        }
+        let control_plane = ObservedControlPlane {
+            version: cluster.version().unwrap_or_default().to_string(),
+            tags: cluster
+                .tags()
+                .map(|t| t.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+                .unwrap_or_default(),
+            immutable,
+        };
+        let mut pools = Vec::new();
+        for pool in self.list_nodegroups(name).await? {
+            let Some(ng) = self.describe_nodegroup(name, &pool).await? else {
+                continue;
+            };
+            let scaling = ng.scaling_config();
+            let size = |f: fn(&sdk::NodegroupScalingConfig) -> Option<i32>| {
+                scaling
+                    .and_then(f)
+                    .map_or(0, |n| u32::try_from(n).unwrap_or(0))
+            };
+            pools.push(ObservedPool {
+                name: pool.clone(),
+                instance_type: ng.instance_types().join(","),
+                min: size(sdk::NodegroupScalingConfig::min_size),
+                max: size(sdk::NodegroupScalingConfig::max_size),
+                desired: size(sdk::NodegroupScalingConfig::desired_size),
+                labels: ng
+                    .labels()
+                    .map(|l| l.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+                    .unwrap_or_default(),
+                taints: ng.taints().iter().map(taint_string).collect(),
+                version: ng.version().map(str::to_string),
+                owned: owned_by(ng.tags(), Some(fleet), name),
+            });
+        }
+        Ok(Observed {
+            control_plane: Some(control_plane),
+            pools,
+            ..Observed::default()
+        })
+    }
+
+    /// Executes one provider step (control plane or node pool), waiting until EKS reports it done.
+    pub async fn apply(
+        &self,
+        step: &Step,
+        rendered: &RenderedCluster,
+        progress: &dyn Progress,
+    ) -> Result<(), ProviderError> {
+        let (create_cluster, nodegroups) = Self::requests(rendered)?;
+        let cluster = &create_cluster.name;
+        let to = || {
+            step.changes
+                .iter()
+                .find(|c| c.field == "version")
+                .and_then(|c| c.to.clone())
+                .unwrap_or_else(|| create_cluster.version.clone())
+        };
+        match (step.action, step.target) {
+            (Action::Create, Target::ControlPlane) => {
+                self.create_cluster(create_cluster).await?;
+                self.wait_cluster(cluster, None, progress).await
+            }
+            (Action::Upgrade, Target::ControlPlane) => {
+                let version = to();
+                self.client
+                    .update_cluster_version()
+                    .name(cluster)
+                    .version(&version)
+                    .send()
+                    .await
+                    .map_err(|e| api("UpdateClusterVersion", e.into_service_error()))?;
+                self.wait_cluster(cluster, Some(&version), progress).await
+            }
+            (Action::Update, Target::ControlPlane) => {
+                let found = self.describe_cluster(cluster).await?.ok_or_else(|| {
+                    ProviderError::Missing {
+                        what: format!("EKS cluster {cluster}"),
+                    }
+                })?;
+                let arn = found.arn().unwrap_or_default().to_string();
+                let mut add = HashMap::new();
+                let mut remove = Vec::new();
+                for c in &step.changes {
+                    let Some(key) = c.field.strip_prefix("tags.") else {
+                        continue;
+                    };
+                    match &c.to {
+                        Some(v) => {
+                            add.insert(key.to_string(), v.clone());
+                        }
+                        None => remove.push(key.to_string()),
+                    }
+                }
+                if !add.is_empty() {
+                    self.client
+                        .tag_resource()
+                        .resource_arn(&arn)
+                        .set_tags(Some(add))
+                        .send()
+                        .await
+                        .map_err(|e| api("TagResource", e.into_service_error()))?;
+                }
+                if !remove.is_empty() {
+                    self.client
+                        .untag_resource()
+                        .resource_arn(&arn)
+                        .set_tag_keys(Some(remove))
+                        .send()
+                        .await
+                        .map_err(|e| api("UntagResource", e.into_service_error()))?;
+                }
+                Ok(())
+            }
+            (Action::Create, Target::NodePool) => {
+                let ng = nodegroups
+                    .iter()
+                    .find(|n| n.nodegroup_name == step.name)
+                    .ok_or_else(|| ProviderError::Missing {
+                        what: format!("rendered node group {}", step.name),
+                    })?;
+                self.create_nodegroup(ng).await?;
+                self.wait_nodegroup(cluster, &step.name, None, progress)
+                    .await
+            }
+            (Action::Update, Target::NodePool) => {
+                let ng = nodegroups
+                    .iter()
+                    .find(|n| n.nodegroup_name == step.name)
+                    .ok_or_else(|| ProviderError::Missing {
+                        what: format!("rendered node group {}", step.name),
+                    })?;
+                self.update_nodegroup(cluster, ng).await?;
+                self.wait_nodegroup(cluster, &step.name, None, progress)
+                    .await
+            }
+            (Action::Upgrade, Target::NodePool) => {
+                let version = to();
+                self.client
+                    .update_nodegroup_version()
+                    .cluster_name(cluster)
+                    .nodegroup_name(&step.name)
+                    .version(&version)
+                    .send()
+                    .await
+                    .map_err(|e| api("UpdateNodegroupVersion", e.into_service_error()))?;
+                self.wait_nodegroup(cluster, &step.name, Some(&version), progress)
+                    .await
+            }
+            (Action::Delete, Target::NodePool) => {
+                self.delete_nodegroup(cluster, &step.name, None, progress)
+                    .await
+            }
+            _ => Err(ProviderError::NotAProviderStep {
+                step: step.to_string(),
+            }),
+        }
+    }
+
+    async fn create_cluster(&self, r: &eks::CreateCluster) -> Result<(), ProviderError> {
+        let vpc = &r.resources_vpc_config;
+        let mut req = self
+            .client
+            .create_cluster()
+            .name(&r.name)
+            .version(&r.version)
+            .role_arn(&r.role_arn)
+            .resources_vpc_config(
+                sdk::VpcConfigRequest::builder()
+                    .set_subnet_ids(Some(vpc.subnet_ids.clone()))
+                    .set_security_group_ids(Some(vpc.security_group_ids.clone()))
+                    .endpoint_public_access(vpc.endpoint_public_access)
+                    .endpoint_private_access(vpc.endpoint_private_access)
+                    .set_public_access_cidrs(
+                        (!vpc.public_access_cidrs.is_empty())
+                            .then(|| vpc.public_access_cidrs.clone()),
+                    )
+                    .build(),
+            )
+            .set_tags(hash(&r.tags));
+        if let Some(logging) = &r.logging {
+            let mut b = sdk::Logging::builder();
+            for setup in &logging.cluster_logging {
+                b = b.cluster_logging(
+                    sdk::LogSetup::builder()
+                        .set_types(Some(
+                            setup
+                                .types
+                                .iter()
+                                .map(|t| sdk::LogType::from(enum_str(t).as_str()))
+                                .collect(),
+                        ))
+                        .enabled(setup.enabled)
+                        .build(),
+                );
+            }
+            req = req.logging(b.build());
+        }
+        if let Some(access) = &r.access_config {
+            req = req.access_config(
+                sdk::CreateAccessConfigRequest::builder()
+                    .authentication_mode(sdk::AuthenticationMode::from(
+                        enum_str(&access.authentication_mode).as_str(),
+                    ))
+                    .set_bootstrap_cluster_creator_admin_permissions(
+                        access.bootstrap_cluster_creator_admin_permissions,
+                    )
+                    .build(),
+            );
+        }
+        if let Some(net) = &r.kubernetes_network_config {
+            req = req.kubernetes_network_config(
+                sdk::KubernetesNetworkConfigRequest::builder()
+                    .set_service_ipv4_cidr(net.service_ipv4_cidr.clone())
+                    .set_ip_family(
+                        net.ip_family
+                            .as_ref()
+                            .map(|f| sdk::IpFamily::from(enum_str(f).as_str())),
+                    )
+                    .build(),
+            );
+        }
+        match req.send().await {
+            Ok(_) => Ok(()),
+            // An interrupted earlier run may have sent it already: continue by waiting.
+            Err(e) => {
+                let e = e.into_service_error();
+                if e.is_resource_in_use_exception() {
+                    Ok(())
+                } else {
+                    Err(api("CreateCluster", e))
+                }
+            }
+        }
+    }
+
+    async fn create_nodegroup(&self, r: &eks::CreateNodegroup) -> Result<(), ProviderError> {
+        let result = self
+            .client
+            .create_nodegroup()
+            .cluster_name(&r.cluster_name)
+            .nodegroup_name(&r.nodegroup_name)
+            .scaling_config(
+                sdk::NodegroupScalingConfig::builder()
+                    .min_size(to_i32(r.scaling_config.min_size))
+                    .max_size(to_i32(r.scaling_config.max_size))
+                    .desired_size(to_i32(r.scaling_config.desired_size))
+                    .build(),
+            )
+            .set_subnets(Some(r.subnets.clone()))
+            .set_instance_types(Some(r.instance_types.clone()))
+            .node_role(&r.node_role)
+            .set_disk_size(r.disk_size.map(to_i32))
+            .set_ami_type(r.ami_type.as_deref().map(sdk::AmiTypes::from))
+            .set_capacity_type(
+                r.capacity_type
+                    .as_ref()
+                    .map(|c| sdk::CapacityTypes::from(enum_str(c).as_str())),
+            )
+            .set_version(r.version.clone())
+            .set_labels(hash(&r.labels))
+            .set_taints(Some(r.taints.iter().map(sdk_taint).collect()))
+            .set_tags(hash(&r.tags))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(e) => {
+                let e = e.into_service_error();
+                if e.is_resource_in_use_exception() {
+                    Ok(())
+                } else {
+                    Err(api("CreateNodegroup", e))
+                }
+            }
+        }
+    }
+
+    async fn update_nodegroup(
+        &self,
+        cluster: &str,
+        r: &eks::CreateNodegroup,
+    ) -> Result<(), ProviderError> {
+        let current = self
+            .describe_nodegroup(cluster, &r.nodegroup_name)
+            .await?
+            .ok_or_else(|| ProviderError::Missing {
+                what: format!("EKS node group {}", r.nodegroup_name),
+            })?;
+        let have_labels = current.labels().cloned().unwrap_or_default();
+        let remove_labels: Vec<String> = have_labels
+            .keys()
+            .filter(|k| !r.labels.contains_key(*k))
+            .cloned()
+            .collect();
+        let want_taints: Vec<sdk::Taint> = r.taints.iter().map(sdk_taint).collect();
+        let remove_taints: Vec<sdk::Taint> = current
+            .taints()
+            .iter()
+            .filter(|t| !want_taints.iter().any(|w| w.key() == t.key()))
+            .cloned()
+            .collect();
+        self.client
+            .update_nodegroup_config()
+            .cluster_name(cluster)
+            .nodegroup_name(&r.nodegroup_name)
+            .scaling_config(
+                sdk::NodegroupScalingConfig::builder()
+                    .min_size(to_i32(r.scaling_config.min_size))
+                    .max_size(to_i32(r.scaling_config.max_size))
+                    .desired_size(to_i32(r.scaling_config.desired_size))
+                    .build(),
+            )
+            .labels(
+                sdk::UpdateLabelsPayload::builder()
+                    .set_add_or_update_labels(hash(&r.labels))
+                    .set_remove_labels((!remove_labels.is_empty()).then_some(remove_labels))
+                    .build(),
+            )
+            .taints(
+                sdk::UpdateTaintsPayload::builder()
+                    .set_add_or_update_taints(Some(want_taints))
+                    .set_remove_taints((!remove_taints.is_empty()).then_some(remove_taints))
+                    .build(),
+            )
+            .send()
+            .await
+            .map_err(|e| api("UpdateNodegroupConfig", e.into_service_error()))?;
+        Ok(())
+    }
+
+    /// Deletes a node group, only when it carries gitfleet's ownership tags for this cluster.
+    pub async fn delete_nodegroup(
+        &self,
+        cluster: &str,
+        pool: &str,
+        fleet: Option<&str>,
+        progress: &dyn Progress,
+    ) -> Result<(), ProviderError> {
+        let Some(ng) = self.describe_nodegroup(cluster, pool).await? else {
+            return Ok(());
+        };
+        if !owned_by(ng.tags(), fleet, cluster) {
+            return Err(ProviderError::NotOwned {
+                what: format!("EKS node group {pool} of cluster {cluster}"),
+            });
+        }
+        if ng.status() != Some(&sdk::NodegroupStatus::Deleting) {
+            self.client
+                .delete_nodegroup()
+                .cluster_name(cluster)
+                .nodegroup_name(pool)
+                .send()
+                .await
+                .map_err(|e| api("DeleteNodegroup", e.into_service_error()))?;
+        }
+        self.wait_gone(&format!("node group {pool}"), progress, || async {
+            Ok(self.describe_nodegroup(cluster, pool).await?.map(|n| {
+                n.status()
+                    .map(|s| s.as_str().to_string())
+                    .unwrap_or_default()
+            }))
+        })
+        .await
+    }
+
+    /// `down`: deletes the cluster's owned node groups, then the cluster, only when gitfleet
+    /// created it (ownership tags). Refuses, changing nothing, when the cluster is not owned.
+    pub async fn delete_cluster(
+        &self,
+        cluster: &str,
+        fleet: &str,
+        progress: &dyn Progress,
+    ) -> Result<bool, ProviderError> {
+        let Some(found) = self.describe_cluster(cluster).await? else {
+            return Ok(false);
+        };
+        if !owned_by(found.tags(), Some(fleet), cluster) {
+            return Err(ProviderError::NotOwned {
+                what: format!("EKS cluster {cluster}"),
+            });
+        }
+        for pool in self.list_nodegroups(cluster).await? {
+            let ng = self.describe_nodegroup(cluster, &pool).await?;
+            if ng
+                .as_ref()
+                .is_some_and(|n| !owned_by(n.tags(), Some(fleet), cluster))
+            {
+                return Err(ProviderError::NotOwned {
+                    what: format!(
+                        "EKS node group {pool} of cluster {cluster} (delete it yourself first)"
+                    ),
+                });
+            }
+        }
+        for pool in self.list_nodegroups(cluster).await? {
+            self.delete_nodegroup(cluster, &pool, Some(fleet), progress)
+                .await?;
+        }
+        if found.status() != Some(&sdk::ClusterStatus::Deleting) {
+            self.client
+                .delete_cluster()
+                .name(cluster)
+                .send()
+                .await
+                .map_err(|e| api("DeleteCluster", e.into_service_error()))?;
+        }
+        self.wait_gone(&format!("cluster {cluster}"), progress, || async {
+            Ok(self.describe_cluster(cluster).await?.map(|c| {
+                c.status()
+                    .map(|s| s.as_str().to_string())
+                    .unwrap_or_default()
+            }))
+        })
+        .await?;
+        Ok(true)
+    }
+
+    async fn wait_cluster(
+        &self,
+        cluster: &str,
+        version: Option<&str>,
+        progress: &dyn Progress,
+    ) -> Result<(), ProviderError> {
+        let what = format!("cluster {cluster}");
+        self.wait_until(&what, progress, || async {
+            let c =
+                self.describe_cluster(cluster)
+                    .await?
+                    .ok_or_else(|| ProviderError::Missing {
+                        what: format!("EKS cluster {cluster}"),
+                    })?;
+            let status = c
+                .status()
+                .map(|s| s.as_str().to_string())
+                .unwrap_or_default();
+            let at_version = version.is_none_or(|v| c.version() == Some(v));
+            Ok((
+                status.clone(),
+                status == "ACTIVE" && at_version,
+                status == "FAILED",
+            ))
+        })
+        .await
+    }
+
+    async fn wait_nodegroup(
+        &self,
+        cluster: &str,
+        pool: &str,
+        version: Option<&str>,
+        progress: &dyn Progress,
+    ) -> Result<(), ProviderError> {
+        let what = format!("node group {pool}");
+        self.wait_until(&what, progress, || async {
+            let n = self
+                .describe_nodegroup(cluster, pool)
+                .await?
+                .ok_or_else(|| ProviderError::Missing {
+                    what: format!("EKS node group {pool}"),
+                })?;
+            let status = n
+                .status()
+                .map(|s| s.as_str().to_string())
+                .unwrap_or_default();
+            let at_version = version.is_none_or(|v| n.version() == Some(v));
+            let failed = matches!(
+                status.as_str(),
+                "CREATE_FAILED" | "DEGRADED" | "DELETE_FAILED"
+            );
+            Ok((status.clone(), status == "ACTIVE" && at_version, failed))
+        })
+        .await
+    }
+
+    /// Polls `check` (status, done, failed) until done, failed or the timeout.
+    async fn wait_until<F, Fut>(
+        &self,
+        what: &str,
+        progress: &dyn Progress,
+        check: F,
+    ) -> Result<(), ProviderError>
+    where
+        F: Fn() -> Fut,
+        Fut: Future<Output = Result<(String, bool, bool), ProviderError>>,
+    {
+        let start = Instant::now();
+        loop {
+            let (status, done, failed) = check().await?;
+            progress.status(what, &status, start.elapsed());
+            if done {
+                return Ok(());
+            }
+            if failed {
+                return Err(ProviderError::Failed {
+                    what: format!("EKS {what}"),
+                    status,
+                });
+            }
+            if start.elapsed() >= self.wait.timeout {
+                return Err(ProviderError::Timeout {
+                    what: format!("EKS {what}"),
+                    status,
+                    waited: start.elapsed(),
+                });
+            }
+            tokio::time::sleep(self.wait.poll).await;
+        }
+    }
+
+    async fn wait_gone<F, Fut>(
+        &self,
+        what: &str,
+        progress: &dyn Progress,
+        status: F,
+    ) -> Result<(), ProviderError>
+    where
+        F: Fn() -> Fut,
+        Fut: Future<Output = Result<Option<String>, ProviderError>>,
+    {
+        self.wait_until(what, progress, || async {
+            Ok(match status().await? {
+                None => ("DELETED".to_string(), true, false),
+                Some(s) => {
+                    let failed = s == "DELETE_FAILED" || s == "FAILED";
+                    (s, false, failed)
+                }
+            })
+        })
+        .await
+    }
+
+    /// Endpoint and CA of an ACTIVE cluster, for the kubeconfig.
+    pub async fn endpoint(&self, cluster: &str) -> Result<(String, String), ProviderError> {
+        let c = self
+            .describe_cluster(cluster)
+            .await?
+            .ok_or_else(|| ProviderError::Missing {
+                what: format!("EKS cluster {cluster}"),
+            })?;
+        let endpoint = c.endpoint().unwrap_or_default().to_string();
+        let ca = c
+            .certificate_authority()
+            .and_then(|ca| ca.data())
+            .unwrap_or_default()
+            .to_string();
+        Ok((endpoint, ca))
+    }
+}

@@ -1,0 +1,320 @@
+//! The EKS provider against moto_server through the real `aws-sdk-eks` client: create from
+//! nothing, no-op re-run, scaling, upgrade plan, ownership-guarded deletion, interrupted apply,
+//! throttling.
+
+use std::time::Duration;
+
+use gitfleet::fleet::MemSource;
+use gitfleet::pipeline::{Prepared, prepare};
+use gitfleet::plan::{self, ClusterPlan, Target};
+use gitfleet::provider::eks::{EksProvider, EksSettings, WaitSettings};
+use gitfleet::provider::{ProviderError, Silent};
+
+use crate::support::moto::Moto;
+use crate::support::throttle::Throttle;
+
+const REGION: &str = "eu-west-1";
+
+fn fleet(cluster: &str, version: &str, desired: u32) -> MemSource {
+    let mut src = MemSource::default();
+    src.files.insert(
+        "fleet.yaml".into(),
+        "apiVersion: gitfleet.io/v1alpha1\nkind: Fleet\nmetadata: {name: test-fleet}\nspec:\n  repository: {url: 'https://example.com/acme/fleet.git'}\n".into(),
+    );
+    src.files.insert(
+        format!("clusters/{cluster}/cluster.yaml"),
+        format!(
+            "apiVersion: gitfleet.io/v1alpha1\nkind: Cluster\nmetadata: {{name: {cluster}}}\nspec:\n  version: \"{version}\"\n  eks:\n    region: {REGION}\n    roleArn: arn:aws:iam::123456789012:role/eks\n    nodeRoleArn: arn:aws:iam::123456789012:role/nodes\n    subnetIds: [subnet-a, subnet-b]\n    tags: {{team: platform}}\n  nodePools:\n    - name: general\n      instanceType: m6i.large\n      min: 1\n      max: 5\n      desired: {desired}\n      labels: {{tier: general}}\n    - name: batch\n      instanceType: c6i.xlarge\n      min: 0\n      max: 3\n      taints: [{{key: batch, value: \"true\", effect: NoSchedule}}]\n"
+        ),
+    );
+    src
+}
+
+fn credentials() -> aws_credential_types::Credentials {
+    aws_credential_types::Credentials::new("testing", "testing", None, None, "test")
+}
+
+async fn provider(endpoint: &str, attempts: u32) -> EksProvider {
+    let mut settings = EksSettings::new(REGION);
+    settings.endpoint_url = Some(endpoint.to_string());
+    settings.credentials = Some(credentials());
+    settings.max_attempts = attempts;
+    settings.initial_backoff = Duration::from_millis(10);
+    settings.wait = WaitSettings {
+        poll: Duration::from_millis(20),
+        timeout: Duration::from_secs(30),
+    };
+    EksProvider::connect(&settings).await
+}
+
+fn prepared(src: &MemSource) -> Prepared {
+    prepare(src, &[], None).expect("valid fleet")
+}
+
+async fn plan_of(p: &EksProvider, prepared: &Prepared) -> ClusterPlan {
+    let rendered = &prepared.rendered[0];
+    let desired = plan::desired_state(&prepared.fleet.fleet, &prepared.fleet.clusters[0], rendered);
+    let observed = p.observe(&desired, &desired.fleet).await.expect("observe");
+    plan::plan_cluster(&desired, &observed).expect("plan")
+}
+
+/// The provider's own steps, as text.
+fn cloud_steps(plan: &ClusterPlan) -> Vec<String> {
+    plan.steps
+        .iter()
+        .filter(|s| matches!(s.target, Target::ControlPlane | Target::NodePool))
+        .map(ToString::to_string)
+        .collect()
+}
+
+async fn apply_cloud_steps(p: &EksProvider, prepared: &Prepared, plan: &ClusterPlan) {
+    for step in plan
+        .steps
+        .iter()
+        .filter(|s| matches!(s.target, Target::ControlPlane | Target::NodePool))
+    {
+        p.apply(step, &prepared.rendered[0], &Silent)
+            .await
+            .unwrap_or_else(|e| panic!("{step}: {e}"));
+    }
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+async fn sdk(endpoint: &str) -> aws_sdk_eks::Client {
+    let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .region(aws_config::Region::new(REGION))
+        .endpoint_url(endpoint)
+        .credentials_provider(credentials())
+        .load()
+        .await;
+    aws_sdk_eks::Client::new(&config)
+}
+
+#[test]
+fn create_from_nothing_then_a_rerun_plans_no_cloud_change() {
+    let moto = Moto::start();
+    runtime().block_on(async {
+        let p = provider(&moto.url, 3).await;
+        let prep = prepared(&fleet("alpha", "1.30", 2));
+        let plan = plan_of(&p, &prep).await;
+        assert_eq!(
+            cloud_steps(&plan),
+            [
+                "create cluster alpha (version: 1.30)",
+                "create node pool general (instanceType: m6i.large, size: 1..5 (desired 2))",
+                "create node pool batch (instanceType: c6i.xlarge, size: 0..3 (desired 0))",
+            ]
+        );
+        apply_cloud_steps(&p, &prep, &plan).await;
+        assert_eq!(cloud_steps(&plan_of(&p, &prep).await), Vec::<String>::new());
+
+        // What EKS holds is what was rendered, ownership tags included.
+        let c = sdk(&moto.url)
+            .await
+            .describe_cluster()
+            .name("alpha")
+            .send()
+            .await
+            .unwrap();
+        let tags = c.cluster().unwrap().tags().unwrap();
+        assert_eq!(
+            tags.get("gitfleet.io/managed-by").map(String::as_str),
+            Some("gitfleet")
+        );
+        assert_eq!(
+            tags.get("gitfleet.io/fleet").map(String::as_str),
+            Some("test-fleet")
+        );
+        assert_eq!(tags.get("team").map(String::as_str), Some("platform"));
+        let ng = sdk(&moto.url)
+            .await
+            .describe_nodegroup()
+            .cluster_name("alpha")
+            .nodegroup_name("batch")
+            .send()
+            .await
+            .unwrap();
+        let taint = &ng.nodegroup().unwrap().taints()[0];
+        assert_eq!(taint.effect().unwrap().as_str(), "NO_SCHEDULE");
+    });
+}
+
+#[test]
+fn scaling_a_pool_is_one_update_and_converges() {
+    let moto = Moto::start();
+    runtime().block_on(async {
+        let p = provider(&moto.url, 3).await;
+        let first = prepared(&fleet("beta", "1.30", 2));
+        apply_cloud_steps(&p, &first, &plan_of(&p, &first).await).await;
+
+        let scaled = prepared(&fleet("beta", "1.30", 4));
+        let plan = plan_of(&p, &scaled).await;
+        assert_eq!(
+            cloud_steps(&plan),
+            ["update node pool general (desired: 2 → 4)"]
+        );
+        apply_cloud_steps(&p, &scaled, &plan).await;
+        assert!(cloud_steps(&plan_of(&p, &scaled).await).is_empty());
+    });
+}
+
+#[test]
+fn a_version_change_plans_minor_steps_then_pools() {
+    let moto = Moto::start();
+    runtime().block_on(async {
+        let p = provider(&moto.url, 3).await;
+        let old = prepared(&fleet("gamma", "1.29", 1));
+        apply_cloud_steps(&p, &old, &plan_of(&p, &old).await).await;
+        let new = prepared(&fleet("gamma", "1.31", 1));
+        assert_eq!(
+            cloud_steps(&plan_of(&p, &new).await),
+            [
+                "upgrade cluster gamma (version: 1.29 → 1.30)",
+                "upgrade cluster gamma (version: 1.30 → 1.31)",
+                "upgrade node pool general (version: 1.29 → 1.31)",
+                "upgrade node pool batch (version: 1.29 → 1.31)",
+            ]
+        );
+    });
+}
+
+#[test]
+fn an_interrupted_apply_continues_where_it_stopped() {
+    let moto = Moto::start();
+    runtime().block_on(async {
+        let p = provider(&moto.url, 3).await;
+        let prep = prepared(&fleet("delta", "1.30", 2));
+        let plan = plan_of(&p, &prep).await;
+        // Only the first step ran before the interruption.
+        p.apply(&plan.steps[0], &prep.rendered[0], &Silent)
+            .await
+            .unwrap();
+        let rest = plan_of(&p, &prep).await;
+        assert_eq!(
+            cloud_steps(&rest),
+            [
+                "create node pool general (instanceType: m6i.large, size: 1..5 (desired 2))",
+                "create node pool batch (instanceType: c6i.xlarge, size: 0..3 (desired 0))",
+            ]
+        );
+        // Re-sending a create that already went through is not an error either.
+        p.apply(&plan.steps[0], &prep.rendered[0], &Silent)
+            .await
+            .unwrap();
+        apply_cloud_steps(&p, &prep, &rest).await;
+        assert!(cloud_steps(&plan_of(&p, &prep).await).is_empty());
+    });
+}
+
+#[test]
+fn down_deletes_only_what_gitfleet_owns() {
+    let moto = Moto::start();
+    runtime().block_on(async {
+        let p = provider(&moto.url, 3).await;
+        let prep = prepared(&fleet("owned", "1.30", 1));
+        apply_cloud_steps(&p, &prep, &plan_of(&p, &prep).await).await;
+        assert!(
+            p.delete_cluster("owned", "test-fleet", &Silent)
+                .await
+                .unwrap()
+        );
+        assert!(cloud_steps(&plan_of(&p, &prep).await)[0].starts_with("create cluster owned"));
+
+        // A cluster someone else created: refused, and still there.
+        let client = sdk(&moto.url).await;
+        client
+            .create_cluster()
+            .name("foreign")
+            .version("1.30")
+            .role_arn("arn:aws:iam::123456789012:role/eks")
+            .resources_vpc_config(
+                aws_sdk_eks::types::VpcConfigRequest::builder()
+                    .subnet_ids("s1")
+                    .subnet_ids("s2")
+                    .build(),
+            )
+            .send()
+            .await
+            .unwrap();
+        let err = p
+            .delete_cluster("foreign", "test-fleet", &Silent)
+            .await
+            .unwrap_err();
+        assert!(matches!(err, ProviderError::NotOwned { .. }), "{err}");
+        assert!(
+            err.to_string()
+                .contains("gitfleet never deletes what it did not create")
+        );
+        assert!(
+            client
+                .describe_cluster()
+                .name("foreign")
+                .send()
+                .await
+                .is_ok()
+        );
+        // An absent cluster is not an error: there is nothing to delete.
+        let gone = p
+            .delete_cluster("never-created", "test-fleet", &Silent)
+            .await;
+        assert!(matches!(gone, Ok(false)));
+    });
+}
+
+#[test]
+fn throttling_is_retried_until_it_converges() {
+    let moto = Moto::start();
+    let throttle = Throttle::start(&moto.url, 4);
+    runtime().block_on(async {
+        let p = provider(&throttle.url, 8).await;
+        let prep = prepared(&fleet("epsilon", "1.30", 1));
+        let plan = plan_of(&p, &prep).await;
+        apply_cloud_steps(&p, &prep, &plan).await;
+        assert!(cloud_steps(&plan_of(&p, &prep).await).is_empty());
+    });
+    assert!(throttle.requests.load(std::sync::atomic::Ordering::SeqCst) > 4);
+
+    // Without retries the throttling error is reported, naming the operation.
+    let throttle = Throttle::start(&moto.url, 1);
+    runtime().block_on(async {
+        let p = provider(&throttle.url, 1).await;
+        let prep = prepared(&fleet("zeta", "1.30", 1));
+        let rendered = &prep.rendered[0];
+        let desired = plan::desired_state(&prep.fleet.fleet, &prep.fleet.clusters[0], rendered);
+        let err = p.observe(&desired, "test-fleet").await.unwrap_err();
+        let text = err.to_string();
+        assert!(text.starts_with("eks DescribeCluster failed"), "{text}");
+        assert!(text.contains("ThrottlingException"), "{text}");
+    });
+}
+
+#[test]
+fn live_plan_from_the_cli_reads_moto() {
+    let moto = Moto::start();
+    let dir = tempfile::tempdir().unwrap();
+    for (path, text) in fleet("cli", "1.30", 2).files {
+        let full = dir.path().join(path);
+        std::fs::create_dir_all(full.parent().unwrap()).unwrap();
+        std::fs::write(full, text).unwrap();
+    }
+    let out = crate::support::gitfleet(dir.path())
+        .args(["plan", "-o", "json", "--aws-endpoint-url", &moto.url])
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env_remove("AWS_PROFILE")
+        .assert()
+        .code(2)
+        .get_output()
+        .stdout
+        .clone();
+    let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
+    assert_eq!(v["offline"], false);
+    assert_eq!(v["clusters"][0]["steps"][0]["action"], "create");
+    assert_eq!(v["clusters"][0]["steps"][0]["target"], "control-plane");
+}
