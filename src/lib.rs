@@ -5,6 +5,7 @@
 
 pub mod diagnostic;
 pub mod fleet;
+pub mod kubeconfig;
 pub mod pipeline;
 pub mod plan;
 pub mod provider;

@@ -5,6 +5,7 @@
 //! rather than trait objects; each provider keeps its SDK types inside its own file.
 
 pub mod eks;
+pub mod eks_token;
 pub mod offline;
 
 use std::future::Future;
