@@ -3,10 +3,15 @@
 //! 2 changes present (plan).
 
 mod completion;
+mod down;
 mod init;
+mod kubeconfig;
 mod plan;
+mod progress;
 mod render;
 mod schema;
+mod token;
+mod up;
 mod validate;
 
 use std::path::PathBuf;
@@ -50,6 +55,14 @@ pub enum Command {
     Render(render::RenderArgs),
     /// Show the steps `up` would take for each cluster (exit 2 when there are changes).
     Plan(plan::PlanArgs),
+    /// Create or update the selected clusters' cloud resources, after showing the plan.
+    Up(up::UpArgs),
+    /// Delete clusters gitfleet created (never anything it does not own).
+    Down(down::DownArgs),
+    /// Print or write (mode 0600) a kubeconfig for a provisioned cluster.
+    Kubeconfig(kubeconfig::KubeconfigArgs),
+    /// Print a short-lived cluster token (a kubectl exec credential plugin).
+    Token(token::TokenArgs),
     /// Print the JSON Schema of fleet.yaml and cluster.yaml (for editors).
     Schema(schema::SchemaArgs),
     /// Print a shell completion script.
@@ -98,6 +111,10 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Validate(a) => validate::run(a)?,
         Command::Render(a) => render::run(a)?,
         Command::Plan(a) => plan::run(a)?,
+        Command::Up(a) => up::run(a)?,
+        Command::Down(a) => down::run(a)?,
+        Command::Kubeconfig(a) => kubeconfig::run(a)?,
+        Command::Token(a) => token::run(a)?,
         Command::Schema(a) => schema::run(a)?,
         Command::Completion(a) => completion::run(a)?,
     };

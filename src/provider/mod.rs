@@ -110,6 +110,73 @@ impl AnyProvider {
         }
     }
 
+    /// Carries out one provider step of a plan (cloud resources only).
+    pub async fn apply(
+        &self,
+        step: &crate::plan::Step,
+        rendered: &RenderedCluster,
+        progress: &dyn Progress,
+    ) -> Result<(), ProviderError> {
+        match self {
+            Self::Offline(_) => Err(ProviderError::Unavailable {
+                provider: rendered.provider,
+                message: "offline: nothing can be changed".into(),
+            }),
+            Self::Eks(p) => p.apply(step, rendered, progress).await,
+        }
+    }
+
+    /// How to reach the cluster's API server: endpoint, CA and an authentication method that
+    /// keeps working after short-lived tokens expire.
+    pub async fn access(
+        &self,
+        rendered: &RenderedCluster,
+        gitfleet: &str,
+    ) -> Result<crate::kubeconfig::ClusterAccess, ProviderError> {
+        match (self, &rendered.requests) {
+            (Self::Eks(p), crate::render::ProviderRequests::Eks { region, .. }) => {
+                let (server, ca) = p.endpoint(&rendered.name).await?;
+                Ok(crate::kubeconfig::ClusterAccess {
+                    name: rendered.name.clone(),
+                    server,
+                    ca_data_base64: ca,
+                    auth: crate::kubeconfig::Auth::Exec {
+                        command: gitfleet.to_string(),
+                        args: vec![
+                            "token".into(),
+                            "eks".into(),
+                            "--cluster".into(),
+                            rendered.name.clone(),
+                            "--region".into(),
+                            region.clone(),
+                        ],
+                        env: Vec::new(),
+                    },
+                })
+            }
+            _ => Err(ProviderError::Unavailable {
+                provider: rendered.provider,
+                message: "this build cannot fetch credentials for this provider yet".into(),
+            }),
+        }
+    }
+
+    /// Deletes the cluster if gitfleet created it; `Ok(false)` when it does not exist.
+    pub async fn delete(
+        &self,
+        rendered: &RenderedCluster,
+        fleet: &str,
+        progress: &dyn Progress,
+    ) -> Result<bool, ProviderError> {
+        match self {
+            Self::Offline(_) => Err(ProviderError::Unavailable {
+                provider: rendered.provider,
+                message: "offline: nothing can be changed".into(),
+            }),
+            Self::Eks(p) => p.delete_cluster(&rendered.name, fleet, progress).await,
+        }
+    }
+
     pub async fn observe(
         &self,
         desired: &Desired,

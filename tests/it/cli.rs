@@ -16,7 +16,18 @@ fn help_version_and_every_subcommand_help() {
         .assert()
         .success()
         .stdout(format!("gitfleet {}\n", env!("CARGO_PKG_VERSION")));
-    for sub in ["init", "validate", "render", "plan", "schema", "completion"] {
+    for sub in [
+        "init",
+        "validate",
+        "render",
+        "plan",
+        "up",
+        "down",
+        "kubeconfig",
+        "token",
+        "schema",
+        "completion",
+    ] {
         gitfleet(&root())
             .args([sub, "--help"])
             .assert()

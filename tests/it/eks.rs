@@ -318,3 +318,133 @@ fn live_plan_from_the_cli_reads_moto() {
     assert_eq!(v["clusters"][0]["steps"][0]["action"], "create");
     assert_eq!(v["clusters"][0]["steps"][0]["target"], "control-plane");
 }
+
+fn write_fleet(src: &MemSource) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    for (path, text) in &src.files {
+        let full = dir.path().join(path);
+        std::fs::create_dir_all(full.parent().unwrap()).unwrap();
+        std::fs::write(full, text).unwrap();
+    }
+    dir
+}
+
+fn cli(dir: &std::path::Path, moto: &Moto, args: &[&str]) -> assert_cmd::Command {
+    let mut cmd = crate::support::gitfleet(dir);
+    cmd.args(args)
+        .args(["--aws-endpoint-url", &moto.url])
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env_remove("AWS_PROFILE");
+    cmd
+}
+
+#[test]
+fn up_kubeconfig_and_down_through_the_cli() {
+    use predicates::prelude::*;
+    let moto = Moto::start();
+    let dir = write_fleet(&fleet("cli-up", "1.30", 2));
+    let d = dir.path();
+
+    // No terminal and no --yes: refuse, change nothing.
+    cli(d, &moto, &["up"])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains(
+            "stdin is not a terminal: pass --yes",
+        ));
+    cli(d, &moto, &["plan", "-o", "json"])
+        .assert()
+        .code(2)
+        .stdout(predicate::str::contains("\"target\": \"control-plane\""));
+
+    cli(d, &moto, &["up", "--yes"])
+        .assert()
+        .success()
+        .stdout(
+            predicate::str::contains("create cluster cli-up (version: 1.30): done")
+                .and(predicate::str::contains("create node pool batch")),
+        )
+        .stderr(predicate::str::contains("[cli-up] cluster cli-up: ACTIVE"));
+    // Converged: the re-run changes nothing.
+    cli(d, &moto, &["up", "--yes"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains(
+            "cli-up [eks]: infrastructure up to date",
+        ));
+
+    // A kubeconfig that authenticates through gitfleet's own token plugin, mode 0600.
+    let kubeconfig = d.join("out/cli-up.kubeconfig");
+    cli(
+        d,
+        &moto,
+        &[
+            "kubeconfig",
+            "cli-up",
+            "--out",
+            kubeconfig.to_str().unwrap(),
+        ],
+    )
+    .assert()
+    .success();
+    let text = std::fs::read_to_string(&kubeconfig).unwrap();
+    let v: serde_yaml::Value = serde_yaml::from_str(&text).unwrap();
+    assert_eq!(v["current-context"], "cli-up");
+    let exec = &v["users"][0]["user"]["exec"];
+    assert_eq!(exec["args"][0], "token");
+    assert_eq!(exec["args"][3], "cli-up");
+    assert!(
+        v["clusters"][0]["cluster"]["server"]
+            .as_str()
+            .unwrap()
+            .starts_with("https://")
+    );
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(
+        std::fs::metadata(&kubeconfig).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+
+    cli(d, &moto, &["down", "cli-up"]).assert().code(1);
+    cli(d, &moto, &["down", "cli-up", "--yes"])
+        .assert()
+        .success()
+        .stdout("cli-up: deleted\n");
+    cli(d, &moto, &["down", "cli-up", "--yes"])
+        .assert()
+        .success()
+        .stdout("cli-up: does not exist\n");
+}
+
+#[test]
+fn the_token_plugin_prints_an_exec_credential() {
+    let out = crate::support::gitfleet(std::path::Path::new("."))
+        .args(["token", "eks", "--cluster", "prod", "--region", "eu-west-1"])
+        .env("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE")
+        .env(
+            "AWS_SECRET_ACCESS_KEY",
+            "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY",
+        )
+        .env_remove("AWS_PROFILE")
+        .env_remove("AWS_SESSION_TOKEN")
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
+    assert_eq!(v["kind"], "ExecCredential");
+    assert!(
+        v["status"]["token"]
+            .as_str()
+            .unwrap()
+            .starts_with("k8s-aws-v1.")
+    );
+    assert!(
+        v["status"]["expirationTimestamp"]
+            .as_str()
+            .unwrap()
+            .ends_with('Z')
+    );
+}

@@ -1,0 +1,61 @@
+//! `gitfleet kubeconfig CLUSTER`: a kubeconfig for a provisioned cluster, written with mode 0600
+//! (or printed); EKS kubeconfigs authenticate through `gitfleet token eks`, so they keep working.
+
+use std::io::Write as _;
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::Args;
+
+use super::{EXIT_OK, FleetArgs, report_failure};
+use gitfleet::fleet::DirSource;
+use gitfleet::pipeline::prepare;
+use gitfleet::provider::{AnyProvider, ProviderOptions};
+
+#[derive(Debug, Args)]
+pub struct KubeconfigArgs {
+    /// The cluster.
+    pub cluster: String,
+    #[command(flatten)]
+    pub fleet: FleetArgs,
+    /// Write the kubeconfig to this file (mode 0600) instead of printing it.
+    #[arg(long, short, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+    /// Send AWS API calls to this endpoint (an emulator); AWS_ENDPOINT_URL works too.
+    #[arg(long, value_name = "URL")]
+    pub aws_endpoint_url: Option<String>,
+}
+
+pub fn run(args: KubeconfigArgs) -> anyhow::Result<u8> {
+    let source = DirSource::new(&args.fleet.fleet);
+    let prepared = match prepare(&source, std::slice::from_ref(&args.cluster), None) {
+        Ok(p) => p,
+        Err(e) => return Ok(report_failure(&e, super::OutputFormat::Text)),
+    };
+    let rendered = &prepared.rendered[0];
+    let options = ProviderOptions {
+        offline: false,
+        aws_endpoint_url: args.aws_endpoint_url.clone(),
+    };
+    let exe = std::env::current_exe()
+        .ok()
+        .map(|p| p.display().to_string())
+        .unwrap_or_else(|| "gitfleet".into());
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let access = runtime.block_on(async {
+        let provider = AnyProvider::connect(rendered, &options).await?;
+        provider.access(rendered, &exe).await
+    })?;
+    let text = gitfleet::kubeconfig::render(&access);
+    match &args.out {
+        Some(path) => {
+            gitfleet::kubeconfig::write_private(path, &text)
+                .with_context(|| format!("writing {}", path.display()))?;
+            eprintln!("wrote {} (mode 0600)", path.display());
+        }
+        None => write!(std::io::stdout().lock(), "{text}")?,
+    }
+    Ok(EXIT_OK)
+}
