@@ -134,7 +134,7 @@ fn live_plan_without_providers_fails_clearly_per_cluster() {
         .assert()
         .code(1)
         .stdout(predicate::str::contains(
-            "dev: error: kind provider: this build cannot observe live clusters yet",
+            "dev: error: kind provider: this build cannot observe live clusters of this provider yet",
         ));
 }
 
