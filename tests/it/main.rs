@@ -3,6 +3,7 @@
 mod cli;
 mod corpus;
 mod eks;
+mod eks_standin;
 mod props;
 mod snapshots;
 mod support;

@@ -35,3 +35,5 @@ pub fn fleet_dir(files: &[(&str, &str)]) -> tempfile::TempDir {
 pub mod moto;
 #[path = "../support/throttle.rs"]
 pub mod throttle;
+#[path = "../support/eks.rs"]
+pub mod eks;

@@ -1,0 +1,1 @@
+//! The EKS provider against the EKS stand-in (tests/support/eks.rs): what moto cannot do.

@@ -1,0 +1,1 @@
+//! An in-memory EKS API stand-in (under construction).
