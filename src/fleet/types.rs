@@ -210,6 +210,22 @@ pub struct EksSpec {
     /// Tags on the cluster and node groups (gitfleet adds its ownership tags).
     #[serde(default)]
     pub tags: BTreeMap<String, String>,
+    /// EKS add-ons (vpc-cni, coredns, kube-proxy, aws-ebs-csi-driver, ...).
+    #[serde(default)]
+    pub addons: Vec<EksAddon>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct EksAddon {
+    /// Add-on name, e.g. `vpc-cni`.
+    pub name: String,
+    /// Add-on version, e.g. `v1.18.1-eksbuild.1` (default: EKS picks the default for the cluster version).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+    /// IAM role for the add-on's service account (IRSA).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service_account_role_arn: Option<String>,
 }
 
 /// Defaults for `eks` blocks: every field optional.
@@ -232,6 +248,8 @@ pub struct EksDefaults {
     pub logging: Option<Vec<EksLogType>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tags: Option<BTreeMap<String, String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub addons: Option<Vec<EksAddon>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]

@@ -24,6 +24,7 @@ pub struct Desired {
     pub resource_group: Option<String>,
     pub tags: BTreeMap<String, String>,
     pub pools: Vec<DesiredPool>,
+    pub addons: Vec<DesiredAddon>,
     /// Settings fixed at creation (`eks.subnetIds`, `aks.dnsPrefix`, ...): a change is an error.
     pub immutable: BTreeMap<String, String>,
     pub reconciler_namespace: String,
@@ -32,6 +33,14 @@ pub struct Desired {
     pub sync_path: String,
     /// Where `up` commits the reconciler's own manifests.
     pub self_manifests_path: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DesiredAddon {
+    pub name: String,
+    /// `None`: EKS's default version for the cluster.
+    pub version: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -64,6 +73,7 @@ pub fn desired_state(
         resource_group: None,
         tags: BTreeMap::new(),
         pools: Vec::new(),
+        addons: Vec::new(),
         immutable: BTreeMap::new(),
         reconciler_namespace: fleet.spec.reconciler.namespace.clone(),
         reconciler_image: fleet.spec.reconciler.image.clone(),
@@ -83,7 +93,15 @@ pub fn desired_state(
             region,
             create_cluster,
             nodegroups,
+            addons,
         } => {
+            d.addons = addons
+                .iter()
+                .map(|a| DesiredAddon {
+                    name: a.addon_name.clone(),
+                    version: a.addon_version.clone(),
+                })
+                .collect();
             d.version = Some(create_cluster.version.clone());
             d.tags = create_cluster.tags.clone();
             d.immutable.insert("eks.region".into(), region.clone());

@@ -9,7 +9,7 @@ use std::fmt;
 
 use serde::Serialize;
 
-pub use desired::{Desired, DesiredPool, desired_state};
+pub use desired::{Desired, DesiredAddon, DesiredPool, desired_state};
 
 use crate::fleet::types::ProviderKind;
 use crate::fleet::validate::parse_version;
@@ -22,6 +22,7 @@ pub struct Observed {
     pub resource_group: Option<bool>,
     pub control_plane: Option<ObservedControlPlane>,
     pub pools: Vec<ObservedPool>,
+    pub addons: Vec<ObservedAddon>,
     pub reconciler: Option<ObservedReconciler>,
     /// Whether the reconciler's manifests in the repository already match the rendered ones.
     pub manifests_committed: bool,
@@ -48,6 +49,15 @@ pub struct ObservedPool {
     pub taints: Vec<String>,
     pub version: Option<String>,
     /// Carries gitfleet's ownership tags: only such pools may be deleted.
+    pub owned: bool,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ObservedAddon {
+    pub name: String,
+    pub version: Option<String>,
+    /// Carries gitfleet's ownership tags: only such add-ons may be deleted.
     pub owned: bool,
 }
 
@@ -111,6 +121,7 @@ pub enum Target {
     ResourceGroup,
     ControlPlane,
     NodePool,
+    Addon,
     Reconciler,
     Repository,
 }
@@ -131,6 +142,7 @@ impl fmt::Display for Step {
             Target::ResourceGroup => "resource group",
             Target::ControlPlane => "cluster",
             Target::NodePool => "node pool",
+            Target::Addon => "add-on",
             Target::Reconciler => "reconciler",
             Target::Repository => "manifests in",
         };
@@ -354,6 +366,43 @@ pub fn plan_cluster(desired: &Desired, observed: &Observed) -> Result<ClusterPla
         for have in &observed.pools {
             if have.owned && !desired.pools.iter().any(|p| p.name == have.name) {
                 steps.push(step(Action::Delete, Target::NodePool, &have.name, vec![]));
+            }
+        }
+        // Add-ons after the nodes they run on. A version left out means "EKS's default":
+        // whatever is installed then matches.
+        for addon in &desired.addons {
+            match observed.addons.iter().find(|a| a.name == addon.name) {
+                None => steps.push(step(
+                    Action::Create,
+                    Target::Addon,
+                    &addon.name,
+                    addon
+                        .version
+                        .iter()
+                        .map(|v| Change::new("version", None, Some(v.clone())))
+                        .collect(),
+                )),
+                Some(have) => {
+                    if let Some(want) = &addon.version
+                        && have.version.as_ref() != Some(want)
+                    {
+                        steps.push(step(
+                            Action::Update,
+                            Target::Addon,
+                            &addon.name,
+                            vec![Change::new(
+                                "version",
+                                have.version.clone(),
+                                Some(want.clone()),
+                            )],
+                        ));
+                    }
+                }
+            }
+        }
+        for have in &observed.addons {
+            if have.owned && !desired.addons.iter().any(|a| a.name == have.name) {
+                steps.push(step(Action::Delete, Target::Addon, &have.name, vec![]));
             }
         }
     }

@@ -22,6 +22,10 @@ fn desired() -> Desired {
             taints: vec![],
             with_cluster: false,
         }],
+        addons: vec![DesiredAddon {
+            name: "vpc-cni".into(),
+            version: Some("v1.18.1-eksbuild.1".into()),
+        }],
         immutable: [("eks.subnetIds".to_string(), "a,b".to_string())].into(),
         reconciler_namespace: "gitfleet-system".into(),
         reconciler_image: "img:1".into(),
@@ -49,6 +53,11 @@ fn converged() -> Observed {
             owned: true,
             ..Default::default()
         }],
+        addons: vec![ObservedAddon {
+            name: "vpc-cni".into(),
+            version: Some("v1.18.1-eksbuild.1".into()),
+            owned: true,
+        }],
         reconciler: Some(ObservedReconciler {
             image: "img:1".into(),
             seeded: true,
@@ -69,6 +78,7 @@ fn absent_everything_creates_everything_in_order() {
         [
             "create cluster prod (version: 1.30)",
             "create node pool general (instanceType: m6i.large, size: 1..5 (desired 2))",
+            "create add-on vpc-cni (version: v1.18.1-eksbuild.1)",
             "install reconciler gitfleet-system (image: img:1)",
             "seed reconciler gitfleet-system (repository: https://x/r.git@main, path: clusters/prod)",
             "commit manifests in clusters/prod/gitfleet-system",
@@ -187,4 +197,37 @@ fn existing_clusters_get_only_the_reconciler() {
     let p = plan_cluster(&d, &Observed::default()).unwrap();
     assert_eq!(p.steps.len(), 3);
     assert_eq!(p.steps[0].action, Action::Install);
+}
+
+#[test]
+fn addons_are_created_updated_and_only_owned_ones_deleted() {
+    let mut o = converged();
+    o.addons[0].version = Some("v1.17.0-eksbuild.1".into());
+    o.addons.push(ObservedAddon {
+        name: "coredns".into(),
+        version: None,
+        owned: true,
+    });
+    o.addons.push(ObservedAddon {
+        name: "theirs".into(),
+        version: None,
+        owned: false,
+    });
+    assert_eq!(
+        lines(&plan_cluster(&desired(), &o).unwrap()),
+        [
+            "update add-on vpc-cni (version: v1.17.0-eksbuild.1 → v1.18.1-eksbuild.1)",
+            "delete add-on coredns",
+        ]
+    );
+    // No version in the definition: whatever EKS installed matches.
+    let mut d = desired();
+    d.addons[0].version = None;
+    assert!(
+        plan_cluster(&d, &o)
+            .unwrap()
+            .steps
+            .iter()
+            .all(|s| s.name != "vpc-cni")
+    );
 }

@@ -10,7 +10,9 @@ use aws_sdk_eks::types as sdk;
 
 use super::{Progress, ProviderError};
 use crate::fleet::types::ProviderKind;
-use crate::plan::{Action, Desired, Observed, ObservedControlPlane, ObservedPool, Step, Target};
+use crate::plan::{
+    Action, Desired, Observed, ObservedAddon, ObservedControlPlane, ObservedPool, Step, Target,
+};
 use crate::render::{CLUSTER_KEY, FLEET_KEY, OWNER_KEY, ProviderRequests, RenderedCluster, eks};
 
 /// How often and how long to wait for EKS to reach a state.
@@ -53,6 +55,12 @@ impl EksSettings {
         }
     }
 }
+
+type Requests<'a> = (
+    &'a eks::CreateCluster,
+    &'a [eks::CreateNodegroup],
+    &'a [eks::CreateAddon],
+);
 
 pub struct EksProvider {
     client: Client,
@@ -141,15 +149,14 @@ impl EksProvider {
         }
     }
 
-    fn requests(
-        rendered: &RenderedCluster,
-    ) -> Result<(&eks::CreateCluster, &[eks::CreateNodegroup]), ProviderError> {
+    fn requests(rendered: &RenderedCluster) -> Result<Requests<'_>, ProviderError> {
         match &rendered.requests {
             ProviderRequests::Eks {
                 create_cluster,
                 nodegroups,
+                addons,
                 ..
-            } => Ok((create_cluster, nodegroups)),
+            } => Ok((create_cluster, nodegroups, addons)),
             _ => Err(ProviderError::WrongProvider {
                 provider: ProviderKind::Eks,
                 cluster: rendered.name.clone(),
@@ -216,6 +223,99 @@ impl EksProvider {
         }
     }
 
+    async fn list_addons(&self, cluster: &str) -> Result<Vec<String>, ProviderError> {
+        let mut names = Vec::new();
+        let mut token: Option<String> = None;
+        loop {
+            let out = match self
+                .client
+                .list_addons()
+                .cluster_name(cluster)
+                .set_next_token(token.take())
+                .send()
+                .await
+            {
+                Ok(out) => out,
+                Err(e) => {
+                    // An EKS-compatible endpoint without add-on support (moto answers 404
+                    // without an EKS error type): no add-ons to observe.
+                    let unsupported = e.raw_response().is_some_and(|r| r.status().as_u16() == 404)
+                        && e.as_service_error().is_some_and(|s| s.code().is_none());
+                    if unsupported {
+                        tracing::warn!(
+                            "the EKS endpoint does not support add-ons; treating them as absent"
+                        );
+                        return Ok(names);
+                    }
+                    return Err(api("ListAddons", e.into_service_error()));
+                }
+            };
+            names.extend(out.addons().iter().cloned());
+            match out.next_token {
+                Some(t) if !t.is_empty() => token = Some(t),
+                _ => return Ok(names),
+            }
+        }
+    }
+
+    async fn describe_addon(
+        &self,
+        cluster: &str,
+        addon: &str,
+    ) -> Result<Option<sdk::Addon>, ProviderError> {
+        match self
+            .client
+            .describe_addon()
+            .cluster_name(cluster)
+            .addon_name(addon)
+            .send()
+            .await
+        {
+            Ok(out) => Ok(out.addon),
+            Err(e) => {
+                let e = e.into_service_error();
+                if e.is_resource_not_found_exception() {
+                    Ok(None)
+                } else {
+                    Err(api("DescribeAddon", e))
+                }
+            }
+        }
+    }
+
+    async fn wait_addon(
+        &self,
+        cluster: &str,
+        addon: &str,
+        gone: bool,
+        progress: &dyn Progress,
+    ) -> Result<(), ProviderError> {
+        let what = format!("add-on {addon}");
+        self.wait_until(&what, progress, || async {
+            let a = self.describe_addon(cluster, addon).await?;
+            Ok(match a {
+                None if gone => ("DELETED".to_string(), true, false),
+                None => {
+                    return Err(ProviderError::Missing {
+                        what: format!("EKS add-on {addon}"),
+                    });
+                }
+                Some(a) => {
+                    let status = a
+                        .status()
+                        .map(|s| s.as_str().to_string())
+                        .unwrap_or_default();
+                    let failed = matches!(
+                        status.as_str(),
+                        "CREATE_FAILED" | "DEGRADED" | "DELETE_FAILED" | "UPDATE_FAILED"
+                    );
+                    (status.clone(), !gone && status == "ACTIVE", failed)
+                }
+            })
+        })
+        .await
+    }
+
     /// Actual state of the cluster and its node groups; absent is `Observed::default()`.
     pub async fn observe(&self, desired: &Desired, fleet: &str) -> Result<Observed, ProviderError> {
         let name = &desired.cluster;
@@ -267,9 +367,21 @@ impl EksProvider {
                 owned: owned_by(ng.tags(), Some(fleet), name),
             });
         }
+        let mut addons = Vec::new();
+        for addon in self.list_addons(name).await? {
+            let Some(a) = self.describe_addon(name, &addon).await? else {
+                continue;
+            };
+            addons.push(ObservedAddon {
+                name: addon.clone(),
+                version: a.addon_version().map(str::to_string),
+                owned: owned_by(a.tags(), Some(fleet), name),
+            });
+        }
         Ok(Observed {
             control_plane: Some(control_plane),
             pools,
+            addons,
             ..Observed::default()
         })
     }
@@ -281,7 +393,7 @@ impl EksProvider {
         rendered: &RenderedCluster,
         progress: &dyn Progress,
     ) -> Result<(), ProviderError> {
-        let (create_cluster, nodegroups) = Self::requests(rendered)?;
+        let (create_cluster, nodegroups, addons) = Self::requests(rendered)?;
         let cluster = &create_cluster.name;
         let to = || {
             step.changes
@@ -380,6 +492,73 @@ impl EksProvider {
                     .map_err(|e| api("UpdateNodegroupVersion", e.into_service_error()))?;
                 self.wait_nodegroup(cluster, &step.name, Some(&version), progress)
                     .await
+            }
+            (Action::Create | Action::Update, Target::Addon) => {
+                let addon = addons
+                    .iter()
+                    .find(|a| a.addon_name == step.name)
+                    .ok_or_else(|| ProviderError::Missing {
+                        what: format!("rendered add-on {}", step.name),
+                    })?;
+                if step.action == Action::Create {
+                    let result = self
+                        .client
+                        .create_addon()
+                        .cluster_name(cluster)
+                        .addon_name(&addon.addon_name)
+                        .set_addon_version(addon.addon_version.clone())
+                        .set_service_account_role_arn(addon.service_account_role_arn.clone())
+                        .set_resolve_conflicts(
+                            addon
+                                .resolve_conflicts
+                                .as_ref()
+                                .map(|r| sdk::ResolveConflicts::from(enum_str(r).as_str())),
+                        )
+                        .set_tags(hash(&addon.tags))
+                        .send()
+                        .await;
+                    if let Err(e) = result {
+                        let e = e.into_service_error();
+                        if !e.is_resource_in_use_exception() {
+                            return Err(api("CreateAddon", e));
+                        }
+                    }
+                } else {
+                    self.client
+                        .update_addon()
+                        .cluster_name(cluster)
+                        .addon_name(&addon.addon_name)
+                        .set_addon_version(addon.addon_version.clone())
+                        .set_service_account_role_arn(addon.service_account_role_arn.clone())
+                        .set_resolve_conflicts(
+                            addon
+                                .resolve_conflicts
+                                .as_ref()
+                                .map(|r| sdk::ResolveConflicts::from(enum_str(r).as_str())),
+                        )
+                        .send()
+                        .await
+                        .map_err(|e| api("UpdateAddon", e.into_service_error()))?;
+                }
+                self.wait_addon(cluster, &step.name, false, progress).await
+            }
+            (Action::Delete, Target::Addon) => {
+                let Some(found) = self.describe_addon(cluster, &step.name).await? else {
+                    return Ok(());
+                };
+                if !owned_by(found.tags(), None, cluster) {
+                    return Err(ProviderError::NotOwned {
+                        what: format!("EKS add-on {} of cluster {cluster}", step.name),
+                    });
+                }
+                self.client
+                    .delete_addon()
+                    .cluster_name(cluster)
+                    .addon_name(&step.name)
+                    .send()
+                    .await
+                    .map_err(|e| api("DeleteAddon", e.into_service_error()))?;
+                self.wait_addon(cluster, &step.name, true, progress).await
             }
             (Action::Delete, Target::NodePool) => {
                 self.delete_nodegroup(cluster, &step.name, None, progress)

@@ -145,3 +145,26 @@ pub enum EksTaintEffect {
     NoExecute,
     PreferNoSchedule,
 }
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct CreateAddon {
+    pub cluster_name: String,
+    pub addon_name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub addon_version: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service_account_role_arn: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resolve_conflicts: Option<ResolveConflicts>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub tags: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum ResolveConflicts {
+    Overwrite,
+    None,
+    Preserve,
+}

@@ -34,6 +34,7 @@ pub const CLUSTER_KEY: &str = "gitfleet.io/cluster";
 pub mod names {
     pub const EKS_CLUSTER: &str = "eks/cluster.yaml.j2";
     pub const EKS_NODEGROUP: &str = "eks/nodegroup.yaml.j2";
+    pub const EKS_ADDON: &str = "eks/addon.yaml.j2";
     pub const AKS_RESOURCE_GROUP: &str = "aks/resource-group.yaml.j2";
     pub const AKS_CLUSTER: &str = "aks/managed-cluster.yaml.j2";
     pub const AKS_AGENT_POOL: &str = "aks/agent-pool.yaml.j2";
@@ -83,6 +84,7 @@ pub enum ProviderRequests {
         region: String,
         create_cluster: eks::CreateCluster,
         nodegroups: Vec<eks::CreateNodegroup>,
+        addons: Vec<eks::CreateAddon>,
     },
     Aks {
         subscription_id: Option<String>,
@@ -125,6 +127,7 @@ impl RenderedCluster {
             ProviderRequests::Eks {
                 create_cluster,
                 nodegroups,
+                addons,
                 ..
             } => {
                 out.push((
@@ -135,6 +138,12 @@ impl RenderedCluster {
                     out.push((
                         format!("{c}/eks/nodegroup-{}.yaml", ng.nodegroup_name),
                         to_yaml(ng),
+                    ));
+                }
+                for addon in addons {
+                    out.push((
+                        format!("{c}/eks/addon-{}.yaml", addon.addon_name),
+                        to_yaml(addon),
                     ));
                 }
             }
@@ -437,10 +446,22 @@ impl Renderer {
                         )
                     })
                     .collect();
+                let addons: Vec<Option<eks::CreateAddon>> = spec
+                    .addons
+                    .iter()
+                    .map(|a| {
+                        let ctx = context! { addon => Serde(a), ..base.clone() };
+                        keep(
+                            errors,
+                            self.render_typed(names::EKS_ADDON, &ctx, "EKS CreateAddon request"),
+                        )
+                    })
+                    .collect();
                 Some(ProviderRequests::Eks {
                     region: spec.region.clone(),
                     create_cluster: create_cluster?,
                     nodegroups: nodegroups.into_iter().collect::<Option<_>>()?,
+                    addons: addons.into_iter().collect::<Option<_>>()?,
                 })
             }
             ProviderKind::Aks => {

@@ -62,17 +62,23 @@ async fn plan_of(p: &EksProvider, prepared: &Prepared) -> ClusterPlan {
 fn cloud_steps(plan: &ClusterPlan) -> Vec<String> {
     plan.steps
         .iter()
-        .filter(|s| matches!(s.target, Target::ControlPlane | Target::NodePool))
+        .filter(|s| {
+            matches!(
+                s.target,
+                Target::ControlPlane | Target::NodePool | Target::Addon
+            )
+        })
         .map(ToString::to_string)
         .collect()
 }
 
 async fn apply_cloud_steps(p: &EksProvider, prepared: &Prepared, plan: &ClusterPlan) {
-    for step in plan
-        .steps
-        .iter()
-        .filter(|s| matches!(s.target, Target::ControlPlane | Target::NodePool))
-    {
+    for step in plan.steps.iter().filter(|s| {
+        matches!(
+            s.target,
+            Target::ControlPlane | Target::NodePool | Target::Addon
+        )
+    }) {
         p.apply(step, &prepared.rendered[0], &Silent)
             .await
             .unwrap_or_else(|e| panic!("{step}: {e}"));

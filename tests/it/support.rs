@@ -31,9 +31,9 @@ pub fn fleet_dir(files: &[(&str, &str)]) -> tempfile::TempDir {
     dir
 }
 
+#[path = "../support/eks.rs"]
+pub mod eks;
 #[path = "../support/moto.rs"]
 pub mod moto;
 #[path = "../support/throttle.rs"]
 pub mod throttle;
-#[path = "../support/eks.rs"]
-pub mod eks;
