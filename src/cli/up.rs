@@ -9,7 +9,7 @@ use clap::Args;
 use super::{EXIT_ERROR, EXIT_OK, FleetArgs, SelectArgs, report_failure};
 use gitfleet::fleet::DirSource;
 use gitfleet::pipeline::prepare;
-use gitfleet::plan::{self, Target};
+use gitfleet::plan;
 use gitfleet::provider::{AnyProvider, ProviderOptions};
 
 #[derive(Debug, Args)]
@@ -36,13 +36,6 @@ pub fn confirm(question: &str) -> anyhow::Result<bool> {
     let mut answer = String::new();
     std::io::stdin().read_line(&mut answer)?;
     Ok(matches!(answer.trim(), "y" | "Y" | "yes"))
-}
-
-fn is_cloud(target: Target) -> bool {
-    matches!(
-        target,
-        Target::ResourceGroup | Target::ControlPlane | Target::NodePool
-    )
 }
 
 pub fn run(args: UpArgs) -> anyhow::Result<u8> {
@@ -76,7 +69,11 @@ pub fn run(args: UpArgs) -> anyhow::Result<u8> {
             let provider = AnyProvider::connect(rendered, &options).await?;
             let observed = provider.observe(&desired, rendered).await?;
             let plan = plan::plan_cluster(&desired, &observed)?;
-            let cloud: Vec<_> = plan.steps.iter().filter(|s| is_cloud(s.target)).collect();
+            let cloud: Vec<_> = plan
+                .steps
+                .iter()
+                .filter(|s| s.target.is_provider())
+                .collect();
             if cloud.is_empty() {
                 writeln!(
                     out,

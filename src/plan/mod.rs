@@ -126,6 +126,16 @@ pub enum Target {
     Repository,
 }
 
+impl Target {
+    /// Whether a cloud provider carries out steps on this target (the rest is the bootstrap).
+    pub fn is_provider(self) -> bool {
+        matches!(
+            self,
+            Target::ResourceGroup | Target::ControlPlane | Target::NodePool | Target::Addon
+        )
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Step {
     pub action: Action,

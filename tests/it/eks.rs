@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use gitfleet::fleet::MemSource;
 use gitfleet::pipeline::{Prepared, prepare};
-use gitfleet::plan::{self, ClusterPlan, Target};
+use gitfleet::plan::{self, ClusterPlan};
 use gitfleet::provider::eks::{EksProvider, EksSettings, WaitSettings};
 use gitfleet::provider::{ProviderError, Silent};
 
@@ -62,23 +62,13 @@ async fn plan_of(p: &EksProvider, prepared: &Prepared) -> ClusterPlan {
 fn cloud_steps(plan: &ClusterPlan) -> Vec<String> {
     plan.steps
         .iter()
-        .filter(|s| {
-            matches!(
-                s.target,
-                Target::ControlPlane | Target::NodePool | Target::Addon
-            )
-        })
+        .filter(|s| s.target.is_provider())
         .map(ToString::to_string)
         .collect()
 }
 
 async fn apply_cloud_steps(p: &EksProvider, prepared: &Prepared, plan: &ClusterPlan) {
-    for step in plan.steps.iter().filter(|s| {
-        matches!(
-            s.target,
-            Target::ControlPlane | Target::NodePool | Target::Addon
-        )
-    }) {
+    for step in plan.steps.iter().filter(|s| s.target.is_provider()) {
         p.apply(step, &prepared.rendered[0], &Silent)
             .await
             .unwrap_or_else(|e| panic!("{step}: {e}"));
