@@ -594,6 +594,20 @@ pub fn check_cluster(
                     .with_hint("list subnets in at least two availability zones"),
                 );
             }
+            for (i, addon) in eks.addons.iter().enumerate() {
+                if eks.addons[..i].iter().any(|a| a.name == addon.name) {
+                    out.push(
+                        Diagnostic::error(
+                            At::new(doc, &["spec", "eks", "addons"])
+                                .idx(i)
+                                .key("name")
+                                .span(),
+                            format!("duplicate add-on \"{}\"", addon.name),
+                        )
+                        .with_hint("list each add-on once"),
+                    );
+                }
+            }
             if !eks.endpoint_access.public && !eks.endpoint_access.private {
                 out.push(
                     Diagnostic::error(
