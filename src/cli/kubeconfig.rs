@@ -36,6 +36,7 @@ pub fn run(args: KubeconfigArgs) -> anyhow::Result<u8> {
     let options = ProviderOptions {
         offline: false,
         aws_endpoint_url: args.aws_endpoint_url.clone(),
+        wait_timeout: None,
     };
     let exe = std::env::current_exe()
         .ok()

@@ -94,6 +94,11 @@ pub struct SelectArgs {
     pub selector: Option<Selector>,
 }
 
+fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
+    gitfleet::fleet::validate::parse_duration(s)
+        .ok_or_else(|| format!("invalid duration \"{s}\" (write e.g. 30s, 5m, 1h30m)"))
+}
+
 fn parse_selector(s: &str) -> Result<Selector, String> {
     Selector::parse(s).map_err(|e| e.to_string())
 }

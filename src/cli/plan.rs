@@ -47,6 +47,7 @@ pub fn run(args: PlanArgs) -> anyhow::Result<u8> {
         &ProviderOptions {
             offline: args.offline,
             aws_endpoint_url: args.aws_endpoint_url.clone(),
+            wait_timeout: None,
         },
     ));
 

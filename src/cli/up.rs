@@ -24,6 +24,9 @@ pub struct UpArgs {
     /// Send AWS API calls to this endpoint (an emulator); AWS_ENDPOINT_URL works too.
     #[arg(long, value_name = "URL")]
     pub aws_endpoint_url: Option<String>,
+    /// Longest wait for one resource to become ready or go away, e.g. 40m.
+    #[arg(long, value_name = "DURATION", value_parser = super::parse_duration)]
+    pub timeout: Option<std::time::Duration>,
 }
 
 /// Asks on a terminal; refuses (never hangs) when stdin is not one.
@@ -52,6 +55,7 @@ pub fn run(args: UpArgs) -> anyhow::Result<u8> {
     let options = ProviderOptions {
         offline: false,
         aws_endpoint_url: args.aws_endpoint_url.clone(),
+        wait_timeout: args.timeout,
     };
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()

@@ -80,6 +80,8 @@ pub struct ProviderOptions {
     pub offline: bool,
     /// AWS endpoint override (an emulator); `AWS_ENDPOINT_URL` is honoured as well.
     pub aws_endpoint_url: Option<String>,
+    /// How long to wait for a resource to become ready (default: the provider's).
+    pub wait_timeout: Option<std::time::Duration>,
 }
 
 /// Every provider gitfleet knows, for static dispatch.
@@ -101,6 +103,9 @@ impl AnyProvider {
             crate::render::ProviderRequests::Eks { region, .. } => {
                 let mut settings = eks::EksSettings::new(region);
                 settings.endpoint_url = options.aws_endpoint_url.clone();
+                if let Some(t) = options.wait_timeout {
+                    settings.wait.timeout = t;
+                }
                 Ok(Self::Eks(eks::EksProvider::connect(&settings).await))
             }
             _ => Err(ProviderError::Unavailable {
