@@ -67,10 +67,10 @@ pub fn run(args: DownArgs) -> anyhow::Result<u8> {
         .build()?;
     let mut failed = 0;
     for rendered in &prepared.rendered {
-        let progress = super::progress::Lines::new(&rendered.name);
+        let progress = super::progress::for_cluster(&rendered.name);
         let result = runtime.block_on(async {
             let provider = AnyProvider::connect(rendered, &options).await?;
-            provider.delete(rendered, fleet, &progress).await
+            provider.delete(rendered, fleet, progress.as_ref()).await
         });
         match result {
             Ok(true) => writeln!(out, "{}: deleted", rendered.name)?,

@@ -100,11 +100,11 @@ pub fn run(args: UpArgs) -> anyhow::Result<u8> {
             {
                 bail!("not confirmed; nothing was changed");
             }
-            let progress = super::progress::Lines::new(&plan.cluster);
+            let progress = super::progress::for_cluster(&plan.cluster);
             for step in cloud {
                 writeln!(out, "  {step} ...")?;
                 out.flush()?;
-                provider.apply(step, rendered, &progress).await?;
+                provider.apply(step, rendered, progress.as_ref()).await?;
                 writeln!(out, "  {step}: done")?;
             }
             Ok(())
