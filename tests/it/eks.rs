@@ -444,3 +444,25 @@ fn the_token_plugin_prints_an_exec_credential() {
             .ends_with('Z')
     );
 }
+
+#[test]
+fn a_subnet_change_is_an_error_naming_the_field_not_a_replace() {
+    let moto = Moto::start();
+    runtime().block_on(async {
+        let p = provider(&moto.url, 3).await;
+        let prep = prepared(&fleet("theta", "1.30", 1));
+        apply_cloud_steps(&p, &prep, &plan_of(&p, &prep).await).await;
+        let mut moved = fleet("theta", "1.30", 1);
+        let file = moved.files.get_mut("clusters/theta/cluster.yaml").unwrap();
+        *file = file.replace("[subnet-a, subnet-b]", "[subnet-c, subnet-d]");
+        let moved = prepared(&moved);
+        let rendered = &moved.rendered[0];
+        let desired = plan::desired_state(&moved.fleet.fleet, &moved.fleet.clusters[0], rendered);
+        let observed = p.observe(&desired, "test-fleet").await.unwrap();
+        let err = plan::plan_cluster(&desired, &observed).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "`eks.subnetIds` cannot change after creation (is subnet-a,subnet-b, definition says subnet-c,subnet-d); create a new cluster instead"
+        );
+    });
+}
