@@ -72,11 +72,16 @@ fn api(
     e: impl std::error::Error + ProvideErrorMetadata + 'static,
 ) -> ProviderError {
     let code = e.code().unwrap_or("").to_string();
+    let message = match (e.code(), e.message()) {
+        (Some(code), Some(message)) => format!("{code}: {message}"),
+        (Some(code), None) => code.to_string(),
+        _ => DisplayErrorContext(&e).to_string(),
+    };
     ProviderError::Api {
         provider: ProviderKind::Eks,
         operation,
         code,
-        message: DisplayErrorContext(&e).to_string(),
+        message,
     }
 }
 
@@ -111,6 +116,27 @@ fn taint_string(t: &sdk::Taint) -> String {
     match t.value() {
         Some(v) => format!("{}={v}:{effect}", t.key().unwrap_or_default()),
         None => format!("{}:{effect}", t.key().unwrap_or_default()),
+    }
+}
+
+/// A failed status with EKS's health issues, so the user sees why.
+fn with_issues(
+    status: &str,
+    issues: impl Iterator<Item = (Option<String>, Option<String>)>,
+) -> String {
+    let issues: Vec<String> = issues
+        .map(|(code, message)| match (code, message) {
+            (Some(c), Some(m)) => format!("{c}: {m}"),
+            (Some(c), None) => c,
+            (None, Some(m)) => m,
+            (None, None) => String::new(),
+        })
+        .filter(|s| !s.is_empty())
+        .collect();
+    if issues.is_empty() {
+        status.to_string()
+    } else {
+        format!("{status} ({})", issues.join("; "))
     }
 }
 
@@ -402,6 +428,11 @@ impl EksProvider {
                 .and_then(|c| c.to.clone())
                 .unwrap_or_else(|| create_cluster.version.clone())
         };
+        // A run interrupted mid-wait leaves the cluster CREATING or UPDATING; EKS refuses other
+        // changes until it settles, so every step but the create waits for ACTIVE first.
+        if (step.action, step.target) != (Action::Create, Target::ControlPlane) {
+            self.settle_cluster(cluster, progress).await?;
+        }
         match (step.action, step.target) {
             (Action::Create, Target::ControlPlane) => {
                 self.create_cluster(create_cluster).await?;
@@ -409,13 +440,17 @@ impl EksProvider {
             }
             (Action::Upgrade, Target::ControlPlane) => {
                 let version = to();
-                self.client
-                    .update_cluster_version()
-                    .name(cluster)
-                    .version(&version)
-                    .send()
-                    .await
-                    .map_err(|e| api("UpdateClusterVersion", e.into_service_error()))?;
+                // An interrupted run may have started (or finished) this very upgrade.
+                let current = self.describe_cluster(cluster).await?;
+                if current.as_ref().and_then(|c| c.version()) != Some(version.as_str()) {
+                    self.client
+                        .update_cluster_version()
+                        .name(cluster)
+                        .version(&version)
+                        .send()
+                        .await
+                        .map_err(|e| api("UpdateClusterVersion", e.into_service_error()))?;
+                }
                 self.wait_cluster(cluster, Some(&version), progress).await
             }
             (Action::Update, Target::ControlPlane) => {
@@ -476,12 +511,18 @@ impl EksProvider {
                     .ok_or_else(|| ProviderError::Missing {
                         what: format!("rendered node group {}", step.name),
                     })?;
+                self.settle_nodegroup(cluster, &step.name, progress).await?;
                 self.update_nodegroup(cluster, ng).await?;
                 self.wait_nodegroup(cluster, &step.name, None, progress)
                     .await
             }
             (Action::Upgrade, Target::NodePool) => {
                 let version = to();
+                self.settle_nodegroup(cluster, &step.name, progress).await?;
+                let current = self.describe_nodegroup(cluster, &step.name).await?;
+                if current.as_ref().and_then(|n| n.version()) == Some(version.as_str()) {
+                    return Ok(());
+                }
                 self.client
                     .update_nodegroup_version()
                     .cluster_name(cluster)
@@ -829,6 +870,39 @@ impl EksProvider {
         Ok(true)
     }
 
+    /// Waits (with progress) only when the cluster is in a transition, e.g. left CREATING or
+    /// UPDATING by an interrupted run; an ACTIVE cluster costs one describe and no output.
+    async fn settle_cluster(
+        &self,
+        cluster: &str,
+        progress: &dyn Progress,
+    ) -> Result<(), ProviderError> {
+        let status = self
+            .describe_cluster(cluster)
+            .await?
+            .and_then(|c| c.status().cloned());
+        if status == Some(sdk::ClusterStatus::Active) {
+            return Ok(());
+        }
+        self.wait_cluster(cluster, None, progress).await
+    }
+
+    async fn settle_nodegroup(
+        &self,
+        cluster: &str,
+        pool: &str,
+        progress: &dyn Progress,
+    ) -> Result<(), ProviderError> {
+        let status = self
+            .describe_nodegroup(cluster, pool)
+            .await?
+            .and_then(|n| n.status().cloned());
+        if status == Some(sdk::NodegroupStatus::Active) {
+            return Ok(());
+        }
+        self.wait_nodegroup(cluster, pool, None, progress).await
+    }
+
     async fn wait_cluster(
         &self,
         cluster: &str,
@@ -848,11 +922,25 @@ impl EksProvider {
                 .map(|s| s.as_str().to_string())
                 .unwrap_or_default();
             let at_version = version.is_none_or(|v| c.version() == Some(v));
-            Ok((
-                status.clone(),
-                status == "ACTIVE" && at_version,
-                status == "FAILED",
-            ))
+            let failed = status == "FAILED";
+            let shown = if failed {
+                with_issues(
+                    &status,
+                    c.health()
+                        .map(|h| h.issues())
+                        .unwrap_or_default()
+                        .iter()
+                        .map(|i| {
+                            (
+                                i.code().map(|c| c.as_str().to_string()),
+                                i.message().map(str::to_string),
+                            )
+                        }),
+                )
+            } else {
+                status.clone()
+            };
+            Ok((shown, status == "ACTIVE" && at_version, failed))
         })
         .await
     }
@@ -881,7 +969,24 @@ impl EksProvider {
                 status.as_str(),
                 "CREATE_FAILED" | "DEGRADED" | "DELETE_FAILED"
             );
-            Ok((status.clone(), status == "ACTIVE" && at_version, failed))
+            let shown = if failed {
+                with_issues(
+                    &status,
+                    n.health()
+                        .map(|h| h.issues())
+                        .unwrap_or_default()
+                        .iter()
+                        .map(|i| {
+                            (
+                                i.code().map(|c| c.as_str().to_string()),
+                                i.message().map(str::to_string),
+                            )
+                        }),
+                )
+            } else {
+                status.clone()
+            };
+            Ok((shown, status == "ACTIVE" && at_version, failed))
         })
         .await
     }

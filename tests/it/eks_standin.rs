@@ -572,7 +572,6 @@ fn addons_updates_and_tags_speak_the_sdk_protocol() {
 /// `up` interrupted while EKS is still CREATING the cluster, then run again: the re-run should
 /// wait for the cluster and continue with the node groups.
 #[test]
-#[ignore = "bug in src/provider/eks.rs: the re-run plans no control-plane step for a CREATING cluster and CreateNodegroup fails (InvalidRequestException)"]
 fn a_rerun_after_an_interruption_during_cluster_creation_continues() {
     let eks = EksStandIn::start(Options {
         transition_polls: 5,
@@ -605,7 +604,6 @@ fn a_rerun_after_an_interruption_during_cluster_creation_continues() {
 
 /// `up` interrupted while the control plane is UPDATING, then run again.
 #[test]
-#[ignore = "bug in src/provider/eks.rs: the re-run re-sends UpdateClusterVersion to an UPDATING cluster (ResourceInUseException)"]
 fn a_rerun_after_an_interruption_during_an_upgrade_continues() {
     let eks = EksStandIn::start(Options {
         transition_polls: 5,
