@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use gitfleet::fleet::MemSource;
 use gitfleet::pipeline::{Prepared, prepare};
-use gitfleet::plan::{self, ClusterPlan, Step, Target};
+use gitfleet::plan::{self, ClusterPlan, Step};
 use gitfleet::provider::eks::{EksProvider, EksSettings, WaitSettings};
 use gitfleet::provider::{Progress, ProviderError, Silent};
 
@@ -68,16 +68,14 @@ async fn plan_of(p: &EksProvider, prepared: &Prepared) -> ClusterPlan {
 fn cloud_steps(plan: &ClusterPlan) -> Vec<String> {
     plan.steps
         .iter()
-        .filter(|s| matches!(s.target, Target::ControlPlane | Target::NodePool))
+        .filter(|s| s.target.is_provider())
         .map(ToString::to_string)
         .collect()
 }
 
-/// The steps the provider carries out (control plane and node pools).
+/// The steps the provider carries out (control plane, node pools, add-ons).
 fn provider_steps(plan: &ClusterPlan) -> impl Iterator<Item = &Step> {
-    plan.steps
-        .iter()
-        .filter(|s| matches!(s.target, Target::ControlPlane | Target::NodePool))
+    plan.steps.iter().filter(|s| s.target.is_provider())
 }
 
 async fn apply_cloud_steps(p: &EksProvider, prepared: &Prepared, plan: &ClusterPlan) {
@@ -633,5 +631,76 @@ fn a_rerun_after_an_interruption_during_an_upgrade_continues() {
                 .unwrap_or_else(|e| panic!("{step}: {e}"));
         }
         assert!(cloud_steps(&plan_of(&p, &new).await).is_empty());
+    });
+}
+
+/// `fleet()` with an `addons:` block in the eks section.
+fn with_addons(cluster: &str, addons: &str) -> MemSource {
+    let mut src = fleet(cluster, "1.30", 1);
+    let file = src
+        .files
+        .get_mut(&format!("clusters/{cluster}/cluster.yaml"))
+        .unwrap();
+    *file = file.replace(
+        "    tags: {team: platform}\n",
+        &format!("    tags: {{team: platform}}\n    addons:\n{addons}"),
+    );
+    src
+}
+
+#[test]
+fn addons_are_created_after_the_pools_updated_and_owned_ones_deleted() {
+    let eks = EksStandIn::start(options());
+    runtime().block_on(async {
+        let p = provider(&eks.url, 3).await;
+        let first = prepared(&with_addons(
+            "iota",
+            "      - {name: vpc-cni, version: v1.18.1-eksbuild.1}\n      - {name: coredns}\n",
+        ));
+        let plan = plan_of(&p, &first).await;
+        assert_eq!(
+            &cloud_steps(&plan)[3..],
+            [
+                "create add-on vpc-cni (version: v1.18.1-eksbuild.1)",
+                "create add-on coredns",
+            ]
+        );
+        apply_cloud_steps(&p, &first, &plan).await;
+        assert!(cloud_steps(&plan_of(&p, &first).await).is_empty());
+
+        // A new pinned version is an update; an add-on left out of Git is deleted (gitfleet
+        // created it).
+        let second = prepared(&with_addons(
+            "iota",
+            "      - {name: vpc-cni, version: v1.19.0-eksbuild.1}\n",
+        ));
+        let plan = plan_of(&p, &second).await;
+        assert_eq!(
+            cloud_steps(&plan),
+            [
+                "update add-on vpc-cni (version: v1.18.1-eksbuild.1 → v1.19.0-eksbuild.1)",
+                "delete add-on coredns",
+            ]
+        );
+        apply_cloud_steps(&p, &second, &plan).await;
+        assert!(cloud_steps(&plan_of(&p, &second).await).is_empty());
+        let posts: Vec<String> = eks
+            .requests()
+            .iter()
+            .filter(|r| r.method != "GET")
+            .map(ToString::to_string)
+            .collect();
+        assert!(
+            posts
+                .iter()
+                .any(|r| r == "POST /clusters/iota/addons/vpc-cni/update"),
+            "{posts:?}"
+        );
+        assert!(
+            posts
+                .iter()
+                .any(|r| r == "DELETE /clusters/iota/addons/coredns"),
+            "{posts:?}"
+        );
     });
 }
