@@ -311,6 +311,15 @@ fn live_plan_from_the_cli_reads_moto() {
         .clone();
     let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
     assert_eq!(v["offline"], false);
+    // The standard AWS_ENDPOINT_URL works as well as the flag.
+    crate::support::gitfleet(dir.path())
+        .args(["plan", "-o", "json"])
+        .env("AWS_ENDPOINT_URL", &moto.url)
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env_remove("AWS_PROFILE")
+        .assert()
+        .code(2);
     assert_eq!(v["clusters"][0]["steps"][0]["action"], "create");
     assert_eq!(v["clusters"][0]["steps"][0]["target"], "control-plane");
 }
