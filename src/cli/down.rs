@@ -28,6 +28,9 @@ pub struct DownArgs {
     /// Send AWS API calls to this endpoint (an emulator); AWS_ENDPOINT_URL works too.
     #[arg(long, value_name = "URL")]
     pub aws_endpoint_url: Option<String>,
+    /// Azure Resource Manager endpoint (a stand-in or sovereign cloud).
+    #[arg(long, value_name = "URL", env = "GITFLEET_AZURE_ENDPOINT")]
+    pub azure_endpoint: Option<String>,
     /// Longest wait for one resource to become ready or go away, e.g. 40m.
     #[arg(long, value_name = "DURATION", value_parser = super::parse_duration)]
     pub timeout: Option<std::time::Duration>,
@@ -59,6 +62,7 @@ pub fn run(args: DownArgs) -> anyhow::Result<u8> {
     let options = ProviderOptions {
         offline: false,
         aws_endpoint_url: args.aws_endpoint_url.clone(),
+        azure_endpoint: args.azure_endpoint.clone(),
         wait_timeout: args.timeout,
     };
     let fleet = &prepared.fleet.fleet.metadata.name;

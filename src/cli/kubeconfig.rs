@@ -24,6 +24,9 @@ pub struct KubeconfigArgs {
     /// Send AWS API calls to this endpoint (an emulator); AWS_ENDPOINT_URL works too.
     #[arg(long, value_name = "URL")]
     pub aws_endpoint_url: Option<String>,
+    /// Azure Resource Manager endpoint (a stand-in or sovereign cloud).
+    #[arg(long, value_name = "URL", env = "GITFLEET_AZURE_ENDPOINT")]
+    pub azure_endpoint: Option<String>,
 }
 
 pub fn run(args: KubeconfigArgs) -> anyhow::Result<u8> {
@@ -36,6 +39,7 @@ pub fn run(args: KubeconfigArgs) -> anyhow::Result<u8> {
     let options = ProviderOptions {
         offline: false,
         aws_endpoint_url: args.aws_endpoint_url.clone(),
+        azure_endpoint: args.azure_endpoint.clone(),
         wait_timeout: None,
     };
     let exe = std::env::current_exe()
@@ -45,11 +49,10 @@ pub fn run(args: KubeconfigArgs) -> anyhow::Result<u8> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
-    let access = runtime.block_on(async {
+    let text = runtime.block_on(async {
         let provider = AnyProvider::connect(rendered, &options).await?;
-        provider.access(rendered, &exe).await
+        provider.kubeconfig(rendered, &exe).await
     })?;
-    let text = gitfleet::kubeconfig::render(&access);
     match &args.out {
         Some(path) => {
             gitfleet::kubeconfig::write_private(path, &text)

@@ -24,6 +24,9 @@ pub struct PlanArgs {
     /// Send AWS API calls to this endpoint (an emulator); AWS_ENDPOINT_URL works too.
     #[arg(long, value_name = "URL")]
     pub aws_endpoint_url: Option<String>,
+    /// Azure Resource Manager endpoint (a stand-in or sovereign cloud).
+    #[arg(long, value_name = "URL", env = "GITFLEET_AZURE_ENDPOINT")]
+    pub azure_endpoint: Option<String>,
 }
 
 use std::io::Write as _;
@@ -47,6 +50,7 @@ pub fn run(args: PlanArgs) -> anyhow::Result<u8> {
         &ProviderOptions {
             offline: args.offline,
             aws_endpoint_url: args.aws_endpoint_url.clone(),
+            azure_endpoint: args.azure_endpoint.clone(),
             wait_timeout: None,
         },
     ));

@@ -24,6 +24,9 @@ pub struct UpArgs {
     /// Send AWS API calls to this endpoint (an emulator); AWS_ENDPOINT_URL works too.
     #[arg(long, value_name = "URL")]
     pub aws_endpoint_url: Option<String>,
+    /// Azure Resource Manager endpoint (a stand-in or sovereign cloud).
+    #[arg(long, value_name = "URL", env = "GITFLEET_AZURE_ENDPOINT")]
+    pub azure_endpoint: Option<String>,
     /// Longest wait for one resource to become ready or go away, e.g. 40m.
     #[arg(long, value_name = "DURATION", value_parser = super::parse_duration)]
     pub timeout: Option<std::time::Duration>,
@@ -55,6 +58,7 @@ pub fn run(args: UpArgs) -> anyhow::Result<u8> {
     let options = ProviderOptions {
         offline: false,
         aws_endpoint_url: args.aws_endpoint_url.clone(),
+        azure_endpoint: args.azure_endpoint.clone(),
         wait_timeout: args.timeout,
     };
     let runtime = tokio::runtime::Builder::new_current_thread()

@@ -4,6 +4,7 @@
 //! `Provider` uses `impl Future` methods, so dispatch goes through the [`AnyProvider`] enum
 //! rather than trait objects; each provider keeps its SDK types inside its own file.
 
+pub mod aks;
 pub mod eks;
 pub mod eks_token;
 pub mod offline;
@@ -80,6 +81,8 @@ pub struct ProviderOptions {
     pub offline: bool,
     /// AWS endpoint override (an emulator); `AWS_ENDPOINT_URL` is honoured as well.
     pub aws_endpoint_url: Option<String>,
+    /// Azure Resource Manager endpoint override (a stand-in or sovereign cloud).
+    pub azure_endpoint: Option<String>,
     /// How long to wait for a resource to become ready (default: the provider's).
     pub wait_timeout: Option<std::time::Duration>,
 }
@@ -88,6 +91,7 @@ pub struct ProviderOptions {
 pub enum AnyProvider {
     Offline(offline::OfflineProvider),
     Eks(eks::EksProvider),
+    Aks(aks::AksProvider),
 }
 
 impl AnyProvider {
@@ -107,6 +111,16 @@ impl AnyProvider {
                     settings.wait.timeout = t;
                 }
                 Ok(Self::Eks(eks::EksProvider::connect(&settings).await))
+            }
+            crate::render::ProviderRequests::Aks { .. } => {
+                let mut settings = aks::AksSettings {
+                    endpoint: options.azure_endpoint.clone(),
+                    ..aks::AksSettings::default()
+                };
+                if let Some(t) = options.wait_timeout {
+                    settings.wait.timeout = t;
+                }
+                Ok(Self::Aks(aks::AksProvider::connect(&settings)))
             }
             _ => Err(ProviderError::Unavailable {
                 provider: rendered.provider,
@@ -128,6 +142,7 @@ impl AnyProvider {
                 message: "offline: nothing can be changed".into(),
             }),
             Self::Eks(p) => p.apply(step, rendered, progress).await,
+            Self::Aks(p) => p.apply(step, rendered, progress).await,
         }
     }
 
@@ -166,6 +181,21 @@ impl AnyProvider {
         }
     }
 
+    /// A kubeconfig for the cluster: built from the endpoint for EKS (authenticating through
+    /// `gitfleet token eks`), fetched with listClusterUserCredential for AKS.
+    pub async fn kubeconfig(
+        &self,
+        rendered: &RenderedCluster,
+        gitfleet: &str,
+    ) -> Result<String, ProviderError> {
+        match self {
+            Self::Aks(p) => p.kubeconfig(rendered).await,
+            _ => Ok(crate::kubeconfig::render(
+                &self.access(rendered, gitfleet).await?,
+            )),
+        }
+    }
+
     /// Deletes the cluster if gitfleet created it; `Ok(false)` when it does not exist.
     pub async fn delete(
         &self,
@@ -179,6 +209,7 @@ impl AnyProvider {
                 message: "offline: nothing can be changed".into(),
             }),
             Self::Eks(p) => p.delete_cluster(&rendered.name, fleet, progress).await,
+            Self::Aks(p) => p.delete_cluster(rendered, fleet, progress).await,
         }
     }
 
@@ -190,6 +221,7 @@ impl AnyProvider {
         match self {
             Self::Offline(p) => p.observe(desired, rendered).await,
             Self::Eks(p) => p.observe(desired, &desired.fleet).await,
+            Self::Aks(p) => p.observe(desired, rendered).await,
         }
     }
 }

@@ -1,0 +1,779 @@
+//! The Azure AKS provider: observes managed clusters and agent pools and executes plan steps with
+//! `azure_mgmt_containerservice` (api-version 2023-01-02-preview). The crate has no poller for
+//! long-running operations, so every PUT/DELETE is followed by polling the resource until its
+//! provisioningState is terminal (or it is gone). Azure types stay in this file.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use azure_core::auth::{AccessToken, TokenCredential, TokenResponse};
+use azure_mgmt_containerservice::package_preview_2023_01::{Client, models};
+use serde_json::{Value as J, json};
+
+use super::eks::WaitSettings;
+use super::{Progress, ProviderError};
+use crate::fleet::types::ProviderKind;
+use crate::plan::{Action, Desired, Observed, ObservedControlPlane, ObservedPool, Step, Target};
+use crate::render::{CLUSTER_KEY, FLEET_KEY, OWNER_KEY, ProviderRequests, RenderedCluster, aks};
+
+const SCOPE: &str = "https://management.azure.com/.default";
+const RESOURCE_GROUP_API: &str = "2021-04-01";
+
+#[derive(Clone)]
+pub struct AksSettings {
+    /// ARM endpoint (default `https://management.azure.com`).
+    pub endpoint: Option<String>,
+    /// Explicit credential (tests); otherwise the environment chain (see [`credential_from_env`]).
+    pub credential: Option<Arc<dyn TokenCredential>>,
+    /// Retries on 429/5xx (azure_core's exponential policy); 0 disables them.
+    pub max_retries: u32,
+    pub initial_backoff: Duration,
+    pub wait: WaitSettings,
+}
+
+impl Default for AksSettings {
+    fn default() -> Self {
+        Self {
+            endpoint: None,
+            credential: None,
+            max_retries: 6,
+            initial_backoff: Duration::from_secs(2),
+            wait: WaitSettings::default(),
+        }
+    }
+}
+
+/// Credentials as Azure tools find them: a federated token file (workload identity, CI with
+/// OIDC), then client secret / managed identity / Azure CLI login (azure_identity's chain).
+pub fn credential_from_env() -> Arc<dyn TokenCredential> {
+    if let (Ok(file), Ok(client), Ok(tenant)) = (
+        std::env::var("AZURE_FEDERATED_TOKEN_FILE"),
+        std::env::var("AZURE_CLIENT_ID"),
+        std::env::var("AZURE_TENANT_ID"),
+    ) {
+        let authority = std::env::var("AZURE_AUTHORITY_HOST")
+            .unwrap_or_else(|_| "https://login.microsoftonline.com".into());
+        return Arc::new(WorkloadIdentity {
+            token_file: file.into(),
+            client_id: client,
+            tenant_id: tenant,
+            authority: authority.trim_end_matches('/').to_string(),
+        });
+    }
+    Arc::new(azure_identity::DefaultAzureCredential::default())
+}
+
+/// Workload identity federation: exchanges the projected service-account (or CI OIDC) token in
+/// `AZURE_FEDERATED_TOKEN_FILE` for an ARM token (azure_identity 0.10 has no such credential).
+pub struct WorkloadIdentity {
+    token_file: std::path::PathBuf,
+    client_id: String,
+    tenant_id: String,
+    authority: String,
+}
+
+#[async_trait::async_trait]
+impl TokenCredential for WorkloadIdentity {
+    async fn get_token(&self, resource: &str) -> azure_core::Result<TokenResponse> {
+        let assertion = std::fs::read_to_string(&self.token_file).map_err(|e| {
+            azure_core::Error::full(
+                azure_core::error::ErrorKind::Credential,
+                e,
+                format!(
+                    "reading the federated token file {}",
+                    self.token_file.display()
+                ),
+            )
+        })?;
+        let url = azure_core::Url::parse(&format!(
+            "{}/{}/oauth2/v2.0/token",
+            self.authority, self.tenant_id
+        ))?;
+        let scope = if resource.ends_with("/.default") {
+            resource.to_string()
+        } else {
+            format!("{}/.default", resource.trim_end_matches('/'))
+        };
+        let form: String = url::form_urlencoded::Serializer::new(String::new())
+            .append_pair("grant_type", "client_credentials")
+            .append_pair("client_id", &self.client_id)
+            .append_pair("scope", &scope)
+            .append_pair(
+                "client_assertion_type",
+                "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+            )
+            .append_pair("client_assertion", assertion.trim())
+            .finish();
+        let mut req = azure_core::Request::new(url, azure_core::Method::Post);
+        req.insert_header(
+            azure_core::headers::CONTENT_TYPE,
+            "application/x-www-form-urlencoded",
+        );
+        req.set_body(form);
+        let rsp = azure_core::new_http_client().execute_request(&req).await?;
+        let status = rsp.status();
+        let body = rsp.into_body().collect().await?;
+        if !status.is_success() {
+            return Err(azure_core::Error::message(
+                azure_core::error::ErrorKind::Credential,
+                format!(
+                    "workload identity token exchange failed with HTTP {status}: {}",
+                    String::from_utf8_lossy(&body)
+                ),
+            ));
+        }
+        let v: J = serde_json::from_slice(&body)?;
+        let token = v["access_token"].as_str().unwrap_or_default().to_string();
+        let expires_in = v["expires_in"].as_i64().unwrap_or(3600);
+        Ok(TokenResponse::new(
+            AccessToken::new(token),
+            time::OffsetDateTime::now_utc() + time::Duration::seconds(expires_in),
+        ))
+    }
+}
+
+pub struct AksProvider {
+    client: Client,
+    credential: Arc<dyn TokenCredential>,
+    endpoint: String,
+    wait: WaitSettings,
+}
+
+/// Where a cluster lives, and its rendered request bodies.
+struct Place<'a> {
+    subscription: String,
+    group: &'a str,
+    cluster: &'a str,
+    body: &'a aks::ManagedCluster,
+    pools: &'a [(String, aks::AgentPool)],
+    resource_group: Option<&'a aks::ResourceGroup>,
+}
+
+fn api(operation: &'static str, e: azure_core::Error) -> ProviderError {
+    let (code, message) = match e.as_http_error() {
+        Some(h) => (
+            h.error_code().unwrap_or_default().to_string(),
+            format!(
+                "HTTP {} {}: {}",
+                h.status() as u16,
+                h.error_code().unwrap_or_default(),
+                h.error_message().unwrap_or_default()
+            ),
+        ),
+        None => (String::new(), e.to_string()),
+    };
+    ProviderError::Api {
+        provider: ProviderKind::Aks,
+        operation,
+        code,
+        message,
+    }
+}
+
+fn is_not_found(e: &azure_core::Error) -> bool {
+    e.as_http_error()
+        .is_some_and(|h| h.status() == azure_core::StatusCode::NotFound)
+}
+
+fn string_map(v: &J) -> BTreeMap<String, String> {
+    v.as_object()
+        .map(|m| {
+            m.iter()
+                .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string()))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn owned(tags: &J, fleet: Option<&str>, cluster: &str) -> bool {
+    let t = string_map(tags);
+    t.get(OWNER_KEY).map(String::as_str) == Some("gitfleet")
+        && t.get(CLUSTER_KEY).map(String::as_str) == Some(cluster)
+        && fleet.is_none_or(|f| t.get(FLEET_KEY).map(String::as_str) == Some(f))
+}
+
+fn u32_of(v: &J) -> u32 {
+    v.as_u64().and_then(|n| u32::try_from(n).ok()).unwrap_or(0)
+}
+
+/// Observed pool from an agent pool's `properties`.
+fn observed_pool(name: &str, p: &J, fleet: &str, cluster: &str) -> ObservedPool {
+    let count = u32_of(&p["count"]);
+    let auto = p["enableAutoScaling"].as_bool().unwrap_or(false);
+    ObservedPool {
+        name: name.to_string(),
+        instance_type: p["vmSize"].as_str().unwrap_or_default().to_string(),
+        min: if auto { u32_of(&p["minCount"]) } else { count },
+        max: if auto { u32_of(&p["maxCount"]) } else { count },
+        desired: count,
+        labels: string_map(&p["nodeLabels"]),
+        taints: p["nodeTaints"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|t| t.as_str().map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default(),
+        version: p["currentOrchestratorVersion"]
+            .as_str()
+            .or_else(|| p["orchestratorVersion"].as_str())
+            .map(minor_of),
+        owned: owned(&p["tags"], Some(fleet), cluster),
+    }
+}
+
+/// "1.30.2" → "1.30": plans compare minor versions.
+fn minor_of(v: &str) -> String {
+    v.split('.').take(2).collect::<Vec<_>>().join(".")
+}
+
+impl AksProvider {
+    pub fn connect(settings: &AksSettings) -> Self {
+        let credential = settings
+            .credential
+            .clone()
+            .unwrap_or_else(credential_from_env);
+        let endpoint = settings
+            .endpoint
+            .clone()
+            .unwrap_or_else(|| "https://management.azure.com".into())
+            .trim_end_matches('/')
+            .to_string();
+        let retry = if settings.max_retries == 0 {
+            azure_core::RetryOptions::none()
+        } else {
+            azure_core::RetryOptions::exponential(
+                azure_core::ExponentialRetryOptions::default()
+                    .max_retries(settings.max_retries)
+                    .initial_delay(settings.initial_backoff),
+            )
+        };
+        let client = Client::builder(credential.clone())
+            .endpoint(endpoint.clone())
+            .scopes(&[SCOPE])
+            .retry(retry)
+            .build();
+        Self {
+            client,
+            credential,
+            endpoint,
+            wait: settings.wait,
+        }
+    }
+
+    fn place(rendered: &RenderedCluster) -> Result<Place<'_>, ProviderError> {
+        match &rendered.requests {
+            ProviderRequests::Aks {
+                subscription_id,
+                resource_group_name,
+                resource_group,
+                cluster_name,
+                managed_cluster,
+                agent_pools,
+            } => {
+                let subscription = subscription_id
+                    .clone()
+                    .or_else(|| std::env::var("AZURE_SUBSCRIPTION_ID").ok())
+                    .ok_or_else(|| ProviderError::Unavailable {
+                        provider: ProviderKind::Aks,
+                        message: format!(
+                            "no subscription for cluster {}: set spec.aks.subscriptionId or AZURE_SUBSCRIPTION_ID",
+                            rendered.name
+                        ),
+                    })?;
+                Ok(Place {
+                    subscription,
+                    group: resource_group_name,
+                    cluster: cluster_name,
+                    body: managed_cluster,
+                    pools: agent_pools,
+                    resource_group: resource_group.as_ref(),
+                })
+            }
+            _ => Err(ProviderError::WrongProvider {
+                provider: ProviderKind::Aks,
+                cluster: rendered.name.clone(),
+            }),
+        }
+    }
+
+    async fn get_cluster(&self, p: &Place<'_>) -> Result<Option<J>, ProviderError> {
+        match self
+            .client
+            .managed_clusters_client()
+            .get(&p.subscription, p.group, p.cluster)
+            .await
+        {
+            Ok(mc) => Ok(Some(serde_json::to_value(mc).unwrap_or(J::Null))),
+            Err(e) if is_not_found(&e) => Ok(None),
+            Err(e) => Err(api("ManagedClusters.Get", e)),
+        }
+    }
+
+    async fn get_pool(&self, p: &Place<'_>, pool: &str) -> Result<Option<J>, ProviderError> {
+        match self
+            .client
+            .agent_pools_client()
+            .get(&p.subscription, p.group, p.cluster, pool)
+            .await
+        {
+            Ok(ap) => Ok(Some(serde_json::to_value(ap).unwrap_or(J::Null))),
+            Err(e) if is_not_found(&e) => Ok(None),
+            Err(e) => Err(api("AgentPools.Get", e)),
+        }
+    }
+
+    async fn list_pools(&self, p: &Place<'_>) -> Result<Vec<J>, ProviderError> {
+        use futures::StreamExt;
+        let mut out = Vec::new();
+        let mut pages = self
+            .client
+            .agent_pools_client()
+            .list(&p.subscription, p.group, p.cluster)
+            .into_stream();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| api("AgentPools.List", e))?;
+            for pool in page.value {
+                out.push(serde_json::to_value(pool).unwrap_or(J::Null));
+            }
+        }
+        Ok(out)
+    }
+
+    /// A raw ARM call for what the container service crate does not cover (resource groups).
+    async fn arm(
+        &self,
+        method: azure_core::Method,
+        path: &str,
+        body: Option<&J>,
+    ) -> Result<(u16, J), ProviderError> {
+        let url = azure_core::Url::parse(&format!(
+            "{}{path}?api-version={RESOURCE_GROUP_API}",
+            self.endpoint
+        ))
+        .map_err(|e| api("ResourceGroups", e.into()))?;
+        let token = self
+            .credential
+            .get_token(SCOPE)
+            .await
+            .map_err(|e| api("ResourceGroups", e))?;
+        let mut req = azure_core::Request::new(url, method);
+        req.insert_header(
+            azure_core::headers::AUTHORIZATION,
+            format!("Bearer {}", token.token.secret()),
+        );
+        if let Some(b) = body {
+            req.insert_header(azure_core::headers::CONTENT_TYPE, "application/json");
+            req.set_body(serde_json::to_vec(b).unwrap_or_default());
+        }
+        let rsp = azure_core::new_http_client()
+            .execute_request(&req)
+            .await
+            .map_err(|e| api("ResourceGroups", e))?;
+        let status = rsp.status() as u16;
+        let bytes = rsp
+            .into_body()
+            .collect()
+            .await
+            .map_err(|e| api("ResourceGroups", e))?;
+        let v = serde_json::from_slice(&bytes).unwrap_or(J::Null);
+        Ok((status, v))
+    }
+
+    /// Actual state: resource group, managed cluster and agent pools; absent is normal.
+    pub async fn observe(
+        &self,
+        desired: &Desired,
+        rendered: &RenderedCluster,
+    ) -> Result<Observed, ProviderError> {
+        let place = Self::place(rendered)?;
+        let mut observed = Observed::default();
+        if place.resource_group.is_some() {
+            let (status, _) = self
+                .arm(
+                    azure_core::Method::Get,
+                    &format!(
+                        "/subscriptions/{}/resourcegroups/{}",
+                        place.subscription, place.group
+                    ),
+                    None,
+                )
+                .await?;
+            observed.resource_group = Some(status == 200);
+            if status != 200 {
+                return Ok(observed);
+            }
+        }
+        let Some(mc) = self.get_cluster(&place).await? else {
+            return Ok(observed);
+        };
+        let props = &mc["properties"];
+        let version = props["currentKubernetesVersion"]
+            .as_str()
+            .or_else(|| props["kubernetesVersion"].as_str())
+            .map(minor_of)
+            .unwrap_or_default();
+        let mut immutable = BTreeMap::new();
+        if let Some(l) = mc["location"].as_str() {
+            immutable.insert("aks.location".to_string(), l.to_string());
+        }
+        if let Some(d) = props["dnsPrefix"].as_str() {
+            immutable.insert("aks.dnsPrefix".to_string(), d.to_string());
+        }
+        observed.control_plane = Some(ObservedControlPlane {
+            version,
+            tags: string_map(&mc["tags"]),
+            immutable,
+        });
+        for pool in self.list_pools(&place).await? {
+            let name = pool["name"].as_str().unwrap_or_default().to_string();
+            observed.pools.push(observed_pool(
+                &name,
+                &pool["properties"],
+                &desired.fleet,
+                place.cluster,
+            ));
+        }
+        Ok(observed)
+    }
+
+    /// Executes one provider step and waits for ARM to finish it.
+    pub async fn apply(
+        &self,
+        step: &Step,
+        rendered: &RenderedCluster,
+        progress: &dyn Progress,
+    ) -> Result<(), ProviderError> {
+        let place = Self::place(rendered)?;
+        let (body, pools, rg) = (place.body, place.pools, place.resource_group);
+        match (step.action, step.target) {
+            (Action::Create, Target::ResourceGroup) => {
+                let rg = rg.ok_or_else(|| ProviderError::Missing {
+                    what: "rendered resource group".into(),
+                })?;
+                let (status, v) = self
+                    .arm(
+                        azure_core::Method::Put,
+                        &format!(
+                            "/subscriptions/{}/resourcegroups/{}",
+                            place.subscription, place.group
+                        ),
+                        Some(&serde_json::to_value(rg).unwrap_or(J::Null)),
+                    )
+                    .await?;
+                if status >= 300 {
+                    return Err(ProviderError::Api {
+                        provider: ProviderKind::Aks,
+                        operation: "ResourceGroups.CreateOrUpdate",
+                        code: v["error"]["code"].as_str().unwrap_or_default().to_string(),
+                        message: format!(
+                            "HTTP {status}: {}",
+                            v["error"]["message"].as_str().unwrap_or_default()
+                        ),
+                    });
+                }
+                Ok(())
+            }
+            (Action::Create, Target::ControlPlane) => {
+                self.put_cluster(&place, serde_json::to_value(body).unwrap_or(J::Null))
+                    .await?;
+                self.wait_cluster(&place, progress).await
+            }
+            (Action::Upgrade, Target::ControlPlane) | (Action::Update, Target::ControlPlane) => {
+                self.settle_cluster(&place, progress).await?;
+                let mut current =
+                    self.get_cluster(&place)
+                        .await?
+                        .ok_or_else(|| ProviderError::Missing {
+                            what: format!("AKS cluster {}", place.cluster),
+                        })?;
+                for change in &step.changes {
+                    match (change.field.as_str(), &change.to) {
+                        ("version", Some(v)) => {
+                            current["properties"]["kubernetesVersion"] = json!(v)
+                        }
+                        (f, to) if f.starts_with("tags.") => {
+                            let key = &f["tags.".len()..];
+                            match to {
+                                Some(v) => current["tags"][key] = json!(v),
+                                None => {
+                                    if let Some(t) = current["tags"].as_object_mut() {
+                                        t.remove(key);
+                                    }
+                                }
+                            }
+                        }
+                        _ => {}
+                    }
+                }
+                // Agent pools are managed through their own resource; leave them out of the PUT.
+                if let Some(p) = current["properties"].as_object_mut() {
+                    p.remove("agentPoolProfiles");
+                    p.remove("provisioningState");
+                    p.remove("powerState");
+                }
+                self.put_cluster(&place, current).await?;
+                self.wait_cluster(&place, progress).await
+            }
+            (Action::Create | Action::Update | Action::Upgrade, Target::NodePool) => {
+                self.settle_cluster(&place, progress).await?;
+                let mut pool = match pools.iter().find(|(n, _)| n == &step.name) {
+                    Some((_, p)) => serde_json::to_value(p).unwrap_or(J::Null),
+                    None => {
+                        // The system pool lives in the cluster body.
+                        let profile = body
+                            .properties
+                            .agent_pool_profiles
+                            .iter()
+                            .find(|p| p.name.as_deref() == Some(step.name.as_str()))
+                            .ok_or_else(|| ProviderError::Missing {
+                                what: format!("rendered agent pool {}", step.name),
+                            })?;
+                        let mut props = serde_json::to_value(profile).unwrap_or(J::Null);
+                        if let Some(o) = props.as_object_mut() {
+                            o.remove("name");
+                        }
+                        json!({ "properties": props })
+                    }
+                };
+                if step.action == Action::Upgrade
+                    && let Some(v) = step
+                        .changes
+                        .iter()
+                        .find(|c| c.field == "version")
+                        .and_then(|c| c.to.clone())
+                {
+                    pool["properties"]["orchestratorVersion"] = json!(v);
+                }
+                self.put_pool(&place, &step.name, pool).await?;
+                self.wait_pool(&place, &step.name, false, progress).await
+            }
+            (Action::Delete, Target::NodePool) => {
+                let Some(found) = self.get_pool(&place, &step.name).await? else {
+                    return Ok(());
+                };
+                if !owned(&found["properties"]["tags"], None, place.cluster) {
+                    return Err(ProviderError::NotOwned {
+                        what: format!("AKS agent pool {} of cluster {}", step.name, place.cluster),
+                    });
+                }
+                self.client
+                    .agent_pools_client()
+                    .delete(&place.subscription, place.group, place.cluster, &step.name)
+                    .send()
+                    .await
+                    .map_err(|e| api("AgentPools.Delete", e))?;
+                self.wait_pool(&place, &step.name, true, progress).await
+            }
+            _ => Err(ProviderError::NotAProviderStep {
+                step: step.to_string(),
+            }),
+        }
+    }
+
+    async fn put_cluster(&self, p: &Place<'_>, body: J) -> Result<(), ProviderError> {
+        let model: models::ManagedCluster =
+            serde_json::from_value(body).map_err(|e| ProviderError::Api {
+                provider: ProviderKind::Aks,
+                operation: "ManagedClusters.CreateOrUpdate",
+                code: String::new(),
+                message: format!("the rendered ManagedCluster does not fit the API model: {e}"),
+            })?;
+        self.client
+            .managed_clusters_client()
+            .create_or_update(&p.subscription, p.group, p.cluster, model)
+            .send()
+            .await
+            .map_err(|e| api("ManagedClusters.CreateOrUpdate", e))?;
+        Ok(())
+    }
+
+    async fn put_pool(&self, p: &Place<'_>, pool: &str, body: J) -> Result<(), ProviderError> {
+        let model: models::AgentPool =
+            serde_json::from_value(body).map_err(|e| ProviderError::Api {
+                provider: ProviderKind::Aks,
+                operation: "AgentPools.CreateOrUpdate",
+                code: String::new(),
+                message: format!("the rendered AgentPool does not fit the API model: {e}"),
+            })?;
+        self.client
+            .agent_pools_client()
+            .create_or_update(&p.subscription, p.group, p.cluster, pool, model)
+            .send()
+            .await
+            .map_err(|e| api("AgentPools.CreateOrUpdate", e))?;
+        Ok(())
+    }
+
+    /// `down`: deletes the managed cluster (its pools go with it) when gitfleet created it.
+    pub async fn delete_cluster(
+        &self,
+        rendered: &RenderedCluster,
+        fleet: &str,
+        progress: &dyn Progress,
+    ) -> Result<bool, ProviderError> {
+        let place = Self::place(rendered)?;
+        let Some(mc) = self.get_cluster(&place).await? else {
+            return Ok(false);
+        };
+        if !owned(&mc["tags"], Some(fleet), place.cluster) {
+            return Err(ProviderError::NotOwned {
+                what: format!("AKS cluster {}", place.cluster),
+            });
+        }
+        self.client
+            .managed_clusters_client()
+            .delete(&place.subscription, place.group, place.cluster)
+            .send()
+            .await
+            .map_err(|e| api("ManagedClusters.Delete", e))?;
+        let what = format!("cluster {}", place.cluster);
+        self.wait_until(&what, progress, || async {
+            Ok(match self.get_cluster(&place).await? {
+                None => ("Deleted".to_string(), true, false),
+                Some(mc) => {
+                    let s = mc["properties"]["provisioningState"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .to_string();
+                    let failed = s == "Failed";
+                    (s, false, failed)
+                }
+            })
+        })
+        .await?;
+        Ok(true)
+    }
+
+    /// The cluster user kubeconfig (listClusterUserCredential), decoded.
+    pub async fn kubeconfig(&self, rendered: &RenderedCluster) -> Result<String, ProviderError> {
+        use base64::Engine as _;
+        let place = Self::place(rendered)?;
+        let creds = self
+            .client
+            .managed_clusters_client()
+            .list_cluster_user_credentials(&place.subscription, place.group, place.cluster)
+            .await
+            .map_err(|e| api("ManagedClusters.ListClusterUserCredential", e))?;
+        let value = creds
+            .kubeconfigs
+            .first()
+            .and_then(|k| k.value.clone())
+            .ok_or_else(|| ProviderError::Missing {
+                what: format!("kubeconfig of AKS cluster {}", place.cluster),
+            })?;
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(value.trim())
+            .map_err(|e| ProviderError::Api {
+                provider: ProviderKind::Aks,
+                operation: "ManagedClusters.ListClusterUserCredential",
+                code: String::new(),
+                message: format!("the kubeconfig is not base64: {e}"),
+            })?;
+        Ok(String::from_utf8_lossy(&bytes).into_owned())
+    }
+
+    async fn settle_cluster(
+        &self,
+        p: &Place<'_>,
+        progress: &dyn Progress,
+    ) -> Result<(), ProviderError> {
+        let state = self.get_cluster(p).await?.and_then(|mc| {
+            mc["properties"]["provisioningState"]
+                .as_str()
+                .map(str::to_string)
+        });
+        if state.as_deref() == Some("Succeeded") {
+            return Ok(());
+        }
+        self.wait_cluster(p, progress).await
+    }
+
+    async fn wait_cluster(
+        &self,
+        p: &Place<'_>,
+        progress: &dyn Progress,
+    ) -> Result<(), ProviderError> {
+        let what = format!("cluster {}", p.cluster);
+        self.wait_until(&what, progress, || async {
+            let mc = self
+                .get_cluster(p)
+                .await?
+                .ok_or_else(|| ProviderError::Missing {
+                    what: format!("AKS cluster {}", p.cluster),
+                })?;
+            let s = mc["properties"]["provisioningState"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string();
+            let failed = matches!(s.as_str(), "Failed" | "Canceled");
+            Ok((s.clone(), s == "Succeeded", failed))
+        })
+        .await
+    }
+
+    async fn wait_pool(
+        &self,
+        p: &Place<'_>,
+        pool: &str,
+        gone: bool,
+        progress: &dyn Progress,
+    ) -> Result<(), ProviderError> {
+        let what = format!("agent pool {pool}");
+        self.wait_until(&what, progress, || async {
+            Ok(match self.get_pool(p, pool).await? {
+                None if gone => ("Deleted".to_string(), true, false),
+                None => {
+                    return Err(ProviderError::Missing {
+                        what: format!("AKS agent pool {pool}"),
+                    });
+                }
+                Some(ap) => {
+                    let s = ap["properties"]["provisioningState"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .to_string();
+                    let failed = matches!(s.as_str(), "Failed" | "Canceled");
+                    (s.clone(), !gone && s == "Succeeded", failed)
+                }
+            })
+        })
+        .await
+    }
+
+    async fn wait_until<F, Fut>(
+        &self,
+        what: &str,
+        progress: &dyn Progress,
+        check: F,
+    ) -> Result<(), ProviderError>
+    where
+        F: Fn() -> Fut,
+        Fut: Future<Output = Result<(String, bool, bool), ProviderError>>,
+    {
+        let start = Instant::now();
+        loop {
+            let (status, done, failed) = check().await?;
+            progress.status(what, &status, start.elapsed());
+            if done {
+                return Ok(());
+            }
+            if failed {
+                return Err(ProviderError::Failed {
+                    what: format!("AKS {what}"),
+                    status,
+                });
+            }
+            if start.elapsed() >= self.wait.timeout {
+                return Err(ProviderError::Timeout {
+                    what: format!("AKS {what}"),
+                    status,
+                    waited: start.elapsed(),
+                });
+            }
+            tokio::time::sleep(self.wait.poll).await;
+        }
+    }
+}
