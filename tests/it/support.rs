@@ -31,6 +31,8 @@ pub fn fleet_dir(files: &[(&str, &str)]) -> tempfile::TempDir {
     dir
 }
 
+#[path = "../support/arm.rs"]
+pub mod arm;
 #[path = "../support/eks.rs"]
 pub mod eks;
 #[path = "../support/moto.rs"]
