@@ -64,6 +64,7 @@ pub fn run(args: DownArgs) -> anyhow::Result<u8> {
         aws_endpoint_url: args.aws_endpoint_url.clone(),
         azure_endpoint: args.azure_endpoint.clone(),
         wait_timeout: args.timeout,
+        poll_interval: super::poll_interval(),
     };
     let fleet = &prepared.fleet.fleet.metadata.name;
     let runtime = tokio::runtime::Builder::new_current_thread()

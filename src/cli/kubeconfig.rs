@@ -41,6 +41,7 @@ pub fn run(args: KubeconfigArgs) -> anyhow::Result<u8> {
         aws_endpoint_url: args.aws_endpoint_url.clone(),
         azure_endpoint: args.azure_endpoint.clone(),
         wait_timeout: None,
+        poll_interval: super::poll_interval(),
     };
     let exe = std::env::current_exe()
         .ok()

@@ -94,6 +94,13 @@ pub struct SelectArgs {
     pub selector: Option<Selector>,
 }
 
+/// `GITFLEET_POLL_INTERVAL` (e.g. `2s`): how often long waits poll; for emulators and tests.
+fn poll_interval() -> Option<std::time::Duration> {
+    std::env::var("GITFLEET_POLL_INTERVAL")
+        .ok()
+        .and_then(|v| gitfleet::fleet::validate::parse_duration(&v))
+}
+
 fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
     gitfleet::fleet::validate::parse_duration(s)
         .ok_or_else(|| format!("invalid duration \"{s}\" (write e.g. 30s, 5m, 1h30m)"))

@@ -60,6 +60,7 @@ pub fn run(args: UpArgs) -> anyhow::Result<u8> {
         aws_endpoint_url: args.aws_endpoint_url.clone(),
         azure_endpoint: args.azure_endpoint.clone(),
         wait_timeout: args.timeout,
+        poll_interval: super::poll_interval(),
     };
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()

@@ -138,6 +138,8 @@ pub struct AksProvider {
     credential: Arc<dyn TokenCredential>,
     endpoint: String,
     wait: WaitSettings,
+    max_retries: u32,
+    initial_backoff: Duration,
 }
 
 /// Where a cluster lives, and its rendered request bodies.
@@ -260,6 +262,8 @@ impl AksProvider {
             credential,
             endpoint,
             wait: settings.wait,
+            max_retries: settings.max_retries,
+            initial_backoff: settings.initial_backoff,
         }
     }
 
@@ -342,7 +346,8 @@ impl AksProvider {
         Ok(out)
     }
 
-    /// A raw ARM call for what the container service crate does not cover (resource groups).
+    /// A raw ARM call for what the container service crate does not cover (resource groups),
+    /// retried on 429 and 5xx with backoff, honouring `Retry-After` (capped at a minute).
     async fn arm(
         &self,
         method: azure_core::Method,
@@ -354,32 +359,48 @@ impl AksProvider {
             self.endpoint
         ))
         .map_err(|e| api("ResourceGroups", e.into()))?;
-        let token = self
-            .credential
-            .get_token(SCOPE)
-            .await
-            .map_err(|e| api("ResourceGroups", e))?;
-        let mut req = azure_core::Request::new(url, method);
-        req.insert_header(
-            azure_core::headers::AUTHORIZATION,
-            format!("Bearer {}", token.token.secret()),
-        );
-        if let Some(b) = body {
-            req.insert_header(azure_core::headers::CONTENT_TYPE, "application/json");
-            req.set_body(serde_json::to_vec(b).unwrap_or_default());
+        let http = azure_core::new_http_client();
+        let mut attempt = 0;
+        loop {
+            let token = self
+                .credential
+                .get_token(SCOPE)
+                .await
+                .map_err(|e| api("ResourceGroups", e))?;
+            let mut req = azure_core::Request::new(url.clone(), method);
+            req.insert_header(
+                azure_core::headers::AUTHORIZATION,
+                format!("Bearer {}", token.token.secret()),
+            );
+            if let Some(b) = body {
+                req.insert_header(azure_core::headers::CONTENT_TYPE, "application/json");
+                req.set_body(serde_json::to_vec(b).unwrap_or_default());
+            }
+            let rsp = http
+                .execute_request(&req)
+                .await
+                .map_err(|e| api("ResourceGroups", e))?;
+            let status = rsp.status() as u16;
+            let retry_after = rsp
+                .headers()
+                .get_optional_string(&azure_core::headers::RETRY_AFTER)
+                .and_then(|v| v.trim().parse::<u64>().ok())
+                .map(|s| Duration::from_secs(s.min(60)));
+            let bytes = rsp
+                .into_body()
+                .collect()
+                .await
+                .map_err(|e| api("ResourceGroups", e))?;
+            let retryable = status == 429 || (500..600).contains(&status);
+            if retryable && attempt < self.max_retries {
+                let backoff = self.initial_backoff * 2u32.saturating_pow(attempt);
+                tokio::time::sleep(retry_after.unwrap_or(backoff).max(self.initial_backoff)).await;
+                attempt += 1;
+                continue;
+            }
+            let v = serde_json::from_slice(&bytes).unwrap_or(J::Null);
+            return Ok((status, v));
         }
-        let rsp = azure_core::new_http_client()
-            .execute_request(&req)
-            .await
-            .map_err(|e| api("ResourceGroups", e))?;
-        let status = rsp.status() as u16;
-        let bytes = rsp
-            .into_body()
-            .collect()
-            .await
-            .map_err(|e| api("ResourceGroups", e))?;
-        let v = serde_json::from_slice(&bytes).unwrap_or(J::Null);
-        Ok((status, v))
     }
 
     /// Actual state: resource group, managed cluster and agent pools; absent is normal.
@@ -401,9 +422,20 @@ impl AksProvider {
                     None,
                 )
                 .await?;
-            observed.resource_group = Some(status == 200);
-            if status != 200 {
-                return Ok(observed);
+            match status {
+                200 => observed.resource_group = Some(true),
+                404 => {
+                    observed.resource_group = Some(false);
+                    return Ok(observed);
+                }
+                _ => {
+                    return Err(ProviderError::Api {
+                        provider: ProviderKind::Aks,
+                        operation: "ResourceGroups.Get",
+                        code: String::new(),
+                        message: format!("HTTP {status}"),
+                    });
+                }
             }
         }
         let Some(mc) = self.get_cluster(&place).await? else {

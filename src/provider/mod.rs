@@ -85,6 +85,8 @@ pub struct ProviderOptions {
     pub azure_endpoint: Option<String>,
     /// How long to wait for a resource to become ready (default: the provider's).
     pub wait_timeout: Option<std::time::Duration>,
+    /// How often to poll a resource while waiting (default: the provider's, 15 s).
+    pub poll_interval: Option<std::time::Duration>,
 }
 
 /// Every provider gitfleet knows, for static dispatch.
@@ -110,6 +112,9 @@ impl AnyProvider {
                 if let Some(t) = options.wait_timeout {
                     settings.wait.timeout = t;
                 }
+                if let Some(p) = options.poll_interval {
+                    settings.wait.poll = p;
+                }
                 Ok(Self::Eks(eks::EksProvider::connect(&settings).await))
             }
             crate::render::ProviderRequests::Aks { .. } => {
@@ -119,6 +124,9 @@ impl AnyProvider {
                 };
                 if let Some(t) = options.wait_timeout {
                     settings.wait.timeout = t;
+                }
+                if let Some(p) = options.poll_interval {
+                    settings.wait.poll = p;
                 }
                 Ok(Self::Aks(aks::AksProvider::connect(&settings)))
             }

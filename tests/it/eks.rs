@@ -340,6 +340,7 @@ fn cli(dir: &std::path::Path, moto: &Moto, args: &[&str]) -> assert_cmd::Command
         .args(["--aws-endpoint-url", &moto.url])
         .env("AWS_ACCESS_KEY_ID", "testing")
         .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env("GITFLEET_POLL_INTERVAL", "10ms")
         .env_remove("AWS_PROFILE");
     cmd
 }

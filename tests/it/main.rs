@@ -1,5 +1,6 @@
 //! The one integration-test binary: modules per area, helpers in `support`.
 
+mod aks;
 mod arm_standin;
 mod cli;
 mod corpus;

@@ -37,5 +37,7 @@ pub mod arm;
 pub mod eks;
 #[path = "../support/moto.rs"]
 pub mod moto;
+#[path = "../support/oauth.rs"]
+pub mod oauth;
 #[path = "../support/throttle.rs"]
 pub mod throttle;

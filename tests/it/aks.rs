@@ -1,0 +1,375 @@
+//! The AKS provider against the ARM stand-in (tests/support/arm.rs) through the real
+//! `azure_mgmt_containerservice` client: create from nothing, no-op re-run, pool scale, upgrades,
+//! ownership-guarded deletion, throttling, failed provisioning, kubeconfig.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use azure_core::auth::{AccessToken, TokenCredential, TokenResponse};
+use gitfleet::fleet::MemSource;
+use gitfleet::pipeline::{Prepared, prepare};
+use gitfleet::plan::{self, ClusterPlan};
+use gitfleet::provider::aks::{AksProvider, AksSettings};
+use gitfleet::provider::eks::WaitSettings;
+use gitfleet::provider::{ProviderError, Silent};
+
+use crate::support::arm::{ArmStandIn, Options};
+
+const SUB: &str = "00000000-0000-0000-0000-000000000001";
+
+struct FixedToken;
+
+#[async_trait::async_trait]
+impl TokenCredential for FixedToken {
+    async fn get_token(&self, _: &str) -> azure_core::Result<TokenResponse> {
+        Ok(TokenResponse::new(
+            AccessToken::new("test-token"),
+            azure_core::date::parse_rfc3339("2999-01-01T00:00:00Z")?,
+        ))
+    }
+}
+
+fn fleet(cluster: &str, version: &str, user_count: u32, create_rg: bool) -> MemSource {
+    let mut src = MemSource::default();
+    src.files.insert(
+        "fleet.yaml".into(),
+        "apiVersion: gitfleet.io/v1alpha1\nkind: Fleet\nmetadata: {name: test-fleet}\nspec:\n  repository: {url: 'https://example.com/acme/fleet.git'}\n".into(),
+    );
+    src.files.insert(
+        format!("clusters/{cluster}/cluster.yaml"),
+        format!(
+            "apiVersion: gitfleet.io/v1alpha1\nkind: Cluster\nmetadata: {{name: {cluster}}}\nspec:\n  version: \"{version}\"\n  aks:\n    subscriptionId: {SUB}\n    resourceGroup: rg-{cluster}\n    createResourceGroup: {create_rg}\n    location: westeurope\n    tags: {{team: platform}}\n  nodePools:\n    - {{name: system, instanceType: Standard_D4s_v5, min: 1, max: 1}}\n    - {{name: user, instanceType: Standard_D8s_v5, min: {user_count}, max: {user_count}, labels: {{tier: apps}}}}\n"
+        ),
+    );
+    src
+}
+
+fn provider(url: &str, retries: u32) -> AksProvider {
+    AksProvider::connect(&AksSettings {
+        endpoint: Some(url.to_string()),
+        credential: Some(Arc::new(FixedToken) as Arc<dyn TokenCredential>),
+        max_retries: retries,
+        initial_backoff: Duration::from_millis(10),
+        wait: WaitSettings {
+            poll: Duration::from_millis(10),
+            timeout: Duration::from_secs(10),
+        },
+    })
+}
+
+fn prepared(src: &MemSource) -> Prepared {
+    prepare(src, &[], None).expect("valid fleet")
+}
+
+async fn plan_of(p: &AksProvider, prepared: &Prepared) -> ClusterPlan {
+    let rendered = &prepared.rendered[0];
+    let desired = plan::desired_state(&prepared.fleet.fleet, &prepared.fleet.clusters[0], rendered);
+    let observed = p.observe(&desired, rendered).await.expect("observe");
+    plan::plan_cluster(&desired, &observed).expect("plan")
+}
+
+fn cloud_steps(plan: &ClusterPlan) -> Vec<String> {
+    plan.steps
+        .iter()
+        .filter(|s| s.target.is_provider())
+        .map(ToString::to_string)
+        .collect()
+}
+
+async fn apply(p: &AksProvider, prepared: &Prepared, plan: &ClusterPlan) {
+    for step in plan.steps.iter().filter(|s| s.target.is_provider()) {
+        p.apply(step, &prepared.rendered[0], &Silent)
+            .await
+            .unwrap_or_else(|e| panic!("{step}: {e}"));
+    }
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+#[test]
+fn create_from_nothing_then_a_rerun_changes_nothing() {
+    let arm = ArmStandIn::start(Options::default());
+    runtime().block_on(async {
+        let p = provider(&arm.url, 0);
+        let prep = prepared(&fleet("alpha", "1.30", 2, true));
+        let plan = plan_of(&p, &prep).await;
+        assert_eq!(
+            cloud_steps(&plan),
+            [
+                "create resource group rg-alpha",
+                "create cluster alpha (version: 1.30)",
+                "create node pool user (instanceType: Standard_D8s_v5, size: 2..2 (desired 2))",
+            ]
+        );
+        apply(&p, &prep, &plan).await;
+        arm.clear_requests();
+        assert_eq!(cloud_steps(&plan_of(&p, &prep).await), Vec::<String>::new());
+        let requests = arm.requests();
+        assert!(
+            requests.iter().all(|r| r.method == "GET"),
+            "{:?}",
+            requests
+                .iter()
+                .map(|r| format!("{} {}", r.method, r.path))
+                .collect::<Vec<_>>()
+        );
+        // Every request carried the credential's token.
+        assert!(
+            requests
+                .iter()
+                .all(|r| r.authorization.as_deref() == Some("Bearer test-token"))
+        );
+
+        let mc = arm.cluster("rg-alpha", "alpha").unwrap();
+        assert_eq!(mc["tags"]["gitfleet.io/managed-by"], "gitfleet");
+        assert_eq!(mc["tags"]["team"], "platform");
+        let user = arm.pool("rg-alpha", "alpha", "user").unwrap();
+        assert_eq!(user["properties"]["mode"], "User");
+        assert_eq!(user["properties"]["count"], 2);
+    });
+}
+
+#[test]
+fn scaling_a_pool_is_one_update() {
+    let arm = ArmStandIn::start(Options::default());
+    runtime().block_on(async {
+        let p = provider(&arm.url, 0);
+        let first = prepared(&fleet("beta", "1.30", 2, true));
+        apply(&p, &first, &plan_of(&p, &first).await).await;
+        let scaled = prepared(&fleet("beta", "1.30", 5, true));
+        let plan = plan_of(&p, &scaled).await;
+        assert_eq!(
+            cloud_steps(&plan),
+            ["update node pool user (min: 2 → 5, max: 2 → 5, desired: 2 → 5)"]
+        );
+        apply(&p, &scaled, &plan).await;
+        assert!(cloud_steps(&plan_of(&p, &scaled).await).is_empty());
+        assert_eq!(
+            arm.pool("rg-beta", "beta", "user").unwrap()["properties"]["count"],
+            5
+        );
+    });
+}
+
+#[test]
+fn upgrades_go_one_minor_at_a_time_then_the_pools() {
+    let arm = ArmStandIn::start(Options::default());
+    runtime().block_on(async {
+        let p = provider(&arm.url, 0);
+        let old = prepared(&fleet("gamma", "1.29", 1, true));
+        apply(&p, &old, &plan_of(&p, &old).await).await;
+        let new = prepared(&fleet("gamma", "1.31", 1, true));
+        let plan = plan_of(&p, &new).await;
+        assert_eq!(
+            cloud_steps(&plan),
+            [
+                "upgrade cluster gamma (version: 1.29 → 1.30)",
+                "upgrade cluster gamma (version: 1.30 → 1.31)",
+                "upgrade node pool system (version: 1.29 → 1.31)",
+                "upgrade node pool user (version: 1.29 → 1.31)",
+            ]
+        );
+        apply(&p, &new, &plan).await;
+        assert!(cloud_steps(&plan_of(&p, &new).await).is_empty());
+        let mc = arm.cluster("rg-gamma", "gamma").unwrap();
+        assert_eq!(mc["properties"]["currentKubernetesVersion"], "1.31.0");
+        let puts: Vec<String> = arm
+            .requests()
+            .iter()
+            .filter(|r| r.method == "PUT" && r.path.ends_with("/managedClusters/gamma"))
+            .map(|r| {
+                r.body["properties"]["kubernetesVersion"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string()
+            })
+            .collect();
+        assert_eq!(puts[puts.len() - 2..], ["1.30", "1.31"]);
+    });
+}
+
+#[test]
+fn down_deletes_only_owned_clusters() {
+    let arm = ArmStandIn::start(Options::default());
+    runtime().block_on(async {
+        let p = provider(&arm.url, 0);
+        let prep = prepared(&fleet("delta", "1.30", 1, true));
+        apply(&p, &prep, &plan_of(&p, &prep).await).await;
+        assert!(
+            p.delete_cluster(&prep.rendered[0], "test-fleet", &Silent)
+                .await
+                .unwrap()
+        );
+        assert!(arm.cluster("rg-delta", "delta").is_none());
+        assert!(
+            !p.delete_cluster(&prep.rendered[0], "test-fleet", &Silent)
+                .await
+                .unwrap()
+        );
+
+        // Created elsewhere (another fleet's tags): refused, still there.
+        let theirs = prepared(&fleet("delta", "1.30", 1, true));
+        apply(&p, &theirs, &plan_of(&p, &theirs).await).await;
+        let err = p
+            .delete_cluster(&theirs.rendered[0], "another-fleet", &Silent)
+            .await
+            .unwrap_err();
+        assert!(matches!(err, ProviderError::NotOwned { .. }), "{err}");
+        assert!(arm.cluster("rg-delta", "delta").is_some());
+    });
+}
+
+#[test]
+fn throttling_is_retried_until_it_converges() {
+    let arm = ArmStandIn::start(Options {
+        throttle_first: 3,
+        ..Options::default()
+    });
+    runtime().block_on(async {
+        let p = provider(&arm.url, 5);
+        let prep = prepared(&fleet("eps", "1.30", 1, true));
+        apply(&p, &prep, &plan_of(&p, &prep).await).await;
+        assert!(cloud_steps(&plan_of(&p, &prep).await).is_empty());
+    });
+    assert_eq!(arm.requests().iter().filter(|r| r.throttled).count(), 3);
+}
+
+#[test]
+fn a_failed_provisioning_is_reported_clearly() {
+    let arm = ArmStandIn::start(Options {
+        fail_clusters: vec!["zeta".into()],
+        ..Options::default()
+    });
+    runtime().block_on(async {
+        let p = provider(&arm.url, 0);
+        let prep = prepared(&fleet("zeta", "1.30", 1, true));
+        let plan = plan_of(&p, &prep).await;
+        p.apply(&plan.steps[0], &prep.rendered[0], &Silent)
+            .await
+            .unwrap();
+        let err = p
+            .apply(&plan.steps[1], &prep.rendered[0], &Silent)
+            .await
+            .unwrap_err();
+        assert!(matches!(err, ProviderError::Failed { .. }), "{err}");
+        assert_eq!(err.to_string(), "AKS cluster zeta reached status Failed");
+    });
+}
+
+#[test]
+fn a_missing_subscription_is_a_clear_error() {
+    let arm = ArmStandIn::start(Options::default());
+    runtime().block_on(async {
+        let p = provider(&arm.url, 0);
+        let mut src = fleet("eta", "1.30", 1, true);
+        let f = src.files.get_mut("clusters/eta/cluster.yaml").unwrap();
+        *f = f.replace(&format!("    subscriptionId: {SUB}\n"), "");
+        let prep = prepared(&src);
+        if std::env::var("AZURE_SUBSCRIPTION_ID").is_err() {
+            let rendered = &prep.rendered[0];
+            let desired = plan::desired_state(&prep.fleet.fleet, &prep.fleet.clusters[0], rendered);
+            let err = p.observe(&desired, rendered).await.unwrap_err();
+            assert!(
+                err.to_string()
+                    .contains("set spec.aks.subscriptionId or AZURE_SUBSCRIPTION_ID"),
+                "{err}"
+            );
+        }
+    });
+}
+
+#[test]
+fn the_kubeconfig_is_the_cluster_user_credential() {
+    let arm = ArmStandIn::start(Options::default());
+    runtime().block_on(async {
+        let p = provider(&arm.url, 0);
+        let prep = prepared(&fleet("theta", "1.30", 1, true));
+        apply(&p, &prep, &plan_of(&p, &prep).await).await;
+        let text = p.kubeconfig(&prep.rendered[0]).await.unwrap();
+        let v: serde_yaml::Value = serde_yaml::from_str(&text).unwrap();
+        let server = v["clusters"][0]["cluster"]["server"].as_str().unwrap();
+        assert!(
+            server.starts_with("https://theta") && server.ends_with(".azmk8s.io:443"),
+            "{server}"
+        );
+    });
+}
+
+#[test]
+fn the_cli_plans_and_applies_with_a_workload_identity_token() {
+    use predicates::prelude::*;
+    let arm = ArmStandIn::start(Options::default());
+    let login = crate::support::oauth::TokenEndpoint::start("federated-arm-token");
+    let dir = tempfile::tempdir().unwrap();
+    for (path, text) in fleet("cli-aks", "1.30", 1, true).files {
+        let full = dir.path().join(path);
+        std::fs::create_dir_all(full.parent().unwrap()).unwrap();
+        std::fs::write(full, text).unwrap();
+    }
+    let token_file = dir.path().join("federated-token");
+    std::fs::write(&token_file, "oidc-jwt-from-ci\n").unwrap();
+    let run = |args: &[&str]| {
+        let mut cmd = crate::support::gitfleet(dir.path());
+        cmd.args(args)
+            .args(["--azure-endpoint", &arm.url])
+            .env("AZURE_FEDERATED_TOKEN_FILE", &token_file)
+            .env("AZURE_CLIENT_ID", "client-1")
+            .env("AZURE_TENANT_ID", "tenant-1")
+            .env("AZURE_AUTHORITY_HOST", &login.url)
+            .env("GITFLEET_POLL_INTERVAL", "10ms")
+            .env_remove("AZURE_CLIENT_SECRET");
+        cmd
+    };
+    run(&["plan"])
+        .assert()
+        .code(2)
+        .stdout(predicate::str::contains(
+            "1. create resource group rg-cli-aks",
+        ));
+    run(&["up", "--yes"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains(
+            "create cluster cli-aks (version: 1.30): done",
+        ));
+    run(&["up", "--yes"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains(
+            "cli-aks [aks]: infrastructure up to date",
+        ));
+    let kubeconfig = dir.path().join("cli-aks.kubeconfig");
+    run(&[
+        "kubeconfig",
+        "cli-aks",
+        "--out",
+        kubeconfig.to_str().unwrap(),
+    ])
+    .assert()
+    .success();
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(
+        std::fs::metadata(&kubeconfig).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    run(&["down", "cli-aks", "--yes"])
+        .assert()
+        .success()
+        .stdout("cli-aks: deleted\n");
+
+    // The federated token was exchanged for the ARM token the stand-in saw.
+    let (path, form) = login.requests.lock().unwrap()[0].clone();
+    assert_eq!(path, "/tenant-1/oauth2/v2.0/token");
+    assert!(form.contains("client_assertion=oidc-jwt-from-ci"), "{form}");
+    assert!(form.contains("client_id=client-1"), "{form}");
+    assert!(
+        arm.requests()
+            .iter()
+            .all(|r| r.authorization.as_deref() == Some("Bearer federated-arm-token"))
+    );
+}
