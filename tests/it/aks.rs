@@ -373,3 +373,36 @@ fn the_cli_plans_and_applies_with_a_workload_identity_token() {
             .all(|r| r.authorization.as_deref() == Some("Bearer federated-arm-token"))
     );
 }
+
+#[test]
+fn tag_changes_update_in_place_and_a_dns_prefix_change_is_refused() {
+    let arm = ArmStandIn::start(Options::default());
+    runtime().block_on(async {
+        let p = provider(&arm.url, 0);
+        let first = prepared(&fleet("iota", "1.30", 1, true));
+        apply(&p, &first, &plan_of(&p, &first).await).await;
+
+        let mut retagged = fleet("iota", "1.30", 1, true);
+        let f = retagged.files.get_mut("clusters/iota/cluster.yaml").unwrap();
+        *f = f.replace("tags: {team: platform}", "tags: {team: data}");
+        let retagged = prepared(&retagged);
+        let plan = plan_of(&p, &retagged).await;
+        assert_eq!(cloud_steps(&plan), ["update cluster iota (tags.team: platform → data)"]);
+        apply(&p, &retagged, &plan).await;
+        assert_eq!(arm.cluster("rg-iota", "iota").unwrap()["tags"]["team"], "data");
+        assert!(cloud_steps(&plan_of(&p, &retagged).await).is_empty());
+
+        let mut moved = fleet("iota", "1.30", 1, true);
+        let f = moved.files.get_mut("clusters/iota/cluster.yaml").unwrap();
+        *f = f.replace("    location: westeurope\n", "    location: westeurope\n    dnsPrefix: other\n");
+        let moved = prepared(&moved);
+        let rendered = &moved.rendered[0];
+        let desired = plan::desired_state(&moved.fleet.fleet, &moved.fleet.clusters[0], rendered);
+        let observed = p.observe(&desired, rendered).await.unwrap();
+        let err = plan::plan_cluster(&desired, &observed).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "`aks.dnsPrefix` cannot change after creation (is iota, definition says other); create a new cluster instead"
+        );
+    });
+}
