@@ -406,3 +406,23 @@ fn tag_changes_update_in_place_and_a_dns_prefix_change_is_refused() {
         );
     });
 }
+
+#[test]
+fn a_pool_removed_from_git_is_deleted_because_gitfleet_created_it() {
+    let arm = ArmStandIn::start(Options::default());
+    runtime().block_on(async {
+        let p = provider(&arm.url, 0);
+        let first = prepared(&fleet("kappa", "1.30", 1, true));
+        apply(&p, &first, &plan_of(&p, &first).await).await;
+        let mut fewer = fleet("kappa", "1.30", 1, true);
+        let f = fewer.files.get_mut("clusters/kappa/cluster.yaml").unwrap();
+        let keep: Vec<&str> = f.lines().filter(|l| !l.contains("name: user")).collect();
+        *f = keep.join("\n") + "\n";
+        let fewer = prepared(&fewer);
+        let plan = plan_of(&p, &fewer).await;
+        assert_eq!(cloud_steps(&plan), ["delete node pool user"]);
+        apply(&p, &fewer, &plan).await;
+        assert!(arm.pool("rg-kappa", "kappa", "user").is_none());
+        assert!(cloud_steps(&plan_of(&p, &fewer).await).is_empty());
+    });
+}
