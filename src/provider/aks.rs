@@ -5,13 +5,13 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use azure_core::auth::{AccessToken, TokenCredential, TokenResponse};
 use azure_mgmt_containerservice::package_preview_2023_01::{Client, models};
 use serde_json::{Value as J, json};
 
-use super::eks::WaitSettings;
+use super::wait::WaitSettings;
 use super::{Progress, ProviderError};
 use crate::fleet::types::ProviderKind;
 use crate::plan::{Action, Desired, Observed, ObservedControlPlane, ObservedPool, Step, Target};
@@ -785,27 +785,6 @@ impl AksProvider {
         F: Fn() -> Fut,
         Fut: Future<Output = Result<(String, bool, bool), ProviderError>>,
     {
-        let start = Instant::now();
-        loop {
-            let (status, done, failed) = check().await?;
-            progress.status(what, &status, start.elapsed());
-            if done {
-                return Ok(());
-            }
-            if failed {
-                return Err(ProviderError::Failed {
-                    what: format!("AKS {what}"),
-                    status,
-                });
-            }
-            if start.elapsed() >= self.wait.timeout {
-                return Err(ProviderError::Timeout {
-                    what: format!("AKS {what}"),
-                    status,
-                    waited: start.elapsed(),
-                });
-            }
-            tokio::time::sleep(self.wait.poll).await;
-        }
+        super::wait::until("AKS", what, self.wait, progress, check).await
     }
 }

@@ -2,34 +2,19 @@
 //! the official `aws-sdk-eks` client. SDK types stay in this file.
 
 use std::collections::{BTreeMap, HashMap};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use aws_sdk_eks::Client;
 use aws_sdk_eks::error::{DisplayErrorContext, ProvideErrorMetadata};
 use aws_sdk_eks::types as sdk;
 
+pub use super::wait::WaitSettings;
 use super::{Progress, ProviderError};
 use crate::fleet::types::ProviderKind;
 use crate::plan::{
     Action, Desired, Observed, ObservedAddon, ObservedControlPlane, ObservedPool, Step, Target,
 };
 use crate::render::{CLUSTER_KEY, FLEET_KEY, OWNER_KEY, ProviderRequests, RenderedCluster, eks};
-
-/// How often and how long to wait for EKS to reach a state.
-#[derive(Debug, Clone, Copy)]
-pub struct WaitSettings {
-    pub poll: Duration,
-    pub timeout: Duration,
-}
-
-impl Default for WaitSettings {
-    fn default() -> Self {
-        Self {
-            poll: Duration::from_secs(15),
-            timeout: Duration::from_secs(40 * 60),
-        }
-    }
-}
 
 /// Connection settings: region, optional endpoint override (emulators), retries.
 #[derive(Debug, Clone)]
@@ -991,7 +976,6 @@ impl EksProvider {
         .await
     }
 
-    /// Polls `check` (status, done, failed) until done, failed or the timeout.
     async fn wait_until<F, Fut>(
         &self,
         what: &str,
@@ -1002,28 +986,7 @@ impl EksProvider {
         F: Fn() -> Fut,
         Fut: Future<Output = Result<(String, bool, bool), ProviderError>>,
     {
-        let start = Instant::now();
-        loop {
-            let (status, done, failed) = check().await?;
-            progress.status(what, &status, start.elapsed());
-            if done {
-                return Ok(());
-            }
-            if failed {
-                return Err(ProviderError::Failed {
-                    what: format!("EKS {what}"),
-                    status,
-                });
-            }
-            if start.elapsed() >= self.wait.timeout {
-                return Err(ProviderError::Timeout {
-                    what: format!("EKS {what}"),
-                    status,
-                    waited: start.elapsed(),
-                });
-            }
-            tokio::time::sleep(self.wait.poll).await;
-        }
+        super::wait::until("EKS", what, self.wait, progress, check).await
     }
 
     async fn wait_gone<F, Fut>(

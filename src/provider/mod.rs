@@ -8,6 +8,7 @@ pub mod aks;
 pub mod eks;
 pub mod eks_token;
 pub mod offline;
+pub mod wait;
 
 use std::future::Future;
 
