@@ -5,6 +5,7 @@
 
 pub mod diagnostic;
 pub mod fleet;
+pub mod kube;
 pub mod kubeconfig;
 pub mod pipeline;
 pub mod plan;

@@ -2,6 +2,7 @@
 //! returns. Exit codes follow Terraform's `-detailed-exitcode`: 0 ok / no changes, 1 error,
 //! 2 changes present (plan).
 
+mod apply;
 mod completion;
 mod down;
 mod init;
@@ -59,6 +60,10 @@ pub enum Command {
     Up(up::UpArgs),
     /// Delete clusters gitfleet created (never anything it does not own).
     Down(down::DownArgs),
+    /// Make a cluster match manifests: server-side apply in order, inventory, prune, health.
+    Apply(apply::ApplyArgs),
+    /// Show what `apply` would change, per object (exit 2 when there are changes).
+    Diff(apply::DiffArgs),
     /// Print or write (mode 0600) a kubeconfig for a provisioned cluster.
     Kubeconfig(kubeconfig::KubeconfigArgs),
     /// Print a short-lived cluster token (a kubectl exec credential plugin).
@@ -125,6 +130,8 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Plan(a) => plan::run(a)?,
         Command::Up(a) => up::run(a)?,
         Command::Down(a) => down::run(a)?,
+        Command::Apply(a) => apply::run_apply(a)?,
+        Command::Diff(a) => apply::run_diff(a)?,
         Command::Kubeconfig(a) => kubeconfig::run(a)?,
         Command::Token(a) => token::run(a)?,
         Command::Schema(a) => schema::run(a)?,

@@ -72,7 +72,7 @@ impl Progress for Spinners {
             bar
         });
         let msg = format!("{what}: {status} ({})", clock(elapsed));
-        if matches!(status, "ACTIVE" | "DELETED" | "Succeeded") {
+        if matches!(status, "ACTIVE" | "DELETED" | "Succeeded" | "Ready") {
             bar.finish_with_message(msg);
         } else {
             bar.set_message(msg);

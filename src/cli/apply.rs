@@ -1,0 +1,323 @@
+//! `gitfleet apply` and `gitfleet diff`: the apply engine on manifests given on the command line.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::Args;
+use serde_json::{Map, Value};
+
+use gitfleet::kube::engine::ObjectDiff;
+use gitfleet::kube::inventory::InventoryRef;
+use gitfleet::kube::{self as engine, Action, ApplyOptions, Engine, Error, LoadOptions};
+use gitfleet::provider::{Progress, Silent};
+
+use super::{EXIT_CHANGES, EXIT_ERROR, EXIT_OK, OutputFormat, parse_duration};
+
+/// What both commands share: manifests, cluster, inventory.
+#[derive(Debug, Args)]
+pub struct TargetArgs {
+    /// Manifest files or directories (walked recursively: *.yaml, *.yml, *.j2 templates).
+    #[arg(required = true, value_name = "DIR|FILE")]
+    pub paths: Vec<PathBuf>,
+    /// Kubeconfig file (default: $KUBECONFIG, then ~/.kube/config).
+    #[arg(long, value_name = "FILE", env = "GITFLEET_KUBECONFIG")]
+    pub kubeconfig: Option<PathBuf>,
+    /// Kubeconfig context (default: the current context).
+    #[arg(long, value_name = "NAME")]
+    pub context: Option<String>,
+    /// Namespace of namespaced objects that name none (default: the context's namespace).
+    #[arg(long, short = 'n', value_name = "NS")]
+    pub namespace: Option<String>,
+    /// Record what is applied in this inventory (a ConfigMap); needed by --prune.
+    #[arg(long, value_name = "NAME")]
+    pub inventory: Option<String>,
+    /// Namespace of the inventory ConfigMap (default: --namespace, then the context's).
+    #[arg(long, value_name = "NS")]
+    pub inventory_namespace: Option<String>,
+    /// Values for *.j2 templates, from a YAML file (repeatable; later files win).
+    #[arg(long = "values", value_name = "FILE")]
+    pub values_files: Vec<PathBuf>,
+    /// One template value, e.g. --set image.tag=1.2 (repeatable; wins over --values).
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub set: Vec<String>,
+    /// Take over fields that another server-side-apply manager owns.
+    #[arg(long)]
+    pub force_conflicts: bool,
+    /// With --inventory: also consider (apply: delete) objects of the previous apply that left the set.
+    #[arg(long)]
+    pub prune: bool,
+    /// Output format.
+    #[arg(long, short = 'o', value_enum, default_value_t = OutputFormat::Text)]
+    pub output: OutputFormat,
+}
+
+#[derive(Debug, Args)]
+pub struct ApplyArgs {
+    #[command(flatten)]
+    pub target: TargetArgs,
+    /// Validate with a server-side dry-run and report what would change; change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Wait until every applied object is ready (rolled out, complete, established, Ready).
+    #[arg(long)]
+    pub wait: bool,
+    /// How long --wait (and waiting for CRDs) may take.
+    #[arg(long, value_parser = parse_duration, default_value = "5m", value_name = "DURATION")]
+    pub timeout: Duration,
+    /// Revision recorded in the inventory (e.g. a Git commit); default: a digest of the manifests.
+    #[arg(long, value_name = "REV")]
+    pub revision: Option<String>,
+    /// Requests in flight at once within an apply phase.
+    #[arg(long, default_value_t = 16, value_name = "N")]
+    pub concurrency: usize,
+}
+
+#[derive(Debug, Args)]
+pub struct DiffArgs {
+    #[command(flatten)]
+    pub target: TargetArgs,
+}
+
+/// Template context from --values files and --set.
+fn template_context(t: &TargetArgs) -> anyhow::Result<Map<String, Value>> {
+    let mut values = Value::Object(Map::new());
+    for file in &t.values_files {
+        let text = std::fs::read_to_string(file)
+            .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", file.display()))?;
+        let v: Value = serde_yaml::from_str(&text)
+            .map_err(|e| anyhow::anyhow!("{}: invalid YAML: {e}", file.display()))?;
+        merge(&mut values, v);
+    }
+    for kv in &t.set {
+        let Some((key, raw)) = kv.split_once('=') else {
+            anyhow::bail!("--set {kv}: write KEY=VALUE");
+        };
+        let value: Value = serde_yaml::from_str(raw).unwrap_or(Value::String(raw.to_string()));
+        let mut nested = value;
+        for part in key.split('.').rev() {
+            let mut m = Map::new();
+            m.insert(part.to_string(), nested);
+            nested = Value::Object(m);
+        }
+        merge(&mut values, nested);
+    }
+    let mut ctx = Map::new();
+    ctx.insert("values".into(), values);
+    Ok(ctx)
+}
+
+fn merge(into: &mut Value, from: Value) {
+    match (into, from) {
+        (Value::Object(a), Value::Object(b)) => {
+            for (k, v) in b {
+                merge(a.entry(k).or_insert(Value::Null), v);
+            }
+        }
+        (slot, v) => *slot = v,
+    }
+}
+
+/// Loads the manifests (exit 1 with every problem on bad input, before connecting).
+fn load(t: &TargetArgs) -> Result<Vec<engine::Object>, u8> {
+    let context = match template_context(t) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            return Err(EXIT_ERROR);
+        }
+    };
+    match engine::load(&t.paths, &LoadOptions { context }) {
+        Ok(objects) => Ok(objects),
+        Err(d) => {
+            super::print_diagnostics(&d);
+            Err(EXIT_ERROR)
+        }
+    }
+}
+
+fn options(t: &TargetArgs, default_ns: &str) -> ApplyOptions {
+    ApplyOptions {
+        namespace: t.namespace.clone(),
+        inventory: t.inventory.as_ref().map(|name| InventoryRef {
+            namespace: t
+                .inventory_namespace
+                .clone()
+                .or_else(|| t.namespace.clone())
+                .unwrap_or_else(|| default_ns.to_string()),
+            name: name.clone(),
+        }),
+        prune: t.prune,
+        force_conflicts: t.force_conflicts,
+        poll_interval: super::poll_interval().unwrap_or(Duration::from_secs(2)),
+        ..ApplyOptions::default()
+    }
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?)
+}
+
+fn report_error(e: &Error, format: OutputFormat) -> u8 {
+    match format {
+        OutputFormat::Json => {
+            let body = match e {
+                Error::Rejected(r) => serde_json::json!({"error": "rejected", "rejections": r}),
+                Error::Conflicts(c) => serde_json::json!({"error": "conflicts", "conflicts": c}),
+                other => serde_json::json!({"error": other.to_string()}),
+            };
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&body).unwrap_or_default()
+            );
+        }
+        OutputFormat::Text => eprintln!("error: {e}"),
+    }
+    EXIT_ERROR
+}
+
+pub fn run_apply(a: ApplyArgs) -> anyhow::Result<u8> {
+    if a.target.prune && a.target.inventory.is_none() {
+        eprintln!(
+            "error: --prune needs --inventory NAME: gitfleet only deletes what its own inventory recorded"
+        );
+        return Ok(EXIT_ERROR);
+    }
+    let objects = match load(&a.target) {
+        Ok(o) => o,
+        Err(code) => return Ok(code),
+    };
+    let format = a.target.output;
+    runtime()?.block_on(async {
+        let conn = match engine::connect(
+            a.target.kubeconfig.as_deref(),
+            a.target.context.as_deref(),
+        )
+        .await
+        {
+            Ok(c) => c,
+            Err(e) => return Ok(report_error(&e, format)),
+        };
+        let mut opts = options(&a.target, &conn.default_namespace);
+        opts.dry_run = a.dry_run;
+        opts.wait = a.wait;
+        opts.timeout = a.timeout;
+        opts.revision = a.revision.clone();
+        opts.concurrency = a.concurrency.max(1);
+        let progress: Box<dyn Progress> = match format {
+            OutputFormat::Json => Box::new(Silent),
+            OutputFormat::Text => super::progress::for_cluster("apply"),
+        };
+        let engine = Engine::new(conn);
+        match engine.apply(objects, &opts, progress.as_ref()).await {
+            Ok(set) => {
+                match format {
+                    OutputFormat::Json => println!("{}", serde_json::to_string_pretty(&set)?),
+                    OutputFormat::Text => {
+                        let would = if set.dry_run { " (dry run)" } else { "" };
+                        for c in &set.changes {
+                            let detail = c
+                                .detail
+                                .as_ref()
+                                .map(|d| format!("  ({d})"))
+                                .unwrap_or_default();
+                            println!("{:<11}{}{detail}", c.action.to_string(), c.object);
+                        }
+                        println!(
+                            "apply{would}: {} (revision {})",
+                            set.summary(),
+                            set.revision
+                        );
+                    }
+                }
+                Ok(EXIT_OK)
+            }
+            Err(e) => Ok(report_error(&e, format)),
+        }
+    })
+}
+
+pub fn run_diff(a: DiffArgs) -> anyhow::Result<u8> {
+    if a.target.prune && a.target.inventory.is_none() {
+        eprintln!("error: --prune needs --inventory NAME");
+        return Ok(EXIT_ERROR);
+    }
+    let objects = match load(&a.target) {
+        Ok(o) => o,
+        Err(code) => return Ok(code),
+    };
+    let format = a.target.output;
+    runtime()?.block_on(async {
+        let conn = match engine::connect(
+            a.target.kubeconfig.as_deref(),
+            a.target.context.as_deref(),
+        )
+        .await
+        {
+            Ok(c) => c,
+            Err(e) => return Ok(report_error(&e, format)),
+        };
+        let opts = options(&a.target, &conn.default_namespace);
+        let diffs = match Engine::new(conn).diff(objects, &opts).await {
+            Ok(d) => d,
+            Err(e) => return Ok(report_error(&e, format)),
+        };
+        let changed: Vec<&ObjectDiff> = diffs
+            .iter()
+            .filter(|d| {
+                matches!(
+                    d.action,
+                    Action::Created | Action::Configured | Action::Pruned
+                )
+            })
+            .collect();
+        match format {
+            OutputFormat::Json => {
+                let mut counts = BTreeMap::new();
+                for d in &diffs {
+                    *counts.entry(d.action.to_string()).or_insert(0usize) += 1;
+                }
+                let out = serde_json::json!({
+                    "changes": !changed.is_empty(),
+                    "counts": counts,
+                    "objects": diffs,
+                });
+                println!("{}", serde_json::to_string_pretty(&out)?);
+            }
+            OutputFormat::Text => {
+                for d in &changed {
+                    let detail = d
+                        .detail
+                        .as_ref()
+                        .map(|s| format!(" ({s})"))
+                        .unwrap_or_default();
+                    println!("# {} {}{detail}", d.action, d.object);
+                    print!("{}", d.unified());
+                }
+                for d in diffs.iter().filter(|d| d.action == Action::Skipped) {
+                    eprintln!(
+                        "note: {} left the set but would be kept: {}",
+                        d.object,
+                        d.detail.clone().unwrap_or_default()
+                    );
+                }
+                let n = |a: Action| diffs.iter().filter(|d| d.action == a).count();
+                eprintln!(
+                    "diff: {} to create, {} to configure, {} unchanged, {} to prune",
+                    n(Action::Created),
+                    n(Action::Configured),
+                    n(Action::Unchanged),
+                    n(Action::Pruned)
+                );
+            }
+        }
+        Ok(if changed.is_empty() {
+            EXIT_OK
+        } else {
+            EXIT_CHANGES
+        })
+    })
+}

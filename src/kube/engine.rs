@@ -1,0 +1,1105 @@
+//! The apply run: resolve, read live state, validate the whole set with a server-side dry-run,
+//! apply phase by phase with bounded concurrency, record the inventory, prune, wait for health.
+
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::time::{Duration, Instant};
+
+use ::kube::Api;
+use ::kube::api::{DeleteParams, DynamicObject, ListParams, Patch, PatchParams};
+use ::kube::core::ApiResource;
+use futures::{StreamExt, TryStreamExt, stream};
+use serde::Serialize;
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+use super::client::{self, Connection, Op};
+use super::health::{Health, health};
+use super::inventory::{self, Inventory, InventoryRef};
+use super::resolve::{Resolved, Resolver, resource_name, split_api_version};
+use super::{
+    Action, Change, ChangeSet, Conflict, Error, FIELD_MANAGER, INVENTORY_ANNOTATION, Object,
+    ObjectRef, PRUNE_ANNOTATION, Phase, Rejection, diff,
+};
+use crate::provider::Progress;
+
+/// How to apply.
+#[derive(Debug, Clone)]
+pub struct ApplyOptions {
+    /// Namespace of namespaced objects that name none (default: the kubeconfig context's).
+    pub namespace: Option<String>,
+    /// Where to record what was applied; required for `prune`.
+    pub inventory: Option<InventoryRef>,
+    pub prune: bool,
+    /// Validate and report, change nothing.
+    pub dry_run: bool,
+    /// Take over fields another declarative manager (server-side apply) owns.
+    pub force_conflicts: bool,
+    pub wait: bool,
+    pub timeout: Duration,
+    /// Requests in flight within one phase.
+    pub concurrency: usize,
+    /// Revision recorded in the inventory (a Git commit); default: a digest of the set.
+    pub revision: Option<String>,
+    pub poll_interval: Duration,
+}
+
+impl Default for ApplyOptions {
+    fn default() -> Self {
+        Self {
+            namespace: None,
+            inventory: None,
+            prune: false,
+            dry_run: false,
+            force_conflicts: false,
+            wait: false,
+            timeout: Duration::from_secs(5 * 60),
+            concurrency: 16,
+            revision: None,
+            poll_interval: Duration::from_secs(2),
+        }
+    }
+}
+
+/// One object's before/after, for `gitfleet diff`.
+#[derive(Debug, Clone, Serialize)]
+pub struct ObjectDiff {
+    #[serde(flatten)]
+    pub object: ObjectRef,
+    pub action: Action,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+    /// Live object (display form, secrets masked); None when it does not exist.
+    pub before: Option<Value>,
+    /// After the apply (display form, secrets masked); None when it will be pruned.
+    pub after: Option<Value>,
+}
+
+impl ObjectDiff {
+    pub fn unified(&self) -> String {
+        diff::unified(
+            &self.object.to_string(),
+            self.before.as_ref(),
+            self.after.as_ref(),
+        )
+    }
+}
+
+/// One object on its way through a run.
+struct Item {
+    obj: Object,
+    r: ObjectRef,
+    resource: ApiResource,
+    namespaced: bool,
+    /// Cannot be validated before an earlier phase of this run: its CRD or its namespace is
+    /// created by the run.
+    deferred: Option<String>,
+    live: Option<Value>,
+    /// The object as the dry-run said it would be.
+    planned: Option<Value>,
+    action: Action,
+    force: bool,
+    detail: Option<String>,
+}
+
+/// The apply engine over one cluster connection.
+pub struct Engine {
+    conn: Connection,
+}
+
+enum Outcome {
+    Ok(Value),
+    Conflicts(Vec<(String, String)>),
+    Rejected(::kube::core::Status),
+}
+
+impl Engine {
+    pub fn new(conn: Connection) -> Self {
+        Self { conn }
+    }
+
+    pub fn connection(&self) -> &Connection {
+        &self.conn
+    }
+
+    /// Makes the cluster match `objects`. See the module docs for the order of events.
+    pub async fn apply(
+        &self,
+        objects: Vec<Object>,
+        opts: &ApplyOptions,
+        progress: &dyn Progress,
+    ) -> Result<ChangeSet, Error> {
+        if opts.prune && opts.inventory.is_none() {
+            return Err(Error::Other(
+                "--prune needs an inventory (--inventory NAME): gitfleet only deletes what its own inventory recorded".into(),
+            ));
+        }
+        let revision = opts.revision.clone().unwrap_or_else(|| digest(&objects));
+        let resolver = Resolver::new(self.conn.clone(), &objects);
+        let mut items = self.prepare(objects, opts, &resolver).await?;
+        let previous = match &opts.inventory {
+            Some(at) => inventory::read(&self.conn, at).await?,
+            None => None,
+        };
+        let new_refs: BTreeSet<ObjectRef> = items.iter().map(|i| i.r.clone()).collect();
+        let to_prune = match (&previous, opts.prune) {
+            (Some(prev), true) => prev.removed_from(&new_refs),
+            _ => Vec::new(),
+        };
+
+        let mut set = ChangeSet {
+            revision: revision.clone(),
+            dry_run: opts.dry_run,
+            changes: Vec::new(),
+        };
+        if opts.dry_run {
+            for item in &items {
+                set.changes.push(Change {
+                    object: item.r.clone(),
+                    action: item.action,
+                    detail: item.detail.clone(),
+                });
+            }
+            for r in to_prune {
+                let (action, detail) = self.prune_decision(&r, opts, &new_refs, &previous).await?;
+                set.changes.push(Change {
+                    object: r,
+                    action,
+                    detail,
+                });
+            }
+            return Ok(set);
+        }
+
+        // Apply, phase by phase. On failure the inventory still records what was applied, so
+        // nothing gitfleet created is ever orphaned from its inventory.
+        let mut applied: Vec<ObjectRef> = Vec::new();
+        let result = self
+            .apply_phases(&mut items, opts, &resolver, &mut applied, progress)
+            .await;
+        if let Err(e) = result {
+            if let Some(at) = &opts.inventory {
+                let mut objects = previous.map(|p| p.objects).unwrap_or_default();
+                objects.extend(applied);
+                let inv = Inventory {
+                    revision: String::new(),
+                    objects,
+                };
+                if let Err(e2) = inventory::write(&self.conn, at, &inv).await {
+                    tracing::warn!(error = %e2, "could not record the inventory after a failed apply");
+                }
+            }
+            return Err(e);
+        }
+        for item in &items {
+            set.changes.push(Change {
+                object: item.r.clone(),
+                action: item.action,
+                detail: item.detail.clone(),
+            });
+        }
+
+        // Prune, then record: objects that could not be deleted stay in the inventory.
+        let mut kept: BTreeSet<ObjectRef> = match (&previous, opts.prune) {
+            (Some(prev), false) => prev.removed_from(&new_refs).into_iter().collect(),
+            _ => BTreeSet::new(),
+        };
+        let mut prune_error = None;
+        for r in to_prune {
+            let (action, detail) = self.prune_decision(&r, opts, &new_refs, &previous).await?;
+            if action == Action::Pruned {
+                if let Err(e) = self.delete(&r).await {
+                    kept.insert(r.clone());
+                    prune_error.get_or_insert(e);
+                    continue;
+                }
+            }
+            set.changes.push(Change {
+                object: r,
+                action,
+                detail,
+            });
+        }
+        if let Some(at) = &opts.inventory {
+            let mut objects = new_refs.clone();
+            objects.extend(kept);
+            let inv = Inventory { revision, objects };
+            if previous.as_ref() != Some(&inv) {
+                inventory::write(&self.conn, at, &inv).await?;
+            }
+        }
+        if let Some(e) = prune_error {
+            return Err(e);
+        }
+        if opts.wait {
+            self.wait(&items, opts, progress).await?;
+        }
+        Ok(set)
+    }
+
+    /// What `apply` would change, object by object (server-side dry-run).
+    pub async fn diff(
+        &self,
+        objects: Vec<Object>,
+        opts: &ApplyOptions,
+    ) -> Result<Vec<ObjectDiff>, Error> {
+        let resolver = Resolver::new(self.conn.clone(), &objects);
+        let items = self.prepare(objects, opts, &resolver).await?;
+        let mut out = Vec::new();
+        for item in items {
+            let mut before = item.live.as_ref().map(diff::for_display);
+            let mut after = item.planned.as_ref().map(diff::for_display);
+            diff::mask_secrets(&mut before, &mut after);
+            out.push(ObjectDiff {
+                object: item.r,
+                action: item.action,
+                detail: item.detail,
+                before,
+                after,
+            });
+        }
+        if let (true, Some(at)) = (opts.prune, &opts.inventory)
+            && let Some(prev) = inventory::read(&self.conn, at).await?
+        {
+            let new_refs: BTreeSet<ObjectRef> = out.iter().map(|d| d.object.clone()).collect();
+            for r in prev.removed_from(&new_refs) {
+                let (action, detail) = self
+                    .prune_decision(&r, opts, &new_refs, &Some(prev.clone()))
+                    .await?;
+                let mut before = if action == Action::Pruned {
+                    self.get(&r).await?.map(|v| diff::for_display(&v))
+                } else {
+                    None
+                };
+                let mut after = None;
+                diff::mask_secrets(&mut before, &mut after);
+                out.push(ObjectDiff {
+                    object: r,
+                    action,
+                    detail,
+                    before,
+                    after,
+                });
+            }
+        }
+        Ok(out)
+    }
+
+    /// Resolve, default namespaces, read live objects, and dry-run everything that can be
+    /// validated now. Any unknown kind, conflict or rejection ends the run here, before any write.
+    async fn prepare(
+        &self,
+        objects: Vec<Object>,
+        opts: &ApplyOptions,
+        resolver: &Resolver,
+    ) -> Result<Vec<Item>, Error> {
+        let default_ns = opts
+            .namespace
+            .clone()
+            .unwrap_or_else(|| self.conn.default_namespace.clone());
+        let mut unresolved = Vec::new();
+        let mut items = Vec::new();
+        for mut obj in objects {
+            let Some(Resolved {
+                resource,
+                namespaced,
+                pending_crd,
+            }) = resolver.resolve(obj.api_version(), obj.kind()).await?
+            else {
+                unresolved.push(format!(
+                    "{}: no API resource for kind {} in {} (is its CustomResourceDefinition installed or part of the set?)",
+                    obj.source(),
+                    obj.kind(),
+                    obj.api_version()
+                ));
+                continue;
+            };
+            let source = obj.source();
+            let kind = obj.kind().to_string();
+            let meta = obj.value["metadata"]
+                .as_object_mut()
+                .expect("checked on load");
+            if namespaced {
+                if !meta.contains_key("namespace") {
+                    meta.insert("namespace".into(), Value::String(default_ns.clone()));
+                }
+            } else if let Some(ns) = meta.get("namespace") {
+                unresolved.push(format!(
+                    "{source}: {kind} is cluster-scoped but names namespace {ns}; remove metadata.namespace"
+                ));
+                continue;
+            }
+            if let Some(at) = &opts.inventory {
+                let annotations = meta
+                    .entry("annotations")
+                    .or_insert_with(|| Value::Object(Default::default()));
+                if let Some(a) = annotations.as_object_mut() {
+                    a.insert(INVENTORY_ANNOTATION.into(), Value::String(at.id()));
+                }
+            }
+            let (group, version) = split_api_version(obj.api_version());
+            let r = ObjectRef {
+                group,
+                version,
+                kind: obj.kind().to_string(),
+                namespace: obj.namespace().map(str::to_string),
+                name: obj.name().to_string(),
+            };
+            items.push(Item {
+                obj,
+                r,
+                resource,
+                namespaced,
+                deferred: pending_crd
+                    .then(|| "its CustomResourceDefinition is created by this apply".to_string()),
+                live: None,
+                planned: None,
+                action: Action::Created,
+                force: opts.force_conflicts,
+                detail: None,
+            });
+        }
+        if !unresolved.is_empty() {
+            return Err(Error::Unresolved(unresolved));
+        }
+        items.sort_by_key(|i| i.r.phase());
+
+        // Namespaces the set needs but the cluster does not have yet.
+        let in_set: HashSet<String> = items
+            .iter()
+            .filter(|i| i.r.phase() == Phase::Namespaces)
+            .map(|i| i.r.name.clone())
+            .collect();
+        let needed: BTreeSet<String> = items.iter().filter_map(|i| i.r.namespace.clone()).collect();
+        let mut missing = HashSet::new();
+        for ns in needed {
+            if in_set.contains(&ns) && self.namespace_missing(&ns).await? {
+                missing.insert(ns);
+            }
+        }
+        for item in &mut items {
+            if item.deferred.is_none()
+                && let Some(ns) = &item.r.namespace
+                && missing.contains(ns)
+            {
+                item.deferred = Some(format!("its namespace {ns} is created by this apply"));
+            }
+        }
+
+        // Live state, then validation of everything that can be validated now.
+        let lives: Vec<Option<Value>> = stream::iter(items.iter())
+            .map(|item| async move {
+                if item.deferred.is_some() {
+                    Ok(None)
+                } else {
+                    self.get_item(item).await
+                }
+            })
+            .buffered(opts.concurrency.max(1))
+            .try_collect()
+            .await?;
+        for (item, live) in items.iter_mut().zip(lives) {
+            item.live = live;
+        }
+        let validate: Vec<usize> = (0..items.len())
+            .filter(|&i| items[i].deferred.is_none())
+            .collect();
+        self.dry_run(&mut items, &validate, opts).await?;
+        for item in &mut items {
+            if let Some(why) = &item.deferred {
+                item.action = Action::Created;
+                item.planned = Some(item.obj.value.clone());
+                item.detail = Some(format!(
+                    "validated by the server only during the apply: {why}"
+                ));
+            }
+        }
+        Ok(items)
+    }
+
+    /// Server-side dry-run of `which` items; sets their planned object, action and force flag.
+    /// All rejections and conflicts are collected and returned together.
+    async fn dry_run(
+        &self,
+        items: &mut [Item],
+        which: &[usize],
+        opts: &ApplyOptions,
+    ) -> Result<(), Error> {
+        let outcomes: Vec<(usize, Outcome, bool)> = stream::iter(which.iter().copied())
+            .map(|idx| {
+                let item = &items[idx];
+                async move {
+                    let mut force = item.force;
+                    let mut outcome = self.server_apply(item, true, force).await?;
+                    if let Outcome::Conflicts(found) = &outcome {
+                        // Fields changed by imperative updates (kubectl edit, scale) are drift: Git
+                        // wins. Fields another declarative applier owns are a real conflict.
+                        let declarative = found
+                            .iter()
+                            .any(|(manager, _)| applies(item.live.as_ref(), manager));
+                        if !declarative || opts.force_conflicts {
+                            force = true;
+                            outcome = self.server_apply(item, true, true).await?;
+                        }
+                    }
+                    Ok::<_, Error>((idx, outcome, force))
+                }
+            })
+            .buffer_unordered(opts.concurrency.max(1))
+            .try_collect()
+            .await?;
+        let mut rejections = Vec::new();
+        let mut conflicts = Vec::new();
+        for (idx, outcome, force) in outcomes {
+            let item = &mut items[idx];
+            match outcome {
+                Outcome::Ok(planned) => {
+                    if force && !item.force {
+                        item.detail = Some(drift_detail(item.live.as_ref(), &planned));
+                    }
+                    item.force = force;
+                    item.action = match &item.live {
+                        None => Action::Created,
+                        Some(live) if diff::comparable(live) == diff::comparable(&planned) => {
+                            Action::Unchanged
+                        }
+                        Some(_) => Action::Configured,
+                    };
+                    item.planned = Some(planned);
+                }
+                Outcome::Conflicts(found) => {
+                    for (manager, field) in found {
+                        conflicts.push(Conflict {
+                            object: item.r.clone(),
+                            source: item.obj.source(),
+                            manager,
+                            field,
+                        });
+                    }
+                }
+                Outcome::Rejected(s) => rejections.push(Rejection {
+                    object: item.r.clone(),
+                    source: item.obj.source(),
+                    code: s.code,
+                    reason: s.reason.clone(),
+                    message: s.message.clone(),
+                }),
+            }
+        }
+        let by_source = |a: &Rejection, b: &Rejection| a.source.cmp(&b.source);
+        rejections.sort_by(by_source);
+        conflicts.sort_by(|a, b| (&a.source, &a.field).cmp(&(&b.source, &b.field)));
+        if !rejections.is_empty() {
+            return Err(Error::Rejected(rejections));
+        }
+        if !conflicts.is_empty() {
+            return Err(Error::Conflicts(conflicts));
+        }
+        Ok(())
+    }
+
+    async fn apply_phases(
+        &self,
+        items: &mut [Item],
+        opts: &ApplyOptions,
+        resolver: &Resolver,
+        applied: &mut Vec<ObjectRef>,
+        progress: &dyn Progress,
+    ) -> Result<(), Error> {
+        for phase in [
+            Phase::Crds,
+            Phase::Namespaces,
+            Phase::ClusterScoped,
+            Phase::Namespaced,
+        ] {
+            if phase == Phase::ClusterScoped {
+                // Everything deferred can be validated now that CRDs and namespaces exist.
+                let which: Vec<usize> = (0..items.len())
+                    .filter(|&i| items[i].deferred.is_some())
+                    .collect();
+                for item in items.iter_mut().filter(|i| i.deferred.is_some()) {
+                    if let Some(r) = resolver
+                        .resolve(item.obj.api_version(), item.obj.kind())
+                        .await?
+                        && !r.pending_crd
+                    {
+                        item.resource = r.resource;
+                        item.namespaced = r.namespaced;
+                    }
+                    item.deferred = None;
+                    item.detail = None;
+                }
+                if let Err(e) = self.dry_run(items, &which, opts).await {
+                    return Err(match e {
+                        Error::Rejected(rejections) => Error::PartiallyApplied {
+                            applied: applied.len(),
+                            rejections,
+                        },
+                        other => other,
+                    });
+                }
+            }
+            let which: Vec<usize> = (0..items.len())
+                .filter(|&i| items[i].r.phase() == phase && items[i].action != Action::Unchanged)
+                .collect();
+            let results: Vec<(usize, Result<Outcome, Error>)> = stream::iter(which)
+                .map(|idx| {
+                    let item = &items[idx];
+                    async move { (idx, self.server_apply(item, false, item.force).await) }
+                })
+                .buffer_unordered(opts.concurrency.max(1))
+                .collect()
+                .await;
+            let mut rejections = Vec::new();
+            let mut fatal = None;
+            for (idx, result) in results {
+                let item = &items[idx];
+                match result {
+                    Ok(Outcome::Ok(_)) => applied.push(item.r.clone()),
+                    Ok(Outcome::Rejected(s)) => rejections.push(Rejection {
+                        object: item.r.clone(),
+                        source: item.obj.source(),
+                        code: s.code,
+                        reason: s.reason.clone(),
+                        message: s.message.clone(),
+                    }),
+                    Ok(Outcome::Conflicts(found)) => rejections.push(Rejection {
+                        object: item.r.clone(),
+                        source: item.obj.source(),
+                        code: 409,
+                        reason: "Conflict".into(),
+                        message: found
+                            .iter()
+                            .map(|(m, f)| format!("{f} is managed by \"{m}\""))
+                            .collect::<Vec<_>>()
+                            .join(", "),
+                    }),
+                    Err(e) => {
+                        fatal.get_or_insert(e);
+                    }
+                }
+            }
+            if let Some(e) = fatal {
+                return Err(e);
+            }
+            if !rejections.is_empty() {
+                rejections.sort_by(|a, b| a.source.cmp(&b.source));
+                return Err(Error::PartiallyApplied {
+                    applied: applied.len(),
+                    rejections,
+                });
+            }
+            if phase == Phase::Crds {
+                let crds: Vec<&Item> = items.iter().filter(|i| i.r.is_crd()).collect();
+                self.wait_items(
+                    &crds,
+                    opts.timeout,
+                    opts.poll_interval.min(Duration::from_millis(500)),
+                    progress,
+                )
+                .await?;
+                let groups: BTreeSet<String> = crds
+                    .iter()
+                    .filter_map(|i| i.obj.value["spec"]["group"].as_str().map(str::to_string))
+                    .collect();
+                for g in groups {
+                    resolver.invalidate(&g).await;
+                }
+                // Served once Established on a real server; wait for discovery to agree.
+                let start = Instant::now();
+                for item in items.iter().filter(|i| {
+                    i.deferred
+                        .as_deref()
+                        .is_some_and(|d| d.contains("CustomResourceDefinition"))
+                }) {
+                    loop {
+                        match resolver
+                            .resolve(item.obj.api_version(), item.obj.kind())
+                            .await?
+                        {
+                            Some(r) if !r.pending_crd => break,
+                            _ if start.elapsed() > opts.timeout => {
+                                return Err(Error::Other(format!(
+                                    "{}: kind {} is still not served {:?} after its CRD was established",
+                                    item.obj.source(),
+                                    item.obj.kind(),
+                                    start.elapsed()
+                                )));
+                            }
+                            _ => {
+                                tokio::time::sleep(Duration::from_millis(200)).await;
+                                resolver.invalidate(&item.r.group).await;
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn api(&self, resource: &ApiResource, namespace: Option<&str>) -> Api<DynamicObject> {
+        match namespace {
+            Some(ns) => Api::namespaced_with(self.conn.client.clone(), ns, resource),
+            None => Api::all_with(self.conn.client.clone(), resource),
+        }
+    }
+
+    fn op<'a>(verb: &'a str, resource: &'a str, r: &'a ObjectRef) -> Op<'a> {
+        Op {
+            verb,
+            resource,
+            namespace: r.namespace.as_deref(),
+            name: Some(&r.name),
+        }
+    }
+
+    async fn get_item(&self, item: &Item) -> Result<Option<Value>, Error> {
+        let ns = if item.namespaced {
+            item.r.namespace.as_deref()
+        } else {
+            None
+        };
+        let api = self.api(&item.resource, ns);
+        match client::retry(|| api.get_opt(&item.r.name)).await {
+            Ok(v) => Ok(v.map(to_value)),
+            Err(e) => Err(client::describe(
+                &self.conn,
+                &Self::op("get", &resource_name(&item.resource), &item.r),
+                e,
+            )),
+        }
+    }
+
+    /// One server-side apply (or its dry-run). API refusals come back as outcomes; auth and
+    /// connectivity failures as errors.
+    async fn server_apply(
+        &self,
+        item: &Item,
+        dry_run: bool,
+        force: bool,
+    ) -> Result<Outcome, Error> {
+        let ns = if item.namespaced {
+            item.r.namespace.as_deref()
+        } else {
+            None
+        };
+        let api = self.api(&item.resource, ns);
+        let mut pp = PatchParams::apply(FIELD_MANAGER);
+        if force {
+            pp = pp.force();
+        }
+        if dry_run {
+            pp = pp.dry_run();
+        }
+        let patch = Patch::Apply(&item.obj.value);
+        match client::retry(|| api.patch(&item.r.name, &pp, &patch)).await {
+            Ok(obj) => Ok(Outcome::Ok(to_value(obj))),
+            Err(::kube::Error::Api(s)) if s.code == 409 && s.reason == "Conflict" && !force => {
+                let found = conflicts_of(&s);
+                if found.is_empty() {
+                    Ok(Outcome::Rejected(*s))
+                } else {
+                    Ok(Outcome::Conflicts(found))
+                }
+            }
+            Err(::kube::Error::Api(s))
+                if matches!(s.code, 400 | 404 | 409 | 410 | 415 | 422 | 500) =>
+            {
+                Ok(Outcome::Rejected(*s))
+            }
+            Err(e) => Err(client::describe(
+                &self.conn,
+                &Self::op("patch", &resource_name(&item.resource), &item.r),
+                e,
+            )),
+        }
+    }
+
+    async fn namespace_missing(&self, ns: &str) -> Result<bool, Error> {
+        let api: Api<k8s_openapi::api::core::v1::Namespace> = Api::all(self.conn.client.clone());
+        match client::retry(|| api.get_opt(ns)).await {
+            Ok(found) => Ok(found.is_none()),
+            Err(e) => Err(client::describe(
+                &self.conn,
+                &Op {
+                    verb: "get",
+                    resource: "namespaces",
+                    namespace: None,
+                    name: Some(ns),
+                },
+                e,
+            )),
+        }
+    }
+
+    /// The resource of an inventory entry (which may be of a kind no longer served).
+    async fn resource_of(&self, r: &ObjectRef) -> Result<Option<(ApiResource, bool)>, Error> {
+        let resolver = Resolver::new(self.conn.clone(), &[]);
+        Ok(resolver
+            .resolve(&r.api_version(), &r.kind)
+            .await?
+            .map(|res| (res.resource, res.namespaced)))
+    }
+
+    async fn get(&self, r: &ObjectRef) -> Result<Option<Value>, Error> {
+        let Some((ar, namespaced)) = self.resource_of(r).await? else {
+            return Ok(None);
+        };
+        let api = self.api(
+            &ar,
+            if namespaced {
+                r.namespace.as_deref()
+            } else {
+                None
+            },
+        );
+        client::retry(|| api.get_opt(&r.name))
+            .await
+            .map(|o| o.map(to_value))
+            .map_err(|e| client::describe(&self.conn, &Self::op("get", &resource_name(&ar), r), e))
+    }
+
+    /// Whether an object that left the set may be deleted: it must still carry this inventory's
+    /// annotation, not opt out, and (namespaces, CRDs) not hold objects outside the inventory.
+    async fn prune_decision(
+        &self,
+        r: &ObjectRef,
+        opts: &ApplyOptions,
+        new_refs: &BTreeSet<ObjectRef>,
+        previous: &Option<Inventory>,
+    ) -> Result<(Action, Option<String>), Error> {
+        let Some(at) = &opts.inventory else {
+            return Ok((Action::Skipped, None));
+        };
+        let Some(live) = self.get(r).await? else {
+            return Ok((Action::Skipped, Some("already gone".into())));
+        };
+        let annotations = &live["metadata"]["annotations"];
+        if annotations[INVENTORY_ANNOTATION].as_str() != Some(at.id().as_str()) {
+            return Ok((
+                Action::Skipped,
+                Some(format!(
+                    "not deleted: it no longer carries {INVENTORY_ANNOTATION}={}",
+                    at.id()
+                )),
+            ));
+        }
+        if annotations[PRUNE_ANNOTATION].as_str() == Some("disabled") {
+            return Ok((
+                Action::Skipped,
+                Some(format!("not deleted: {PRUNE_ANNOTATION}: disabled")),
+            ));
+        }
+        let ours: HashSet<(String, String, Option<String>, String)> = previous
+            .iter()
+            .flat_map(|p| p.objects.iter())
+            .chain(new_refs.iter())
+            .map(ObjectRef::key)
+            .collect();
+        if r.group.is_empty() && r.kind == "Namespace" {
+            if let Some(foreign) = self.foreign_in_namespace(&r.name, &ours).await? {
+                return Ok((
+                    Action::Skipped,
+                    Some(format!(
+                        "not deleted: the namespace still holds {foreign}, which gitfleet does not own"
+                    )),
+                ));
+            }
+        } else if r.is_crd()
+            && let Some((group, version, plural, namespaced)) = super::resolve::crd_served(&live)
+        {
+            let ar = ApiResource {
+                api_version: format!("{group}/{version}"),
+                group: group.clone(),
+                version,
+                kind: live["spec"]["names"]["kind"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string(),
+                plural,
+            };
+            let list = self
+                .api(&ar, None)
+                .list(&ListParams::default())
+                .await
+                .map(|l| l.items)
+                .unwrap_or_default();
+            if let Some(o) = list.iter().find(|o| {
+                !ours.contains(&(
+                    group.clone(),
+                    ar.kind.clone(),
+                    if namespaced {
+                        o.metadata.namespace.clone()
+                    } else {
+                        None
+                    },
+                    o.metadata.name.clone().unwrap_or_default(),
+                ))
+            }) {
+                return Ok((
+                    Action::Skipped,
+                    Some(format!(
+                        "not deleted: {} {} still exists and is not gitfleet's",
+                        ar.kind,
+                        o.metadata.name.clone().unwrap_or_default()
+                    )),
+                ));
+            }
+        }
+        Ok((Action::Pruned, None))
+    }
+
+    /// The first object in namespace `ns` that is not in `ours` (ignoring what Kubernetes itself
+    /// creates in every namespace), across every listable namespaced resource.
+    async fn foreign_in_namespace(
+        &self,
+        ns: &str,
+        ours: &HashSet<(String, String, Option<String>, String)>,
+    ) -> Result<Option<String>, Error> {
+        let discovery = ::kube::discovery::Discovery::new(self.conn.client.clone())
+            .run()
+            .await
+            .map_err(|e| {
+                client::describe(
+                    &self.conn,
+                    &Op {
+                        verb: "discover",
+                        resource: "/apis",
+                        namespace: None,
+                        name: None,
+                    },
+                    e,
+                )
+            })?;
+        for group in discovery.groups() {
+            for (ar, caps) in group.recommended_resources() {
+                if caps.scope != ::kube::discovery::Scope::Namespaced
+                    || !caps.supports_operation(::kube::discovery::verbs::LIST)
+                    || ar.plural == "events"
+                {
+                    continue;
+                }
+                let list = match self.api(&ar, Some(ns)).list(&ListParams::default()).await {
+                    Ok(l) => l,
+                    Err(_) => continue,
+                };
+                for o in list.items {
+                    let name = o.metadata.name.clone().unwrap_or_default();
+                    let builtin = (ar.plural == "serviceaccounts" && name == "default")
+                        || (ar.plural == "configmaps" && name == "kube-root-ca.crt")
+                        || !o
+                            .metadata
+                            .owner_references
+                            .clone()
+                            .unwrap_or_default()
+                            .is_empty();
+                    if builtin {
+                        continue;
+                    }
+                    if !ours.contains(&(
+                        ar.group.clone(),
+                        ar.kind.clone(),
+                        Some(ns.to_string()),
+                        name.clone(),
+                    )) {
+                        return Ok(Some(format!("{} {name}", ar.kind)));
+                    }
+                }
+            }
+        }
+        Ok(None)
+    }
+
+    async fn delete(&self, r: &ObjectRef) -> Result<(), Error> {
+        let Some((ar, namespaced)) = self.resource_of(r).await? else {
+            return Ok(());
+        };
+        let api = self.api(
+            &ar,
+            if namespaced {
+                r.namespace.as_deref()
+            } else {
+                None
+            },
+        );
+        let dp = DeleteParams::background();
+        match client::retry(|| api.delete(&r.name, &dp)).await {
+            Ok(_) => Ok(()),
+            Err(e) if client::is_not_found(&e) => Ok(()),
+            Err(e) => Err(client::describe(
+                &self.conn,
+                &Self::op("delete", &resource_name(&ar), r),
+                e,
+            )),
+        }
+    }
+
+    async fn wait(
+        &self,
+        items: &[Item],
+        opts: &ApplyOptions,
+        progress: &dyn Progress,
+    ) -> Result<(), Error> {
+        let all: Vec<&Item> = items.iter().collect();
+        self.wait_items(&all, opts.timeout, opts.poll_interval, progress)
+            .await
+    }
+
+    /// Polls until every item is ready; on timeout names the first (in apply order) that is not.
+    async fn wait_items(
+        &self,
+        items: &[&Item],
+        timeout: Duration,
+        poll: Duration,
+        progress: &dyn Progress,
+    ) -> Result<(), Error> {
+        let start = Instant::now();
+        let mut pending: Vec<&Item> = items.to_vec();
+        let mut last: HashMap<ObjectRef, String> = HashMap::new();
+        loop {
+            let states: Vec<(usize, Health)> = stream::iter(pending.iter().enumerate())
+                .map(|(i, item)| async move {
+                    let h = match self.get_item(item).await? {
+                        Some(live) => health(&live),
+                        None => Health::Progressing("not found".into()),
+                    };
+                    Ok::<_, Error>((i, h))
+                })
+                .buffered(16)
+                .try_collect()
+                .await?;
+            let mut still = Vec::new();
+            for (i, h) in states {
+                let item = pending[i];
+                let what = item.r.to_string();
+                match h {
+                    Health::Ready => progress.status(&what, "Ready", start.elapsed()),
+                    Health::Failed(msg) => {
+                        progress.status(&what, &msg, start.elapsed());
+                        return Err(Error::Other(format!("{what} failed: {msg}")));
+                    }
+                    Health::Progressing(msg) => {
+                        progress.status(&what, &msg, start.elapsed());
+                        last.insert(item.r.clone(), msg);
+                        still.push(item);
+                    }
+                }
+            }
+            pending = still;
+            if pending.is_empty() {
+                return Ok(());
+            }
+            if start.elapsed() >= timeout {
+                let first = pending[0];
+                return Err(Error::NotReady {
+                    object: first.r.clone(),
+                    status: last.get(&first.r).cloned().unwrap_or_default(),
+                    waited: start.elapsed(),
+                });
+            }
+            tokio::time::sleep(poll).await;
+        }
+    }
+}
+
+fn to_value(obj: DynamicObject) -> Value {
+    serde_json::to_value(obj).unwrap_or(Value::Null)
+}
+
+/// (manager, field) pairs of a server-side apply conflict.
+fn conflicts_of(s: &::kube::core::Status) -> Vec<(String, String)> {
+    let causes = s
+        .details
+        .as_ref()
+        .map(|d| d.causes.clone())
+        .unwrap_or_default();
+    causes
+        .iter()
+        .filter(|c| c.reason == "FieldManagerConflict" || c.message.starts_with("conflict with"))
+        .map(|c| {
+            let manager = c
+                .message
+                .split('"')
+                .nth(1)
+                .unwrap_or(&c.message)
+                .to_string();
+            (manager, c.field.clone())
+        })
+        .collect()
+}
+
+/// Whether `manager` owns fields of `live` through server-side apply (a declarative tool), as
+/// opposed to imperative updates (kubectl edit/scale/patch).
+fn applies(live: Option<&Value>, manager: &str) -> bool {
+    let Some(fields) = live.and_then(|l| l["metadata"]["managedFields"].as_array()) else {
+        return true;
+    };
+    let entries: Vec<&Value> = fields.iter().filter(|f| f["manager"] == manager).collect();
+    entries.is_empty() || entries.iter().any(|f| f["operation"] == "Apply")
+}
+
+/// "drift corrected: changed by kubectl-edit".
+fn drift_detail(live: Option<&Value>, planned: &Value) -> String {
+    let mut managers: BTreeSet<String> = BTreeSet::new();
+    let before: BTreeSet<String> = live
+        .and_then(|l| l["metadata"]["managedFields"].as_array())
+        .into_iter()
+        .flatten()
+        .filter(|f| {
+            f["operation"] == "Update" && f["subresource"].as_str().is_none_or(str::is_empty)
+        })
+        .filter_map(|f| f["manager"].as_str().map(str::to_string))
+        .collect();
+    let after: Vec<&Value> = planned["metadata"]["managedFields"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .collect();
+    for m in before {
+        let still = after
+            .iter()
+            .find(|f| f["manager"] == m.as_str() && f["operation"] == "Update");
+        let lost = match (
+            live.and_then(|l| {
+                l["metadata"]["managedFields"].as_array().and_then(|a| {
+                    a.iter()
+                        .find(|f| f["manager"] == m.as_str() && f["operation"] == "Update")
+                })
+            }),
+            still,
+        ) {
+            (Some(a), Some(b)) => a["fieldsV1"] != b["fieldsV1"],
+            (Some(_), None) => true,
+            _ => false,
+        };
+        if lost {
+            managers.insert(m);
+        }
+    }
+    if managers.is_empty() {
+        "drift corrected".to_string()
+    } else {
+        format!(
+            "drift corrected: fields changed by {} restored",
+            managers.into_iter().collect::<Vec<_>>().join(", ")
+        )
+    }
+}
+
+/// A digest of the set, as the revision when none is given: `sha256:<12 hex>`.
+fn digest(objects: &[Object]) -> String {
+    let mut texts: Vec<String> = objects.iter().map(|o| o.value.to_string()).collect();
+    texts.sort();
+    let mut h = Sha256::new();
+    for t in texts {
+        h.update(t.as_bytes());
+        h.update(b"\n");
+    }
+    let hex: String = h
+        .finalize()
+        .iter()
+        .take(6)
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    format!("sha256:{hex}")
+}

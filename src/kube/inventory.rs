@@ -1,0 +1,161 @@
+//! The inventory: what one named apply last put in the cluster (object references and the
+//! revision), kept in a ConfigMap. Prune works from it alone, so nothing outside it is ever deleted.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use ::kube::Api;
+use ::kube::api::{Patch, PatchParams};
+use k8s_openapi::api::core::v1::ConfigMap;
+use serde_json::json;
+
+use super::client::{self, Connection, Op};
+use super::{Error, FIELD_MANAGER, ObjectRef};
+
+/// Where an inventory lives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InventoryRef {
+    pub namespace: String,
+    pub name: String,
+}
+
+impl InventoryRef {
+    /// The value of the `gitfleet.io/inventory` annotation on owned objects.
+    pub fn id(&self) -> String {
+        format!("{}/{}", self.namespace, self.name)
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Inventory {
+    pub revision: String,
+    pub objects: BTreeSet<ObjectRef>,
+}
+
+impl Inventory {
+    /// Objects of `self` that are not in `next` (same group, kind, namespace and name, any
+    /// version), in prune order: namespaced first, then cluster-scoped, namespaces, CRDs last.
+    pub fn removed_from(&self, next: &BTreeSet<ObjectRef>) -> Vec<ObjectRef> {
+        let keep: BTreeSet<_> = next.iter().map(ObjectRef::key).collect();
+        let mut gone: Vec<ObjectRef> = self
+            .objects
+            .iter()
+            .filter(|o| !keep.contains(&o.key()))
+            .cloned()
+            .collect();
+        gone.sort_by(|a, b| b.phase().cmp(&a.phase()).then_with(|| a.cmp(b)));
+        gone
+    }
+}
+
+const DATA_REVISION: &str = "revision";
+const DATA_OBJECTS: &str = "objects";
+
+/// Reads the inventory; `None` when there is none yet.
+pub async fn read(conn: &Connection, at: &InventoryRef) -> Result<Option<Inventory>, Error> {
+    let api: Api<ConfigMap> = Api::namespaced(conn.client.clone(), &at.namespace);
+    let op = Op {
+        verb: "get",
+        resource: "configmaps",
+        namespace: Some(&at.namespace),
+        name: Some(&at.name),
+    };
+    let cm = match client::retry(|| api.get_opt(&at.name)).await {
+        Ok(Some(cm)) => cm,
+        Ok(None) => return Ok(None),
+        Err(e) => return Err(client::describe(conn, &op, e)),
+    };
+    let data = cm.data.unwrap_or_default();
+    let objects: BTreeSet<ObjectRef> = match data.get(DATA_OBJECTS) {
+        Some(text) => serde_json::from_str(text).map_err(|e| {
+            Error::Other(format!(
+                "the inventory ConfigMap {} is not readable ({e}); refusing to prune from it",
+                at.id()
+            ))
+        })?,
+        None => BTreeSet::new(),
+    };
+    Ok(Some(Inventory {
+        revision: data.get(DATA_REVISION).cloned().unwrap_or_default(),
+        objects,
+    }))
+}
+
+/// Writes the inventory (server-side apply, so re-writing the same content changes nothing).
+pub async fn write(conn: &Connection, at: &InventoryRef, inv: &Inventory) -> Result<(), Error> {
+    let api: Api<ConfigMap> = Api::namespaced(conn.client.clone(), &at.namespace);
+    let objects: Vec<&ObjectRef> = inv.objects.iter().collect();
+    let mut data = BTreeMap::new();
+    data.insert(DATA_REVISION, inv.revision.clone());
+    data.insert(
+        DATA_OBJECTS,
+        serde_json::to_string(&objects).map_err(|e| Error::Other(e.to_string()))?,
+    );
+    let cm = json!({
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {
+            "name": at.name,
+            "namespace": at.namespace,
+            "labels": {"app.kubernetes.io/managed-by": "gitfleet"},
+        },
+        "data": data,
+    });
+    let pp = PatchParams::apply(FIELD_MANAGER).force();
+    let patch = Patch::Apply(&cm);
+    client::retry(|| api.patch(&at.name, &pp, &patch))
+        .await
+        .map(|_| ())
+        .map_err(|e| {
+            client::describe(
+                conn,
+                &Op {
+                    verb: "patch",
+                    resource: "configmaps",
+                    namespace: Some(&at.namespace),
+                    name: Some(&at.name),
+                },
+                e,
+            )
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn r(group: &str, kind: &str, ns: Option<&str>, name: &str) -> ObjectRef {
+        ObjectRef {
+            group: group.into(),
+            version: "v1".into(),
+            kind: kind.into(),
+            namespace: ns.map(Into::into),
+            name: name.into(),
+        }
+    }
+
+    #[test]
+    fn removed_objects_in_prune_order() {
+        let crd = r(
+            "apiextensions.k8s.io",
+            "CustomResourceDefinition",
+            None,
+            "widgets.example.com",
+        );
+        let ns = r("", "Namespace", None, "apps");
+        let role = r("rbac.authorization.k8s.io", "ClusterRole", None, "reader");
+        let cm = r("", "ConfigMap", Some("apps"), "settings");
+        let cr = r("example.com", "Widget", Some("apps"), "w");
+        let kept = r("", "ConfigMap", Some("apps"), "kept");
+        let old = Inventory {
+            revision: "a".into(),
+            objects: [&crd, &ns, &role, &cm, &cr, &kept]
+                .into_iter()
+                .cloned()
+                .collect(),
+        };
+        let mut kept_v2 = kept.clone();
+        kept_v2.version = "v2".into();
+        let next: BTreeSet<_> = [kept_v2].into_iter().collect();
+        assert_eq!(old.removed_from(&next), vec![cm, cr, role, ns, crd]);
+    }
+}

@@ -1,0 +1,476 @@
+//! Reading manifests: plain YAML (multi-document files, directories walked recursively, `.yaml` and
+//! `.yml`) and minijinja templates (`*.j2`, rendered with the given values). Every problem is
+//! collected with file:line:column and the document number; nothing reaches the cluster if any
+//! document is malformed.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use minijinja::{AutoEscape, Environment, UndefinedBehavior};
+use serde_json::{Map, Value};
+
+use crate::diagnostic::{Diagnostic, Diagnostics, Span};
+
+/// One manifest document, as read.
+#[derive(Debug, Clone)]
+pub struct Object {
+    /// The whole object as JSON (what is sent with server-side apply).
+    pub value: Value,
+    /// Where it starts: file, line of the document, column 1.
+    pub span: Span,
+    /// 1-based document number within the file.
+    pub document: usize,
+}
+
+impl Object {
+    pub fn api_version(&self) -> &str {
+        self.value["apiVersion"].as_str().unwrap_or_default()
+    }
+    pub fn kind(&self) -> &str {
+        self.value["kind"].as_str().unwrap_or_default()
+    }
+    pub fn name(&self) -> &str {
+        self.value["metadata"]["name"].as_str().unwrap_or_default()
+    }
+    pub fn namespace(&self) -> Option<&str> {
+        self.value["metadata"]["namespace"]
+            .as_str()
+            .filter(|s| !s.is_empty())
+    }
+    /// `file:line (document N)`, for messages about this object.
+    pub fn source(&self) -> String {
+        format!(
+            "{}:{} (document {})",
+            self.span.file, self.span.line, self.document
+        )
+    }
+}
+
+/// What templates see.
+#[derive(Debug, Clone, Default)]
+pub struct LoadOptions {
+    /// Template context: `values` and, where known, `cluster`.
+    pub context: Map<String, Value>,
+}
+
+/// Reads every manifest under `paths` (files or directories), in a stable order (sorted paths,
+/// then document order).
+pub fn load(paths: &[PathBuf], opts: &LoadOptions) -> Result<Vec<Object>, Diagnostics> {
+    let mut files = Vec::new();
+    let mut diags = Vec::new();
+    for path in paths {
+        let shown: Arc<str> = path.to_string_lossy().into();
+        match std::fs::metadata(path) {
+            Ok(m) if m.is_dir() => {
+                if let Err(e) = walk(path, &mut files) {
+                    diags.push(Diagnostic::error(
+                        Span::file_start(shown),
+                        format!("cannot read directory: {e}"),
+                    ));
+                }
+            }
+            Ok(_) => files.push(path.clone()),
+            Err(e) => diags.push(Diagnostic::error(
+                Span::file_start(shown),
+                format!("cannot read: {e}"),
+            )),
+        }
+    }
+    let mut objects = Vec::new();
+    for file in files {
+        let shown: Arc<str> = file.to_string_lossy().into();
+        let text = match std::fs::read_to_string(&file) {
+            Ok(t) => t,
+            Err(e) => {
+                diags.push(Diagnostic::error(
+                    Span::file_start(shown),
+                    format!("cannot read: {e}"),
+                ));
+                continue;
+            }
+        };
+        parse_file(shown, &text, opts, &mut objects, &mut diags);
+    }
+    check_duplicates(&objects, &mut diags);
+    if diags.iter().any(Diagnostic::is_error) {
+        return Err(Diagnostics(diags));
+    }
+    Ok(objects)
+}
+
+/// Whether a file name is a manifest.
+fn is_manifest(name: &str) -> bool {
+    name.ends_with(".yaml") || name.ends_with(".yml") || name.ends_with(".j2")
+}
+
+fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
+    let mut entries: Vec<_> = std::fs::read_dir(dir)?.collect::<Result<_, _>>()?;
+    entries.sort_by_key(|e| e.file_name());
+    for entry in entries {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name.starts_with('.') {
+            continue;
+        }
+        let path = entry.path();
+        if entry.file_type()?.is_dir() {
+            walk(&path, out)?;
+        } else if is_manifest(&name) {
+            out.push(path);
+        }
+    }
+    Ok(())
+}
+
+/// Parses one file's text (rendering it first when it is a template) into objects.
+pub fn parse_file(
+    file: Arc<str>,
+    text: &str,
+    opts: &LoadOptions,
+    objects: &mut Vec<Object>,
+    diags: &mut Vec<Diagnostic>,
+) {
+    let rendered;
+    let text = if file.ends_with(".j2") {
+        match render(&file, text, opts) {
+            Ok(t) => {
+                rendered = t;
+                rendered.as_str()
+            }
+            Err(d) => {
+                diags.push(d);
+                return;
+            }
+        }
+    } else {
+        text
+    };
+    for (index, (start_line, chunk)) in documents(text).into_iter().enumerate() {
+        let document = index + 1;
+        let doc_span = Span::new(file.clone(), start_line, 1);
+        let yaml: serde_yaml::Value = match serde_yaml::from_str(&chunk) {
+            Ok(v) => v,
+            Err(e) => {
+                let (line, column) = e
+                    .location()
+                    .map(|l| (start_line + l.line() as u32 - 1, l.column() as u32))
+                    .unwrap_or((start_line, 1));
+                diags.push(Diagnostic::error(
+                    Span::new(file.clone(), line, column),
+                    format!("document {document}: invalid YAML: {}", strip_location(&e)),
+                ));
+                continue;
+            }
+        };
+        if yaml.is_null() {
+            continue; // an empty document (comments only, trailing ---)
+        }
+        let value: Value = match serde_json::to_value(&yaml) {
+            Ok(v) => v,
+            Err(e) => {
+                diags.push(Diagnostic::error(
+                    doc_span,
+                    format!("document {document}: not a Kubernetes object: {e}"),
+                ));
+                continue;
+            }
+        };
+        let key_line = |key: &str| -> u32 {
+            chunk
+                .lines()
+                .position(|l| l.starts_with(&format!("{key}:")))
+                .map(|i| start_line + i as u32)
+                .unwrap_or(start_line)
+        };
+        if value.get("kind").and_then(Value::as_str) == Some("List")
+            && value.get("items").is_some_and(Value::is_array)
+        {
+            for (i, item) in value["items"].as_array().into_iter().flatten().enumerate() {
+                let span = Span::new(file.clone(), key_line("items"), 1);
+                let what = format!("document {document}, item {}", i + 1);
+                if let Some(obj) = check_object(item, &span, &what, diags) {
+                    objects.push(Object {
+                        value: obj,
+                        span,
+                        document,
+                    });
+                }
+            }
+            continue;
+        }
+        let what = format!("document {document}");
+        if let Some(obj) = check_object(&value, &doc_span, &what, diags) {
+            objects.push(Object {
+                value: obj,
+                span: doc_span,
+                document,
+            });
+        }
+    }
+}
+
+/// serde_yaml's message without its own " at line X column Y" (we print file:line:column).
+fn strip_location(e: &serde_yaml::Error) -> String {
+    let s = e.to_string();
+    match s.find(" at line ") {
+        Some(i) => s[..i].to_string(),
+        None => s,
+    }
+}
+
+/// Checks the fields every object needs; returns it with empty namespace removed.
+fn check_object(v: &Value, span: &Span, what: &str, diags: &mut Vec<Diagnostic>) -> Option<Value> {
+    let Some(map) = v.as_object() else {
+        diags.push(Diagnostic::error(
+            span.clone(),
+            format!("{what}: a Kubernetes object must be a mapping"),
+        ));
+        return None;
+    };
+    let mut ok = true;
+    for key in ["apiVersion", "kind"] {
+        match map.get(key) {
+            Some(Value::String(s)) if !s.is_empty() => {}
+            Some(_) => {
+                diags.push(Diagnostic::error(
+                    span.clone(),
+                    format!("{what}: `{key}` must be a non-empty string"),
+                ));
+                ok = false;
+            }
+            None => {
+                diags.push(
+                    Diagnostic::error(span.clone(), format!("{what}: `{key}` is missing"))
+                        .with_hint("every manifest needs apiVersion, kind and metadata.name"),
+                );
+                ok = false;
+            }
+        }
+    }
+    match map.get("metadata").and_then(|m| m.get("name")) {
+        Some(Value::String(s)) if !s.is_empty() => {}
+        _ => {
+            let hint = if map
+                .get("metadata")
+                .and_then(|m| m.get("generateName"))
+                .is_some()
+            {
+                "generateName cannot be applied declaratively: give the object a name"
+            } else {
+                "every manifest needs apiVersion, kind and metadata.name"
+            };
+            diags.push(
+                Diagnostic::error(
+                    span.clone(),
+                    format!("{what}: `metadata.name` is missing or not a string"),
+                )
+                .with_hint(hint),
+            );
+            ok = false;
+        }
+    }
+    if let Some(ns) = map.get("metadata").and_then(|m| m.get("namespace"))
+        && !ns.is_string()
+        && !ns.is_null()
+    {
+        diags.push(Diagnostic::error(
+            span.clone(),
+            format!("{what}: `metadata.namespace` must be a string"),
+        ));
+        ok = false;
+    }
+    if !ok {
+        return None;
+    }
+    let mut v = v.clone();
+    if let Some(meta) = v.get_mut("metadata").and_then(Value::as_object_mut)
+        && meta
+            .get("namespace")
+            .is_some_and(|n| n.is_null() || n.as_str() == Some(""))
+    {
+        meta.remove("namespace");
+    }
+    Some(v)
+}
+
+/// Splits a YAML stream into documents: (1-based line of the document's first line, text).
+fn documents(text: &str) -> Vec<(u32, String)> {
+    let mut docs = Vec::new();
+    let mut current = String::new();
+    let mut start = 1u32;
+    for (i, line) in text.lines().enumerate() {
+        let n = i as u32 + 1;
+        let is_separator = line == "---" || line.starts_with("--- ") || line.starts_with("---\t");
+        if is_separator || line == "..." {
+            if !current.trim().is_empty() {
+                docs.push((start, std::mem::take(&mut current)));
+            }
+            current.clear();
+            start = n + 1;
+            if let Some(rest) = line.strip_prefix("--- ") {
+                // `--- key: value` starts the document on the separator line.
+                if !rest.trim().is_empty() && !rest.trim_start().starts_with('#') {
+                    start = n;
+                    current.push_str(rest);
+                    current.push('\n');
+                }
+            }
+            continue;
+        }
+        current.push_str(line);
+        current.push('\n');
+    }
+    if !current.trim().is_empty() {
+        docs.push((start, current));
+    }
+    docs
+}
+
+/// Renders a `*.j2` manifest. Values are inserted as written (as Helm does); use `| tojson` to
+/// quote. Undefined values are errors.
+fn render(file: &Arc<str>, text: &str, opts: &LoadOptions) -> Result<String, Diagnostic> {
+    let mut env = Environment::new();
+    env.set_undefined_behavior(UndefinedBehavior::Strict);
+    env.set_auto_escape_callback(|_| AutoEscape::None);
+    let err = |e: minijinja::Error| {
+        let line = e.line().unwrap_or(1) as u32;
+        let mut msg = format!("template error: {}", e.kind());
+        if let Some(detail) = e.detail() {
+            msg.push_str(&format!(": {detail}"));
+        }
+        Diagnostic::error(Span::new(file.clone(), line, 1), msg)
+    };
+    let name = file.to_string();
+    let tmpl = env.template_from_named_str(&name, text).map_err(err)?;
+    tmpl.render(minijinja::value::Serde(&opts.context))
+        .map_err(err)
+}
+
+/// Two documents for the same object: the second is an error pointing at the first.
+fn check_duplicates(objects: &[Object], diags: &mut Vec<Diagnostic>) {
+    let mut seen: HashMap<(String, String, Option<String>, String), &Object> = HashMap::new();
+    for o in objects {
+        let group = o
+            .api_version()
+            .split_once('/')
+            .map(|(g, _)| g.to_string())
+            .unwrap_or_default();
+        let key = (
+            group,
+            o.kind().to_string(),
+            o.namespace().map(str::to_string),
+            o.name().to_string(),
+        );
+        if let Some(first) = seen.get(&key) {
+            diags.push(
+                Diagnostic::error(
+                    o.span.clone(),
+                    format!(
+                        "document {}: {} \"{}\" is defined twice",
+                        o.document,
+                        o.kind(),
+                        o.name()
+                    ),
+                )
+                .with_hint(format!("first defined at {}", first.source())),
+            );
+        } else {
+            seen.insert(key, o);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> (Vec<Object>, Vec<Diagnostic>) {
+        let mut objects = Vec::new();
+        let mut diags = Vec::new();
+        parse_file(
+            "m.yaml".into(),
+            text,
+            &LoadOptions::default(),
+            &mut objects,
+            &mut diags,
+        );
+        check_duplicates(&objects, &mut diags);
+        (objects, diags)
+    }
+
+    #[test]
+    fn multi_document_with_positions() {
+        let (objs, diags) = parse(
+            "# leading comment\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: a}\n---\n---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: b\n  namespace: x\n",
+        );
+        assert!(diags.is_empty(), "{diags:?}");
+        assert_eq!(objs.len(), 2);
+        assert_eq!((objs[0].span.line, objs[0].document), (1, 1));
+        assert_eq!((objs[1].span.line, objs[1].document), (7, 2));
+        assert_eq!(objs[1].namespace(), Some("x"));
+    }
+
+    #[test]
+    fn every_problem_reported_with_line() {
+        let (objs, diags) = parse(
+            "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a}\n---\nkind: Secret\nmetadata: {name: s}\n---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: [x\n---\n- 1\n---\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: a}\n",
+        );
+        assert_eq!(objs.len(), 2);
+        let text: Vec<String> = diags.iter().map(|d| d.to_string()).collect();
+        assert_eq!(diags.len(), 4, "{text:#?}");
+        assert!(text[0].starts_with("m.yaml:5:1: error: document 2: `apiVersion` is missing"));
+        assert!(
+            text[1].starts_with("m.yaml:12:1: error: document 3: invalid YAML"),
+            "{}",
+            text[1]
+        );
+        assert!(text[2].contains("document 4: a Kubernetes object must be a mapping"));
+        assert!(text[3].contains("document 5: ConfigMap \"a\" is defined twice"));
+        assert!(text[3].contains("first defined at m.yaml:1 (document 1)"));
+    }
+
+    #[test]
+    fn list_kind_expands() {
+        let (objs, diags) = parse(
+            "apiVersion: v1\nkind: List\nitems:\n- {apiVersion: v1, kind: ConfigMap, metadata: {name: a}}\n- {apiVersion: v1, kind: ConfigMap, metadata: {name: b}}\n",
+        );
+        assert!(diags.is_empty());
+        assert_eq!(
+            objs.iter().map(Object::name).collect::<Vec<_>>(),
+            ["a", "b"]
+        );
+    }
+
+    #[test]
+    fn templates_render_with_values_and_report_undefined() {
+        let mut ctx = Map::new();
+        ctx.insert("values".into(), serde_json::json!({"replicas": 3}));
+        let opts = LoadOptions { context: ctx };
+        let mut objects = Vec::new();
+        let mut diags = Vec::new();
+        parse_file(
+            "d.yaml.j2".into(),
+            "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a}\ndata:\n  n: \"{{ values.replicas }}\"\n",
+            &opts,
+            &mut objects,
+            &mut diags,
+        );
+        assert!(diags.is_empty(), "{diags:?}");
+        assert_eq!(objects[0].value["data"]["n"], "3");
+        parse_file(
+            "e.yaml.j2".into(),
+            "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a}\ndata:\n  n: \"{{ values.missing.x }}\"\n",
+            &opts,
+            &mut objects,
+            &mut diags,
+        );
+        assert_eq!(diags.len(), 1);
+        assert!(
+            diags[0]
+                .to_string()
+                .starts_with("e.yaml.j2:5:1: error: template error"),
+            "{}",
+            diags[0]
+        );
+    }
+}
