@@ -1,0 +1,667 @@
+//! `gitfleet apply` / `gitfleet diff` end to end, through the built binary, against the API
+//! stand-in — or, unchanged, a real cluster when `GITFLEET_E2E_KUBECONFIG` is set.
+
+use std::path::{Path, PathBuf};
+
+use kube::Api;
+use kube::api::{DynamicObject, Patch, PatchParams};
+use kube::core::{ApiResource, GroupVersionKind};
+use serde_json::{Value, json};
+
+use crate::support::cluster::Cluster;
+
+/// A manifest directory for one test.
+struct Set {
+    dir: PathBuf,
+}
+
+impl Set {
+    fn new(c: &Cluster, name: &str) -> Self {
+        let dir = c.dir().join(name);
+        std::fs::create_dir_all(&dir).unwrap();
+        Self { dir }
+    }
+    fn write(&self, file: &str, text: &str) -> &Self {
+        let p = self.dir.join(file);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, text).unwrap();
+        self
+    }
+    fn remove(&self, file: &str) {
+        std::fs::remove_file(self.dir.join(file)).unwrap();
+    }
+}
+
+/// Runs `gitfleet <args> --kubeconfig <cluster>`; returns (exit code, stdout, stderr).
+fn run(c: &Cluster, args: &[&str]) -> (i32, String, String) {
+    run_with(c, &c.kubeconfig, args)
+}
+
+fn run_with(c: &Cluster, kubeconfig: &Path, args: &[&str]) -> (i32, String, String) {
+    let out = c
+        .gitfleet()
+        .args(args)
+        .arg("--kubeconfig")
+        .arg(kubeconfig)
+        .output()
+        .expect("run gitfleet");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn crd(group: &str) -> String {
+    format!(
+        r#"apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata:
+  name: widgets.{group}
+spec:
+  group: {group}
+  scope: Namespaced
+  names: {{plural: widgets, singular: widget, kind: Widget, listKind: WidgetList}}
+  versions:
+  - name: v1
+    served: true
+    storage: true
+    schema:
+      openAPIV3Schema:
+        type: object
+        properties:
+          spec:
+            type: object
+            required: [size]
+            properties:
+              size: {{type: integer}}
+              color: {{type: string}}
+"#
+    )
+}
+
+fn namespace(ns: &str) -> String {
+    format!("apiVersion: v1\nkind: Namespace\nmetadata:\n  name: {ns}\n")
+}
+
+fn configmap(ns: &str, name: &str, value: &str) -> String {
+    format!(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {name}\n  namespace: {ns}\ndata:\n  key: \"{value}\"\n"
+    )
+}
+
+fn deployment(ns: &str, name: &str, replicas: u32, image: &str) -> String {
+    format!(
+        r#"apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: {name}
+  namespace: {ns}
+spec:
+  replicas: {replicas}
+  selector:
+    matchLabels: {{app: {name}}}
+  template:
+    metadata:
+      labels: {{app: {name}}}
+    spec:
+      containers:
+      - name: app
+        image: {image}
+"#
+    )
+}
+
+fn widget(ns: &str, group: &str, size: &str) -> String {
+    format!(
+        "apiVersion: {group}/v1\nkind: Widget\nmetadata:\n  name: w\n  namespace: {ns}\nspec:\n  size: {size}\n"
+    )
+}
+
+fn api(
+    client: &kube::Client,
+    api_version: &str,
+    kind: &str,
+    plural: &str,
+    ns: Option<&str>,
+) -> Api<DynamicObject> {
+    let (group, version) = api_version.split_once('/').unwrap_or(("", api_version));
+    let ar =
+        ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk(group, version, kind), plural);
+    match ns {
+        Some(ns) => Api::namespaced_with(client.clone(), ns, &ar),
+        None => Api::all_with(client.clone(), &ar),
+    }
+}
+
+async fn get(
+    c: &Cluster,
+    api_version: &str,
+    kind: &str,
+    plural: &str,
+    ns: Option<&str>,
+    name: &str,
+) -> Option<Value> {
+    let client = c.client().await;
+    api(&client, api_version, kind, plural, ns)
+        .get_opt(name)
+        .await
+        .expect("get")
+        .map(|o| serde_json::to_value(o).unwrap())
+}
+
+/// The classic first run: CRD + CR + namespace + deployment in one set; then a re-run is a no-op.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn first_apply_then_reapply_is_a_noop() {
+    let c = Cluster::new();
+    let ns = c.name("apps");
+    let group = format!("{}.e2e.gitfleet.io", c.id);
+    let set = Set::new(&c, "set");
+    set.write("00-crd.yaml", &crd(&group))
+        .write("ns.yaml", &namespace(&ns))
+        .write("app/deploy.yaml", &deployment(&ns, "web", 2, "nginx:1.27"))
+        .write("app/widget.yaml", &widget(&ns, &group, "3"));
+    let dir = set.dir.to_str().unwrap();
+    let (code, out, err) = run(
+        &c,
+        &[
+            "apply",
+            dir,
+            "--inventory",
+            "inv",
+            "--inventory-namespace",
+            &ns,
+            "--wait",
+            "--timeout",
+            "60s",
+        ],
+    );
+    assert_eq!(code, 0, "stdout:\n{out}\nstderr:\n{err}");
+    assert!(
+        out.contains("4 created, 0 configured, 0 unchanged"),
+        "{out}"
+    );
+    // Apply order: CRD, Namespace, then the namespaced objects.
+    let pos = |s: &str| {
+        out.find(s)
+            .unwrap_or_else(|| panic!("{s} missing in\n{out}"))
+    };
+    assert!(pos("CustomResourceDefinition") < pos(&format!("Namespace {ns}")));
+    assert!(pos(&format!("Namespace {ns}")) < pos("Deployment.apps"));
+    let w = get(
+        &c,
+        &format!("{group}/v1"),
+        "Widget",
+        "widgets",
+        Some(&ns),
+        "w",
+    )
+    .await
+    .expect("widget");
+    assert_eq!(w["spec"]["size"], 3);
+    let d = get(&c, "apps/v1", "Deployment", "deployments", Some(&ns), "web")
+        .await
+        .expect("deployment");
+    let rv = d["metadata"]["resourceVersion"].clone();
+    assert_eq!(
+        d["metadata"]["annotations"]["gitfleet.io/inventory"],
+        format!("{ns}/inv")
+    );
+    let inv = get(&c, "v1", "ConfigMap", "configmaps", Some(&ns), "inv")
+        .await
+        .expect("inventory");
+    let objects: Vec<Value> =
+        serde_json::from_str(inv["data"]["objects"].as_str().unwrap()).unwrap();
+    assert_eq!(objects.len(), 4, "{objects:?}");
+
+    if let Some(s) = c.standin() {
+        s.clear_requests();
+    }
+    let (code, out, err) = run(
+        &c,
+        &[
+            "apply",
+            dir,
+            "--inventory",
+            "inv",
+            "--inventory-namespace",
+            &ns,
+        ],
+    );
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        out.contains("0 created, 0 configured, 4 unchanged, 0 pruned"),
+        "{out}"
+    );
+    let d = get(&c, "apps/v1", "Deployment", "deployments", Some(&ns), "web")
+        .await
+        .unwrap();
+    assert_eq!(
+        d["metadata"]["resourceVersion"], rv,
+        "a no-op re-apply must not write"
+    );
+    if let Some(s) = c.standin() {
+        let writes: Vec<_> = s
+            .requests()
+            .into_iter()
+            .filter(|r| r.method != "GET" && !r.dry_run)
+            .collect();
+        assert!(writes.is_empty(), "unchanged set wrote: {writes:?}");
+    }
+}
+
+/// `kubectl edit` of a managed field is drift: the next apply restores it (and says so).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reapply_heals_drift_from_an_imperative_edit() {
+    let c = Cluster::new();
+    let ns = c.name("drift");
+    let set = Set::new(&c, "set");
+    set.write("ns.yaml", &namespace(&ns))
+        .write("deploy.yaml", &deployment(&ns, "web", 2, "nginx:1.27"));
+    let dir = set.dir.to_str().unwrap();
+    let (code, out, err) = run(&c, &["apply", dir]);
+    assert_eq!(code, 0, "{out}{err}");
+
+    let client = c.client().await;
+    let deployments = api(&client, "apps/v1", "Deployment", "deployments", Some(&ns));
+    let pp = PatchParams {
+        field_manager: Some("kubectl-edit".into()),
+        ..Default::default()
+    };
+    deployments
+        .patch("web", &pp, &Patch::Merge(json!({"spec": {"replicas": 5}})))
+        .await
+        .expect("edit");
+
+    let (code, out, err) = run(&c, &["diff", dir]);
+    assert_eq!(code, 2, "{out}{err}");
+    assert!(
+        out.contains("-  replicas: 5") && out.contains("+  replicas: 2"),
+        "{out}"
+    );
+
+    let (code, out, err) = run(&c, &["apply", dir]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("configured"), "{out}");
+    assert!(out.contains("drift corrected"), "{out}");
+    let d = get(&c, "apps/v1", "Deployment", "deployments", Some(&ns), "web")
+        .await
+        .unwrap();
+    assert_eq!(d["spec"]["replicas"], 2);
+    let (code, out, _) = run(&c, &["diff", dir]);
+    assert_eq!(code, 0, "{out}");
+}
+
+/// A file removed from the set is pruned with --prune: exactly that object, nothing else.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn prune_deletes_exactly_what_left_the_set() {
+    let c = Cluster::new();
+    let ns = c.name("prune");
+    let set = Set::new(&c, "set");
+    set.write("ns.yaml", &namespace(&ns))
+        .write("a.yaml", &configmap(&ns, "a", "1"))
+        .write("b.yaml", &configmap(&ns, "b", "1"));
+    let dir = set.dir.to_str().unwrap();
+    let inv = [
+        "--inventory",
+        "inv",
+        "--inventory-namespace",
+        ns.as_str(),
+        "--prune",
+    ];
+    fn args<'a>(dir: &'a str, inv: &[&'a str], extra: &[&'a str]) -> Vec<&'a str> {
+        [&["apply", dir][..], inv, extra].concat()
+    }
+    let (code, out, err) = run(&c, &args(dir, &inv, &[]));
+    assert_eq!(code, 0, "{out}{err}");
+
+    // Someone else's object in the same namespace: never touched.
+    let client = c.client().await;
+    api(&client, "v1", "ConfigMap", "configmaps", Some(&ns))
+        .patch(
+            "foreign",
+            &PatchParams::apply("someone-else"),
+            &Patch::Apply(
+                json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "foreign"}}),
+            ),
+        )
+        .await
+        .expect("foreign object");
+
+    set.remove("b.yaml");
+    let (code, out, err) = run(&c, &[&["diff", dir][..], &inv[..]].concat());
+    assert_eq!(code, 2, "{out}{err}");
+    assert!(out.contains(&format!("# pruned ConfigMap {ns}/b")), "{out}");
+
+    let (code, out, err) = run(&c, &args(dir, &inv, &["--dry-run"]));
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        out.contains("1 pruned") && out.contains("(dry run)"),
+        "{out}"
+    );
+    assert!(
+        get(&c, "v1", "ConfigMap", "configmaps", Some(&ns), "b")
+            .await
+            .is_some()
+    );
+
+    let (code, out, err) = run(&c, &args(dir, &inv, &[]));
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        out.contains(&format!("pruned     ConfigMap {ns}/b")),
+        "{out}"
+    );
+    assert!(
+        out.contains("0 created, 0 configured, 2 unchanged, 1 pruned"),
+        "{out}"
+    );
+    assert!(
+        get(&c, "v1", "ConfigMap", "configmaps", Some(&ns), "b")
+            .await
+            .is_none()
+    );
+    assert!(
+        get(&c, "v1", "ConfigMap", "configmaps", Some(&ns), "a")
+            .await
+            .is_some()
+    );
+    assert!(
+        get(&c, "v1", "ConfigMap", "configmaps", Some(&ns), "foreign")
+            .await
+            .is_some()
+    );
+
+    // Removing the namespace from the set keeps it: it still holds an object gitfleet does not own.
+    set.remove("ns.yaml");
+    set.remove("a.yaml");
+    set.write("other.yaml", &configmap("default", &c.name("other"), "1"));
+    let (code, out, err) = run(&c, &args(dir, &inv, &[]));
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        out.contains(&format!("pruned     ConfigMap {ns}/a")),
+        "{out}"
+    );
+    assert!(
+        out.contains(&format!("skipped    Namespace {ns}")) && out.contains("ConfigMap foreign"),
+        "{out}"
+    );
+    assert!(
+        get(&c, "v1", "Namespace", "namespaces", None, &ns)
+            .await
+            .is_some()
+    );
+    let _ = api(&client, "v1", "ConfigMap", "configmaps", Some("default"))
+        .delete(&c.name("other"), &Default::default())
+        .await;
+}
+
+/// One object the server rejects: every rejection is reported and nothing is changed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dry_run_rejection_changes_nothing() {
+    let c = Cluster::new();
+    let ns = c.name("reject");
+    let set = Set::new(&c, "set");
+    set.write("ns.yaml", &namespace(&ns));
+    let dir = set.dir.to_str().unwrap();
+    assert_eq!(run(&c, &["apply", dir]).0, 0);
+    set.write("good.yaml", &configmap(&ns, "good", "1"))
+        .write("bad-name.yaml", &configmap(&ns, "Bad_Name", "1"))
+        .write(
+            "bad-selector.yaml",
+            &deployment(&ns, "web", 1, "nginx")
+                .replace("matchLabels: {app: web}", "matchLabels: {app: other}"),
+        );
+    let (code, out, err) = run(&c, &["apply", dir]);
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(
+        err.contains("rejected 2 object(s); nothing was changed"),
+        "{err}"
+    );
+    assert!(
+        err.contains("bad-name.yaml:1 (document 1): ConfigMap") && err.contains("Bad_Name"),
+        "{err}"
+    );
+    assert!(
+        err.contains("bad-selector.yaml:1 (document 1): Deployment.apps"),
+        "{err}"
+    );
+    assert!(
+        get(&c, "v1", "ConfigMap", "configmaps", Some(&ns), "good")
+            .await
+            .is_none()
+    );
+}
+
+/// Another declarative manager owns a field: reported with manager and field; --force-conflicts
+/// takes it over.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn conflicts_with_another_applier() {
+    let c = Cluster::new();
+    let ns = c.name("conflict");
+    let set = Set::new(&c, "set");
+    set.write("ns.yaml", &namespace(&ns));
+    let dir = set.dir.to_str().unwrap();
+    assert_eq!(run(&c, &["apply", dir]).0, 0);
+    let client = c.client().await;
+    api(&client, "v1", "ConfigMap", "configmaps", Some(&ns))
+        .patch(
+            "shared",
+            &PatchParams::apply("other-tool"),
+            &Patch::Apply(json!({"apiVersion": "v1", "kind": "ConfigMap",
+                "metadata": {"name": "shared"}, "data": {"key": "theirs"}})),
+        )
+        .await
+        .expect("other applier");
+    set.write("cm.yaml", &configmap(&ns, "shared", "ours"));
+    let (code, out, err) = run(&c, &["apply", dir]);
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(
+        err.contains("conflict: field .data.key is managed by \"other-tool\""),
+        "{err}"
+    );
+    assert!(err.contains("--force-conflicts"), "{err}");
+    let cm = get(&c, "v1", "ConfigMap", "configmaps", Some(&ns), "shared")
+        .await
+        .unwrap();
+    assert_eq!(cm["data"]["key"], "theirs");
+
+    let (code, out, err) = run(&c, &["apply", dir, "--force-conflicts"]);
+    assert_eq!(code, 0, "{out}{err}");
+    let cm = get(&c, "v1", "ConfigMap", "configmaps", Some(&ns), "shared")
+        .await
+        .unwrap();
+    assert_eq!(cm["data"]["key"], "ours");
+}
+
+/// Malformed manifests: every problem with file:line, exit 1, and no request at all.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_yaml_is_reported_before_any_request() {
+    let c = Cluster::new();
+    let set = Set::new(&c, "set");
+    set.write("ok.yaml", &configmap("default", "ok", "1"))
+        .write("broken.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: [x\n")
+        .write("multi.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: m}\n---\nkind: Secret\nmetadata: {name: s}\n");
+    if let Some(s) = c.standin() {
+        s.clear_requests();
+    }
+    let (code, out, err) = run(&c, &["apply", set.dir.to_str().unwrap()]);
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(out.is_empty(), "{out}");
+    assert!(
+        err.contains("broken.yaml:5:1: error: document 1: invalid YAML"),
+        "{err}"
+    );
+    assert!(
+        err.contains("multi.yaml:5:1: error: document 2: `apiVersion` is missing"),
+        "{err}"
+    );
+    assert!(err.contains("2 errors"), "{err}");
+    if let Some(s) = c.standin() {
+        assert!(s.requests().is_empty(), "{:?}", s.requests());
+    }
+}
+
+/// No server at the address: a clear message naming it, exit 1.
+#[test]
+fn unreachable_server() {
+    let c = Cluster::new();
+    let kubeconfig = c.dir().join("unreachable");
+    std::fs::write(
+        &kubeconfig,
+        "apiVersion: v1\nkind: Config\nclusters:\n- name: x\n  cluster: {server: \"http://127.0.0.1:9\"}\nusers:\n- name: x\n  user: {token: secret-token-value}\ncontexts:\n- name: x\n  context: {cluster: x, user: x}\ncurrent-context: x\n",
+    )
+    .unwrap();
+    let set = Set::new(&c, "set");
+    set.write("cm.yaml", &configmap("default", "x", "1"));
+    let (code, out, err) = run_with(&c, &kubeconfig, &["apply", set.dir.to_str().unwrap()]);
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(
+        err.contains("cannot reach the Kubernetes API at http://127.0.0.1:9"),
+        "{err}"
+    );
+    assert!(!err.contains("secret-token-value") && !out.contains("secret-token-value"));
+}
+
+/// RBAC denies a verb: the message says which verb on which resource was denied.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forbidden_verb_is_named() {
+    let c = Cluster::new();
+    let ns = c.name("rbac");
+    let user = c.name("limited");
+    let set = Set::new(&c, "rbac");
+    set.write("ns.yaml", &namespace(&ns)).write(
+        "rbac.yaml",
+        &format!(
+            r#"apiVersion: rbac.authorization.k8s.io/v1
+kind: Role
+metadata: {{name: read-configmaps, namespace: {ns}}}
+rules:
+- apiGroups: [""]
+  resources: [configmaps]
+  verbs: [get, list, watch]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata: {{name: read-configmaps, namespace: {ns}}}
+roleRef: {{apiGroup: rbac.authorization.k8s.io, kind: Role, name: read-configmaps}}
+subjects:
+- {{apiGroup: rbac.authorization.k8s.io, kind: User, name: {user}}}
+"#
+        ),
+    );
+    assert_eq!(run(&c, &["apply", set.dir.to_str().unwrap()]).0, 0);
+    let work = Set::new(&c, "work");
+    work.write("cm.yaml", &configmap(&ns, "settings", "1"));
+    let limited = c.kubeconfig_as(&user);
+    let (code, out, err) = run_with(&c, &limited, &["apply", work.dir.to_str().unwrap()]);
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(
+        err.contains(&format!(
+            "forbidden: cannot patch configmaps \"settings\" in namespace \"{ns}\""
+        )),
+        "{err}"
+    );
+}
+
+/// --wait reports the first object that is not ready at the timeout.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wait_names_the_object_that_is_not_ready() {
+    let c = Cluster::new();
+    let ns = c.name("health");
+    let set = Set::new(&c, "set");
+    set.write("ns.yaml", &namespace(&ns))
+        .write("ok.yaml", &deployment(&ns, "ok", 1, "nginx:1.27"))
+        .write(
+            "stuck.yaml",
+            &deployment(&ns, "stuck", 1, "registry.invalid/app:1"),
+        );
+    let (code, out, err) = run(
+        &c,
+        &[
+            "apply",
+            set.dir.to_str().unwrap(),
+            "--wait",
+            "--timeout",
+            "4s",
+        ],
+    );
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(
+        err.contains(&format!(
+            "waiting for Deployment.apps {ns}/stuck to be ready: 0 of 1 replicas available"
+        )),
+        "{err}"
+    );
+    assert!(
+        err.contains(&format!("Deployment.apps {ns}/ok: Ready")),
+        "{err}"
+    );
+}
+
+/// Templates get --set values; transient 503s are retried.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn templates_and_retries() {
+    let c = Cluster::new();
+    let ns = c.name("tmpl");
+    let set = Set::new(&c, "set");
+    set.write("ns.yaml", &namespace(&ns)).write(
+        "cm.yaml.j2",
+        &format!(
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings\n  namespace: {ns}\ndata:\n  greeting: \"{{{{ values.greeting }}}}\"\n  replicas: \"{{{{ values.app.replicas * 2 }}}}\"\n"
+        ),
+    );
+    if let Some(s) = c.standin() {
+        s.fail_next(3, 503);
+    }
+    let (code, out, err) = run(
+        &c,
+        &[
+            "apply",
+            set.dir.to_str().unwrap(),
+            "--set",
+            "greeting=hello",
+            "--set",
+            "app.replicas=2",
+        ],
+    );
+    assert_eq!(code, 0, "{out}{err}");
+    let cm = get(&c, "v1", "ConfigMap", "configmaps", Some(&ns), "settings")
+        .await
+        .unwrap();
+    assert_eq!(cm["data"], json!({"greeting": "hello", "replicas": "4"}));
+
+    let (code, _, err) = run(&c, &["apply", set.dir.to_str().unwrap()]);
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("cm.yaml.j2:7:1: error: template error: undefined value"),
+        "{err}"
+    );
+}
+
+/// Secrets are masked in diffs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn diff_masks_secrets() {
+    let c = Cluster::new();
+    let ns = c.name("secret");
+    let set = Set::new(&c, "set");
+    let secret = |v: &str| {
+        format!(
+            "apiVersion: v1\nkind: Secret\nmetadata:\n  name: s\n  namespace: {ns}\nstringData:\n  password: {v}\n"
+        )
+    };
+    set.write("ns.yaml", &namespace(&ns))
+        .write("s.yaml", &secret("first-password"));
+    let dir = set.dir.to_str().unwrap();
+    assert_eq!(run(&c, &["apply", dir]).0, 0);
+    set.write("s.yaml", &secret("second-password"));
+    let (code, out, err) = run(&c, &["diff", dir]);
+    assert_eq!(code, 2, "{out}{err}");
+    assert!(out.contains("# configured Secret"), "{out}");
+    for leak in ["first-password", "second-password", "Zmlyc3Qtc", "c2Vjb25k"] {
+        assert!(
+            !out.contains(leak) && !err.contains(leak),
+            "{leak} leaked:\n{out}"
+        );
+    }
+    assert!(out.contains("*** (after)"), "{out}");
+}
