@@ -4,7 +4,9 @@
 //! requests and manifests) → `plan` (desired vs observed → steps) → `provider` (side effects).
 
 pub mod diagnostic;
+pub mod agent;
 pub mod fleet;
+pub mod git;
 pub mod kube;
 pub mod kubeconfig;
 pub mod pipeline;

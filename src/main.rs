@@ -23,10 +23,20 @@ fn main() -> ExitCode {
     let filter = tracing_subscriber::EnvFilter::try_from_env("GITFLEET_LOG").unwrap_or_else(|_| {
         tracing_subscriber::EnvFilter::new(if args.verbose { "debug" } else { "warn" })
     });
-    tracing_subscriber::fmt()
+    let json_logs = matches!(&args.command, cli::Command::Agent(a) if a.log_format == cli::LogFormat::Json);
+    let filter = if matches!(&args.command, cli::Command::Agent(_)) && std::env::var_os("GITFLEET_LOG").is_none() && !args.verbose {
+        tracing_subscriber::EnvFilter::new("gitfleet=info,warn")
+    } else {
+        filter
+    };
+    let fmt = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .init();
+        .with_writer(std::io::stderr);
+    if json_logs {
+        fmt.json().flatten_event(true).init();
+    } else {
+        fmt.init();
+    }
     match cli::run(args) {
         Ok(code) => code,
         // A closed pipe (`gitfleet render | head`) is the reader's choice, not an error.

@@ -2,6 +2,7 @@
 //! returns. Exit codes follow Terraform's `-detailed-exitcode`: 0 ok / no changes, 1 error,
 //! 2 changes present (plan).
 
+mod agent;
 mod apply;
 mod completion;
 mod down;
@@ -20,6 +21,7 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+pub use agent::LogFormat;
 use gitfleet::diagnostic::Diagnostics;
 use gitfleet::fleet::selector::Selector;
 use gitfleet::pipeline::PipelineError;
@@ -64,6 +66,22 @@ pub enum Command {
     Apply(apply::ApplyArgs),
     /// Show what `apply` would change, per object (exit 2 when there are changes).
     Diff(apply::DiffArgs),
+    /// Run the in-cluster reconciler: fetch GitSources, apply Syncs, prune, heal drift.
+    Agent(agent::AgentArgs),
+    /// GitSources and Syncs of a cluster: revision, readiness, message (exit 1 if any is not Ready).
+    Status(agent::StatusArgs),
+    /// Ask the agent to reconcile a Sync or GitSource now, and wait for the result.
+    Reconcile(agent::ReconcileArgs),
+    /// Stop the agent from applying a Sync.
+    Suspend {
+        #[command(subcommand)]
+        target: agent::SuspendTarget,
+    },
+    /// Let the agent apply a suspended Sync again.
+    Resume {
+        #[command(subcommand)]
+        target: agent::SuspendTarget,
+    },
     /// Print or write (mode 0600) a kubeconfig for a provisioned cluster.
     Kubeconfig(kubeconfig::KubeconfigArgs),
     /// Print a short-lived cluster token (a kubectl exec credential plugin).
@@ -132,6 +150,11 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Down(a) => down::run(a)?,
         Command::Apply(a) => apply::run_apply(a)?,
         Command::Diff(a) => apply::run_diff(a)?,
+        Command::Agent(a) => agent::run_agent(a)?,
+        Command::Status(a) => agent::run_status(a)?,
+        Command::Reconcile(a) => agent::run_reconcile(a)?,
+        Command::Suspend { target } => agent::run_suspend(target, true)?,
+        Command::Resume { target } => agent::run_suspend(target, false)?,
         Command::Kubeconfig(a) => kubeconfig::run(a)?,
         Command::Token(a) => token::run(a)?,
         Command::Schema(a) => schema::run(a)?,

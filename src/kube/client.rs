@@ -23,18 +23,27 @@ pub struct Connection {
 /// Connects with `path` (or `$KUBECONFIG`, or `~/.kube/config`) and `context` (or the current one).
 /// No request is made yet.
 pub async fn connect(path: Option<&Path>, context: Option<&str>) -> Result<Connection, Error> {
-    let kubeconfig = match path {
-        Some(p) => Kubeconfig::read_from(p),
-        None => Kubeconfig::read(),
-    }
-    .map_err(|e| Error::Other(format!("cannot read the kubeconfig: {e}")))?;
-    let options = KubeConfigOptions {
-        context: context.map(str::to_string),
-        ..Default::default()
+    let mut config = if path.is_none() && context.is_none() {
+        // $KUBECONFIG, ~/.kube/config, then the pod's service account (in a cluster).
+        Config::infer().await.map_err(|e| {
+            Error::Other(format!(
+                "no kubeconfig found and not running in a cluster ({e}); pass --kubeconfig"
+            ))
+        })?
+    } else {
+        let kubeconfig = match path {
+            Some(p) => Kubeconfig::read_from(p),
+            None => Kubeconfig::read(),
+        }
+        .map_err(|e| Error::Other(format!("cannot read the kubeconfig: {e}")))?;
+        let options = KubeConfigOptions {
+            context: context.map(str::to_string),
+            ..Default::default()
+        };
+        Config::from_custom_kubeconfig(kubeconfig, &options)
+            .await
+            .map_err(|e| Error::Other(format!("cannot use the kubeconfig: {e}")))?
     };
-    let mut config = Config::from_custom_kubeconfig(kubeconfig, &options)
-        .await
-        .map_err(|e| Error::Other(format!("cannot use the kubeconfig: {e}")))?;
     config.connect_timeout = Some(Duration::from_secs(10));
     config.read_timeout = Some(Duration::from_secs(60));
     let server = config

@@ -386,8 +386,10 @@ impl Engine {
         }
 
         // Live state, then validation of everything that can be validated now.
-        let lives: Vec<Option<Value>> = stream::iter(items.iter())
-            .map(|item| async move {
+        let items_ref = &items;
+        let lives: Vec<Option<Value>> = stream::iter(0..items.len())
+            .map(|i| async move {
+                let item = &items_ref[i];
                 if item.deferred.is_some() {
                     Ok(None)
                 } else {
@@ -957,8 +959,10 @@ impl Engine {
         let mut pending: Vec<&Item> = items.to_vec();
         let mut last: HashMap<ObjectRef, String> = HashMap::new();
         loop {
-            let states: Vec<(usize, Health)> = stream::iter(pending.iter().enumerate())
-                .map(|(i, item)| async move {
+            let pending_ref = &pending;
+            let states: Vec<(usize, Health)> = stream::iter(0..pending.len())
+                .map(|i| async move {
+                    let item: &Item = pending_ref[i];
                     let h = match self.get_item(item).await? {
                         Some(live) => health(&live),
                         None => Health::Progressing("not found".into()),

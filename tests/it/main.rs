@@ -1,11 +1,14 @@
 //! The one integration-test binary: modules per area, helpers in `support`.
 
 mod aks;
+mod apply;
 mod arm_standin;
 mod cli;
 mod corpus;
 mod eks;
 mod eks_standin;
+mod git;
+mod kube_standin;
 mod props;
 mod snapshots;
 mod support;

@@ -33,8 +33,12 @@ pub fn fleet_dir(files: &[(&str, &str)]) -> tempfile::TempDir {
 
 #[path = "../support/arm.rs"]
 pub mod arm;
+#[path = "../support/cluster.rs"]
+pub mod cluster;
 #[path = "../support/eks.rs"]
 pub mod eks;
+#[path = "../support/kube_api.rs"]
+pub mod kube_api;
 #[path = "../support/moto.rs"]
 pub mod moto;
 #[path = "../support/oauth.rs"]

@@ -1,0 +1,315 @@
+//! Sync reconcile: when the source revision or the spec changed, a reconcile was requested, or the
+//! interval elapsed (drift correction), render the Sync's path of the source checkout and apply it
+//! with the engine (whole-set dry-run, ordered apply, prune from the Sync's inventory, health).
+//! A failing revision changes nothing (the dry-run rejects it first) and is reported; the last good
+//! revision stays applied.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use k8s_openapi::api::core::v1::{ConfigMap, Secret};
+use kube::api::{Patch, PatchParams};
+use kube::runtime::controller::Action;
+use kube::runtime::events::EventType;
+use kube::{Api, ResourceExt};
+use serde_json::{Map, Value, json};
+
+use super::types::{GitSource, HistoryEntry, InventorySummary, REQUESTED_AT, Sync, SyncStatus, ValuesKind};
+use super::{Context, ReconcileError, condition, due, now_rfc3339, parse_interval, set_condition};
+use crate::kube::inventory::InventoryRef;
+use crate::kube::{ApplyOptions, Engine, LoadOptions};
+use crate::provider::Silent;
+
+const HISTORY: usize = 10;
+
+/// The inventory ConfigMap of a Sync.
+pub fn inventory_name(sync: &str) -> String {
+    format!("gitfleet-sync-{sync}")
+}
+
+pub async fn reconcile(sync: Arc<Sync>, ctx: Arc<Context>) -> Result<Action, ReconcileError> {
+    let start = Instant::now();
+    let ns = sync.namespace().unwrap_or_default();
+    let name = sync.name_any();
+    let status = sync.status.clone().unwrap_or_default();
+    let interval = parse_interval(&sync.spec.interval, Duration::from_secs(300));
+    let requested = sync.annotations().get(REQUESTED_AT).cloned();
+    let generation = sync.metadata.generation;
+
+    if sync.spec.suspend {
+        let mut new = status.clone();
+        set_condition(
+            &mut new.conditions,
+            condition("Ready", ready_now(&status), "Suspended", "reconciliation is suspended", generation),
+        );
+        new.observed_generation = generation;
+        write_status(&ctx, &ns, &name, &status, &new).await?;
+        return Ok(Action::await_change());
+    }
+
+    // The source's revision and its checkout in this process.
+    let sources: Api<GitSource> = Api::namespaced(ctx.client.clone(), &ns);
+    let source_name = &sync.spec.source_ref.name;
+    let Some(source) = sources.get_opt(source_name).await.map_err(ReconcileError::Kube)? else {
+        return not_ready(&ctx, &sync, &status, "SourceNotFound", &format!("GitSource {source_name} not found"), Duration::from_secs(10)).await;
+    };
+    let Some(revision) = source.status.as_ref().and_then(|s| s.revision.clone()) else {
+        return not_ready(&ctx, &sync, &status, "SourceNotReady", &format!("GitSource {source_name} has no revision yet"), Duration::from_secs(2)).await;
+    };
+    let slot = ctx.checkout_slot(&(ns.clone(), source_name.clone())).await;
+    let checkout = slot.read().await;
+    let Some(checkout) = checkout.as_ref().filter(|c| c.commit == revision).cloned() else {
+        // This process has not fetched it yet (the GitSource reconcile will): look again soon.
+        return Ok(Action::requeue(Duration::from_millis(500)));
+    };
+
+    let spec_changed = status.observed_generation != generation;
+    let request_pending = requested.is_some() && requested != status.last_handled_reconcile_at;
+    let new_revision = status.last_attempted_revision.as_deref() != Some(revision.as_str());
+    let wait = due(status.last_apply_time.as_deref(), interval);
+    if !spec_changed && !request_pending && !new_revision && wait > Duration::ZERO {
+        return Ok(Action::requeue(wait));
+    }
+
+    // dependsOn: each must be Ready at this revision.
+    let syncs: Api<Sync> = Api::namespaced(ctx.client.clone(), &ns);
+    for dep in &sync.spec.depends_on {
+        let ok = match syncs.get_opt(&dep.name).await.map_err(ReconcileError::Kube)? {
+            Some(d) => {
+                let st = d.status.unwrap_or_default();
+                ready_now(&st) && st.last_applied_revision.as_deref() == Some(revision.as_str())
+            }
+            None => false,
+        };
+        if !ok {
+            return not_ready(
+                &ctx,
+                &sync,
+                &status,
+                "DependencyNotReady",
+                &format!("waiting for Sync {} to be Ready at revision {revision}", dep.name),
+                Duration::from_secs(1),
+            )
+            .await;
+        }
+    }
+
+    let result = apply(&ctx, &sync, &ns, &checkout).await;
+    let mut new = status.clone();
+    new.observed_generation = generation;
+    new.last_attempted_revision = Some(revision.clone());
+    new.last_apply_time = Some(now_rfc3339());
+    new.last_handled_reconcile_at = requested.clone();
+    let (outcome, message) = match &result {
+        Ok((summary, entries)) => {
+            new.last_applied_revision = Some(revision.clone());
+            new.inventory = Some(InventorySummary {
+                name: inventory_name(&name),
+                entries: *entries,
+            });
+            set_condition(
+                &mut new.conditions,
+                condition("Ready", true, "ReconciliationSucceeded", &format!("applied revision {revision}: {summary}"), generation),
+            );
+            ctx.metrics.set_ready("Sync", &ns, &name, true);
+            ctx.metrics.set_revision(&ns, &name, &revision);
+            ("Succeeded", summary.clone())
+        }
+        Err((reason, message)) => {
+            set_condition(
+                &mut new.conditions,
+                condition("Ready", false, reason, &format!("revision {revision}: {message}"), generation),
+            );
+            ctx.metrics.set_ready("Sync", &ns, &name, false);
+            ("Failed", message.clone())
+        }
+    };
+    // The audit trail: one entry per revision and outcome (drift corrections at the same revision
+    // only refresh the newest entry's time).
+    let entry = HistoryEntry {
+        revision: revision.clone(),
+        outcome: outcome.into(),
+        time: now_rfc3339(),
+        message: truncate(&message, 1024),
+    };
+    match new.history.first_mut() {
+        Some(first) if first.revision == entry.revision && first.outcome == entry.outcome => *first = entry,
+        _ => new.history.insert(0, entry),
+    }
+    new.history.truncate(HISTORY);
+    write_status(&ctx, &ns, &name, &status, &new).await?;
+    match &result {
+        Ok((summary, _)) => {
+            if new_revision || !summary.starts_with("0 created, 0 configured") {
+                ctx.event(&*sync, EventType::Normal, "ReconciliationSucceeded", "Apply", &format!("revision {revision}: {summary}")).await;
+            }
+        }
+        Err((reason, message)) => {
+            ctx.event(&*sync, EventType::Warning, reason, "Apply", &truncate(&format!("revision {revision}: {message}"), 1000)).await;
+        }
+    }
+    ctx.metrics.observe("Sync", start.elapsed().as_secs_f64());
+    tracing::info!(namespace = %ns, sync = %name, %revision, outcome, elapsed_ms = start.elapsed().as_millis() as u64, "{message}");
+    Ok(Action::requeue(if result.is_ok() { interval } else { interval.min(Duration::from_secs(60)) }))
+}
+
+fn truncate(s: &str, max: usize) -> String {
+    if s.len() <= max {
+        return s.to_string();
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &s[..end])
+}
+
+fn ready_now(status: &SyncStatus) -> bool {
+    status
+        .conditions
+        .iter()
+        .any(|c| c.type_ == "Ready" && c.status == "True")
+}
+
+async fn not_ready(
+    ctx: &Context,
+    sync: &Sync,
+    status: &SyncStatus,
+    reason: &str,
+    message: &str,
+    retry: Duration,
+) -> Result<Action, ReconcileError> {
+    let mut new = status.clone();
+    set_condition(&mut new.conditions, condition("Ready", false, reason, message, sync.metadata.generation));
+    write_status(ctx, &sync.namespace().unwrap_or_default(), &sync.name_any(), status, &new).await?;
+    Ok(Action::requeue(retry))
+}
+
+async fn write_status(ctx: &Context, ns: &str, name: &str, old: &SyncStatus, new: &SyncStatus) -> Result<(), ReconcileError> {
+    if old == new {
+        return Ok(());
+    }
+    let api: Api<Sync> = Api::namespaced(ctx.client.clone(), ns);
+    api.patch_status(name, &PatchParams::default(), &Patch::Merge(json!({"status": new})))
+        .await
+        .map(|_| ())
+        .map_err(ReconcileError::Kube)
+}
+
+/// Values for templates: valuesFrom (in order), then the inline values on top.
+async fn values(ctx: &Context, sync: &Sync, ns: &str) -> Result<Value, String> {
+    let mut out = Value::Object(Map::new());
+    for from in &sync.spec.values_from {
+        let data: BTreeMap<String, String> = match from.kind {
+            ValuesKind::ConfigMap => {
+                let api: Api<ConfigMap> = Api::namespaced(ctx.client.clone(), ns);
+                api.get_opt(&from.name)
+                    .await
+                    .map_err(|e| super::api_message(&e))?
+                    .ok_or_else(|| format!("ConfigMap {} (valuesFrom) not found", from.name))?
+                    .data
+                    .unwrap_or_default()
+            }
+            ValuesKind::Secret => {
+                let api: Api<Secret> = Api::namespaced(ctx.client.clone(), ns);
+                api.get_opt(&from.name)
+                    .await
+                    .map_err(|e| super::api_message(&e))?
+                    .ok_or_else(|| format!("Secret {} (valuesFrom) not found", from.name))?
+                    .data
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|(k, v)| (k, String::from_utf8_lossy(&v.0).into_owned()))
+                    .collect()
+            }
+        };
+        match &from.key {
+            Some(key) => {
+                let text = data
+                    .get(key)
+                    .ok_or_else(|| format!("{:?} {} has no key {key}", from.kind, from.name))?;
+                let v: Value = serde_yaml::from_str(text)
+                    .map_err(|e| format!("{:?} {} key {key} is not YAML: {e}", from.kind, from.name))?;
+                merge(&mut out, v);
+            }
+            None => {
+                for (k, v) in data {
+                    merge(&mut out, json!({ k: v }));
+                }
+            }
+        }
+    }
+    if let Some(inline) = &sync.spec.values {
+        merge(&mut out, inline.clone());
+    }
+    Ok(out)
+}
+
+fn merge(into: &mut Value, from: Value) {
+    match (into, from) {
+        (Value::Object(a), Value::Object(b)) => {
+            for (k, v) in b {
+                merge(a.entry(k).or_insert(Value::Null), v);
+            }
+        }
+        (slot, v) => *slot = v,
+    }
+}
+
+/// Loads and applies; Ok((summary, inventory entries)) or Err((reason, message)).
+async fn apply(
+    ctx: &Context,
+    sync: &Sync,
+    ns: &str,
+    checkout: &crate::git::Checkout,
+) -> Result<(String, usize), (String, String)> {
+    let values = values(ctx, sync, ns).await.map_err(|m| ("ValuesFailed".to_string(), m))?;
+    let path = sync.spec.path.trim_matches('/');
+    if path.split('/').any(|p| p == "..") {
+        return Err(("ValidationFailed".into(), format!("path {path} leaves the repository")));
+    }
+    let dir = if path.is_empty() { checkout.dir.clone() } else { checkout.dir.join(path) };
+    if !dir.is_dir() {
+        return Err(("ValidationFailed".into(), format!("path {path} does not exist at this revision")));
+    }
+    let mut context = Map::new();
+    context.insert("values".into(), values);
+    let root = checkout.dir.to_string_lossy().to_string();
+    let objects = crate::kube::load(&[dir], &LoadOptions { context })
+        .map_err(|d| ("ValidationFailed".to_string(), d.to_string().replace(&format!("{root}/"), "")))?;
+    let opts = ApplyOptions {
+        namespace: Some(sync.spec.target_namespace.clone().unwrap_or_else(|| ns.to_string())),
+        inventory: Some(InventoryRef {
+            namespace: ns.to_string(),
+            name: inventory_name(&sync.name_any()),
+        }),
+        prune: sync.spec.prune,
+        wait: sync.spec.wait,
+        timeout: sync
+            .spec
+            .timeout
+            .as_deref()
+            .map(|t| parse_interval(t, Duration::from_secs(300)))
+            .unwrap_or(Duration::from_secs(300)),
+        revision: Some(checkout.commit.clone()),
+        poll_interval: ctx.poll,
+        ..ApplyOptions::default()
+    };
+    let entries = objects.len();
+    let engine = Engine::new(ctx.conn.clone());
+    match engine.apply(objects, &opts, &Silent).await {
+        Ok(set) => Ok((set.summary(), entries)),
+        Err(e) => {
+            let reason = match &e {
+                crate::kube::Error::NotReady { .. } => "HealthCheckFailed",
+                crate::kube::Error::Manifests(_)
+                | crate::kube::Error::Unresolved(_)
+                | crate::kube::Error::Rejected(_)
+                | crate::kube::Error::Conflicts(_) => "ValidationFailed",
+                _ => "ApplyFailed",
+            };
+            Err((reason.to_string(), e.to_string().replace(&format!("{root}/"), "")))
+        }
+    }
+}
