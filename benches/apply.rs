@@ -6,7 +6,6 @@
 //! cluster: `GITFLEET_E2E_KUBECONFIG=~/.kube/config cargo bench --bench apply`.
 
 #[path = "../tests/support/kube_api.rs"]
-#[allow(dead_code)]
 mod kube_api;
 
 use std::path::Path;

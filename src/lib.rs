@@ -3,8 +3,8 @@
 //! Data flows one way: `fleet` (load, resolve, validate) → `render` (templates → typed
 //! requests and manifests) → `plan` (desired vs observed → steps) → `provider` (side effects).
 
-pub mod diagnostic;
 pub mod agent;
+pub mod diagnostic;
 pub mod fleet;
 pub mod git;
 pub mod kube;

@@ -23,8 +23,12 @@ fn main() -> ExitCode {
     let filter = tracing_subscriber::EnvFilter::try_from_env("GITFLEET_LOG").unwrap_or_else(|_| {
         tracing_subscriber::EnvFilter::new(if args.verbose { "debug" } else { "warn" })
     });
-    let json_logs = matches!(&args.command, cli::Command::Agent(a) if a.log_format == cli::LogFormat::Json);
-    let filter = if matches!(&args.command, cli::Command::Agent(_)) && std::env::var_os("GITFLEET_LOG").is_none() && !args.verbose {
+    let json_logs =
+        matches!(&args.command, cli::Command::Agent(a) if a.log_format == cli::LogFormat::Json);
+    let filter = if matches!(&args.command, cli::Command::Agent(_))
+        && std::env::var_os("GITFLEET_LOG").is_none()
+        && !args.verbose
+    {
         tracing_subscriber::EnvFilter::new("gitfleet=info,warn")
     } else {
         filter

@@ -5,10 +5,10 @@
 use std::time::Duration;
 
 use k8s_openapi::api::coordination::v1::Lease;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::MicroTime;
 use k8s_openapi::jiff::Timestamp;
 use kube::Api;
 use kube::api::{ObjectMeta, PostParams};
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::MicroTime;
 
 pub const LEASE_DURATION: Duration = Duration::from_secs(15);
 pub const RENEW_EVERY: Duration = Duration::from_secs(5);
@@ -87,9 +87,9 @@ impl Elector {
                 };
                 return match self.api.create(&PostParams::default(), &lease).await {
                     Ok(_) => Ok(Attempt::Acquired),
-                    Err(kube::Error::Api(s)) if s.code == 409 => {
-                        Ok(Attempt::HeldBy("(a replica that just created the lease)".into()))
-                    }
+                    Err(kube::Error::Api(s)) if s.code == 409 => Ok(Attempt::HeldBy(
+                        "(a replica that just created the lease)".into(),
+                    )),
                     Err(e) => Err(e.into()),
                 };
             }
@@ -113,9 +113,15 @@ impl Elector {
         };
         lease.spec = Some(self.spec(now, acquired, transitions));
         // replace() sends the resourceVersion read above: a concurrent taker makes this a 409.
-        match self.api.replace(&self.name, &PostParams::default(), &lease).await {
+        match self
+            .api
+            .replace(&self.name, &PostParams::default(), &lease)
+            .await
+        {
             Ok(_) => Ok(Attempt::Acquired),
-            Err(kube::Error::Api(s)) if s.code == 409 => Ok(Attempt::HeldBy("(a concurrent replica)".into())),
+            Err(kube::Error::Api(s)) if s.code == 409 => {
+                Ok(Attempt::HeldBy("(a concurrent replica)".into()))
+            }
             Err(e) => Err(e.into()),
         }
     }

@@ -48,6 +48,9 @@ pub struct AgentOptions {
     pub poll: Duration,
 }
 
+/// The checkout of one GitSource in this process.
+pub type CheckoutSlot = Arc<RwLock<Option<Checkout>>>;
+
 /// Shared by every reconcile.
 pub struct Context {
     pub client: Client,
@@ -57,11 +60,11 @@ pub struct Context {
     pub recorder: Recorder,
     pub poll: Duration,
     /// Per GitSource: the checkout this process holds (read by Syncs, rewritten by fetches).
-    checkouts: Mutex<HashMap<(String, String), Arc<RwLock<Option<Checkout>>>>>,
+    checkouts: Mutex<HashMap<(String, String), CheckoutSlot>>,
 }
 
 impl Context {
-    pub async fn checkout_slot(&self, key: &(String, String)) -> Arc<RwLock<Option<Checkout>>> {
+    pub async fn checkout_slot(&self, key: &(String, String)) -> CheckoutSlot {
         self.checkouts
             .lock()
             .await
@@ -71,7 +74,14 @@ impl Context {
     }
 
     /// Publishes a Kubernetes Event on `obj` (failures are logged, never fatal).
-    pub async fn event<K: Resource<DynamicType = ()>>(&self, obj: &K, type_: EventType, reason: &str, action: &str, note: &str) {
+    pub async fn event<K: Resource<DynamicType = ()>>(
+        &self,
+        obj: &K,
+        type_: EventType,
+        reason: &str,
+        action: &str,
+        note: &str,
+    ) {
         let ev = Event {
             type_,
             reason: reason.into(),
@@ -108,7 +118,10 @@ pub fn api_message(e: &kube::Error) -> String {
 }
 
 pub fn now_rfc3339() -> String {
-    Timestamp::now().round(k8s_openapi::jiff::Unit::Second).map(|t| t.to_string()).unwrap_or_default()
+    Timestamp::now()
+        .round(k8s_openapi::jiff::Unit::Second)
+        .map(|t| t.to_string())
+        .unwrap_or_default()
 }
 
 /// `1m`, `30s`, `1h30m`; `fallback` when unreadable or zero.
@@ -127,21 +140,35 @@ pub fn due(last: Option<&str>, interval: Duration) -> Duration {
     interval.saturating_sub(elapsed)
 }
 
-pub fn condition(type_: &str, ok: bool, reason: &str, message: &str, generation: Option<i64>) -> Condition {
+pub fn condition(
+    type_: &str,
+    ok: bool,
+    reason: &str,
+    message: &str,
+    generation: Option<i64>,
+) -> Condition {
     Condition {
         type_: type_.into(),
         status: if ok { "True" } else { "False" }.into(),
         reason: reason.into(),
         message: message.into(),
         observed_generation: generation,
-        last_transition_time: Time(Timestamp::now().round(k8s_openapi::jiff::Unit::Second).unwrap_or(Timestamp::now())),
+        last_transition_time: Time(
+            Timestamp::now()
+                .round(k8s_openapi::jiff::Unit::Second)
+                .unwrap_or(Timestamp::now()),
+        ),
     }
 }
 
 /// Replaces the condition of the same type; keeps its transition time when the status is unchanged.
 pub fn set_condition(conditions: &mut Vec<Condition>, mut new: Condition) {
     if let Some(old) = conditions.iter_mut().find(|c| c.type_ == new.type_) {
-        if old.status == new.status && old.reason == new.reason && old.message == new.message && old.observed_generation == new.observed_generation {
+        if old.status == new.status
+            && old.reason == new.reason
+            && old.message == new.message
+            && old.observed_generation == new.observed_generation
+        {
             return;
         }
         if old.status == new.status {
@@ -161,7 +188,8 @@ where
 {
     let at = Timestamp::now().to_string();
     let patch = json!({"metadata": {"annotations": {REQUESTED_AT: at}}});
-    api.patch(name, &PatchParams::default(), &Patch::Merge(&patch)).await?;
+    api.patch(name, &PatchParams::default(), &Patch::Merge(&patch))
+        .await?;
     Ok(at)
 }
 
@@ -187,14 +215,19 @@ pub async fn run(conn: Connection, opts: AgentOptions) -> anyhow::Result<()> {
 
     let elector = match &opts.leader_lease_namespace {
         Some(ns) => {
-            let e = leader::Elector::new(client.clone(), ns, "gitfleet-agent-leader", &opts.identity);
+            let e =
+                leader::Elector::new(client.clone(), ns, "gitfleet-agent-leader", &opts.identity);
             e.acquire().await?;
             Some(e)
         }
         None => None,
     };
-    std::fs::create_dir_all(&opts.cache_dir)
-        .map_err(|e| anyhow::anyhow!("cannot create the cache directory {}: {e}", opts.cache_dir.display()))?;
+    std::fs::create_dir_all(&opts.cache_dir).map_err(|e| {
+        anyhow::anyhow!(
+            "cannot create the cache directory {}: {e}",
+            opts.cache_dir.display()
+        )
+    })?;
     let ctx = Arc::new(Context {
         client: client.clone(),
         conn: conn.clone(),
@@ -212,14 +245,22 @@ pub async fn run(conn: Connection, opts: AgentOptions) -> anyhow::Result<()> {
     });
 
     let (sources, syncs): (Api<GitSource>, Api<Sync>) = match &opts.namespace {
-        Some(ns) => (Api::namespaced(client.clone(), ns), Api::namespaced(client.clone(), ns)),
+        Some(ns) => (
+            Api::namespaced(client.clone(), ns),
+            Api::namespaced(client.clone(), ns),
+        ),
         None => (Api::all(client.clone()), Api::all(client.clone())),
     };
     // Fail early and clearly when the CRDs are missing.
     sources
         .list(&kube::api::ListParams::default().limit(1))
         .await
-        .map_err(|e| anyhow::anyhow!("cannot list GitSources ({}); are the gitfleet CRDs installed?", api_message(&e)))?;
+        .map_err(|e| {
+            anyhow::anyhow!(
+                "cannot list GitSources ({}); are the gitfleet CRDs installed?",
+                api_message(&e)
+            )
+        })?;
 
     let source_controller = Controller::new(sources.clone(), watcher::Config::default())
         .run(source::reconcile, error_policy_source, ctx.clone())
@@ -232,16 +273,20 @@ pub async fn run(conn: Connection, opts: AgentOptions) -> anyhow::Result<()> {
     let store = sync_controller.store();
     let sync_controller = sync_controller
         // A GitSource's new revision wakes the Syncs that use it.
-        .watches(sources, watcher::Config::default(), move |src: GitSource| {
-            let ns = src.namespace();
-            let name = src.name_any();
-            store
-                .state()
-                .into_iter()
-                .filter(|s| s.namespace() == ns && s.spec.source_ref.name == name)
-                .map(|s| ObjectRef::from_obj(&*s))
-                .collect::<Vec<_>>()
-        })
+        .watches(
+            sources,
+            watcher::Config::default(),
+            move |src: GitSource| {
+                let ns = src.namespace();
+                let name = src.name_any();
+                store
+                    .state()
+                    .into_iter()
+                    .filter(|s| s.namespace() == ns && s.spec.source_ref.name == name)
+                    .map(|s| ObjectRef::from_obj(&*s))
+                    .collect::<Vec<_>>()
+            },
+        )
         .run(sync::reconcile, error_policy_sync, ctx.clone())
         .for_each(|r| async move {
             if let Err(e) = r {
@@ -249,7 +294,10 @@ pub async fn run(conn: Connection, opts: AgentOptions) -> anyhow::Result<()> {
             }
         });
     state.ready.store(true, Ordering::SeqCst);
-    tracing::info!(namespace = opts.namespace.as_deref().unwrap_or("(all)"), "agent started");
+    tracing::info!(
+        namespace = opts.namespace.as_deref().unwrap_or("(all)"),
+        "agent started"
+    );
     let keep = async {
         match &elector {
             Some(e) => e.keep().await,

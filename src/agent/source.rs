@@ -52,12 +52,24 @@ pub async fn reconcile(src: Arc<GitSource>, ctx: Arc<Context>) -> Result<Action,
             new.revision = Some(checkout.commit.clone());
             set_condition(
                 &mut new.conditions,
-                condition("Ready", true, "Succeeded", &format!("revision {}", checkout.commit), generation),
+                condition(
+                    "Ready",
+                    true,
+                    "Succeeded",
+                    &format!("revision {}", checkout.commit),
+                    generation,
+                ),
             );
             *guard = Some(checkout.clone());
             if moved {
-                ctx.event(&*src, EventType::Normal, "NewRevision", "Fetch", &format!("fetched revision {}", checkout.commit))
-                    .await;
+                ctx.event(
+                    &*src,
+                    EventType::Normal,
+                    "NewRevision",
+                    "Fetch",
+                    &format!("fetched revision {}", checkout.commit),
+                )
+                .await;
             }
             ctx.metrics.set_ready("GitSource", &ns, &name, true);
             Ok(())
@@ -65,8 +77,12 @@ pub async fn reconcile(src: Arc<GitSource>, ctx: Arc<Context>) -> Result<Action,
         Err(message) => {
             ctx.metrics.fetch_failed(&ns, &name);
             ctx.metrics.set_ready("GitSource", &ns, &name, false);
-            set_condition(&mut new.conditions, condition("Ready", false, "FetchFailed", &message, generation));
-            ctx.event(&*src, EventType::Warning, "FetchFailed", "Fetch", &message).await;
+            set_condition(
+                &mut new.conditions,
+                condition("Ready", false, "FetchFailed", &message, generation),
+            );
+            ctx.event(&*src, EventType::Warning, "FetchFailed", "Fetch", &message)
+                .await;
             Err(message)
         }
     };
@@ -74,19 +90,29 @@ pub async fn reconcile(src: Arc<GitSource>, ctx: Arc<Context>) -> Result<Action,
     if new != status {
         write_status(&ctx, &ns, &name, &new).await?;
     }
-    ctx.metrics.observe("GitSource", start.elapsed().as_secs_f64());
+    ctx.metrics
+        .observe("GitSource", start.elapsed().as_secs_f64());
     match result {
         Ok(()) => Ok(Action::requeue(interval)),
         Err(_) => Ok(Action::requeue(interval.min(Duration::from_secs(30)))),
     }
 }
 
-async fn write_status(ctx: &Context, ns: &str, name: &str, status: &GitSourceStatus) -> Result<(), ReconcileError> {
+async fn write_status(
+    ctx: &Context,
+    ns: &str,
+    name: &str,
+    status: &GitSourceStatus,
+) -> Result<(), ReconcileError> {
     let api: Api<GitSource> = Api::namespaced(ctx.client.clone(), ns);
-    api.patch_status(name, &PatchParams::default(), &Patch::Merge(json!({"status": status})))
-        .await
-        .map(|_| ())
-        .map_err(ReconcileError::Kube)
+    api.patch_status(
+        name,
+        &PatchParams::default(),
+        &Patch::Merge(json!({"status": status})),
+    )
+    .await
+    .map(|_| ())
+    .map_err(ReconcileError::Kube)
 }
 
 /// The credentials a GitSource's Secret holds: `identity` (+ `known_hosts`) or `username` +
@@ -99,10 +125,19 @@ pub async fn credentials(ctx: &Context, ns: &str, src: &GitSource) -> Result<Cre
     let secret = api
         .get_opt(&secret_ref.name)
         .await
-        .map_err(|e| format!("cannot read Secret {}: {}", secret_ref.name, super::api_message(&e)))?
+        .map_err(|e| {
+            format!(
+                "cannot read Secret {}: {}",
+                secret_ref.name,
+                super::api_message(&e)
+            )
+        })?
         .ok_or_else(|| format!("Secret {} not found", secret_ref.name))?;
     let data = secret.data.unwrap_or_default();
-    let text = |k: &str| data.get(k).map(|b| String::from_utf8_lossy(&b.0).into_owned());
+    let text = |k: &str| {
+        data.get(k)
+            .map(|b| String::from_utf8_lossy(&b.0).into_owned())
+    };
     if let Some(key) = text("identity") {
         return Ok(Credentials::Ssh {
             private_key: key,
@@ -124,7 +159,12 @@ pub async fn credentials(ctx: &Context, ns: &str, src: &GitSource) -> Result<Cre
 }
 
 /// ls-remote, then fetch only when the remote moved or there is no checkout.
-async fn fetch(src: &GitSource, ctx: &Context, ns: &str, have: Option<&str>) -> Result<git::Checkout, String> {
+async fn fetch(
+    src: &GitSource,
+    ctx: &Context,
+    ns: &str,
+    have: Option<&str>,
+) -> Result<git::Checkout, String> {
     let reference = Reference::from_fields(
         src.spec.reference.branch.as_deref(),
         src.spec.reference.tag.as_deref(),

@@ -15,7 +15,9 @@ use kube::runtime::events::EventType;
 use kube::{Api, ResourceExt};
 use serde_json::{Map, Value, json};
 
-use super::types::{GitSource, HistoryEntry, InventorySummary, REQUESTED_AT, Sync, SyncStatus, ValuesKind};
+use super::types::{
+    GitSource, HistoryEntry, InventorySummary, REQUESTED_AT, Sync, SyncStatus, ValuesKind,
+};
 use super::{Context, ReconcileError, condition, due, now_rfc3339, parse_interval, set_condition};
 use crate::kube::inventory::InventoryRef;
 use crate::kube::{ApplyOptions, Engine, LoadOptions};
@@ -41,7 +43,13 @@ pub async fn reconcile(sync: Arc<Sync>, ctx: Arc<Context>) -> Result<Action, Rec
         let mut new = status.clone();
         set_condition(
             &mut new.conditions,
-            condition("Ready", ready_now(&status), "Suspended", "reconciliation is suspended", generation),
+            condition(
+                "Ready",
+                ready_now(&status),
+                "Suspended",
+                "reconciliation is suspended",
+                generation,
+            ),
         );
         new.observed_generation = generation;
         write_status(&ctx, &ns, &name, &status, &new).await?;
@@ -51,11 +59,31 @@ pub async fn reconcile(sync: Arc<Sync>, ctx: Arc<Context>) -> Result<Action, Rec
     // The source's revision and its checkout in this process.
     let sources: Api<GitSource> = Api::namespaced(ctx.client.clone(), &ns);
     let source_name = &sync.spec.source_ref.name;
-    let Some(source) = sources.get_opt(source_name).await.map_err(ReconcileError::Kube)? else {
-        return not_ready(&ctx, &sync, &status, "SourceNotFound", &format!("GitSource {source_name} not found"), Duration::from_secs(10)).await;
+    let Some(source) = sources
+        .get_opt(source_name)
+        .await
+        .map_err(ReconcileError::Kube)?
+    else {
+        return not_ready(
+            &ctx,
+            &sync,
+            &status,
+            "SourceNotFound",
+            &format!("GitSource {source_name} not found"),
+            Duration::from_secs(10),
+        )
+        .await;
     };
     let Some(revision) = source.status.as_ref().and_then(|s| s.revision.clone()) else {
-        return not_ready(&ctx, &sync, &status, "SourceNotReady", &format!("GitSource {source_name} has no revision yet"), Duration::from_secs(2)).await;
+        return not_ready(
+            &ctx,
+            &sync,
+            &status,
+            "SourceNotReady",
+            &format!("GitSource {source_name} has no revision yet"),
+            Duration::from_secs(2),
+        )
+        .await;
     };
     let slot = ctx.checkout_slot(&(ns.clone(), source_name.clone())).await;
     let checkout = slot.read().await;
@@ -75,7 +103,11 @@ pub async fn reconcile(sync: Arc<Sync>, ctx: Arc<Context>) -> Result<Action, Rec
     // dependsOn: each must be Ready at this revision.
     let syncs: Api<Sync> = Api::namespaced(ctx.client.clone(), &ns);
     for dep in &sync.spec.depends_on {
-        let ok = match syncs.get_opt(&dep.name).await.map_err(ReconcileError::Kube)? {
+        let ok = match syncs
+            .get_opt(&dep.name)
+            .await
+            .map_err(ReconcileError::Kube)?
+        {
             Some(d) => {
                 let st = d.status.unwrap_or_default();
                 ready_now(&st) && st.last_applied_revision.as_deref() == Some(revision.as_str())
@@ -88,7 +120,10 @@ pub async fn reconcile(sync: Arc<Sync>, ctx: Arc<Context>) -> Result<Action, Rec
                 &sync,
                 &status,
                 "DependencyNotReady",
-                &format!("waiting for Sync {} to be Ready at revision {revision}", dep.name),
+                &format!(
+                    "waiting for Sync {} to be Ready at revision {revision}",
+                    dep.name
+                ),
                 Duration::from_secs(1),
             )
             .await;
@@ -110,7 +145,13 @@ pub async fn reconcile(sync: Arc<Sync>, ctx: Arc<Context>) -> Result<Action, Rec
             });
             set_condition(
                 &mut new.conditions,
-                condition("Ready", true, "ReconciliationSucceeded", &format!("applied revision {revision}: {summary}"), generation),
+                condition(
+                    "Ready",
+                    true,
+                    "ReconciliationSucceeded",
+                    &format!("applied revision {revision}: {summary}"),
+                    generation,
+                ),
             );
             ctx.metrics.set_ready("Sync", &ns, &name, true);
             ctx.metrics.set_revision(&ns, &name, &revision);
@@ -119,7 +160,13 @@ pub async fn reconcile(sync: Arc<Sync>, ctx: Arc<Context>) -> Result<Action, Rec
         Err((reason, message)) => {
             set_condition(
                 &mut new.conditions,
-                condition("Ready", false, reason, &format!("revision {revision}: {message}"), generation),
+                condition(
+                    "Ready",
+                    false,
+                    reason,
+                    &format!("revision {revision}: {message}"),
+                    generation,
+                ),
             );
             ctx.metrics.set_ready("Sync", &ns, &name, false);
             ("Failed", message.clone())
@@ -134,7 +181,9 @@ pub async fn reconcile(sync: Arc<Sync>, ctx: Arc<Context>) -> Result<Action, Rec
         message: truncate(&message, 1024),
     };
     match new.history.first_mut() {
-        Some(first) if first.revision == entry.revision && first.outcome == entry.outcome => *first = entry,
+        Some(first) if first.revision == entry.revision && first.outcome == entry.outcome => {
+            *first = entry
+        }
         _ => new.history.insert(0, entry),
     }
     new.history.truncate(HISTORY);
@@ -142,16 +191,34 @@ pub async fn reconcile(sync: Arc<Sync>, ctx: Arc<Context>) -> Result<Action, Rec
     match &result {
         Ok((summary, _)) => {
             if new_revision || !summary.starts_with("0 created, 0 configured") {
-                ctx.event(&*sync, EventType::Normal, "ReconciliationSucceeded", "Apply", &format!("revision {revision}: {summary}")).await;
+                ctx.event(
+                    &*sync,
+                    EventType::Normal,
+                    "ReconciliationSucceeded",
+                    "Apply",
+                    &format!("revision {revision}: {summary}"),
+                )
+                .await;
             }
         }
         Err((reason, message)) => {
-            ctx.event(&*sync, EventType::Warning, reason, "Apply", &truncate(&format!("revision {revision}: {message}"), 1000)).await;
+            ctx.event(
+                &*sync,
+                EventType::Warning,
+                reason,
+                "Apply",
+                &truncate(&format!("revision {revision}: {message}"), 1000),
+            )
+            .await;
         }
     }
     ctx.metrics.observe("Sync", start.elapsed().as_secs_f64());
     tracing::info!(namespace = %ns, sync = %name, %revision, outcome, elapsed_ms = start.elapsed().as_millis() as u64, "{message}");
-    Ok(Action::requeue(if result.is_ok() { interval } else { interval.min(Duration::from_secs(60)) }))
+    Ok(Action::requeue(if result.is_ok() {
+        interval
+    } else {
+        interval.min(Duration::from_secs(60))
+    }))
 }
 
 fn truncate(s: &str, max: usize) -> String {
@@ -181,20 +248,40 @@ async fn not_ready(
     retry: Duration,
 ) -> Result<Action, ReconcileError> {
     let mut new = status.clone();
-    set_condition(&mut new.conditions, condition("Ready", false, reason, message, sync.metadata.generation));
-    write_status(ctx, &sync.namespace().unwrap_or_default(), &sync.name_any(), status, &new).await?;
+    set_condition(
+        &mut new.conditions,
+        condition("Ready", false, reason, message, sync.metadata.generation),
+    );
+    write_status(
+        ctx,
+        &sync.namespace().unwrap_or_default(),
+        &sync.name_any(),
+        status,
+        &new,
+    )
+    .await?;
     Ok(Action::requeue(retry))
 }
 
-async fn write_status(ctx: &Context, ns: &str, name: &str, old: &SyncStatus, new: &SyncStatus) -> Result<(), ReconcileError> {
+async fn write_status(
+    ctx: &Context,
+    ns: &str,
+    name: &str,
+    old: &SyncStatus,
+    new: &SyncStatus,
+) -> Result<(), ReconcileError> {
     if old == new {
         return Ok(());
     }
     let api: Api<Sync> = Api::namespaced(ctx.client.clone(), ns);
-    api.patch_status(name, &PatchParams::default(), &Patch::Merge(json!({"status": new})))
-        .await
-        .map(|_| ())
-        .map_err(ReconcileError::Kube)
+    api.patch_status(
+        name,
+        &PatchParams::default(),
+        &Patch::Merge(json!({"status": new})),
+    )
+    .await
+    .map(|_| ())
+    .map_err(ReconcileError::Kube)
 }
 
 /// Values for templates: valuesFrom (in order), then the inline values on top.
@@ -229,8 +316,9 @@ async fn values(ctx: &Context, sync: &Sync, ns: &str) -> Result<Value, String> {
                 let text = data
                     .get(key)
                     .ok_or_else(|| format!("{:?} {} has no key {key}", from.kind, from.name))?;
-                let v: Value = serde_yaml::from_str(text)
-                    .map_err(|e| format!("{:?} {} key {key} is not YAML: {e}", from.kind, from.name))?;
+                let v: Value = serde_yaml::from_str(text).map_err(|e| {
+                    format!("{:?} {} key {key} is not YAML: {e}", from.kind, from.name)
+                })?;
                 merge(&mut out, v);
             }
             None => {
@@ -264,22 +352,43 @@ async fn apply(
     ns: &str,
     checkout: &crate::git::Checkout,
 ) -> Result<(String, usize), (String, String)> {
-    let values = values(ctx, sync, ns).await.map_err(|m| ("ValuesFailed".to_string(), m))?;
+    let values = values(ctx, sync, ns)
+        .await
+        .map_err(|m| ("ValuesFailed".to_string(), m))?;
     let path = sync.spec.path.trim_matches('/');
     if path.split('/').any(|p| p == "..") {
-        return Err(("ValidationFailed".into(), format!("path {path} leaves the repository")));
+        return Err((
+            "ValidationFailed".into(),
+            format!("path {path} leaves the repository"),
+        ));
     }
-    let dir = if path.is_empty() { checkout.dir.clone() } else { checkout.dir.join(path) };
+    let dir = if path.is_empty() {
+        checkout.dir.clone()
+    } else {
+        checkout.dir.join(path)
+    };
     if !dir.is_dir() {
-        return Err(("ValidationFailed".into(), format!("path {path} does not exist at this revision")));
+        return Err((
+            "ValidationFailed".into(),
+            format!("path {path} does not exist at this revision"),
+        ));
     }
     let mut context = Map::new();
     context.insert("values".into(), values);
     let root = checkout.dir.to_string_lossy().to_string();
-    let objects = crate::kube::load(&[dir], &LoadOptions { context })
-        .map_err(|d| ("ValidationFailed".to_string(), d.to_string().replace(&format!("{root}/"), "")))?;
+    let objects = crate::kube::load(&[dir], &LoadOptions { context }).map_err(|d| {
+        (
+            "ValidationFailed".to_string(),
+            d.to_string().replace(&format!("{root}/"), ""),
+        )
+    })?;
     let opts = ApplyOptions {
-        namespace: Some(sync.spec.target_namespace.clone().unwrap_or_else(|| ns.to_string())),
+        namespace: Some(
+            sync.spec
+                .target_namespace
+                .clone()
+                .unwrap_or_else(|| ns.to_string()),
+        ),
         inventory: Some(InventoryRef {
             namespace: ns.to_string(),
             name: inventory_name(&sync.name_any()),
@@ -309,7 +418,10 @@ async fn apply(
                 | crate::kube::Error::Conflicts(_) => "ValidationFailed",
                 _ => "ApplyFailed",
             };
-            Err((reason.to_string(), e.to_string().replace(&format!("{root}/"), "")))
+            Err((
+                reason.to_string(),
+                e.to_string().replace(&format!("{root}/"), ""),
+            ))
         }
     }
 }

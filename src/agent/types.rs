@@ -238,12 +238,19 @@ mod tests {
             .split_once("-#}\n")
             .map(|(_, b)| b)
             .expect("header comment");
-        assert_eq!(body, crds_yaml(), "regenerate templates/reconciler/crds.yaml.j2");
+        assert_eq!(
+            body,
+            crds_yaml(),
+            "regenerate templates/reconciler/crds.yaml.j2"
+        );
     }
 
     #[test]
     fn defaults_of_a_minimal_sync() {
-        let spec: SyncSpec = serde_json::from_value(serde_json::json!({"sourceRef": {"name": "fleet"}, "path": "clusters/dev"})).unwrap();
+        let spec: SyncSpec = serde_json::from_value(
+            serde_json::json!({"sourceRef": {"name": "fleet"}, "path": "clusters/dev"}),
+        )
+        .unwrap();
         assert!(spec.prune && spec.wait && !spec.suspend);
         assert_eq!(spec.interval, "5m");
     }

@@ -41,7 +41,12 @@ pub struct AgentArgs {
     #[arg(long, short = 'n', value_name = "NS")]
     pub namespace: Option<String>,
     /// Where repositories are cached.
-    #[arg(long, default_value = "/var/cache/gitfleet", value_name = "DIR", env = "GITFLEET_CACHE_DIR")]
+    #[arg(
+        long,
+        default_value = "/var/cache/gitfleet",
+        value_name = "DIR",
+        env = "GITFLEET_CACHE_DIR"
+    )]
     pub cache_dir: PathBuf,
     /// Address of /metrics, /healthz, /readyz and /hook/{namespace}/{gitsource}.
     #[arg(long, default_value = "0.0.0.0:8080", value_name = "ADDR")]
@@ -84,7 +89,12 @@ pub struct ReconcileArgs {
     pub cluster: ClusterArgs,
     pub kind: Kind,
     pub name: String,
-    #[arg(long, short = 'n', default_value = "gitfleet-system", value_name = "NS")]
+    #[arg(
+        long,
+        short = 'n',
+        default_value = "gitfleet-system",
+        value_name = "NS"
+    )]
     pub namespace: String,
     /// How long to wait for the agent to handle the request.
     #[arg(long, value_parser = parse_duration, default_value = "5m", value_name = "DURATION")]
@@ -96,7 +106,12 @@ pub enum SuspendTarget {
     /// A Sync.
     Sync {
         name: String,
-        #[arg(long, short = 'n', default_value = "gitfleet-system", value_name = "NS")]
+        #[arg(
+            long,
+            short = 'n',
+            default_value = "gitfleet-system",
+            value_name = "NS"
+        )]
         namespace: String,
         #[command(flatten)]
         cluster: ClusterArgs,
@@ -128,11 +143,17 @@ pub fn run_agent(a: AgentArgs) -> anyhow::Result<u8> {
                 .trim()
                 .to_string(),
         ),
-        None => std::env::var("GITFLEET_WEBHOOK_SECRET").ok().filter(|s| !s.is_empty()),
+        None => std::env::var("GITFLEET_WEBHOOK_SECRET")
+            .ok()
+            .filter(|s| !s.is_empty()),
     };
     let identity = std::env::var("POD_NAME")
         .ok()
-        .or_else(|| std::fs::read_to_string("/etc/hostname").ok().map(|h| h.trim().to_string()))
+        .or_else(|| {
+            std::fs::read_to_string("/etc/hostname")
+                .ok()
+                .map(|h| h.trim().to_string())
+        })
         .filter(|s| !s.is_empty())
         .unwrap_or_else(|| format!("gitfleet-agent-{}", std::process::id()));
     let opts = AgentOptions {
@@ -151,7 +172,9 @@ pub fn run_agent(a: AgentArgs) -> anyhow::Result<u8> {
     Ok(EXIT_OK)
 }
 
-fn ready(conditions: &[k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition]) -> (String, String) {
+fn ready(
+    conditions: &[k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition],
+) -> (String, String) {
     conditions
         .iter()
         .find(|c| c.type_ == "Ready")
@@ -160,7 +183,8 @@ fn ready(conditions: &[k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition
 }
 
 fn short(rev: Option<&str>) -> String {
-    rev.map(|r| r.chars().take(12).collect()).unwrap_or_else(|| "-".into())
+    rev.map(|r| r.chars().take(12).collect())
+        .unwrap_or_else(|| "-".into())
 }
 
 pub fn run_status(a: StatusArgs) -> anyhow::Result<u8> {
@@ -252,7 +276,11 @@ pub fn run_reconcile(a: ReconcileArgs) -> anyhow::Result<u8> {
 }
 
 pub fn run_suspend(target: SuspendTarget, suspend: bool) -> anyhow::Result<u8> {
-    let SuspendTarget::Sync { name, namespace, cluster } = target;
+    let SuspendTarget::Sync {
+        name,
+        namespace,
+        cluster,
+    } = target;
     runtime()?.block_on(async {
         let conn = connect(&cluster).await?;
         let api: Api<Sync> = Api::namespaced(conn.client.clone(), &namespace);
@@ -262,8 +290,13 @@ pub fn run_suspend(target: SuspendTarget, suspend: bool) -> anyhow::Result<u8> {
             &kube::api::Patch::Merge(json!({"spec": {"suspend": suspend}})),
         )
         .await
-        .map_err(|e| anyhow::anyhow!("cannot update Sync {namespace}/{name}: {}", api_message(&e)))?;
-        println!("Sync {namespace}/{name} {}", if suspend { "suspended" } else { "resumed" });
+        .map_err(|e| {
+            anyhow::anyhow!("cannot update Sync {namespace}/{name}: {}", api_message(&e))
+        })?;
+        println!(
+            "Sync {namespace}/{name} {}",
+            if suspend { "suspended" } else { "resumed" }
+        );
         Ok(EXIT_OK)
     })
 }

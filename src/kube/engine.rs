@@ -109,7 +109,7 @@ pub struct Engine {
 enum Outcome {
     Ok(Value),
     Conflicts(Vec<(String, String)>),
-    Rejected(::kube::core::Status),
+    Rejected(Box<::kube::core::Status>),
 }
 
 impl Engine {
@@ -206,12 +206,12 @@ impl Engine {
         let mut prune_error = None;
         for r in to_prune {
             let (action, detail) = self.prune_decision(&r, opts, &new_refs, &previous).await?;
-            if action == Action::Pruned {
-                if let Err(e) = self.delete(&r).await {
-                    kept.insert(r.clone());
-                    prune_error.get_or_insert(e);
-                    continue;
-                }
+            if action == Action::Pruned
+                && let Err(e) = self.delete(&r).await
+            {
+                kept.insert(r.clone());
+                prune_error.get_or_insert(e);
+                continue;
             }
             set.changes.push(Change {
                 object: r,
@@ -699,7 +699,7 @@ impl Engine {
             Err(::kube::Error::Api(s)) if s.code == 409 && s.reason == "Conflict" && !force => {
                 let found = conflicts_of(&s);
                 if found.is_empty() {
-                    Ok(Outcome::Rejected(*s))
+                    Ok(Outcome::Rejected(s))
                 } else {
                     Ok(Outcome::Conflicts(found))
                 }
@@ -707,7 +707,7 @@ impl Engine {
             Err(::kube::Error::Api(s))
                 if matches!(s.code, 400 | 404 | 409 | 410 | 415 | 422 | 500) =>
             {
-                Ok(Outcome::Rejected(*s))
+                Ok(Outcome::Rejected(s))
             }
             Err(e) => Err(client::describe(
                 &self.conn,

@@ -1200,8 +1200,15 @@ async fn authentication_and_injected_failures() {
     let s = KubeStandIn::start();
     let yaml = s.kubeconfig().replace("standin-admin-token", "wrong-token");
     let bad = client_from(&yaml).await;
-    let e = api_error(Api::<ConfigMap>::default_namespaced(bad).list(&ListParams::default()).await);
-    assert_eq!((e.code, e.reason.as_str(), e.message.as_str()), (401, "Unauthorized", "Unauthorized"));
+    let e = api_error(
+        Api::<ConfigMap>::default_namespaced(bad)
+            .list(&ListParams::default())
+            .await,
+    );
+    assert_eq!(
+        (e.code, e.reason.as_str(), e.message.as_str()),
+        (401, "Unauthorized", "Unauthorized")
+    );
     assert_eq!(s.requests().last().unwrap().status, 401);
 
     let c = client(&s).await;
@@ -1213,7 +1220,10 @@ async fn authentication_and_injected_failures() {
     s.clear_requests();
     s.fail_next(2, 429);
     cms.get("kube-root-ca.crt").await.unwrap();
-    assert_eq!(s.requests().iter().map(|r| r.status).collect::<Vec<_>>(), [429, 429, 200]);
+    assert_eq!(
+        s.requests().iter().map(|r| r.status).collect::<Vec<_>>(),
+        [429, 429, 200]
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1224,58 +1234,125 @@ async fn patch_flavours_finalizers_and_delete_collection() {
     let mut two = deployment("multi", "nginx:1", 1);
     two["spec"]["template"]["spec"]["containers"] =
         json!([{"name": "app", "image": "nginx:1"}, {"name": "sidecar", "image": "envoy:1"}]);
-    deploys.patch("multi", &PatchParams::apply("gitfleet"), &Patch::Apply(&two)).await.unwrap();
+    deploys
+        .patch(
+            "multi",
+            &PatchParams::apply("gitfleet"),
+            &Patch::Apply(&two),
+        )
+        .await
+        .unwrap();
 
     // Strategic merge: containers merge by name.
     let smp = json!({"spec": {"template": {"spec": {"containers": [{"name": "sidecar", "image": "envoy:2"}]}}}});
-    let d = deploys.patch("multi", &PatchParams::default(), &Patch::Strategic(smp)).await.unwrap();
-    let images: Vec<_> = d.spec.template.spec.unwrap().containers.iter().map(|c| c.image.clone().unwrap()).collect();
+    let d = deploys
+        .patch("multi", &PatchParams::default(), &Patch::Strategic(smp))
+        .await
+        .unwrap();
+    let images: Vec<_> = d
+        .spec
+        .template
+        .spec
+        .unwrap()
+        .containers
+        .iter()
+        .map(|c| c.image.clone().unwrap())
+        .collect();
     assert_eq!(images, ["nginx:1", "envoy:2"]);
     // JSON patch, with a failing test operation first.
-    let bad = serde_json::from_value(json!([{"op": "test", "path": "/spec/replicas", "value": 7}])).unwrap();
-    assert_eq!(api_error(deploys.patch("multi", &PatchParams::default(), &Patch::<()>::Json(bad)).await).code, 422);
+    let bad = serde_json::from_value(json!([{"op": "test", "path": "/spec/replicas", "value": 7}]))
+        .unwrap();
+    assert_eq!(
+        api_error(
+            deploys
+                .patch("multi", &PatchParams::default(), &Patch::<()>::Json(bad))
+                .await
+        )
+        .code,
+        422
+    );
     let ops = serde_json::from_value(json!([
         {"op": "test", "path": "/spec/replicas", "value": 1},
         {"op": "replace", "path": "/spec/replicas", "value": 4}
     ]))
     .unwrap();
-    let d = deploys.patch("multi", &PatchParams::default(), &Patch::<()>::Json(ops)).await.unwrap();
+    let d = deploys
+        .patch("multi", &PatchParams::default(), &Patch::<()>::Json(ops))
+        .await
+        .unwrap();
     assert_eq!(d.spec.replicas, Some(4));
     // Optimistic concurrency on update.
     let mut stale = d.clone();
     stale.metadata.resource_version = Some("1".into());
-    let e = api_error(deploys.replace("multi", &PostParams::default(), &stale).await);
+    let e = api_error(
+        deploys
+            .replace("multi", &PostParams::default(), &stale)
+            .await,
+    );
     assert_eq!(e.code, 409);
-    assert_eq!(e.message, "Operation cannot be fulfilled on deployments.apps \"multi\": the object has been modified; please apply your changes to the latest version and try again");
+    assert_eq!(
+        e.message,
+        "Operation cannot be fulfilled on deployments.apps \"multi\": the object has been modified; please apply your changes to the latest version and try again"
+    );
 
     // Finalizers hold a deleted object until they are removed.
     let cms: Api<ConfigMap> = Api::default_namespaced(c.clone());
     let mut held = config_map("held", json!({}));
     held["metadata"]["finalizers"] = json!(["example.com/hold"]);
     held["metadata"]["labels"] = json!({"batch": "x"});
-    cms.patch("held", &PatchParams::apply("gitfleet"), &Patch::Apply(&held)).await.unwrap();
-    let pending = cms.delete("held", &DeleteParams::default()).await.unwrap().left().unwrap();
+    cms.patch(
+        "held",
+        &PatchParams::apply("gitfleet"),
+        &Patch::Apply(&held),
+    )
+    .await
+    .unwrap();
+    let pending = cms
+        .delete("held", &DeleteParams::default())
+        .await
+        .unwrap()
+        .left()
+        .unwrap();
     assert!(pending.metadata.deletion_timestamp.is_some());
     assert!(cms.get_opt("held").await.unwrap().is_some());
-    cms.patch("held", &PatchParams::default(), &Patch::Merge(json!({"metadata": {"finalizers": null}}))).await.unwrap();
+    cms.patch(
+        "held",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"metadata": {"finalizers": null}})),
+    )
+    .await
+    .unwrap();
     assert!(cms.get_opt("held").await.unwrap().is_none());
 
     for n in ["a", "b", "c"] {
         let mut cm = config_map(n, json!({}));
         cm["metadata"]["labels"] = json!({"batch": if n == "c" { "y" } else { "x" }});
-        cms.patch(n, &PatchParams::apply("gitfleet"), &Patch::Apply(&cm)).await.unwrap();
+        cms.patch(n, &PatchParams::apply("gitfleet"), &Patch::Apply(&cm))
+            .await
+            .unwrap();
     }
-    let deleted = cms.delete_collection(&DeleteParams::default(), &ListParams::default().labels("batch=x")).await.unwrap();
-    let names: Vec<String> = deleted.left().unwrap().items.iter().map(|c| c.name_any()).collect();
+    let deleted = cms
+        .delete_collection(
+            &DeleteParams::default(),
+            &ListParams::default().labels("batch=x"),
+        )
+        .await
+        .unwrap();
+    let names: Vec<String> = deleted
+        .left()
+        .unwrap()
+        .items
+        .iter()
+        .map(|c| c.name_any())
+        .collect();
     assert_eq!(names, ["a", "b"]);
-    let left: Vec<String> = cms.list(&ListParams::default().labels("batch")).await.unwrap().items.iter().map(|c| c.name_any()).collect();
+    let left: Vec<String> = cms
+        .list(&ListParams::default().labels("batch"))
+        .await
+        .unwrap()
+        .items
+        .iter()
+        .map(|c| c.name_any())
+        .collect();
     assert_eq!(left, ["c"]);
-}
-
-#[test]
-#[ignore]
-fn zz_scratch_serve() {
-    let s = KubeStandIn::start();
-    std::fs::write("/tmp/standin_url", s.url()).unwrap();
-    std::thread::sleep(Duration::from_secs(40));
 }

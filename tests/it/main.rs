@@ -1,5 +1,6 @@
 //! The one integration-test binary: modules per area, helpers in `support`.
 
+mod agent;
 mod aks;
 mod apply;
 mod arm_standin;

@@ -679,7 +679,7 @@ fn serve(stream: TcpStream, shared: &Shared) {
         let (outcome, audit) = handle(shared, &req);
         let ok = match outcome {
             Outcome::Reply(reply) => write_reply(&mut writer, &reply, req.method == "HEAD", audit),
-            Outcome::Watch(plan) => run_watch(shared, &mut writer, plan, audit),
+            Outcome::Watch(plan) => run_watch(shared, &mut writer, *plan, audit),
         };
         if !ok || close {
             return;
@@ -697,7 +697,7 @@ struct ApiError {
     code: u16,
     reason: &'static str,
     message: String,
-    details: Option<Value>,
+    details: Option<Box<Value>>,
     headers: Vec<(String, String)>,
 }
 
@@ -856,7 +856,7 @@ impl ApiError {
     }
 
     fn with_details(mut self, details: Value) -> Self {
-        self.details = Some(details);
+        self.details = Some(Box::new(details));
         self
     }
 
@@ -873,7 +873,7 @@ impl ApiError {
             m.insert("reason".into(), json!(self.reason));
         }
         if let Some(d) = &self.details {
-            m.insert("details".into(), d.clone());
+            m.insert("details".into(), (**d).clone());
         }
         m.insert("code".into(), json!(self.code));
         Value::Object(m)
@@ -1145,7 +1145,7 @@ struct Ctx {
 /// What a request turns into.
 enum Outcome {
     Reply(Reply),
-    Watch(WatchPlan),
+    Watch(Box<WatchPlan>),
 }
 
 /// Discovery paths (always allowed, never failed by `fail_next`).
@@ -1357,11 +1357,7 @@ impl State {
             _ => return Err(ApiError::method_not_allowed()),
         };
         ctx.verb = verb.to_string();
-        if res.namespaced
-            && ns.is_none()
-            && !matches!(verb, "list" | "watch")
-            && !(plural == "namespaces")
-        {
+        if res.namespaced && ns.is_none() && !matches!(verb, "list" | "watch") {
             return Err(ApiError::no_such_path());
         }
         if sub.is_some() && !matches!(verb, "get" | "update" | "patch") {
@@ -1396,7 +1392,7 @@ impl State {
                 .map(|v| Outcome::Reply(Reply::json(200, &v))),
             "watch" => self
                 .watch_plan(&res, &version, ns, name, &ctx.query)
-                .map(Outcome::Watch),
+                .map(|p| Outcome::Watch(Box::new(p))),
             "delete" | "deletecollection" => {
                 let opts = match body {
                     Ok(Value::Null) => Value::Null,
@@ -1579,12 +1575,12 @@ impl State {
     }
 }
 
+/// (namespace, resource, name, subresource) of a resource request.
+type ResourcePath<'a> = (Option<&'a str>, &'a str, Option<&'a str>, Option<&'a str>);
+
 /// Splits the part of a resource path after `/api/v1` or `/apis/g/v` into (namespace, resource,
 /// name, subresource).
-fn parse_rest<'a>(
-    group: &str,
-    rest: &[&'a str],
-) -> Option<(Option<&'a str>, &'a str, Option<&'a str>, Option<&'a str>)> {
+fn parse_rest<'a>(group: &str, rest: &[&'a str]) -> Option<ResourcePath<'a>> {
     let namespaced_path = rest.first() == Some(&"namespaces")
         && rest.len() >= 3
         && !(group.is_empty() && rest.len() == 3 && matches!(rest[2], "status" | "finalize"));
@@ -1693,7 +1689,7 @@ impl State {
             }
         }
         for (_, versions) in &mut out {
-            versions.sort_by(|a, b| version_priority(b).cmp(&version_priority(a)));
+            versions.sort_by_key(|v| std::cmp::Reverse(version_priority(v)));
         }
         out
     }
@@ -2972,7 +2968,11 @@ impl State {
                 m.insert("generation".into(), json!(g + 1));
             }
             if is_ns {
-                set_path(&mut new, &["status".into(), "phase".into()], json!("Terminating"));
+                set_path(
+                    &mut new,
+                    &["status".into(), "phase".into()],
+                    json!("Terminating"),
+                );
             }
             if dry_run {
                 return (false, new);

@@ -1,0 +1,598 @@
+//! `gitfleet agent` end to end: the real agent process, out of cluster, against the API stand-in
+//! (or, unchanged, a real cluster via `GITFLEET_E2E_KUBECONFIG`), following a real git repository.
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use kube::Api;
+use kube::api::{DynamicObject, Patch, PatchParams};
+use kube::core::{ApiResource, GroupVersionKind};
+use serde_json::{Value, json};
+
+use crate::support::cluster::Cluster;
+
+const SECRET_TOKEN: &str = "s3cr3t-https-token-0042";
+const WEBHOOK_SECRET: &str = "hook-secret-7731";
+
+/// A git repository with a working clone; the agent reads it through file://.
+struct Repo {
+    bare: PathBuf,
+    work: PathBuf,
+}
+
+fn git(dir: &Path, args: &[&str]) -> String {
+    let out = Command::new("git")
+        .args([
+            "-c",
+            "user.name=Test",
+            "-c",
+            "user.email=test@example.com",
+            "-c",
+            "init.defaultBranch=main",
+        ])
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("git");
+    assert!(
+        out.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+impl Repo {
+    fn new(root: &Path) -> Self {
+        let bare = root.join("fleet.git");
+        let work = root.join("fleet");
+        std::fs::create_dir_all(&bare).unwrap();
+        std::fs::create_dir_all(&work).unwrap();
+        git(&bare, &["init", "--bare", "-b", "main"]);
+        git(&work, &["init", "-b", "main"]);
+        git(&work, &["remote", "add", "origin", bare.to_str().unwrap()]);
+        Self { bare, work }
+    }
+    fn url(&self) -> String {
+        format!("file://{}", self.bare.display())
+    }
+    fn write(&self, path: &str, text: &str) -> &Self {
+        let p = self.work.join(path);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, text).unwrap();
+        self
+    }
+    fn remove(&self, path: &str) -> &Self {
+        std::fs::remove_file(self.work.join(path)).unwrap();
+        self
+    }
+    /// Commits everything and pushes; returns the commit id.
+    fn commit(&self, message: &str) -> String {
+        git(&self.work, &["add", "-A"]);
+        git(&self.work, &["commit", "-q", "-m", message]);
+        git(&self.work, &["push", "-q", "origin", "main"]);
+        git(&self.work, &["rev-parse", "HEAD"])
+    }
+}
+
+/// The agent process; killed on drop. Its stderr (the logs) is kept for inspection.
+struct Agent {
+    child: Child,
+    log: PathBuf,
+    port: u16,
+}
+
+impl Agent {
+    fn start(c: &Cluster, ns: &str) -> Self {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let log = c.dir().join(format!("agent-{port}.log"));
+        let secret_file = c.dir().join("webhook-secret");
+        std::fs::write(&secret_file, WEBHOOK_SECRET).unwrap();
+        let child = Command::new(env!("CARGO_BIN_EXE_gitfleet"))
+            .args([
+                "agent",
+                "--namespace",
+                ns,
+                "--log-format",
+                "json",
+                "--listen",
+            ])
+            .arg(format!("127.0.0.1:{port}"))
+            .arg("--kubeconfig")
+            .arg(&c.kubeconfig)
+            .arg("--cache-dir")
+            .arg(c.dir().join(format!("cache-{port}")))
+            .arg("--webhook-secret-file")
+            .arg(&secret_file)
+            .env("GITFLEET_POLL_INTERVAL", "200ms")
+            .env("GITFLEET_LOG", "gitfleet=debug,info")
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .expect("start agent");
+        let agent = Self { child, log, port };
+        agent.wait_http();
+        agent
+    }
+
+    fn wait_http(&self) {
+        let start = Instant::now();
+        while start.elapsed() < Duration::from_secs(20) {
+            if let Ok(text) = http(self.port, "GET", "/readyz", &[], b"")
+                && text.starts_with("HTTP/1.1 200")
+            {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        panic!("agent not ready; log:\n{}", self.logs());
+    }
+
+    fn logs(&self) -> String {
+        let mut s = String::new();
+        if let Ok(mut f) = std::fs::File::open(&self.log) {
+            let _ = f.read_to_string(&mut s);
+        }
+        s
+    }
+}
+
+impl Drop for Agent {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A minimal HTTP/1.1 request; returns the whole response.
+fn http(
+    port: u16,
+    method: &str,
+    path: &str,
+    headers: &[(&str, String)],
+    body: &[u8],
+) -> std::io::Result<String> {
+    use std::io::Write;
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port))?;
+    s.set_read_timeout(Some(Duration::from_secs(10)))?;
+    let mut req = format!(
+        "{method} {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    for (k, v) in headers {
+        req.push_str(&format!("{k}: {v}\r\n"));
+    }
+    req.push_str("\r\n");
+    s.write_all(req.as_bytes())?;
+    s.write_all(body)?;
+    let mut out = String::new();
+    s.read_to_string(&mut out)?;
+    Ok(out)
+}
+
+fn api(
+    client: &kube::Client,
+    api_version: &str,
+    kind: &str,
+    plural: &str,
+    ns: &str,
+) -> Api<DynamicObject> {
+    let (group, version) = api_version.split_once('/').unwrap_or(("", api_version));
+    let ar =
+        ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk(group, version, kind), plural);
+    Api::namespaced_with(client.clone(), ns, &ar)
+}
+
+async fn get(
+    client: &kube::Client,
+    api_version: &str,
+    kind: &str,
+    plural: &str,
+    ns: &str,
+    name: &str,
+) -> Option<Value> {
+    api(client, api_version, kind, plural, ns)
+        .get_opt(name)
+        .await
+        .expect("get")
+        .map(|o| serde_json::to_value(o).unwrap())
+}
+
+/// Polls `check` until it returns Some or 30 s pass.
+async fn eventually<T, F, Fut>(what: &str, agent: &Agent, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let start = Instant::now();
+    loop {
+        if let Some(v) = check().await {
+            return v;
+        }
+        if start.elapsed() > Duration::from_secs(30) {
+            panic!("timed out waiting for {what}; agent log:\n{}", agent.logs());
+        }
+        tokio::time::sleep(Duration::from_millis(150)).await;
+    }
+}
+
+async fn sync_status(client: &kube::Client, ns: &str, name: &str) -> Value {
+    get(client, "gitfleet.io/v1alpha1", "Sync", "syncs", ns, name)
+        .await
+        .map(|s| s["status"].clone())
+        .unwrap_or(Value::Null)
+}
+
+fn ready(status: &Value) -> Option<(String, String)> {
+    status["conditions"]
+        .as_array()?
+        .iter()
+        .find(|c| c["type"] == "Ready")
+        .map(|c| {
+            (
+                c["status"].as_str().unwrap_or("").to_string(),
+                c["message"].as_str().unwrap_or("").to_string(),
+            )
+        })
+}
+
+fn run(c: &Cluster, args: &[&str]) -> (i32, String, String) {
+    let out = c
+        .gitfleet()
+        .args(args)
+        .arg("--kubeconfig")
+        .arg(&c.kubeconfig)
+        .output()
+        .expect("run");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// Installs the CRDs (the generated template, through `gitfleet apply`) and the namespace, a
+/// credentials Secret, the GitSource and the given Syncs.
+fn install(c: &Cluster, ns: &str, repo: &Repo, source_interval: &str, syncs: &str) {
+    let crds = crate::support::root().join("templates/reconciler/crds.yaml.j2");
+    let (code, out, err) = run(c, &["apply", crds.to_str().unwrap()]);
+    assert_eq!(code, 0, "{out}{err}");
+    let seed = c.dir().join(format!("seed-{ns}.yaml"));
+    std::fs::write(
+        &seed,
+        format!(
+            r#"apiVersion: v1
+kind: Namespace
+metadata: {{name: {ns}}}
+---
+apiVersion: v1
+kind: Secret
+metadata: {{name: git-credentials, namespace: {ns}}}
+stringData: {{username: git, password: {SECRET_TOKEN}}}
+---
+apiVersion: gitfleet.io/v1alpha1
+kind: GitSource
+metadata: {{name: fleet, namespace: {ns}}}
+spec:
+  url: {url}
+  ref: {{branch: main}}
+  interval: {source_interval}
+  secretRef: {{name: git-credentials}}
+{syncs}"#,
+            url = repo.url()
+        ),
+    )
+    .unwrap();
+    let (code, out, err) = run(c, &["apply", seed.to_str().unwrap()]);
+    assert_eq!(code, 0, "{out}{err}");
+}
+
+fn sync_doc(ns: &str, name: &str, path: &str, extra: &str) -> String {
+    format!(
+        "---\napiVersion: gitfleet.io/v1alpha1\nkind: Sync\nmetadata: {{name: {name}, namespace: {ns}}}\nspec:\n  sourceRef: {{name: fleet}}\n  path: {path}\n  interval: 2s\n  timeout: 20s\n{extra}"
+    )
+}
+
+fn cm(ns: &str, name: &str, value: &str) -> String {
+    format!(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: {name}, namespace: {ns}}}\ndata: {{key: \"{value}\"}}\n"
+    )
+}
+
+/// First sync, a new commit, a removed file (pruned), drift healed, a broken commit reported while
+/// the last good revision stays, then a fix; status, reconcile, events, history, metrics.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn agent_follows_the_repository() {
+    let c = Cluster::new();
+    let ns = c.name("agent");
+    let repo = Repo::new(c.dir());
+    repo.write("clusters/dev/settings.yaml", &cm(&ns, "settings", "v1"))
+        .write("clusters/dev/extra.yaml", &cm(&ns, "extra", "1"))
+        .write(
+            "clusters/dev/web.yaml.j2",
+            &format!(
+                "apiVersion: apps/v1\nkind: Deployment\nmetadata: {{name: web, namespace: {ns}}}\nspec:\n  replicas: {{{{ values.replicas }}}}\n  selector: {{matchLabels: {{app: web}}}}\n  template:\n    metadata: {{labels: {{app: web}}}}\n    spec:\n      containers: [{{name: app, image: \"nginx:1.27\"}}]\n"
+            ),
+        )
+        .write("README.md", "not a manifest, not under the path\n");
+    let first = repo.commit("first");
+    install(
+        &c,
+        &ns,
+        &repo,
+        "1s",
+        &sync_doc(&ns, "dev", "clusters/dev", "  values: {replicas: 2}\n"),
+    );
+    let agent = Agent::start(&c, &ns);
+    let client = c.client().await;
+
+    // First sync.
+    let status = eventually("first sync", &agent, || async {
+        let st = sync_status(&client, &ns, "dev").await;
+        (st["lastAppliedRevision"] == first.as_str()).then_some(st)
+    })
+    .await;
+    assert_eq!(ready(&status).unwrap().0, "True", "{status}");
+    let web = get(&client, "apps/v1", "Deployment", "deployments", &ns, "web")
+        .await
+        .unwrap();
+    assert_eq!(web["spec"]["replicas"], 2);
+    assert_eq!(status["history"][0]["outcome"], "Succeeded");
+    assert!(
+        get(
+            &client,
+            "v1",
+            "ConfigMap",
+            "configmaps",
+            &ns,
+            "gitfleet-sync-dev"
+        )
+        .await
+        .is_some(),
+        "inventory"
+    );
+
+    // A new commit is applied; a file removed in Git is pruned.
+    repo.write("clusters/dev/settings.yaml", &cm(&ns, "settings", "v2"))
+        .remove("clusters/dev/extra.yaml");
+    let second = repo.commit("second");
+    eventually("second commit applied", &agent, || async {
+        let st = sync_status(&client, &ns, "dev").await;
+        (st["lastAppliedRevision"] == second.as_str()).then_some(())
+    })
+    .await;
+    let settings = get(&client, "v1", "ConfigMap", "configmaps", &ns, "settings")
+        .await
+        .unwrap();
+    assert_eq!(settings["data"]["key"], "v2");
+    assert!(
+        get(&client, "v1", "ConfigMap", "configmaps", &ns, "extra")
+            .await
+            .is_none(),
+        "pruned"
+    );
+
+    // Drift: a kubectl-edit of a managed field is healed on the next interval.
+    api(&client, "apps/v1", "Deployment", "deployments", &ns)
+        .patch(
+            "web",
+            &PatchParams {
+                field_manager: Some("kubectl-edit".into()),
+                ..Default::default()
+            },
+            &Patch::Merge(json!({"spec": {"replicas": 7}})),
+        )
+        .await
+        .unwrap();
+    eventually("drift healed", &agent, || async {
+        let web = get(&client, "apps/v1", "Deployment", "deployments", &ns, "web").await?;
+        (web["spec"]["replicas"] == 2).then_some(())
+    })
+    .await;
+
+    // A broken commit: reported, nothing changes, the last good revision stays.
+    repo.write("clusters/dev/settings.yaml", &cm(&ns, "settings", "v3"))
+        .write(
+            "clusters/dev/broken.yaml",
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: [oops\n",
+        );
+    let broken = repo.commit("broken");
+    let status = eventually("broken commit reported", &agent, || async {
+        let st = sync_status(&client, &ns, "dev").await;
+        (st["lastAttemptedRevision"] == broken.as_str()).then_some(st)
+    })
+    .await;
+    let (r, message) = ready(&status).unwrap();
+    assert_eq!(r, "False", "{status}");
+    assert!(
+        message.contains("clusters/dev/broken.yaml:5:1") && message.contains("invalid YAML"),
+        "{message}"
+    );
+    assert_eq!(status["lastAppliedRevision"], second.as_str());
+    assert_eq!(status["history"][0]["outcome"], "Failed");
+    assert_eq!(status["history"][1]["revision"], second.as_str());
+    let settings = get(&client, "v1", "ConfigMap", "configmaps", &ns, "settings")
+        .await
+        .unwrap();
+    assert_eq!(
+        settings["data"]["key"], "v2",
+        "a failing revision must not half-apply"
+    );
+    let (code, out, _) = run(&c, &["status", "-n", &ns]);
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains("Sync") && out.contains("False") && out.contains("invalid YAML"),
+        "{out}"
+    );
+
+    // The fix is tried as soon as it arrives.
+    repo.remove("clusters/dev/broken.yaml");
+    let fixed = repo.commit("fix");
+    eventually("fix applied", &agent, || async {
+        let st = sync_status(&client, &ns, "dev").await;
+        (st["lastAppliedRevision"] == fixed.as_str() && ready(&st)?.0 == "True").then_some(())
+    })
+    .await;
+    let settings = get(&client, "v1", "ConfigMap", "configmaps", &ns, "settings")
+        .await
+        .unwrap();
+    assert_eq!(settings["data"]["key"], "v3");
+
+    // reconcile now, then status is all Ready.
+    let (code, out, err) = run(
+        &c,
+        &["reconcile", "sync", "dev", "-n", &ns, "--timeout", "30s"],
+    );
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("Ready=True"), "{out}");
+    let (code, out, _) = run(&c, &["status", "-n", &ns]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains(&fixed[..12]), "{out}");
+
+    // Metrics.
+    let metrics = http(agent.port, "GET", "/metrics", &[], b"").unwrap();
+    assert!(
+        metrics.contains("gitfleet_reconcile_duration_seconds_bucket"),
+        "{metrics}"
+    );
+    assert!(metrics.contains(&format!("gitfleet_sync_applied_revision_info{{namespace=\"{ns}\",name=\"dev\",revision=\"{fixed}\"}} 1")), "{metrics}");
+    assert!(
+        metrics.contains(&format!(
+            "gitfleet_ready{{kind=\"Sync\",namespace=\"{ns}\",name=\"dev\"}} 1"
+        )),
+        "{metrics}"
+    );
+
+    // Logs are JSON lines and never carry a credential.
+    let logs = agent.logs();
+    assert!(
+        !logs.contains(SECRET_TOKEN) && !logs.contains(WEBHOOK_SECRET),
+        "a secret was logged"
+    );
+    for line in logs.lines().filter(|l| !l.trim().is_empty()) {
+        assert!(
+            serde_json::from_str::<Value>(line).is_ok(),
+            "not a JSON log line: {line}"
+        );
+    }
+}
+
+/// dependsOn ordering, suspend/resume, and the push webhook (valid and forged signatures).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn depends_on_suspend_and_webhook() {
+    let c = Cluster::new();
+    let ns = c.name("deps");
+    let repo = Repo::new(c.dir());
+    repo.write("infra/base.yaml", &cm(&ns, "base", "1"))
+        .write("apps/app.yaml", &cm(&ns, "app", "1"));
+    let first = repo.commit("first");
+    let syncs = format!(
+        "{}{}",
+        sync_doc(&ns, "apps", "apps", "  dependsOn: [{name: infra}]\n"),
+        sync_doc(&ns, "infra", "infra", "")
+    );
+    // A long source interval: only the webhook makes it fetch quickly.
+    install(&c, &ns, &repo, "1h", &syncs);
+    let agent = Agent::start(&c, &ns);
+    let client = c.client().await;
+
+    let (infra, apps) = eventually("both applied", &agent, || async {
+        let infra = sync_status(&client, &ns, "infra").await;
+        let apps = sync_status(&client, &ns, "apps").await;
+        (apps["lastAppliedRevision"] == first.as_str()).then_some((infra, apps))
+    })
+    .await;
+    assert_eq!(infra["lastAppliedRevision"], first.as_str());
+    let infra_applied = infra["history"][0]["time"].as_str().unwrap().to_string();
+    let apps_applied = apps["history"][0]["time"].as_str().unwrap().to_string();
+    assert!(
+        infra_applied <= apps_applied,
+        "apps ({apps_applied}) before infra ({infra_applied})"
+    );
+
+    // Suspend apps; a pushed change reaches infra only.
+    let (code, out, err) = run(&c, &["suspend", "sync", "apps", "-n", &ns]);
+    assert_eq!(code, 0, "{out}{err}");
+    repo.write("infra/base.yaml", &cm(&ns, "base", "2"))
+        .write("apps/app.yaml", &cm(&ns, "app", "2"));
+    let second = repo.commit("second");
+
+    // A forged webhook is refused and fetches nothing.
+    let body = br#"{"ref":"refs/heads/main"}"#.to_vec();
+    let forged = http(
+        agent.port,
+        "POST",
+        &format!("/hook/{ns}/fleet"),
+        &[("X-Hub-Signature-256", format!("sha256={}", "0".repeat(64)))],
+        &body,
+    )
+    .unwrap();
+    assert!(forged.starts_with("HTTP/1.1 401"), "{forged}");
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let src = get(
+        &client,
+        "gitfleet.io/v1alpha1",
+        "GitSource",
+        "gitsources",
+        &ns,
+        "fleet",
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        src["status"]["revision"],
+        first.as_str(),
+        "a forged webhook must not trigger a fetch"
+    );
+
+    // A valid GitHub signature triggers the fetch at once.
+    let sig = {
+        use hmac::{Hmac, KeyInit, Mac};
+        let mut mac = Hmac::<sha2::Sha256>::new_from_slice(WEBHOOK_SECRET.as_bytes()).unwrap();
+        mac.update(&body);
+        format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
+    };
+    let ok = http(
+        agent.port,
+        "POST",
+        &format!("/hook/{ns}/fleet"),
+        &[
+            ("X-Hub-Signature-256", sig),
+            ("X-GitHub-Event", "push".into()),
+        ],
+        &body,
+    )
+    .unwrap();
+    assert!(ok.starts_with("HTTP/1.1 202"), "{ok}");
+    eventually("infra at the pushed commit", &agent, || async {
+        let st = sync_status(&client, &ns, "infra").await;
+        (st["lastAppliedRevision"] == second.as_str()).then_some(())
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let app = get(&client, "v1", "ConfigMap", "configmaps", &ns, "app")
+        .await
+        .unwrap();
+    assert_eq!(app["data"]["key"], "1", "a suspended Sync must not apply");
+    let apps = sync_status(&client, &ns, "apps").await;
+    assert_eq!(ready(&apps).unwrap().1, "reconciliation is suspended");
+
+    let (code, out, err) = run(&c, &["resume", "sync", "apps", "-n", &ns]);
+    assert_eq!(code, 0, "{out}{err}");
+    eventually("apps resumed", &agent, || async {
+        let app = get(&client, "v1", "ConfigMap", "configmaps", &ns, "app").await?;
+        (app["data"]["key"] == "2").then_some(())
+    })
+    .await;
+    let logs = agent.logs();
+    assert!(
+        !logs.contains(SECRET_TOKEN) && !logs.contains(WEBHOOK_SECRET),
+        "a secret was logged"
+    );
+}
