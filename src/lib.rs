@@ -4,6 +4,7 @@
 //! requests and manifests) → `plan` (desired vs observed → steps) → `provider` (side effects).
 
 pub mod agent;
+pub mod bootstrap;
 pub mod diagnostic;
 pub mod fleet;
 pub mod git;

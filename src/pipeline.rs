@@ -98,3 +98,38 @@ pub async fn plan_all(prepared: &Prepared, options: &ProviderOptions) -> Vec<Clu
     }
     out
 }
+
+/// A connection to a cluster's API server: the kubeconfig of an existing cluster (as its
+/// definition names it, relative paths from the fleet directory), else the provider's kubeconfig
+/// written (mode 0600) to `kubeconfig_dir/<cluster>.yaml`.
+pub async fn connect_cluster(
+    provider: &AnyProvider,
+    rendered: &RenderedCluster,
+    fleet_dir: &std::path::Path,
+    kubeconfig_dir: &std::path::Path,
+) -> Result<(crate::kube::Connection, Option<std::path::PathBuf>), String> {
+    if let crate::render::ProviderRequests::Existing { kubeconfig, context } = &rendered.requests {
+        let path = kubeconfig.as_ref().map(|k| {
+            let p = std::path::PathBuf::from(k);
+            if p.is_relative() { fleet_dir.join(p) } else { p }
+        });
+        let conn = crate::kube::connect(path.as_deref(), context.as_deref())
+            .await
+            .map_err(|e| e.to_string())?;
+        return Ok((conn, None));
+    }
+    let exe = std::env::current_exe()
+        .map(|p| p.to_string_lossy().into_owned())
+        .unwrap_or_else(|_| "gitfleet".into());
+    let text = provider
+        .kubeconfig(rendered, &exe)
+        .await
+        .map_err(|e| e.to_string())?;
+    let file = kubeconfig_dir.join(format!("{}.yaml", rendered.name));
+    crate::kubeconfig::write_private(&file, &text)
+        .map_err(|e| format!("cannot write {}: {e}", file.display()))?;
+    let conn = crate::kube::connect(Some(&file), None)
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok((conn, Some(file)))
+}

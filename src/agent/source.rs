@@ -151,10 +151,12 @@ pub async fn credentials(ctx: &Context, ns: &str, src: &GitSource) -> Result<Cre
             username: "git".into(),
             password,
         }),
-        _ => Err(format!(
-            "Secret {} has neither `identity` (SSH) nor `password` (HTTPS)",
+        (Some(_), None) => Err(format!(
+            "Secret {} has `username` but no `password`",
             secret_ref.name
         )),
+        // An empty Secret: a public repository.
+        (None, None) => Ok(Credentials::None),
     }
 }
 

@@ -82,6 +82,8 @@ pub enum Command {
         #[command(subcommand)]
         target: agent::SuspendTarget,
     },
+    /// Remove only the reconciler from clusters (seed first, then its own objects).
+    Uninstall(down::UninstallArgs),
     /// Print or write (mode 0600) a kubeconfig for a provisioned cluster.
     Kubeconfig(kubeconfig::KubeconfigArgs),
     /// Print a short-lived cluster token (a kubectl exec credential plugin).
@@ -155,6 +157,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Reconcile(a) => agent::run_reconcile(a)?,
         Command::Suspend { target } => agent::run_suspend(target, true)?,
         Command::Resume { target } => agent::run_suspend(target, false)?,
+        Command::Uninstall(a) => down::run_uninstall(a)?,
         Command::Kubeconfig(a) => kubeconfig::run(a)?,
         Command::Token(a) => token::run(a)?,
         Command::Schema(a) => schema::run(a)?,

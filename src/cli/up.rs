@@ -1,16 +1,25 @@
-//! `gitfleet up`: plan each selected cluster against its provider, confirm, and carry out the
-//! provider's steps (create, scale, upgrade, tag) with progress.
+//! `gitfleet up`: for each selected cluster — plan and show it, confirm, provision through its
+//! provider, get credentials, install the reconciler, give it read access to the repository, seed
+//! it, commit its manifests into the repository, and optionally wait until it is Ready. Clusters
+//! run concurrently (`--parallel`); one failure does not stop the others; a summary at the end.
 
 use std::io::{IsTerminal, Write as _};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use anyhow::bail;
 use clap::Args;
+use futures::StreamExt;
+use serde::Serialize;
 
-use super::{EXIT_ERROR, EXIT_OK, FleetArgs, SelectArgs, report_failure};
+use super::{EXIT_ERROR, EXIT_OK, FleetArgs, OutputFormat, SelectArgs, report_failure};
+use gitfleet::bootstrap::{self, BootstrapOptions, BootstrapReport, GitAuth};
 use gitfleet::fleet::DirSource;
-use gitfleet::pipeline::prepare;
-use gitfleet::plan;
+use gitfleet::fleet::types::ProviderKind;
+use gitfleet::pipeline::{Prepared, connect_cluster, prepare};
+use gitfleet::plan::{self, ClusterPlan};
 use gitfleet::provider::{AnyProvider, ProviderOptions};
+use gitfleet::render::RenderedCluster;
 
 #[derive(Debug, Args)]
 pub struct UpArgs {
@@ -18,18 +27,58 @@ pub struct UpArgs {
     pub fleet: FleetArgs,
     #[command(flatten)]
     pub select: SelectArgs,
+    /// Cluster names (same as -c).
+    #[arg(value_name = "CLUSTER")]
+    pub names: Vec<String>,
     /// Apply without asking.
     #[arg(long, short = 'y')]
     pub yes: bool,
+    /// Clusters worked on at once.
+    #[arg(long, default_value_t = 4, value_name = "N")]
+    pub parallel: usize,
+    /// Output format of the result (json: one document for CI; progress stays on stderr).
+    #[arg(long, short = 'o', value_enum, default_value_t = OutputFormat::Text)]
+    pub output: OutputFormat,
+    /// Provision only: do not install or seed the reconciler.
+    #[arg(long)]
+    pub no_install: bool,
+    /// Do not commit the reconciler's manifests into the repository.
+    #[arg(long)]
+    pub no_commit: bool,
+    /// Wait until each cluster's Sync is Ready at the pushed revision.
+    #[arg(long)]
+    pub wait: bool,
+    /// The reconciler reads the repository with this SSH private key.
+    #[arg(long, value_name = "FILE")]
+    pub ssh_key_file: Option<PathBuf>,
+    /// known_hosts lines of the Git host (with --ssh-key-file or --generate-deploy-key).
+    #[arg(long, value_name = "FILE")]
+    pub known_hosts_file: Option<PathBuf>,
+    /// The reconciler reads the repository over HTTPS with the token in this environment variable.
+    #[arg(long, value_name = "VAR")]
+    pub https_token_env: Option<String>,
+    /// User name for --https-token-env.
+    #[arg(long, default_value = "git", value_name = "NAME")]
+    pub https_username: String,
+    /// Generate an ed25519 deploy key (kept on re-runs); its public half is printed and written
+    /// to `<cluster>-deploy-key.pub` for you to register with the repository.
+    #[arg(long)]
+    pub generate_deploy_key: bool,
+    /// Where cluster kubeconfigs are written (mode 0600).
+    #[arg(long, value_name = "DIR", env = "GITFLEET_KUBECONFIG_DIR")]
+    pub kubeconfig_dir: Option<PathBuf>,
+    /// kind: load this locally built image (e.g. the agent's) into the cluster.
+    #[arg(long, value_name = "IMAGE")]
+    pub kind_load_image: Option<String>,
     /// Send AWS API calls to this endpoint (an emulator); AWS_ENDPOINT_URL works too.
     #[arg(long, value_name = "URL")]
     pub aws_endpoint_url: Option<String>,
     /// Azure Resource Manager endpoint (a stand-in or sovereign cloud).
     #[arg(long, value_name = "URL", env = "GITFLEET_AZURE_ENDPOINT")]
     pub azure_endpoint: Option<String>,
-    /// Longest wait for one resource to become ready or go away, e.g. 40m.
+    /// Longest wait for one resource (cloud resource, CRD, Sync), e.g. 40m.
     #[arg(long, value_name = "DURATION", value_parser = super::parse_duration)]
-    pub timeout: Option<std::time::Duration>,
+    pub timeout: Option<Duration>,
 }
 
 /// Asks on a terminal; refuses (never hangs) when stdin is not one.
@@ -44,17 +93,102 @@ pub fn confirm(question: &str) -> anyhow::Result<bool> {
     Ok(matches!(answer.trim(), "y" | "Y" | "yes"))
 }
 
-pub fn run(args: UpArgs) -> anyhow::Result<u8> {
-    let mut out = std::io::stdout().lock();
-    let source = DirSource::new(&args.fleet.fleet);
-    let prepared = match prepare(
-        &source,
-        &args.select.clusters,
-        args.select.selector.as_ref(),
-    ) {
-        Ok(p) => p,
-        Err(e) => return Ok(report_failure(&e, super::OutputFormat::Text)),
+/// One cluster's result, as `-o json` prints it.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ClusterResult {
+    cluster: String,
+    provider: ProviderKind,
+    ok: bool,
+    /// Cloud steps carried out.
+    provisioned: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    kubeconfig: Option<PathBuf>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    bootstrap: Option<BootstrapReport>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<String>,
+}
+
+impl ClusterResult {
+    fn summary(&self) -> String {
+        if let Some(e) = &self.error {
+            return format!("FAILED: {e}");
+        }
+        let mut parts = Vec::new();
+        if !self.provisioned.is_empty() {
+            parts.push(format!("{} cloud step(s)", self.provisioned.len()));
+        }
+        if let Some(b) = &self.bootstrap {
+            let n = |s: &gitfleet::kube::ChangeSet| {
+                s.count(gitfleet::kube::Action::Created) + s.count(gitfleet::kube::Action::Configured)
+            };
+            if n(&b.install) > 0 {
+                parts.push(format!("reconciler: {} object(s) applied", n(&b.install)));
+            }
+            if b.credentials != "unchanged" {
+                parts.push(format!("credentials {}", b.credentials));
+            }
+            if n(&b.seed) > 0 {
+                parts.push(format!("seed: {} object(s) applied", n(&b.seed)));
+            }
+            if let Some(c) = &b.commit {
+                parts.push(format!("committed {}", &c[..c.len().min(12)]));
+            }
+            if let Some(r) = &b.ready_revision {
+                parts.push(format!("Ready at {}", &r[..r.len().min(12)]));
+            }
+        }
+        if parts.is_empty() {
+            "up to date (no change)".into()
+        } else {
+            parts.join(", ")
+        }
+    }
+}
+
+fn git_auth(args: &UpArgs) -> anyhow::Result<GitAuth> {
+    let known_hosts = match &args.known_hosts_file {
+        Some(f) => Some(std::fs::read_to_string(f).map_err(|e| anyhow::anyhow!("cannot read {}: {e}", f.display()))?),
+        None => None,
     };
+    let chosen = [args.ssh_key_file.is_some(), args.https_token_env.is_some(), args.generate_deploy_key]
+        .iter()
+        .filter(|b| **b)
+        .count();
+    if chosen > 1 {
+        bail!("choose one of --ssh-key-file, --https-token-env and --generate-deploy-key");
+    }
+    if let Some(f) = &args.ssh_key_file {
+        let private_key = std::fs::read_to_string(f).map_err(|e| anyhow::anyhow!("cannot read {}: {e}", f.display()))?;
+        return Ok(GitAuth::SshKey { private_key, known_hosts });
+    }
+    if let Some(var) = &args.https_token_env {
+        let token = std::env::var(var).map_err(|_| anyhow::anyhow!("--https-token-env {var}: the variable is not set"))?;
+        return Ok(GitAuth::Https { username: args.https_username.clone(), token });
+    }
+    if args.generate_deploy_key {
+        return Ok(GitAuth::GenerateDeployKey { known_hosts });
+    }
+    Ok(GitAuth::None)
+}
+
+fn default_kubeconfig_dir() -> PathBuf {
+    std::env::var_os("HOME")
+        .map(|h| PathBuf::from(h).join(".kube").join("gitfleet"))
+        .unwrap_or_else(|| PathBuf::from(".kube-gitfleet"))
+}
+
+pub fn run(mut args: UpArgs) -> anyhow::Result<u8> {
+    args.select.clusters.append(&mut args.names);
+    let source = DirSource::new(&args.fleet.fleet);
+    let prepared = match prepare(&source, &args.select.clusters, args.select.selector.as_ref()) {
+        Ok(p) => p,
+        Err(e) => return Ok(report_failure(&e, args.output)),
+    };
+    let auth = git_auth(&args)?;
+    let kubeconfig_dir = args.kubeconfig_dir.clone().unwrap_or_else(default_kubeconfig_dir);
+    std::fs::create_dir_all(&kubeconfig_dir)?;
     let options = ProviderOptions {
         offline: false,
         aws_endpoint_url: args.aws_endpoint_url.clone(),
@@ -62,72 +196,229 @@ pub fn run(args: UpArgs) -> anyhow::Result<u8> {
         wait_timeout: args.timeout,
         poll_interval: super::poll_interval(),
     };
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
-    let mut failed = 0;
-    for rendered in &prepared.rendered {
-        let cluster = prepared
-            .fleet
-            .clusters
-            .iter()
-            .find(|c| c.name == rendered.name)
-            .expect("rendered clusters come from the fleet");
-        let desired = plan::desired_state(&prepared.fleet.fleet, cluster, rendered);
-        let result: anyhow::Result<()> = runtime.block_on(async {
-            let provider = AnyProvider::connect(rendered, &options).await?;
-            let observed = provider.observe(&desired, rendered).await?;
-            let plan = plan::plan_cluster(&desired, &observed)?;
-            let cloud: Vec<_> = plan
-                .steps
-                .iter()
-                .filter(|s| s.target.is_provider())
-                .collect();
-            if cloud.is_empty() {
-                writeln!(
-                    out,
-                    "{} [{}]: infrastructure up to date",
-                    plan.cluster, plan.provider
-                )?;
-                return Ok(());
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
+    runtime.block_on(run_all(&args, &prepared, &options, auth, &kubeconfig_dir))
+}
+
+/// What phase one found for a cluster.
+struct Planned<'a> {
+    rendered: &'a RenderedCluster,
+    provider: Option<AnyProvider>,
+    plan: Result<ClusterPlan, String>,
+}
+
+async fn run_all(
+    args: &UpArgs,
+    prepared: &Prepared,
+    options: &ProviderOptions,
+    auth: GitAuth,
+    kubeconfig_dir: &Path,
+) -> anyhow::Result<u8> {
+    let fleet_dir = args.fleet.fleet.clone();
+    // Phase one: observe and plan every cluster (concurrently), show the plans, confirm once.
+    let planned: Vec<Planned<'_>> = futures::stream::iter(prepared.rendered.iter())
+        .map(|rendered| {
+            let fleet_dir = fleet_dir.clone();
+            async move { plan_one(prepared, rendered, options, &fleet_dir, kubeconfig_dir, args.no_install).await }
+        })
+        .buffered(args.parallel.max(1))
+        .collect()
+        .await;
+    let mut total = 0;
+    for p in &planned {
+        match &p.plan {
+            Ok(plan) if plan.steps.is_empty() => eprintln!("{} [{}]: nothing to do", plan.cluster, plan.provider),
+            Ok(plan) => {
+                eprintln!("{} [{}]:", plan.cluster, plan.provider);
+                for (i, s) in plan.steps.iter().enumerate() {
+                    eprintln!("  {}. {s}", i + 1);
+                }
+                total += plan.steps.iter().filter(|s| s.target.is_provider()).count();
             }
-            writeln!(out, "{} [{}]:", plan.cluster, plan.provider)?;
-            for (i, s) in cloud.iter().enumerate() {
-                writeln!(out, "  {}. {s}", i + 1)?;
-            }
-            out.flush()?;
-            if !args.yes
-                && !confirm(&format!(
-                    "apply {} step(s) to {}?",
-                    cloud.len(),
-                    plan.cluster
-                ))?
-            {
-                bail!("not confirmed; nothing was changed");
-            }
-            let progress = super::progress::for_cluster(&plan.cluster);
-            for step in cloud {
-                writeln!(out, "  {step} ...")?;
-                out.flush()?;
-                provider.apply(step, rendered, progress.as_ref()).await?;
-                writeln!(out, "  {step}: done")?;
-            }
-            Ok(())
-        });
-        if let Err(e) = result {
-            failed += 1;
-            eprintln!("{}: error: {e:#}", rendered.name);
+            Err(e) => eprintln!("{}: cannot plan: {e}", p.rendered.name),
         }
     }
-    if prepared
-        .rendered
-        .iter()
-        .any(|r| r.provider != gitfleet::fleet::types::ProviderKind::Existing)
-    {
-        writeln!(
-            out,
-            "\nthe reconciler install, seed and self-manifest commit steps of `plan` are not carried out by this build"
-        )?;
+    if total > 0 && !args.yes && !confirm(&format!("apply {total} cloud step(s) (and bootstrap the reconcilers)?"))? {
+        bail!("not confirmed; nothing was changed");
+    }
+
+    // Phase two: carry out, concurrently.
+    let results: Vec<ClusterResult> = futures::stream::iter(planned)
+        .map(|p| {
+            let auth = auth.clone();
+            let fleet_dir = fleet_dir.clone();
+            async move { execute(args, prepared, p, auth, &fleet_dir, kubeconfig_dir).await }
+        })
+        .buffer_unordered(args.parallel.max(1))
+        .collect()
+        .await;
+    let mut results = results;
+    results.sort_by(|a, b| a.cluster.cmp(&b.cluster));
+    let failed = results.iter().filter(|r| !r.ok).count();
+    let mut out = std::io::stdout().lock();
+    match args.output {
+        OutputFormat::Json => {
+            let doc = serde_json::json!({"ok": failed == 0, "clusters": results});
+            writeln!(out, "{}", serde_json::to_string_pretty(&doc)?)?;
+        }
+        OutputFormat::Text => {
+            for r in &results {
+                if let Some(b) = &r.bootstrap
+                    && let Some(key) = &b.deploy_key
+                {
+                    writeln!(out, "{}: register this deploy key (read access) with the repository:\n  {key}", r.cluster)?;
+                }
+            }
+            writeln!(out, "{:<20} {:<9} {:<7} DETAIL", "CLUSTER", "PROVIDER", "RESULT")?;
+            for r in &results {
+                writeln!(
+                    out,
+                    "{:<20} {:<9} {:<7} {}",
+                    r.cluster,
+                    r.provider.to_string(),
+                    if r.ok { "ok" } else { "failed" },
+                    r.summary()
+                )?;
+            }
+        }
     }
     Ok(if failed > 0 { EXIT_ERROR } else { EXIT_OK })
+}
+
+async fn plan_one<'a>(
+    prepared: &Prepared,
+    rendered: &'a RenderedCluster,
+    options: &ProviderOptions,
+    fleet_dir: &Path,
+    kubeconfig_dir: &Path,
+    no_install: bool,
+) -> Planned<'a> {
+    let cluster = prepared
+        .fleet
+        .clusters
+        .iter()
+        .find(|c| c.name == rendered.name)
+        .expect("rendered clusters come from the fleet");
+    let desired = plan::desired_state(&prepared.fleet.fleet, cluster, rendered);
+    let provider = match AnyProvider::connect(rendered, options).await {
+        Ok(p) => p,
+        Err(e) => return Planned { rendered, provider: None, plan: Err(e.to_string()) },
+    };
+    let mut observed = match provider.observe(&desired, rendered).await {
+        Ok(o) => o,
+        Err(e) => return Planned { rendered, provider: Some(provider), plan: Err(e.to_string()) },
+    };
+    let reachable = observed.control_plane.is_some() || rendered.provider == ProviderKind::Existing;
+    if !no_install && reachable {
+        match connect_cluster(&provider, rendered, fleet_dir, kubeconfig_dir).await {
+            Ok((conn, _)) => match bootstrap::observe(&conn, &prepared.fleet.fleet, &rendered.name).await {
+                Ok(r) => observed.reconciler = r,
+                Err(e) if rendered.provider == ProviderKind::Existing => {
+                    return Planned { rendered, provider: Some(provider), plan: Err(e.to_string()) };
+                }
+                Err(_) => {}
+            },
+            Err(e) if rendered.provider == ProviderKind::Existing => {
+                return Planned { rendered, provider: Some(provider), plan: Err(e) };
+            }
+            Err(_) => {}
+        }
+    }
+    let mut plan = plan::plan_cluster(&desired, &observed).map_err(|e| e.to_string());
+    if let Ok(p) = &mut plan
+        && no_install
+    {
+        p.steps.retain(|s| s.target.is_provider());
+    }
+    Planned { rendered, provider: Some(provider), plan }
+}
+
+async fn execute(
+    args: &UpArgs,
+    prepared: &Prepared,
+    p: Planned<'_>,
+    auth: GitAuth,
+    fleet_dir: &Path,
+    kubeconfig_dir: &Path,
+) -> ClusterResult {
+    let rendered = p.rendered;
+    let mut result = ClusterResult {
+        cluster: rendered.name.clone(),
+        provider: rendered.provider,
+        ok: false,
+        provisioned: Vec::new(),
+        kubeconfig: None,
+        bootstrap: None,
+        error: None,
+    };
+    let (provider, plan) = match (p.provider, p.plan) {
+        (Some(provider), Ok(plan)) => (provider, plan),
+        (_, Err(e)) => {
+            result.error = Some(e);
+            return result;
+        }
+        (None, Ok(_)) => {
+            result.error = Some("no provider".into());
+            return result;
+        }
+    };
+    let progress = super::progress::for_cluster(&rendered.name);
+    for step in plan.steps.iter().filter(|s| s.target.is_provider()) {
+        eprintln!("[{}] {step} ...", rendered.name);
+        if let Err(e) = provider.apply(step, rendered, progress.as_ref()).await {
+            result.error = Some(format!("{step}: {e}"));
+            return result;
+        }
+        result.provisioned.push(step.to_string());
+    }
+    let fleet = &prepared.fleet.fleet;
+    let conn = match connect_cluster(&provider, rendered, fleet_dir, kubeconfig_dir).await {
+        Ok((conn, file)) => {
+            result.kubeconfig = file;
+            conn
+        }
+        Err(e) => {
+            result.error = Some(format!("cannot reach the cluster: {e}"));
+            return result;
+        }
+    };
+    if let (Some(image), AnyProvider::Kind(kind)) = (&args.kind_load_image, &provider)
+        && let Err(e) = kind.load_image(&rendered.name, image)
+    {
+        result.error = Some(e.to_string());
+        return result;
+    }
+    if args.no_install {
+        result.ok = true;
+        return result;
+    }
+    let cluster = prepared.fleet.clusters.iter().find(|c| c.name == rendered.name).expect("cluster");
+    let desired = plan::desired_state(fleet, cluster, rendered);
+    let mut outputs = std::collections::BTreeMap::new();
+    outputs.insert("endpoint".to_string(), conn.server.clone());
+    let work = match tempfile::tempdir() {
+        Ok(w) => w,
+        Err(e) => {
+            result.error = Some(e.to_string());
+            return result;
+        }
+    };
+    let opts = BootstrapOptions {
+        auth,
+        commit: !args.no_commit,
+        wait: args.wait,
+        timeout: args.timeout.unwrap_or(Duration::from_secs(300)),
+        poll: super::poll_interval().unwrap_or(Duration::from_secs(2)),
+        deploy_key_file: Some(fleet_dir.join(format!("{}-deploy-key.pub", rendered.name))),
+        outputs,
+        work_dir: work.path().join("repo"),
+    };
+    match bootstrap::bootstrap(&conn, fleet, rendered, &desired.self_manifests_path, &opts, progress.as_ref()).await {
+        Ok(report) => {
+            result.bootstrap = Some(report);
+            result.ok = true;
+        }
+        Err(e) => result.error = Some(e.to_string()),
+    }
+    result
 }

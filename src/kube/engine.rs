@@ -236,6 +236,46 @@ impl Engine {
         Ok(set)
     }
 
+    /// Deletes `refs` (in prune order) where the inventory still owns them, with the same
+    /// safety checks as prune, and drops them from the inventory.
+    pub async fn remove(&self, refs: &[ObjectRef], opts: &ApplyOptions) -> Result<ChangeSet, Error> {
+        let Some(at) = &opts.inventory else {
+            return Err(Error::Other("removing objects needs an inventory".into()));
+        };
+        let Some(previous) = inventory::read(&self.conn, at).await? else {
+            return Ok(ChangeSet::default());
+        };
+        let wanted: HashSet<_> = refs.iter().map(ObjectRef::key).collect();
+        let remaining: BTreeSet<ObjectRef> = previous
+            .objects
+            .iter()
+            .filter(|o| !wanted.contains(&o.key()))
+            .cloned()
+            .collect();
+        let mut set = ChangeSet::default();
+        let mut kept = remaining.clone();
+        let previous = Some(previous);
+        for r in previous.as_ref().map(|p| p.removed_from(&remaining)).unwrap_or_default() {
+            let (action, detail) = self.prune_decision(&r, opts, &remaining, &previous).await?;
+            if action == Action::Pruned {
+                self.delete(&r).await?;
+            } else if detail.as_deref() != Some("already gone") {
+                kept.insert(r.clone());
+            }
+            set.changes.push(Change { object: r, action, detail });
+        }
+        inventory::write(
+            &self.conn,
+            at,
+            &Inventory {
+                revision: previous.map(|p| p.revision).unwrap_or_default(),
+                objects: kept,
+            },
+        )
+        .await?;
+        Ok(set)
+    }
+
     /// What `apply` would change, object by object (server-side dry-run).
     pub async fn diff(
         &self,

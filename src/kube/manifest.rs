@@ -199,6 +199,9 @@ pub fn parse_file(
             continue;
         }
         let what = format!("document {document}");
+        if is_fleet_definition(&value) {
+            continue;
+        }
         if let Some(obj) = check_object(&value, &doc_span, &what, diags) {
             objects.push(Object {
                 value: obj,
@@ -207,6 +210,15 @@ pub fn parse_file(
             });
         }
     }
+}
+
+/// gitfleet's own definitions (`cluster.yaml`, `fleet.yaml`) live beside a cluster's manifests
+/// in the repository; they are read by gitfleet, never sent to a cluster.
+fn is_fleet_definition(v: &Value) -> bool {
+    v["apiVersion"]
+        .as_str()
+        .is_some_and(|a| a.starts_with("gitfleet.io/"))
+        && matches!(v["kind"].as_str(), Some("Cluster" | "Fleet"))
 }
 
 /// serde_yaml's message without its own " at line X column Y" (we print file:line:column).

@@ -7,6 +7,7 @@
 pub mod aks;
 pub mod eks;
 pub mod eks_token;
+pub mod kind;
 pub mod offline;
 pub mod wait;
 
@@ -95,6 +96,9 @@ pub enum AnyProvider {
     Offline(offline::OfflineProvider),
     Eks(eks::EksProvider),
     Aks(aks::AksProvider),
+    Kind(kind::KindProvider),
+    /// A cluster gitfleet does not provision: nothing to observe or change in a cloud.
+    Existing,
 }
 
 impl AnyProvider {
@@ -131,10 +135,8 @@ impl AnyProvider {
                 }
                 Ok(Self::Aks(aks::AksProvider::connect(&settings)))
             }
-            _ => Err(ProviderError::Unavailable {
-                provider: rendered.provider,
-                message: "this build cannot observe live clusters of this provider yet; run with --offline to plan against nothing existing".into(),
-            }),
+            crate::render::ProviderRequests::Kind { .. } => Ok(Self::Kind(kind::KindProvider::default())),
+            crate::render::ProviderRequests::Existing { .. } => Ok(Self::Existing),
         }
     }
 
@@ -152,6 +154,10 @@ impl AnyProvider {
             }),
             Self::Eks(p) => p.apply(step, rendered, progress).await,
             Self::Aks(p) => p.apply(step, rendered, progress).await,
+            Self::Kind(p) => p.apply(step, rendered, progress).await,
+            Self::Existing => Err(ProviderError::NotAProviderStep {
+                step: step.to_string(),
+            }),
         }
     }
 
@@ -199,6 +205,21 @@ impl AnyProvider {
     ) -> Result<String, ProviderError> {
         match self {
             Self::Aks(p) => p.kubeconfig(rendered).await,
+            Self::Kind(p) => p.kubeconfig(&rendered.name),
+            Self::Existing => {
+                let crate::render::ProviderRequests::Existing { kubeconfig, .. } = &rendered.requests else {
+                    return Err(ProviderError::WrongProvider { provider: rendered.provider, cluster: rendered.name.clone() });
+                };
+                let path = kubeconfig
+                    .clone()
+                    .or_else(|| std::env::var("KUBECONFIG").ok())
+                    .or_else(|| std::env::var("HOME").ok().map(|h| format!("{h}/.kube/config")))
+                    .unwrap_or_default();
+                std::fs::read_to_string(&path).map_err(|e| ProviderError::Unavailable {
+                    provider: rendered.provider,
+                    message: format!("cannot read the kubeconfig {path}: {e}"),
+                })
+            }
             _ => Ok(crate::kubeconfig::render(
                 &self.access(rendered, gitfleet).await?,
             )),
@@ -219,6 +240,10 @@ impl AnyProvider {
             }),
             Self::Eks(p) => p.delete_cluster(&rendered.name, fleet, progress).await,
             Self::Aks(p) => p.delete_cluster(rendered, fleet, progress).await,
+            Self::Kind(p) => p.delete(&rendered.name),
+            Self::Existing => Err(ProviderError::NotOwned {
+                what: format!("existing cluster {}", rendered.name),
+            }),
         }
     }
 
@@ -231,6 +256,8 @@ impl AnyProvider {
             Self::Offline(p) => p.observe(desired, rendered).await,
             Self::Eks(p) => p.observe(desired, &desired.fleet).await,
             Self::Aks(p) => p.observe(desired, rendered).await,
+            Self::Kind(p) => p.observe(desired).await,
+            Self::Existing => Ok(Observed::default()),
         }
     }
 }

@@ -6813,6 +6813,13 @@ impl State {
                 put_count(&mut s, "readyReplicas", avail);
                 put_count(&mut s, "availableReplicas", avail);
                 put_count(&mut s, "unavailableReplicas", (total - avail).max(0));
+                // The controller carries the collision count over.
+                if let Some(cc) = obj["status"]
+                    .get("collisionCount")
+                    .filter(|c| c.is_number())
+                {
+                    s.insert("collisionCount".into(), cc.clone());
+                }
                 let max_unavailable = replicas / 4;
                 let available = avail >= replicas - max_unavailable;
                 let conditions = vec![
@@ -6859,7 +6866,8 @@ impl State {
                 put_count(&mut s, "updatedReplicas", updated);
                 s.insert("currentRevision".into(), json!(current_rev));
                 s.insert("updateRevision".into(), json!(update_rev));
-                s.insert("collisionCount".into(), json!(0));
+                let cc = obj["status"]["collisionCount"].as_i64().unwrap_or(0);
+                s.insert("collisionCount".into(), json!(cc));
                 s.insert("availableReplicas".into(), json!(ready_n));
             }
             "daemonsets" => {

@@ -1,0 +1,493 @@
+//! The bootstrap: install the reconciler in a cluster, give it read access to the repository, seed
+//! it (GitSource, Sync, cluster facts) and commit its own manifests into the repository so that it
+//! manages and upgrades itself from Git. Every step is idempotent: a converged cluster sees no
+//! write, and an unchanged repository no commit.
+//!
+//! The install and seed objects are applied with the inventory of the cluster's Sync
+//! (`gitfleet-sync-<cluster>`), the same inventory the agent uses when it applies them from Git,
+//! so the bootstrap and the agent agree on ownership and never undo each other.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use k8s_openapi::api::core::v1::Secret;
+use kube::Api;
+use kube::api::{DeleteParams, Patch, PatchParams};
+use serde_json::{Value, json};
+
+use crate::agent::types::{GitSource, Sync};
+use crate::fleet::types::Fleet;
+use crate::git::{self, CommitRequest, Credentials};
+use crate::kube::inventory::InventoryRef;
+use crate::kube::{self as engine, ApplyOptions, ChangeSet, Connection, Engine, FIELD_MANAGER};
+use crate::provider::Progress;
+use crate::render::RenderedCluster;
+use crate::render::manifest::Manifest;
+
+/// Secret the GitSource reads its credentials from (the seed template names it).
+pub const CREDENTIALS_SECRET: &str = "gitfleet-git-credentials";
+
+/// How the reconciler reads the repository.
+#[derive(Clone, Default)]
+pub enum GitAuth {
+    /// Public repository (or file:// in tests).
+    #[default]
+    None,
+    /// An existing SSH private key (and the host's known_hosts lines).
+    SshKey {
+        private_key: String,
+        known_hosts: Option<String>,
+    },
+    /// An HTTPS token.
+    Https { username: String, token: String },
+    /// A new ed25519 deploy key; its public half is printed and written for the user to register.
+    /// An existing key in the cluster is kept (re-running never rotates it).
+    GenerateDeployKey { known_hosts: Option<String> },
+}
+
+impl std::fmt::Debug for GitAuth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            GitAuth::None => "None",
+            GitAuth::SshKey { .. } => "SshKey(redacted)",
+            GitAuth::Https { .. } => "Https(redacted)",
+            GitAuth::GenerateDeployKey { .. } => "GenerateDeployKey",
+        })
+    }
+}
+
+impl GitAuth {
+    /// Credentials for pushing from this machine.
+    pub fn push_credentials(&self) -> Credentials {
+        match self {
+            GitAuth::SshKey {
+                private_key,
+                known_hosts,
+            } => Credentials::Ssh {
+                private_key: private_key.clone(),
+                passphrase: None,
+                known_hosts: known_hosts.clone(),
+            },
+            GitAuth::Https { username, token } => Credentials::Https {
+                username: username.clone(),
+                password: token.clone(),
+            },
+            _ => Credentials::None,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct BootstrapOptions {
+    pub auth: GitAuth,
+    /// Commit and push the reconciler's manifests (`--no-commit` turns it off).
+    pub commit: bool,
+    /// Wait until the Sync is Ready at the pushed revision.
+    pub wait: bool,
+    pub timeout: Duration,
+    pub poll: Duration,
+    /// Where a generated deploy key's public half is written.
+    pub deploy_key_file: Option<PathBuf>,
+    /// Facts from provisioning for the cluster-facts ConfigMap (endpoint, ARN, resource id...).
+    pub outputs: BTreeMap<String, String>,
+    /// Scratch directory for the commit.
+    pub work_dir: PathBuf,
+}
+
+/// What a bootstrap did.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct BootstrapReport {
+    pub install: ChangeSet,
+    pub seed: ChangeSet,
+    /// created, updated or unchanged.
+    pub credentials: String,
+    /// The public half of a deploy key (never the private one).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub deploy_key: Option<String>,
+    /// The commit of the reconciler's manifests, when one was made.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub commit: Option<String>,
+    /// The revision the Sync reported Ready at (with `wait`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ready_revision: Option<String>,
+}
+
+impl BootstrapReport {
+    /// Whether anything changed in the cluster or the repository.
+    pub fn changed(&self) -> bool {
+        self.install.has_changes()
+            || self.seed.has_changes()
+            || self.credentials != "unchanged"
+            || self.commit.is_some()
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum BootstrapError {
+    #[error("installing the reconciler: {0}")]
+    Install(#[source] engine::Error),
+    #[error("storing the repository credentials: {0}")]
+    Credentials(String),
+    #[error("seeding the reconciler: {0}")]
+    Seed(#[source] engine::Error),
+    #[error("committing the reconciler's manifests: {0}")]
+    Commit(String),
+    #[error("waiting for the Sync: {0}")]
+    Wait(String),
+}
+
+fn objects(manifests: &[Manifest], origin: &str) -> Vec<engine::Object> {
+    manifests
+        .iter()
+        .enumerate()
+        .map(|(i, m)| engine::Object {
+            value: serde_json::to_value(m).unwrap_or(Value::Null),
+            span: crate::diagnostic::Span::new(origin.into(), 1, 1),
+            document: i + 1,
+        })
+        .collect()
+}
+
+fn yaml_stream(manifests: &[Manifest]) -> String {
+    let mut out = String::from("# Generated by `gitfleet up`; the reconciler applies and upgrades itself from here.\n");
+    for m in manifests {
+        out.push_str("---\n");
+        out.push_str(&serde_yaml::to_string(m).unwrap_or_default());
+    }
+    out
+}
+
+/// The seed with provisioning outputs added to the cluster-facts ConfigMap.
+pub fn seed_with_outputs(rendered: &RenderedCluster, outputs: &BTreeMap<String, String>) -> Vec<Manifest> {
+    let mut seed = rendered.seed.clone();
+    for m in &mut seed {
+        if m.kind == "ConfigMap"
+            && let Some(Value::Object(data)) = m.body.get_mut("data")
+        {
+            for (k, v) in outputs {
+                data.insert(k.clone(), Value::String(v.clone()));
+            }
+        }
+    }
+    seed
+}
+
+/// The files committed at `<path>/<reconciler namespace>/`.
+pub fn self_manifests(rendered: &RenderedCluster, seed: &[Manifest]) -> BTreeMap<String, String> {
+    let mut files = BTreeMap::new();
+    files.insert("install.yaml".to_string(), yaml_stream(&rendered.install));
+    files.insert("seed.yaml".to_string(), yaml_stream(seed));
+    files
+}
+
+/// The inventory shared with the agent's Sync of this cluster.
+pub fn inventory(fleet: &Fleet, cluster: &str) -> InventoryRef {
+    InventoryRef {
+        namespace: fleet.spec.reconciler.namespace.clone(),
+        name: crate::agent::sync::inventory_name(cluster),
+    }
+}
+
+/// Install, credentials, seed, commit, wait.
+pub async fn bootstrap(
+    conn: &Connection,
+    fleet: &Fleet,
+    rendered: &RenderedCluster,
+    self_path: &str,
+    opts: &BootstrapOptions,
+    progress: &dyn Progress,
+) -> Result<BootstrapReport, BootstrapError> {
+    let engine = Engine::new(conn.clone());
+    let ns = fleet.spec.reconciler.namespace.clone();
+    let apply_opts = ApplyOptions {
+        inventory: Some(inventory(fleet, &rendered.name)),
+        poll_interval: opts.poll,
+        timeout: opts.timeout,
+        ..ApplyOptions::default()
+    };
+    let mut report = BootstrapReport::default();
+
+    // 1. The reconciler: CRDs (waited for), namespace, RBAC, Deployment, Service.
+    report.install = engine
+        .apply(objects(&rendered.install, "reconciler/install"), &apply_opts, progress)
+        .await
+        .map_err(BootstrapError::Install)?;
+
+    // 2. Read access to the repository.
+    let (status, public) = store_credentials(conn, &ns, &opts.auth).await?;
+    report.credentials = status;
+    if let Some(public) = &public {
+        if let Some(file) = &opts.deploy_key_file {
+            std::fs::write(file, format!("{public}\n"))
+                .map_err(|e| BootstrapError::Credentials(format!("cannot write {}: {e}", file.display())))?;
+        }
+        report.deploy_key = Some(public.clone());
+    }
+
+    // 3. The seed: GitSource, Sync, cluster facts.
+    let seed = seed_with_outputs(rendered, &opts.outputs);
+    report.seed = engine
+        .apply(objects(&seed, "reconciler/seed"), &apply_opts, progress)
+        .await
+        .map_err(BootstrapError::Seed)?;
+
+    // 4. The reconciler's own manifests into Git.
+    let mut pushed = None;
+    if opts.commit {
+        let files = self_manifests(rendered, &seed);
+        let url = fleet.spec.repository.url.clone();
+        let branch = fleet.spec.repository.branch.clone();
+        let creds = opts.auth.push_credentials();
+        let dir = self_path.trim_matches('/').to_string();
+        let message = format!("gitfleet: reconciler manifests of cluster {}", rendered.name);
+        let work_dir = opts.work_dir.clone();
+        pushed = tokio::task::spawn_blocking(move || {
+            git::commit_and_push(
+                &CommitRequest {
+                    url: &url,
+                    branch: &branch,
+                    creds: &creds,
+                    dir: &dir,
+                    files,
+                    message: &message,
+                    author_name: "gitfleet",
+                    author_email: "gitfleet@users.noreply.gitfleet.io",
+                },
+                &work_dir,
+            )
+        })
+        .await
+        .map_err(|e| BootstrapError::Commit(e.to_string()))?
+        .map_err(|e| BootstrapError::Commit(e.to_string()))?;
+        report.commit = pushed.clone();
+    }
+
+    // 5. Ready at the pushed revision (or at whatever the source has, without a commit).
+    if opts.wait {
+        report.ready_revision = Some(wait_ready(conn, &ns, &rendered.name, pushed.as_deref(), opts, progress).await?);
+    }
+    Ok(report)
+}
+
+/// Creates or updates the credentials Secret; returns (created|updated|unchanged, public key).
+async fn store_credentials(
+    conn: &Connection,
+    ns: &str,
+    auth: &GitAuth,
+) -> Result<(String, Option<String>), BootstrapError> {
+    let api: Api<Secret> = Api::namespaced(conn.client.clone(), ns);
+    let existing = api
+        .get_opt(CREDENTIALS_SECRET)
+        .await
+        .map_err(|e| BootstrapError::Credentials(crate::agent::api_message(&e)))?;
+    let text = |k: &str| {
+        existing
+            .as_ref()
+            .and_then(|s| s.data.as_ref())
+            .and_then(|d| d.get(k))
+            .map(|b| String::from_utf8_lossy(&b.0).into_owned())
+    };
+    let mut public = None;
+    let data: BTreeMap<&str, String> = match auth {
+        GitAuth::None => BTreeMap::new(),
+        GitAuth::SshKey {
+            private_key,
+            known_hosts,
+        } => {
+            let mut d = BTreeMap::from([("identity", private_key.clone())]);
+            if let Some(k) = known_hosts {
+                d.insert("known_hosts", k.clone());
+            }
+            d
+        }
+        GitAuth::Https { username, token } => {
+            BTreeMap::from([("username", username.clone()), ("password", token.clone())])
+        }
+        GitAuth::GenerateDeployKey { known_hosts } => {
+            let (private, public_key) = match (text("identity"), text("identity.pub")) {
+                (Some(private), Some(public)) => (private, public),
+                _ => generate_deploy_key().map_err(BootstrapError::Credentials)?,
+            };
+            public = Some(public_key.clone());
+            let mut d = BTreeMap::from([("identity", private), ("identity.pub", public_key)]);
+            if let Some(k) = known_hosts.clone().or_else(|| text("known_hosts")) {
+                d.insert("known_hosts", k);
+            }
+            d
+        }
+    };
+    let same = existing.as_ref().is_some_and(|s| {
+        let have: BTreeMap<String, String> = s
+            .data
+            .clone()
+            .unwrap_or_default()
+            .into_iter()
+            .map(|(k, v)| (k, String::from_utf8_lossy(&v.0).into_owned()))
+            .collect();
+        have == data.iter().map(|(k, v)| (k.to_string(), v.clone())).collect::<BTreeMap<_, _>>()
+    });
+    if same {
+        return Ok(("unchanged".into(), public));
+    }
+    let secret = json!({
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {"name": CREDENTIALS_SECRET, "namespace": ns,
+            "labels": {"gitfleet.io/managed-by": "gitfleet"}},
+        "type": "Opaque",
+        "stringData": data,
+    });
+    api.patch(
+        CREDENTIALS_SECRET,
+        &PatchParams::apply(FIELD_MANAGER).force(),
+        &Patch::Apply(&secret),
+    )
+    .await
+    .map_err(|e| BootstrapError::Credentials(crate::agent::api_message(&e)))?;
+    Ok((if existing.is_some() { "updated" } else { "created" }.into(), public))
+}
+
+/// A new ed25519 key pair: (OpenSSH private key, `ssh-ed25519 AAAA... gitfleet` public line).
+pub fn generate_deploy_key() -> Result<(String, String), String> {
+    use ssh_key::rand_core::OsRng;
+    let mut key = ssh_key::PrivateKey::random(&mut OsRng, ssh_key::Algorithm::Ed25519)
+        .map_err(|e| format!("cannot generate a deploy key: {e}"))?;
+    key.set_comment("gitfleet deploy key");
+    let private = key
+        .to_openssh(ssh_key::LineEnding::LF)
+        .map_err(|e| format!("cannot encode the deploy key: {e}"))?
+        .to_string();
+    let public = key
+        .public_key()
+        .to_openssh()
+        .map_err(|e| format!("cannot encode the deploy key: {e}"))?;
+    Ok((private, public))
+}
+
+async fn wait_ready(
+    conn: &Connection,
+    ns: &str,
+    sync: &str,
+    revision: Option<&str>,
+    opts: &BootstrapOptions,
+    progress: &dyn Progress,
+) -> Result<String, BootstrapError> {
+    let api: Api<Sync> = Api::namespaced(conn.client.clone(), ns);
+    let start = Instant::now();
+    let what = format!("Sync {ns}/{sync}");
+    loop {
+        let s = api
+            .get_opt(sync)
+            .await
+            .map_err(|e| BootstrapError::Wait(crate::agent::api_message(&e)))?;
+        let st = s.and_then(|s| s.status).unwrap_or_default();
+        let ready = st.conditions.iter().find(|c| c.type_ == "Ready");
+        let applied = st.last_applied_revision.clone();
+        let at_revision = match revision {
+            Some(r) => applied.as_deref() == Some(r),
+            None => applied.is_some(),
+        };
+        let message = ready.map(|c| format!("Ready={} {}", c.status, c.message)).unwrap_or_else(|| "waiting for the reconciler".into());
+        progress.status(&what, if at_revision && ready.is_some_and(|c| c.status == "True") { "Ready" } else { &message }, start.elapsed());
+        if at_revision && ready.is_some_and(|c| c.status == "True") {
+            return Ok(applied.unwrap_or_default());
+        }
+        if start.elapsed() > opts.timeout {
+            return Err(BootstrapError::Wait(format!(
+                "{what} is not Ready at {} after {:?}: {message}",
+                revision.unwrap_or("any revision"),
+                opts.timeout
+            )));
+        }
+        tokio::time::sleep(opts.poll).await;
+    }
+}
+
+/// Whether the reconciler is installed (its image) and seeded, for plans.
+pub async fn observe(conn: &Connection, fleet: &Fleet, cluster: &str) -> Result<Option<crate::plan::ObservedReconciler>, engine::Error> {
+    let ns = &fleet.spec.reconciler.namespace;
+    let deployments: Api<k8s_openapi::api::apps::v1::Deployment> = Api::namespaced(conn.client.clone(), ns);
+    let op = |verb, resource| engine::client::Op { verb, resource, namespace: Some(ns), name: None };
+    let d = engine::client::retry(|| deployments.get_opt("gitfleet-reconciler"))
+        .await
+        .map_err(|e| engine::client::describe(conn, &op("get", "deployments.apps"), e))?;
+    let Some(d) = d else {
+        return Ok(None);
+    };
+    let image = d
+        .spec
+        .template
+        .spec
+        .and_then(|s| s.containers.first().and_then(|c| c.image.clone()))
+        .unwrap_or_default();
+    let syncs: Api<Sync> = Api::namespaced(conn.client.clone(), ns);
+    let sources: Api<GitSource> = Api::namespaced(conn.client.clone(), ns);
+    let seeded = matches!(syncs.get_opt(cluster).await, Ok(Some(_))) && matches!(sources.get_opt("fleet").await, Ok(Some(_)));
+    Ok(Some(crate::plan::ObservedReconciler { image, seeded }))
+}
+
+/// Removes the seed (Sync, GitSource: the agent stops applying) and, with `everything`, the
+/// reconciler itself: its install objects that the inventory still owns, in reverse order (a
+/// namespace or CRD that still holds foreign objects is kept), and the credentials Secret.
+/// Workloads the agent applied are left alone.
+pub async fn uninstall(
+    conn: &Connection,
+    fleet: &Fleet,
+    rendered: &RenderedCluster,
+    everything: bool,
+) -> Result<Vec<String>, engine::Error> {
+    let ns = &fleet.spec.reconciler.namespace;
+    let cluster = &rendered.name;
+    let mut removed = Vec::new();
+    let syncs: Api<Sync> = Api::namespaced(conn.client.clone(), ns);
+    let sources: Api<GitSource> = Api::namespaced(conn.client.clone(), ns);
+    let dp = DeleteParams::background();
+    let other = |e: kube::Error| engine::Error::Other(crate::agent::api_message(&e));
+    // Without the CRDs there is no seed to remove.
+    if let Ok(Some(_)) = syncs.get_opt(cluster).await {
+        syncs.delete(cluster, &dp).await.map_err(other)?;
+        removed.push(format!("Sync {ns}/{cluster}"));
+    }
+    if let Ok(Some(_)) = sources.get_opt("fleet").await {
+        sources.delete("fleet", &dp).await.map_err(other)?;
+        removed.push(format!("GitSource {ns}/fleet"));
+    }
+    if everything {
+        let refs: Vec<engine::ObjectRef> = rendered
+            .install
+            .iter()
+            .chain(rendered.seed.iter())
+            .map(|m| {
+                let (group, version) = engine::resolve::split_api_version(&m.api_version);
+                engine::ObjectRef {
+                    group,
+                    version,
+                    kind: m.kind.clone(),
+                    namespace: m.metadata.namespace.clone(),
+                    name: m.metadata.name.clone(),
+                }
+            })
+            .collect();
+        let opts = ApplyOptions {
+            inventory: Some(inventory(fleet, cluster)),
+            ..ApplyOptions::default()
+        };
+        let set = Engine::new(conn.clone()).remove(&refs, &opts).await?;
+        for c in set.changes {
+            match c.action {
+                engine::Action::Pruned => removed.push(c.object.to_string()),
+                engine::Action::Skipped if c.detail.as_deref() != Some("already gone") => {
+                    removed.push(format!("(kept) {}: {}", c.object, c.detail.unwrap_or_default()))
+                }
+                _ => {}
+            }
+        }
+        let secrets: Api<Secret> = Api::namespaced(conn.client.clone(), ns);
+        if let Ok(Some(_)) = secrets.get_opt(CREDENTIALS_SECRET).await {
+            secrets.delete(CREDENTIALS_SECRET, &dp).await.map_err(other)?;
+            removed.push(format!("Secret {ns}/{CREDENTIALS_SECRET}"));
+        }
+    }
+    Ok(removed)
+}
