@@ -108,16 +108,37 @@ pub async fn connect_cluster(
     fleet_dir: &std::path::Path,
     kubeconfig_dir: &std::path::Path,
 ) -> Result<(crate::kube::Connection, Option<std::path::PathBuf>), String> {
-    if let crate::render::ProviderRequests::Existing { kubeconfig, context } = &rendered.requests {
+    if let crate::render::ProviderRequests::Existing {
+        kubeconfig,
+        context,
+    } = &rendered.requests
+    {
         let path = kubeconfig.as_ref().map(|k| {
             let p = std::path::PathBuf::from(k);
-            if p.is_relative() { fleet_dir.join(p) } else { p }
+            if p.is_relative() {
+                fleet_dir.join(p)
+            } else {
+                p
+            }
         });
         let conn = crate::kube::connect(path.as_deref(), context.as_deref())
             .await
             .map_err(|e| e.to_string())?;
         return Ok((conn, None));
     }
+    let file = write_kubeconfig(provider, rendered, kubeconfig_dir).await?;
+    let conn = crate::kube::connect(Some(&file), None)
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok((conn, Some(file)))
+}
+
+/// Writes the provider's kubeconfig of a provisioned cluster to `dir/<cluster>.yaml` (mode 0600).
+pub async fn write_kubeconfig(
+    provider: &AnyProvider,
+    rendered: &RenderedCluster,
+    dir: &std::path::Path,
+) -> Result<std::path::PathBuf, String> {
     let exe = std::env::current_exe()
         .map(|p| p.to_string_lossy().into_owned())
         .unwrap_or_else(|_| "gitfleet".into());
@@ -125,11 +146,8 @@ pub async fn connect_cluster(
         .kubeconfig(rendered, &exe)
         .await
         .map_err(|e| e.to_string())?;
-    let file = kubeconfig_dir.join(format!("{}.yaml", rendered.name));
+    let file = dir.join(format!("{}.yaml", rendered.name));
     crate::kubeconfig::write_private(&file, &text)
         .map_err(|e| format!("cannot write {}: {e}", file.display()))?;
-    let conn = crate::kube::connect(Some(&file), None)
-        .await
-        .map_err(|e| e.to_string())?;
-    Ok((conn, Some(file)))
+    Ok(file)
 }

@@ -178,7 +178,9 @@ pub fn run_uninstall(args: UninstallArgs) -> anyhow::Result<u8> {
         Some(d) => d.clone(),
         None => std::env::temp_dir(),
     };
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
     let mut failed = 0;
     for rendered in &prepared.rendered {
         let result: anyhow::Result<Vec<String>> = runtime.block_on(async {
@@ -186,14 +188,22 @@ pub fn run_uninstall(args: UninstallArgs) -> anyhow::Result<u8> {
             let (conn, _) = connect_cluster(&provider, rendered, &args.fleet.fleet, &dir)
                 .await
                 .map_err(|e| anyhow::anyhow!("cannot reach the cluster: {e}"))?;
-            Ok(gitfleet::bootstrap::uninstall(&conn, &prepared.fleet.fleet, rendered, true).await?)
+            Ok(
+                gitfleet::bootstrap::uninstall(&conn, &prepared.fleet.fleet, rendered, true)
+                    .await?,
+            )
         });
         match result {
             Ok(removed) => {
                 for r in &removed {
                     writeln!(out, "{}: removed {r}", rendered.name)?;
                 }
-                writeln!(out, "{}: reconciler removed ({} object(s))", rendered.name, removed.len())?;
+                writeln!(
+                    out,
+                    "{}: reconciler removed ({} object(s))",
+                    rendered.name,
+                    removed.len()
+                )?;
             }
             Err(e) => {
                 failed += 1;

@@ -16,7 +16,7 @@ use super::{EXIT_ERROR, EXIT_OK, FleetArgs, OutputFormat, SelectArgs, report_fai
 use gitfleet::bootstrap::{self, BootstrapOptions, BootstrapReport, GitAuth};
 use gitfleet::fleet::DirSource;
 use gitfleet::fleet::types::ProviderKind;
-use gitfleet::pipeline::{Prepared, connect_cluster, prepare};
+use gitfleet::pipeline::{Prepared, connect_cluster, prepare, write_kubeconfig};
 use gitfleet::plan::{self, ClusterPlan};
 use gitfleet::provider::{AnyProvider, ProviderOptions};
 use gitfleet::render::RenderedCluster;
@@ -121,7 +121,8 @@ impl ClusterResult {
         }
         if let Some(b) = &self.bootstrap {
             let n = |s: &gitfleet::kube::ChangeSet| {
-                s.count(gitfleet::kube::Action::Created) + s.count(gitfleet::kube::Action::Configured)
+                s.count(gitfleet::kube::Action::Created)
+                    + s.count(gitfleet::kube::Action::Configured)
             };
             if n(&b.install) > 0 {
                 parts.push(format!("reconciler: {} object(s) applied", n(&b.install)));
@@ -149,23 +150,38 @@ impl ClusterResult {
 
 fn git_auth(args: &UpArgs) -> anyhow::Result<GitAuth> {
     let known_hosts = match &args.known_hosts_file {
-        Some(f) => Some(std::fs::read_to_string(f).map_err(|e| anyhow::anyhow!("cannot read {}: {e}", f.display()))?),
+        Some(f) => Some(
+            std::fs::read_to_string(f)
+                .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", f.display()))?,
+        ),
         None => None,
     };
-    let chosen = [args.ssh_key_file.is_some(), args.https_token_env.is_some(), args.generate_deploy_key]
-        .iter()
-        .filter(|b| **b)
-        .count();
+    let chosen = [
+        args.ssh_key_file.is_some(),
+        args.https_token_env.is_some(),
+        args.generate_deploy_key,
+    ]
+    .iter()
+    .filter(|b| **b)
+    .count();
     if chosen > 1 {
         bail!("choose one of --ssh-key-file, --https-token-env and --generate-deploy-key");
     }
     if let Some(f) = &args.ssh_key_file {
-        let private_key = std::fs::read_to_string(f).map_err(|e| anyhow::anyhow!("cannot read {}: {e}", f.display()))?;
-        return Ok(GitAuth::SshKey { private_key, known_hosts });
+        let private_key = std::fs::read_to_string(f)
+            .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", f.display()))?;
+        return Ok(GitAuth::SshKey {
+            private_key,
+            known_hosts,
+        });
     }
     if let Some(var) = &args.https_token_env {
-        let token = std::env::var(var).map_err(|_| anyhow::anyhow!("--https-token-env {var}: the variable is not set"))?;
-        return Ok(GitAuth::Https { username: args.https_username.clone(), token });
+        let token = std::env::var(var)
+            .map_err(|_| anyhow::anyhow!("--https-token-env {var}: the variable is not set"))?;
+        return Ok(GitAuth::Https {
+            username: args.https_username.clone(),
+            token,
+        });
     }
     if args.generate_deploy_key {
         return Ok(GitAuth::GenerateDeployKey { known_hosts });
@@ -182,12 +198,19 @@ fn default_kubeconfig_dir() -> PathBuf {
 pub fn run(mut args: UpArgs) -> anyhow::Result<u8> {
     args.select.clusters.append(&mut args.names);
     let source = DirSource::new(&args.fleet.fleet);
-    let prepared = match prepare(&source, &args.select.clusters, args.select.selector.as_ref()) {
+    let prepared = match prepare(
+        &source,
+        &args.select.clusters,
+        args.select.selector.as_ref(),
+    ) {
         Ok(p) => p,
         Err(e) => return Ok(report_failure(&e, args.output)),
     };
     let auth = git_auth(&args)?;
-    let kubeconfig_dir = args.kubeconfig_dir.clone().unwrap_or_else(default_kubeconfig_dir);
+    let kubeconfig_dir = args
+        .kubeconfig_dir
+        .clone()
+        .unwrap_or_else(default_kubeconfig_dir);
     std::fs::create_dir_all(&kubeconfig_dir)?;
     let options = ProviderOptions {
         offline: false,
@@ -196,7 +219,10 @@ pub fn run(mut args: UpArgs) -> anyhow::Result<u8> {
         wait_timeout: args.timeout,
         poll_interval: super::poll_interval(),
     };
-    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
     runtime.block_on(run_all(&args, &prepared, &options, auth, &kubeconfig_dir))
 }
 
@@ -219,7 +245,17 @@ async fn run_all(
     let planned: Vec<Planned<'_>> = futures::stream::iter(prepared.rendered.iter())
         .map(|rendered| {
             let fleet_dir = fleet_dir.clone();
-            async move { plan_one(prepared, rendered, options, &fleet_dir, kubeconfig_dir, args.no_install).await }
+            async move {
+                plan_one(
+                    prepared,
+                    rendered,
+                    options,
+                    &fleet_dir,
+                    kubeconfig_dir,
+                    args.no_install,
+                )
+                .await
+            }
         })
         .buffered(args.parallel.max(1))
         .collect()
@@ -227,7 +263,9 @@ async fn run_all(
     let mut total = 0;
     for p in &planned {
         match &p.plan {
-            Ok(plan) if plan.steps.is_empty() => eprintln!("{} [{}]: nothing to do", plan.cluster, plan.provider),
+            Ok(plan) if plan.steps.is_empty() => {
+                eprintln!("{} [{}]: nothing to do", plan.cluster, plan.provider)
+            }
             Ok(plan) => {
                 eprintln!("{} [{}]:", plan.cluster, plan.provider);
                 for (i, s) in plan.steps.iter().enumerate() {
@@ -238,7 +276,12 @@ async fn run_all(
             Err(e) => eprintln!("{}: cannot plan: {e}", p.rendered.name),
         }
     }
-    if total > 0 && !args.yes && !confirm(&format!("apply {total} cloud step(s) (and bootstrap the reconcilers)?"))? {
+    if total > 0
+        && !args.yes
+        && !confirm(&format!(
+            "apply {total} cloud step(s) (and bootstrap the reconcilers)?"
+        ))?
+    {
         bail!("not confirmed; nothing was changed");
     }
 
@@ -266,10 +309,18 @@ async fn run_all(
                 if let Some(b) = &r.bootstrap
                     && let Some(key) = &b.deploy_key
                 {
-                    writeln!(out, "{}: register this deploy key (read access) with the repository:\n  {key}", r.cluster)?;
+                    writeln!(
+                        out,
+                        "{}: register this deploy key (read access) with the repository:\n  {key}",
+                        r.cluster
+                    )?;
                 }
             }
-            writeln!(out, "{:<20} {:<9} {:<7} DETAIL", "CLUSTER", "PROVIDER", "RESULT")?;
+            writeln!(
+                out,
+                "{:<20} {:<9} {:<7} DETAIL",
+                "CLUSTER", "PROVIDER", "RESULT"
+            )?;
             for r in &results {
                 writeln!(
                     out,
@@ -302,24 +353,46 @@ async fn plan_one<'a>(
     let desired = plan::desired_state(&prepared.fleet.fleet, cluster, rendered);
     let provider = match AnyProvider::connect(rendered, options).await {
         Ok(p) => p,
-        Err(e) => return Planned { rendered, provider: None, plan: Err(e.to_string()) },
+        Err(e) => {
+            return Planned {
+                rendered,
+                provider: None,
+                plan: Err(e.to_string()),
+            };
+        }
     };
     let mut observed = match provider.observe(&desired, rendered).await {
         Ok(o) => o,
-        Err(e) => return Planned { rendered, provider: Some(provider), plan: Err(e.to_string()) },
+        Err(e) => {
+            return Planned {
+                rendered,
+                provider: Some(provider),
+                plan: Err(e.to_string()),
+            };
+        }
     };
     let reachable = observed.control_plane.is_some() || rendered.provider == ProviderKind::Existing;
     if !no_install && reachable {
         match connect_cluster(&provider, rendered, fleet_dir, kubeconfig_dir).await {
-            Ok((conn, _)) => match bootstrap::observe(&conn, &prepared.fleet.fleet, &rendered.name).await {
-                Ok(r) => observed.reconciler = r,
-                Err(e) if rendered.provider == ProviderKind::Existing => {
-                    return Planned { rendered, provider: Some(provider), plan: Err(e.to_string()) };
+            Ok((conn, _)) => {
+                match bootstrap::observe(&conn, &prepared.fleet.fleet, &rendered.name).await {
+                    Ok(r) => observed.reconciler = r,
+                    Err(e) if rendered.provider == ProviderKind::Existing => {
+                        return Planned {
+                            rendered,
+                            provider: Some(provider),
+                            plan: Err(e.to_string()),
+                        };
+                    }
+                    Err(_) => {}
                 }
-                Err(_) => {}
-            },
+            }
             Err(e) if rendered.provider == ProviderKind::Existing => {
-                return Planned { rendered, provider: Some(provider), plan: Err(e) };
+                return Planned {
+                    rendered,
+                    provider: Some(provider),
+                    plan: Err(e),
+                };
             }
             Err(_) => {}
         }
@@ -330,7 +403,11 @@ async fn plan_one<'a>(
     {
         p.steps.retain(|s| s.target.is_provider());
     }
-    Planned { rendered, provider: Some(provider), plan }
+    Planned {
+        rendered,
+        provider: Some(provider),
+        plan,
+    }
 }
 
 async fn execute(
@@ -369,9 +446,29 @@ async fn execute(
             result.error = Some(format!("{step}: {e}"));
             return result;
         }
+        eprintln!("[{}] {step}: done", rendered.name);
         result.provisioned.push(step.to_string());
     }
     let fleet = &prepared.fleet.fleet;
+    if args.no_install {
+        if rendered.provider != ProviderKind::Existing {
+            match write_kubeconfig(&provider, rendered, kubeconfig_dir).await {
+                Ok(file) => result.kubeconfig = Some(file),
+                Err(e) => {
+                    result.error = Some(format!("cannot get the kubeconfig: {e}"));
+                    return result;
+                }
+            }
+        }
+        if let (Some(image), AnyProvider::Kind(kind)) = (&args.kind_load_image, &provider)
+            && let Err(e) = kind.load_image(&rendered.name, image)
+        {
+            result.error = Some(e.to_string());
+            return result;
+        }
+        result.ok = true;
+        return result;
+    }
     let conn = match connect_cluster(&provider, rendered, fleet_dir, kubeconfig_dir).await {
         Ok((conn, file)) => {
             result.kubeconfig = file;
@@ -388,11 +485,12 @@ async fn execute(
         result.error = Some(e.to_string());
         return result;
     }
-    if args.no_install {
-        result.ok = true;
-        return result;
-    }
-    let cluster = prepared.fleet.clusters.iter().find(|c| c.name == rendered.name).expect("cluster");
+    let cluster = prepared
+        .fleet
+        .clusters
+        .iter()
+        .find(|c| c.name == rendered.name)
+        .expect("cluster");
     let desired = plan::desired_state(fleet, cluster, rendered);
     let mut outputs = std::collections::BTreeMap::new();
     outputs.insert("endpoint".to_string(), conn.server.clone());
@@ -413,7 +511,16 @@ async fn execute(
         outputs,
         work_dir: work.path().join("repo"),
     };
-    match bootstrap::bootstrap(&conn, fleet, rendered, &desired.self_manifests_path, &opts, progress.as_ref()).await {
+    match bootstrap::bootstrap(
+        &conn,
+        fleet,
+        rendered,
+        &desired.self_manifests_path,
+        &opts,
+        progress.as_ref(),
+    )
+    .await
+    {
         Ok(report) => {
             result.bootstrap = Some(report);
             result.ok = true;

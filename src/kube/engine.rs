@@ -238,7 +238,11 @@ impl Engine {
 
     /// Deletes `refs` (in prune order) where the inventory still owns them, with the same
     /// safety checks as prune, and drops them from the inventory.
-    pub async fn remove(&self, refs: &[ObjectRef], opts: &ApplyOptions) -> Result<ChangeSet, Error> {
+    pub async fn remove(
+        &self,
+        refs: &[ObjectRef],
+        opts: &ApplyOptions,
+    ) -> Result<ChangeSet, Error> {
         let Some(at) = &opts.inventory else {
             return Err(Error::Other("removing objects needs an inventory".into()));
         };
@@ -255,14 +259,22 @@ impl Engine {
         let mut set = ChangeSet::default();
         let mut kept = remaining.clone();
         let previous = Some(previous);
-        for r in previous.as_ref().map(|p| p.removed_from(&remaining)).unwrap_or_default() {
+        for r in previous
+            .as_ref()
+            .map(|p| p.removed_from(&remaining))
+            .unwrap_or_default()
+        {
             let (action, detail) = self.prune_decision(&r, opts, &remaining, &previous).await?;
             if action == Action::Pruned {
                 self.delete(&r).await?;
             } else if detail.as_deref() != Some("already gone") {
                 kept.insert(r.clone());
             }
-            set.changes.push(Change { object: r, action, detail });
+            set.changes.push(Change {
+                object: r,
+                action,
+                detail,
+            });
         }
         inventory::write(
             &self.conn,

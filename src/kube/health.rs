@@ -139,6 +139,9 @@ pub fn health(obj: &Value) -> Health {
             Some("Active") | None => Health::Ready,
             Some(p) => Health::Progressing(format!("phase {p}")),
         },
+        // gitfleet's own GitSources and Syncs: ready once they exist. A Sync that applies its
+        // own definition (the reconciler manages itself from Git) must not wait for itself.
+        ("gitfleet.io", _) => Health::Ready,
         ("", "PersistentVolumeClaim") => match status["phase"].as_str() {
             Some("Bound") => Health::Ready,
             p => Health::Progressing(format!("phase {}", p.unwrap_or("Pending"))),

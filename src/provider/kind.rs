@@ -23,7 +23,8 @@ impl Default for KindProvider {
 }
 
 fn on_path(name: &str) -> bool {
-    std::env::var_os("PATH").is_some_and(|p| std::env::split_paths(&p).any(|d| d.join(name).is_file()))
+    std::env::var_os("PATH")
+        .is_some_and(|p| std::env::split_paths(&p).any(|d| d.join(name).is_file()))
 }
 
 impl KindProvider {
@@ -90,7 +91,11 @@ impl KindProvider {
         match (step.action, step.target) {
             (crate::plan::Action::Create, crate::plan::Target::ControlPlane) => {
                 let start = Instant::now();
-                progress.status(&format!("kind cluster {}", rendered.name), "CREATING", start.elapsed());
+                progress.status(
+                    &format!("kind cluster {}", rendered.name),
+                    "CREATING",
+                    start.elapsed(),
+                );
                 let dir = tempfile::tempdir().map_err(|e| ProviderError::Unavailable {
                     provider: ProviderKind::Kind,
                     message: e.to_string(),
@@ -102,8 +107,21 @@ impl KindProvider {
                     message: e.to_string(),
                 })?;
                 let file = file.to_string_lossy().to_string();
-                self.run(&["create", "cluster", "--name", &rendered.name, "--config", &file, "--wait", "5m"])?;
-                progress.status(&format!("kind cluster {}", rendered.name), "ACTIVE", start.elapsed());
+                self.run(&[
+                    "create",
+                    "cluster",
+                    "--name",
+                    &rendered.name,
+                    "--config",
+                    &file,
+                    "--wait",
+                    "5m",
+                ])?;
+                progress.status(
+                    &format!("kind cluster {}", rendered.name),
+                    "ACTIVE",
+                    start.elapsed(),
+                );
                 Ok(())
             }
             _ => Err(ProviderError::NotAProviderStep {
@@ -118,7 +136,8 @@ impl KindProvider {
 
     /// `kind load docker-image IMAGE --name CLUSTER` (a locally built agent image).
     pub fn load_image(&self, name: &str, image: &str) -> Result<(), ProviderError> {
-        self.run(&["load", "docker-image", image, "--name", name]).map(|_| ())
+        self.run(&["load", "docker-image", image, "--name", name])
+            .map(|_| ())
     }
 
     pub fn delete(&self, name: &str) -> Result<bool, ProviderError> {

@@ -135,7 +135,9 @@ impl AnyProvider {
                 }
                 Ok(Self::Aks(aks::AksProvider::connect(&settings)))
             }
-            crate::render::ProviderRequests::Kind { .. } => Ok(Self::Kind(kind::KindProvider::default())),
+            crate::render::ProviderRequests::Kind { .. } => {
+                Ok(Self::Kind(kind::KindProvider::default()))
+            }
             crate::render::ProviderRequests::Existing { .. } => Ok(Self::Existing),
         }
     }
@@ -207,13 +209,22 @@ impl AnyProvider {
             Self::Aks(p) => p.kubeconfig(rendered).await,
             Self::Kind(p) => p.kubeconfig(&rendered.name),
             Self::Existing => {
-                let crate::render::ProviderRequests::Existing { kubeconfig, .. } = &rendered.requests else {
-                    return Err(ProviderError::WrongProvider { provider: rendered.provider, cluster: rendered.name.clone() });
+                let crate::render::ProviderRequests::Existing { kubeconfig, .. } =
+                    &rendered.requests
+                else {
+                    return Err(ProviderError::WrongProvider {
+                        provider: rendered.provider,
+                        cluster: rendered.name.clone(),
+                    });
                 };
                 let path = kubeconfig
                     .clone()
                     .or_else(|| std::env::var("KUBECONFIG").ok())
-                    .or_else(|| std::env::var("HOME").ok().map(|h| format!("{h}/.kube/config")))
+                    .or_else(|| {
+                        std::env::var("HOME")
+                            .ok()
+                            .map(|h| format!("{h}/.kube/config"))
+                    })
                     .unwrap_or_default();
                 std::fs::read_to_string(&path).map_err(|e| ProviderError::Unavailable {
                     provider: rendered.provider,

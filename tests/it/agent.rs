@@ -17,12 +17,12 @@ const SECRET_TOKEN: &str = "s3cr3t-https-token-0042";
 const WEBHOOK_SECRET: &str = "hook-secret-7731";
 
 /// A git repository with a working clone; the agent reads it through file://.
-struct Repo {
-    bare: PathBuf,
-    work: PathBuf,
+pub(crate) struct Repo {
+    pub(crate) bare: PathBuf,
+    pub(crate) work: PathBuf,
 }
 
-fn git(dir: &Path, args: &[&str]) -> String {
+pub(crate) fn git(dir: &Path, args: &[&str]) -> String {
     let out = Command::new("git")
         .args([
             "-c",
@@ -45,7 +45,7 @@ fn git(dir: &Path, args: &[&str]) -> String {
 }
 
 impl Repo {
-    fn new(root: &Path) -> Self {
+    pub(crate) fn new(root: &Path) -> Self {
         let bare = root.join("fleet.git");
         let work = root.join("fleet");
         std::fs::create_dir_all(&bare).unwrap();
@@ -55,21 +55,21 @@ impl Repo {
         git(&work, &["remote", "add", "origin", bare.to_str().unwrap()]);
         Self { bare, work }
     }
-    fn url(&self) -> String {
+    pub(crate) fn url(&self) -> String {
         format!("file://{}", self.bare.display())
     }
-    fn write(&self, path: &str, text: &str) -> &Self {
+    pub(crate) fn write(&self, path: &str, text: &str) -> &Self {
         let p = self.work.join(path);
         std::fs::create_dir_all(p.parent().unwrap()).unwrap();
         std::fs::write(p, text).unwrap();
         self
     }
-    fn remove(&self, path: &str) -> &Self {
+    pub(crate) fn remove(&self, path: &str) -> &Self {
         std::fs::remove_file(self.work.join(path)).unwrap();
         self
     }
     /// Commits everything and pushes; returns the commit id.
-    fn commit(&self, message: &str) -> String {
+    pub(crate) fn commit(&self, message: &str) -> String {
         git(&self.work, &["add", "-A"]);
         git(&self.work, &["commit", "-q", "-m", message]);
         git(&self.work, &["push", "-q", "origin", "main"]);
@@ -78,14 +78,14 @@ impl Repo {
 }
 
 /// The agent process; killed on drop. Its stderr (the logs) is kept for inspection.
-struct Agent {
+pub(crate) struct Agent {
     child: Child,
     log: PathBuf,
     port: u16,
 }
 
 impl Agent {
-    fn start(c: &Cluster, ns: &str) -> Self {
+    pub(crate) fn start(c: &Cluster, ns: &str) -> Self {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
@@ -134,7 +134,7 @@ impl Agent {
         panic!("agent not ready; log:\n{}", self.logs());
     }
 
-    fn logs(&self) -> String {
+    pub(crate) fn logs(&self) -> String {
         let mut s = String::new();
         if let Ok(mut f) = std::fs::File::open(&self.log) {
             let _ = f.read_to_string(&mut s);
@@ -189,7 +189,7 @@ fn api(
     Api::namespaced_with(client.clone(), ns, &ar)
 }
 
-async fn get(
+pub(crate) async fn get(
     client: &kube::Client,
     api_version: &str,
     kind: &str,
@@ -205,7 +205,7 @@ async fn get(
 }
 
 /// Polls `check` until it returns Some or 30 s pass.
-async fn eventually<T, F, Fut>(what: &str, agent: &Agent, mut check: F) -> T
+pub(crate) async fn eventually<T, F, Fut>(what: &str, agent: &Agent, mut check: F) -> T
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Option<T>>,

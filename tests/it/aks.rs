@@ -331,18 +331,25 @@ fn the_cli_plans_and_applies_with_a_workload_identity_token() {
         .stdout(predicate::str::contains(
             "1. create resource group rg-cli-aks",
         ));
-    run(&["up", "--yes"])
+    let kc_dir = dir.path().join("kc");
+    let up = [
+        "up",
+        "--yes",
+        "--no-install",
+        "--kubeconfig-dir",
+        kc_dir.to_str().unwrap(),
+    ];
+    run(&up).assert().success().stderr(predicate::str::contains(
+        "create cluster cli-aks (version: 1.30): done",
+    ));
+    assert!(
+        kc_dir.join("cli-aks.yaml").exists(),
+        "up wrote the kubeconfig"
+    );
+    run(&up)
         .assert()
         .success()
-        .stdout(predicate::str::contains(
-            "create cluster cli-aks (version: 1.30): done",
-        ));
-    run(&["up", "--yes"])
-        .assert()
-        .success()
-        .stdout(predicate::str::contains(
-            "cli-aks [aks]: infrastructure up to date",
-        ));
+        .stdout(predicate::str::contains("up to date (no change)"));
     let kubeconfig = dir.path().join("cli-aks.kubeconfig");
     run(&[
         "kubeconfig",

@@ -23,6 +23,12 @@ fn help_version_and_every_subcommand_help() {
         "plan",
         "up",
         "down",
+        "uninstall",
+        "apply",
+        "diff",
+        "agent",
+        "status",
+        "reconcile",
         "kubeconfig",
         "token",
         "schema",
@@ -128,13 +134,14 @@ fn json_plan_is_machine_readable() {
 }
 
 #[test]
-fn live_plan_without_providers_fails_clearly_per_cluster() {
+fn live_plan_without_kind_installed_fails_clearly() {
     gitfleet(&root())
         .args(["plan", "-c", "dev"])
+        .env("GITFLEET_KIND", "/nonexistent/kind")
         .assert()
         .code(1)
         .stdout(predicate::str::contains(
-            "dev: error: kind provider: this build cannot observe live clusters of this provider yet",
+            "dev: error: kind provider: `/nonexistent/kind` is not installed or not on PATH; install kind (https://kind.sigs.k8s.io) and Docker",
         ));
 }
 

@@ -364,21 +364,39 @@ fn up_kubeconfig_and_down_through_the_cli() {
         .code(2)
         .stdout(predicate::str::contains("\"target\": \"control-plane\""));
 
-    cli(d, &moto, &["up", "--yes"])
+    // Provision only (the emulator has no API server to bootstrap), up to a written kubeconfig.
+    let kc_dir = d.join("kc");
+    let up = [
+        "up",
+        "--yes",
+        "--no-install",
+        "--kubeconfig-dir",
+        kc_dir.to_str().unwrap(),
+    ];
+    cli(d, &moto, &up)
         .assert()
         .success()
-        .stdout(
-            predicate::str::contains("create cluster cli-up (version: 1.30): done")
-                .and(predicate::str::contains("create node pool batch")),
+        .stderr(
+            predicate::str::contains("[cli-up] create cluster cli-up (version: 1.30): done")
+                .and(predicate::str::contains("create node pool batch"))
+                .and(predicate::str::contains("[cli-up] cluster cli-up: ACTIVE")),
         )
-        .stderr(predicate::str::contains("[cli-up] cluster cli-up: ACTIVE"));
+        .stdout(predicate::str::is_match(r"cli-up +eks +ok +\d+ cloud step").unwrap());
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let written = kc_dir.join("cli-up.yaml");
+        let text = std::fs::read_to_string(&written).expect("up wrote the kubeconfig");
+        assert!(text.contains("token") && text.contains("cli-up"), "{text}");
+        assert_eq!(
+            std::fs::metadata(&written).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+    }
     // Converged: the re-run changes nothing.
-    cli(d, &moto, &["up", "--yes"])
+    cli(d, &moto, &up)
         .assert()
         .success()
-        .stdout(predicate::str::contains(
-            "cli-up [eks]: infrastructure up to date",
-        ));
+        .stdout(predicate::str::contains("up to date (no change)"));
 
     // A kubeconfig that authenticates through gitfleet's own token plugin, mode 0600.
     let kubeconfig = d.join("out/cli-up.kubeconfig");

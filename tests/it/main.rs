@@ -13,3 +13,4 @@ mod kube_standin;
 mod props;
 mod snapshots;
 mod support;
+mod up;
