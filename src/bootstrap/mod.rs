@@ -211,10 +211,8 @@ pub async fn bootstrap(
         timeout: opts.timeout,
         ..ApplyOptions::default()
     };
-    let mut report = BootstrapReport::default();
-
     // 1. The reconciler: CRDs (waited for), namespace, RBAC, Deployment, Service.
-    report.install = engine
+    let install = engine
         .apply(
             objects(&rendered.install, "reconciler/install"),
             &apply_opts,
@@ -222,6 +220,10 @@ pub async fn bootstrap(
         )
         .await
         .map_err(BootstrapError::Install)?;
+    let mut report = BootstrapReport {
+        install,
+        ..BootstrapReport::default()
+    };
 
     // 2. Read access to the repository.
     let (status, public) = store_credentials(conn, &ns, &opts.auth).await?;
