@@ -213,15 +213,6 @@ pub async fn run(conn: Connection, opts: AgentOptions) -> anyhow::Result<()> {
     });
     let server = tokio::spawn(http::serve(opts.listen, state.clone()));
 
-    let elector = match &opts.leader_lease_namespace {
-        Some(ns) => {
-            let e =
-                leader::Elector::new(client.clone(), ns, "gitfleet-agent-leader", &opts.identity);
-            e.acquire().await?;
-            Some(e)
-        }
-        None => None,
-    };
     std::fs::create_dir_all(&opts.cache_dir).map_err(|e| {
         anyhow::anyhow!(
             "cannot create the cache directory {}: {e}",
@@ -261,6 +252,17 @@ pub async fn run(conn: Connection, opts: AgentOptions) -> anyhow::Result<()> {
                 api_message(&e)
             )
         })?;
+    // Ready (for the Deployment's probe) once the API answers; a standby replica is ready too.
+    state.ready.store(true, Ordering::SeqCst);
+    let elector = match &opts.leader_lease_namespace {
+        Some(ns) => {
+            let e =
+                leader::Elector::new(client.clone(), ns, "gitfleet-agent-leader", &opts.identity);
+            e.acquire().await?;
+            Some(e)
+        }
+        None => None,
+    };
 
     let source_controller = Controller::new(sources.clone(), watcher::Config::default())
         .run(source::reconcile, error_policy_source, ctx.clone())
@@ -293,7 +295,6 @@ pub async fn run(conn: Connection, opts: AgentOptions) -> anyhow::Result<()> {
                 tracing::debug!(error = %e, "Sync reconcile");
             }
         });
-    state.ready.store(true, Ordering::SeqCst);
     tracing::info!(
         namespace = opts.namespace.as_deref().unwrap_or("(all)"),
         "agent started"

@@ -97,6 +97,7 @@ pub struct BootstrapOptions {
 
 /// What a bootstrap did.
 #[derive(Debug, Clone, Default, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct BootstrapReport {
     pub install: ChangeSet,
     pub seed: ChangeSet,

@@ -86,6 +86,10 @@ pub(crate) struct Agent {
 
 impl Agent {
     pub(crate) fn start(c: &Cluster, ns: &str) -> Self {
+        Self::start_with(c, ns, &[], &[])
+    }
+
+    pub(crate) fn start_with(c: &Cluster, ns: &str, args: &[&str], envs: &[(&str, &str)]) -> Self {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
@@ -112,6 +116,8 @@ impl Agent {
             .arg(&secret_file)
             .env("GITFLEET_POLL_INTERVAL", "200ms")
             .env("GITFLEET_LOG", "gitfleet=debug,info")
+            .args(args)
+            .envs(envs.iter().copied())
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&log).unwrap())
             .spawn()
@@ -595,4 +601,71 @@ async fn depends_on_suspend_and_webhook() {
         !logs.contains(SECRET_TOKEN) && !logs.contains(WEBHOOK_SECRET),
         "a secret was logged"
     );
+}
+
+/// Two replicas with leader election: one holds the Lease and reconciles, the other waits and
+/// takes over when the leader goes away.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn leader_election_lets_one_replica_reconcile() {
+    let c = Cluster::new();
+    let ns = c.name("leader");
+    let repo = Repo::new(c.dir());
+    repo.write("apps/app.yaml", &cm(&ns, "app", "1"));
+    let first = repo.commit("first");
+    install(&c, &ns, &repo, "1s", &sync_doc(&ns, "apps", "apps", ""));
+    let a = Agent::start_with(
+        &c,
+        &ns,
+        &["--leader-elect", &ns],
+        &[("POD_NAME", "replica-a")],
+    );
+    let client = c.client().await;
+    eventually("replica-a leads", &a, || async {
+        let lease = get(
+            &client,
+            "coordination.k8s.io/v1",
+            "Lease",
+            "leases",
+            &ns,
+            "gitfleet-agent-leader",
+        )
+        .await?;
+        (lease["spec"]["holderIdentity"] == "replica-a").then_some(())
+    })
+    .await;
+    let b = Agent::start_with(
+        &c,
+        &ns,
+        &["--leader-elect", &ns],
+        &[("POD_NAME", "replica-b")],
+    );
+    eventually("applied by the leader", &a, || async {
+        let st = sync_status(&client, &ns, "apps").await;
+        (st["lastAppliedRevision"] == first.as_str()).then_some(())
+    })
+    .await;
+    eventually("replica-b waits", &b, || async {
+        b.logs().contains("another replica leads").then_some(())
+    })
+    .await;
+    assert!(
+        !b.logs().contains("agent started"),
+        "a standby replica must not run controllers"
+    );
+
+    drop(a);
+    eventually("replica-b takes over", &b, || async {
+        let lease = get(
+            &client,
+            "coordination.k8s.io/v1",
+            "Lease",
+            "leases",
+            &ns,
+            "gitfleet-agent-leader",
+        )
+        .await?;
+        (lease["spec"]["holderIdentity"] == "replica-b" && b.logs().contains("agent started"))
+            .then_some(())
+    })
+    .await;
 }

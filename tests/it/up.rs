@@ -170,7 +170,11 @@ async fn up_bootstraps_and_the_agent_takes_over() {
     assert_eq!(hello["data"]["greeting"], "hello");
 
     // Converged: no cloud write, no cluster change, no commit.
-    let (code, out, err) = run(&c, &repo.work, &["up", "--yes", "-o", "json"]);
+    let (code, out, err) = run(
+        &c,
+        &repo.work,
+        &["up", "--yes", "--wait", "--timeout", "60s", "-o", "json"],
+    );
     assert_eq!(code, 0, "{out}{err}");
     let v: Value = serde_json::from_str(&out).unwrap();
     let b = &v["clusters"][0]["bootstrap"];
@@ -181,6 +185,11 @@ async fn up_bootstraps_and_the_agent_takes_over() {
     }
     assert_eq!(b["credentials"], "unchanged");
     assert!(b.get("commit").is_none(), "{b}");
+    assert_eq!(
+        b["readyRevision"],
+        pushed.as_str(),
+        "--wait: Ready at the pushed revision"
+    );
     assert_eq!(bare_head(&repo), pushed, "no new commit");
     drop(agent);
 
@@ -461,4 +470,68 @@ fn real_kind_when_available() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(kc.join(format!("{name}.yaml")).exists());
+}
+
+/// A generated deploy key: the public half is printed and written, the private half only goes
+/// into the cluster's Secret, and a re-run keeps the same key.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn generated_deploy_key_is_kept_and_never_printed_privately() {
+    let c = Cluster::new();
+    let rns = c.name("gitfleet-system");
+    let repo = Repo::new(c.dir());
+    repo.write("fleet.yaml", &fleet_yaml(&repo, &rns)).write(
+        "clusters/k/cluster.yaml",
+        &existing_cluster("k", &c.kubeconfig),
+    );
+    repo.commit("fleet");
+    let (code, out, err) = run(
+        &c,
+        &repo.work,
+        &["up", "--yes", "--no-commit", "--generate-deploy-key"],
+    );
+    assert_eq!(code, 0, "{out}{err}");
+    let public =
+        std::fs::read_to_string(repo.work.join("k-deploy-key.pub")).expect("public key file");
+    assert!(public.starts_with("ssh-ed25519 "), "{public}");
+    assert!(
+        out.contains("register this deploy key") && out.contains(public.trim()),
+        "{out}"
+    );
+    assert!(!out.contains("PRIVATE KEY") && !err.contains("PRIVATE KEY"));
+    let client = c.client().await;
+    let secret = get(
+        &client,
+        "v1",
+        "Secret",
+        "secrets",
+        &rns,
+        "gitfleet-git-credentials",
+    )
+    .await
+    .unwrap();
+    let identity = secret["data"]["identity"]
+        .as_str()
+        .expect("identity in the Secret")
+        .to_string();
+
+    let (code, out, err) = run(
+        &c,
+        &repo.work,
+        &["up", "--yes", "--no-commit", "--generate-deploy-key"],
+    );
+    assert_eq!(code, 0, "{out}{err}");
+    let again = std::fs::read_to_string(repo.work.join("k-deploy-key.pub")).unwrap();
+    assert_eq!(again, public, "a re-run keeps the key");
+    let secret = get(
+        &client,
+        "v1",
+        "Secret",
+        "secrets",
+        &rns,
+        "gitfleet-git-credentials",
+    )
+    .await
+    .unwrap();
+    assert_eq!(secret["data"]["identity"].as_str().unwrap(), identity);
+    assert!(out.contains("up to date (no change)"), "{out}");
 }
