@@ -266,6 +266,11 @@ fn run(c: &Cluster, args: &[&str]) -> (i32, String, String) {
 /// Installs the CRDs (the generated template, through `gitfleet apply`) and the namespace, a
 /// credentials Secret, the GitSource and the given Syncs.
 fn install(c: &Cluster, ns: &str, repo: &Repo, source_interval: &str, syncs: &str) {
+    install_from(c, ns, &repo.url(), source_interval, syncs)
+}
+
+/// As [`install`], with the GitSource reading `url`.
+fn install_from(c: &Cluster, ns: &str, url: &str, source_interval: &str, syncs: &str) {
     let crds = crate::support::root().join("templates/reconciler/crds.yaml.j2");
     let (code, out, err) = run(c, &["apply", crds.to_str().unwrap()]);
     assert_eq!(code, 0, "{out}{err}");
@@ -290,8 +295,7 @@ spec:
   ref: {{branch: main}}
   interval: {source_interval}
   secretRef: {{name: git-credentials}}
-{syncs}"#,
-            url = repo.url()
+{syncs}"#
         ),
     )
     .unwrap();
@@ -461,6 +465,38 @@ async fn agent_follows_the_repository() {
     assert_eq!(code, 0, "{out}");
     assert!(out.contains(&fixed[..12]), "{out}");
 
+    // Kubernetes Events on the Sync: the successes and the failed revision.
+    let events = api(&client, "events.k8s.io/v1", "Event", "events", &ns)
+        .list(&Default::default())
+        .await
+        .unwrap();
+    let reasons: Vec<(String, String)> = events
+        .items
+        .iter()
+        .map(|e| {
+            let v = serde_json::to_value(e).unwrap();
+            (
+                v["reason"].as_str().unwrap_or_default().to_string(),
+                v["regarding"]["kind"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string(),
+            )
+        })
+        .collect();
+    assert!(
+        reasons.contains(&("ReconciliationSucceeded".into(), "Sync".into())),
+        "{reasons:?}"
+    );
+    assert!(
+        reasons.contains(&("ValidationFailed".into(), "Sync".into())),
+        "{reasons:?}"
+    );
+    assert!(
+        reasons.contains(&("NewRevision".into(), "GitSource".into())),
+        "{reasons:?}"
+    );
+
     // Metrics.
     let metrics = http(agent.port, "GET", "/metrics", &[], b"").unwrap();
     assert!(
@@ -503,8 +539,10 @@ async fn depends_on_suspend_and_webhook() {
         sync_doc(&ns, "apps", "apps", "  dependsOn: [{name: infra}]\n"),
         sync_doc(&ns, "infra", "infra", "")
     );
-    // A long source interval: only the webhook makes it fetch quickly.
-    install(&c, &ns, &repo, "1h", &syncs);
+    // Served by `git daemon` on loopback (git://); a long source interval: only the webhook
+    // makes it fetch quickly.
+    let daemon = crate::git::Daemon::start(c.dir());
+    install_from(&c, &ns, &daemon.url("fleet.git"), "1h", &syncs);
     let agent = Agent::start(&c, &ns);
     let client = c.client().await;
 

@@ -428,13 +428,13 @@ fn commit_and_push_creates_a_missing_branch() {
 
 /// `git daemon` on a free loopback port, serving (and accepting pushes into) `base`. Killed on
 /// drop.
-struct Daemon {
+pub(crate) struct Daemon {
     child: Child,
     port: u16,
 }
 
 impl Daemon {
-    fn start(base: &Path) -> Daemon {
+    pub(crate) fn start(base: &Path) -> Daemon {
         for _ in 0..5 {
             let port = TcpListener::bind("127.0.0.1:0")
                 .unwrap()
@@ -474,7 +474,7 @@ impl Daemon {
         panic!("git daemon did not start");
     }
 
-    fn url(&self, repo: &str) -> String {
+    pub(crate) fn url(&self, repo: &str) -> String {
         format!("git://127.0.0.1:{}/{repo}", self.port)
     }
 }
