@@ -53,6 +53,7 @@ fn main() {
                 offline: true,
                 ..Default::default()
             },
+            std::path::Path::new("."),
         ));
         times.push(start.elapsed());
         steps = outcomes

@@ -68,11 +68,18 @@ enum OneError {
     Provider(#[from] ProviderError),
     #[error(transparent)]
     Plan(#[from] PlanError),
+    #[error("{0}")]
+    Cluster(String),
 }
 
 /// Observes every rendered cluster through its provider and plans it. One cluster's failure
 /// does not stop the others.
-pub async fn plan_all(prepared: &Prepared, options: &ProviderOptions) -> Vec<ClusterOutcome> {
+/// `fleet_dir` resolves relative kubeconfig paths of existing clusters.
+pub async fn plan_all(
+    prepared: &Prepared,
+    options: &ProviderOptions,
+    fleet_dir: &std::path::Path,
+) -> Vec<ClusterOutcome> {
     let mut out = Vec::new();
     for rendered in &prepared.rendered {
         let cluster = prepared
@@ -84,7 +91,30 @@ pub async fn plan_all(prepared: &Prepared, options: &ProviderOptions) -> Vec<Clu
         let desired = plan::desired_state(&prepared.fleet.fleet, cluster, rendered);
         let result: Result<ClusterPlan, OneError> = async {
             let provider = AnyProvider::connect(rendered, options).await?;
-            let observed = provider.observe(&desired, rendered).await?;
+            let mut observed = provider.observe(&desired, rendered).await?;
+            // The reconciler's state, where the cluster's API is reachable from here (existing
+            // and kind clusters; EKS/AKS API servers are usually private).
+            let reachable = matches!(provider, AnyProvider::Existing)
+                || (matches!(provider, AnyProvider::Kind(_)) && observed.control_plane.is_some());
+            if !options.offline && reachable {
+                let dir = tempfile::tempdir().map_err(|e| OneError::Cluster(e.to_string()))?;
+                let (conn, _) = connect_cluster(&provider, rendered, fleet_dir, dir.path())
+                    .await
+                    .map_err(OneError::Cluster)?;
+                observed.reconciler =
+                    crate::bootstrap::observe(&conn, &prepared.fleet.fleet, &rendered.name)
+                        .await
+                        .map_err(|e| OneError::Cluster(e.to_string()))?;
+                let outputs = [("endpoint".to_string(), conn.server.clone())].into();
+                observed.manifests_committed = crate::bootstrap::committed(
+                    &prepared.fleet.fleet,
+                    rendered,
+                    &desired.self_manifests_path,
+                    &outputs,
+                    &Default::default(),
+                )
+                .await;
+            }
             Ok(plan::plan_cluster(&desired, &observed)?)
         }
         .await;

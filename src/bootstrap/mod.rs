@@ -546,3 +546,44 @@ pub async fn uninstall(
     }
     Ok(removed)
 }
+
+/// Whether the repository's branch already holds exactly the reconciler's manifests at
+/// `self_path` (what the commit step would write). Unknown (unreachable, private) counts as no.
+pub async fn committed(
+    fleet: &Fleet,
+    rendered: &RenderedCluster,
+    self_path: &str,
+    outputs: &BTreeMap<String, String>,
+    auth: &GitAuth,
+) -> bool {
+    let files = self_manifests(rendered, &seed_with_outputs(rendered, outputs));
+    let url = fleet.spec.repository.url.clone();
+    let branch = fleet.spec.repository.branch.clone();
+    let creds = auth.push_credentials();
+    let dir = self_path.trim_matches('/').to_string();
+    tokio::task::spawn_blocking(move || {
+        let Ok(tmp) = tempfile::tempdir() else {
+            return false;
+        };
+        let Ok(reference) = git::Reference::branch(&branch) else {
+            return false;
+        };
+        let Ok(checkout) = git::fetch(&url, &reference, &creds, tmp.path()) else {
+            return false;
+        };
+        let base = checkout.dir.join(&dir);
+        let present: Vec<String> = std::fs::read_dir(&base)
+            .map(|d| {
+                d.filter_map(|e| e.ok())
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .collect()
+            })
+            .unwrap_or_default();
+        present.len() == files.len()
+            && files.iter().all(|(name, text)| {
+                std::fs::read_to_string(base.join(name)).ok().as_deref() == Some(text.as_str())
+            })
+    })
+    .await
+    .unwrap_or(false)
+}

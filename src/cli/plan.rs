@@ -54,6 +54,7 @@ pub fn run(args: PlanArgs) -> anyhow::Result<u8> {
             wait_timeout: None,
             poll_interval: super::poll_interval(),
         },
+        &args.fleet.fleet,
     ));
 
     let failed = outcomes

@@ -242,6 +242,7 @@ async fn run_all(
 ) -> anyhow::Result<u8> {
     let fleet_dir = args.fleet.fleet.clone();
     // Phase one: observe and plan every cluster (concurrently), show the plans, confirm once.
+    let auth_ref = &auth;
     let planned: Vec<Planned<'_>> = futures::stream::iter(prepared.rendered.iter())
         .map(|rendered| {
             let fleet_dir = fleet_dir.clone();
@@ -253,6 +254,7 @@ async fn run_all(
                     &fleet_dir,
                     kubeconfig_dir,
                     args.no_install,
+                    auth_ref,
                 )
                 .await
             }
@@ -343,6 +345,7 @@ async fn plan_one<'a>(
     fleet_dir: &Path,
     kubeconfig_dir: &Path,
     no_install: bool,
+    auth: &GitAuth,
 ) -> Planned<'a> {
     let cluster = prepared
         .fleet
@@ -376,7 +379,18 @@ async fn plan_one<'a>(
         match connect_cluster(&provider, rendered, fleet_dir, kubeconfig_dir).await {
             Ok((conn, _)) => {
                 match bootstrap::observe(&conn, &prepared.fleet.fleet, &rendered.name).await {
-                    Ok(r) => observed.reconciler = r,
+                    Ok(r) => {
+                        observed.reconciler = r;
+                        let outputs = [("endpoint".to_string(), conn.server.clone())].into();
+                        observed.manifests_committed = bootstrap::committed(
+                            &prepared.fleet.fleet,
+                            rendered,
+                            &desired.self_manifests_path,
+                            &outputs,
+                            auth,
+                        )
+                        .await;
+                    }
                     Err(e) if rendered.provider == ProviderKind::Existing => {
                         return Planned {
                             rendered,

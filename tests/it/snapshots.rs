@@ -112,6 +112,7 @@ fn offline_plan_text(fleet: &str) -> String {
             offline: true,
             ..Default::default()
         },
+        std::path::Path::new("."),
     ));
     assert_eq!(outcomes.len(), p.rendered.len());
     let mut out = String::new();

@@ -66,6 +66,16 @@ async fn up_bootstraps_and_the_agent_takes_over() {
         .write("clusters/one/apps/hello.yaml", &workload(&app_ns));
     let before = repo.commit("fleet");
 
+    // A live plan first: install, seed and commit are to be done (exit 2).
+    let (code, out, err) = run(&c, &repo.work, &["plan"]);
+    assert_eq!(code, 2, "{out}{err}");
+    assert!(
+        out.contains("install reconciler")
+            && out.contains("seed reconciler")
+            && out.contains("commit"),
+        "{out}"
+    );
+
     let (code, out, err) = run(&c, &repo.work, &["up", "--yes"]);
     assert_eq!(code, 0, "stdout:\n{out}\nstderr:\n{err}");
     assert!(
@@ -191,6 +201,10 @@ async fn up_bootstraps_and_the_agent_takes_over() {
         "--wait: Ready at the pushed revision"
     );
     assert_eq!(bare_head(&repo), pushed, "no new commit");
+    // And the live plan agrees: nothing to do.
+    let (code, out, err) = run(&c, &repo.work, &["plan"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("Plan: 0 steps"), "{out}");
     drop(agent);
 
     // uninstall: only the reconciler goes.
