@@ -18,6 +18,7 @@ FROM docker.io/library/rust:${RUST_VERSION}-bookworm AS builder
 ENV LIBZ_SYS_STATIC=1 \
     CARGO_PROFILE_RELEASE_STRIP=symbols \
     CARGO_TERM_COLOR=never
+SHELL ["/bin/bash", "-o", "pipefail", "-c"]
 WORKDIR /src
 
 # 1. The dependencies alone, in a layer kept until Cargo.toml or Cargo.lock change: built against
@@ -26,9 +27,8 @@ COPY Cargo.toml Cargo.lock ./
 RUN mkdir -p src benches \
  && echo 'fn main() {}' > src/main.rs \
  && touch src/lib.rs \
- && for bench in $(sed -n '/^\[\[bench\]\]/,/^name/ s/^name *= *"\(.*\)"/\1/p' Cargo.toml); do \
-        echo 'fn main() {}' > "benches/${bench}.rs"; \
-    done \
+ && sed -n '/^\[\[bench\]\]/,/^name/ s/^name *= *"\(.*\)"/\1/p' Cargo.toml \
+    | while read -r bench; do echo 'fn main() {}' > "benches/${bench}.rs"; done \
  && cargo build --release --locked --bin gitfleet \
  && rm -rf src target/release/gitfleet target/release/deps/gitfleet-* \
         target/release/deps/libgitfleet-* target/release/.fingerprint/gitfleet-*

@@ -257,6 +257,10 @@ fn tail(text: &str) -> String {
 #[derive(Debug, Clone, Copy, Default)]
 struct ProcStats {
     rss_kib: u64,
+    /// The part of the RSS that is anonymous memory (heap, stacks) ...
+    anon_kib: u64,
+    /// ... and the part that maps files (mostly the executable's code).
+    file_kib: u64,
     hwm_kib: u64,
     threads: u64,
     cpu: Duration,
@@ -273,6 +277,8 @@ fn proc_stats(pid: u32) -> ProcStats {
         let value: u64 = value.parse().unwrap_or(0);
         match key {
             "VmRSS:" => s.rss_kib = value,
+            "RssAnon:" => s.anon_kib = value,
+            "RssFile:" => s.file_kib = value,
             "VmHWM:" => s.hwm_kib = value,
             "Threads:" => s.threads = value,
             _ => {}
@@ -548,7 +554,7 @@ async fn main() {
     run_gitfleet(&kubeconfig, &["apply", seed_file.to_str().unwrap()]);
     let setup = setup.elapsed();
     println!(
-        "  setup: {setup:>8.2?} (repository + push, CRDs {crds_time:.2?}, GitSource + {DIRS} Syncs)"
+        "  setup: {setup:.2?} (repository + push, CRDs {crds_time:.2?}, GitSource + {DIRS} Syncs)"
     );
     let mut obs = Observer::new(&kubeconfig).await;
     let mut phases = Vec::new();
@@ -561,10 +567,11 @@ async fn main() {
     let start = Instant::now();
     let mut agent = Agent::start(&kubeconfig, tmp.path());
     let pid = agent.pid();
-    let (mut ready_at, mut fetched_at) = (None, None);
+    let (mut ready_at, mut fetched_at, mut at_ready) = (None, None, ProcStats::default());
     while ready_at.is_none() || fetched_at.is_none() {
         if ready_at.is_none() && agent.ready() {
             ready_at = Some(start.elapsed());
+            at_ready = proc_stats(pid);
         }
         if fetched_at.is_none() && obs.source_revision().await.as_deref() == Some(&first) {
             fetched_at = Some(start.elapsed());
@@ -583,7 +590,7 @@ async fn main() {
     })
     .await;
     println!(
-        "  (a) agent start -> all {DIRS} Syncs applied: {:>8.2?} (ready {ready_at:.2?}, fetched {fetched_at:.2?}, first Sync {:.2?})",
+        "  (a) agent start -> all {DIRS} Syncs applied: {:.2?} (ready {ready_at:.2?}, fetched {fetched_at:.2?}, first Sync {:.2?})",
         reached.all, reached.first
     );
     let stats = proc_stats(pid);
@@ -614,7 +621,7 @@ async fn main() {
     )
     .await;
     println!(
-        "  (b) push -> all {DIRS} Syncs at the new commit: {:>8.2?} (first Sync {:.2?}; commit + push took {:.2?})",
+        "  (b) push -> all {DIRS} Syncs at the new commit: {:.2?} (first Sync {:.2?}; commit + push took {:.2?})",
         reached.all,
         reached.first,
         pushed - push
@@ -657,7 +664,7 @@ async fn main() {
     )
     .await;
     println!(
-        "  (c) reconcile requested -> all {DIRS} handled (no-op): {:>8.2?} (first Sync {:.2?})",
+        "  (c) reconcile requested -> all {DIRS} handled (no-op): {:.2?} (first Sync {:.2?})",
         reached.all, reached.first
     );
     let stats = proc_stats(pid);
@@ -702,7 +709,7 @@ async fn main() {
     let cli_cpu = proc_stats(pid).cpu - cpu_before;
     let cli_reconciles = agent.sync_reconciles()[seen..].to_vec();
     let _ = agent_requests(standin.as_ref(), 0, 0);
-    println!("  (c') `gitfleet reconcile sync a<i>` x{DIRS}, in parallel: {cli:>8.2?}");
+    println!("  (c') `gitfleet reconcile sync a<i>` x{DIRS}, in parallel: {cli:.2?}");
 
     // Idle: the steady RSS.
     let after_last = proc_stats(pid);
@@ -779,21 +786,21 @@ async fn main() {
         }
     }
     println!("  agent memory:");
+    let row = |label: &str, kib: u64| println!("    {label:<36} {:>6.1} MiB", mib(kib));
+    row("RSS when ready (nothing applied yet)", at_ready.rss_kib);
     for p in &phases {
-        println!("    RSS after {:<22} {:>6.1} MiB", p.name, mib(p.rss_kib));
+        row(&format!("RSS after {}", p.name), p.rss_kib);
     }
-    println!(
-        "    RSS after the last reconcile   {:>6.1} MiB",
-        mib(after_last.rss_kib)
+    row("RSS after the last reconcile", after_last.rss_kib);
+    row("peak (VmHWM)", end.hwm_kib);
+    row(
+        &format!("steady (VmRSS after {}s idle)", IDLE.as_secs()),
+        steady,
     );
     println!(
-        "    peak (VmHWM)                   {:>6.1} MiB",
-        mib(end.hwm_kib)
-    );
-    println!(
-        "    steady (VmRSS, {}s idle)       {:>6.1} MiB   (min {:.1} / max {:.1} during the idle time; {} threads)",
-        IDLE.as_secs(),
-        mib(steady),
+        "      of which anonymous {:.1} MiB, file-backed {:.1} MiB (code); min {:.1} / max {:.1} MiB during the idle time; {} threads",
+        mib(end.anon_kib),
+        mib(end.file_kib),
         mib(lo),
         mib(hi),
         end.threads

@@ -274,17 +274,26 @@ pub async fn run(conn: Connection, opts: AgentOptions) -> anyhow::Result<()> {
     let sync_controller = Controller::new(syncs, watcher::Config::default());
     let store = sync_controller.store();
     let sync_controller = sync_controller
-        // A GitSource's new revision wakes the Syncs that use it.
+        // A GitSource's new revision (not its every status write) wakes the Syncs that use it.
         .watches(
             sources,
             watcher::Config::default(),
             move |src: GitSource| {
                 let ns = src.namespace();
                 let name = src.name_any();
+                let revision = src.status.as_ref().and_then(|s| s.revision.clone());
                 store
                     .state()
                     .into_iter()
                     .filter(|s| s.namespace() == ns && s.spec.source_ref.name == name)
+                    // Only Syncs that have not tried this revision yet.
+                    .filter(|s| {
+                        revision.is_some()
+                            && s.status
+                                .as_ref()
+                                .and_then(|st| st.last_attempted_revision.clone())
+                                != revision
+                    })
                     .map(|s| ObjectRef::from_obj(&*s))
                     .collect::<Vec<_>>()
             },

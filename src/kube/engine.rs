@@ -438,12 +438,33 @@ impl Engine {
         }
 
         // Live state, then validation of everything that can be validated now.
+        // Many objects of one resource in one namespace are read with one LIST; the rest with a
+        // GET each.
+        let mut groups: HashMap<(String, String, Option<String>), usize> = HashMap::new();
+        for item in items.iter().filter(|i| i.deferred.is_none()) {
+            *groups.entry(list_key(item)).or_default() += 1;
+        }
+        let mut listed: HashMap<(String, String, Option<String>), HashMap<String, Value>> =
+            HashMap::new();
+        for (key, n) in groups {
+            if n < LIST_THRESHOLD {
+                continue;
+            }
+            let item = items
+                .iter()
+                .find(|i| i.deferred.is_none() && list_key(i) == key)
+                .expect("the group has items");
+            listed.insert(key, self.list_item_resource(item).await?);
+        }
         let items_ref = &items;
+        let listed_ref = &listed;
         let lives: Vec<Option<Value>> = stream::iter(0..items.len())
             .map(|i| async move {
                 let item = &items_ref[i];
                 if item.deferred.is_some() {
                     Ok(None)
+                } else if let Some(objects) = listed_ref.get(&list_key(item)) {
+                    Ok(objects.get(&item.r.name).cloned())
                 } else {
                     self.get_item(item).await
                 }
@@ -705,6 +726,49 @@ impl Engine {
             namespace: r.namespace.as_deref(),
             name: Some(&r.name),
         }
+    }
+
+    /// Every object of an item's resource in its namespace, by name.
+    async fn list_item_resource(&self, item: &Item) -> Result<HashMap<String, Value>, Error> {
+        let ns = if item.namespaced {
+            item.r.namespace.as_deref()
+        } else {
+            None
+        };
+        let api = self.api(&item.resource, ns);
+        let lp = ListParams::default();
+        let list = client::retry(|| api.list(&lp)).await.map_err(|e| {
+            client::describe(
+                &self.conn,
+                &Op {
+                    verb: "list",
+                    resource: &resource_name(&item.resource),
+                    namespace: ns,
+                    name: None,
+                },
+                e,
+            )
+        })?;
+        Ok(list
+            .items
+            .into_iter()
+            .map(|o| {
+                let mut v = to_value(o);
+                // List items of built-in kinds come without apiVersion and kind.
+                if let Some(map) = v.as_object_mut() {
+                    map.insert(
+                        "apiVersion".into(),
+                        Value::String(item.resource.api_version.clone()),
+                    );
+                    map.insert("kind".into(), Value::String(item.resource.kind.clone()));
+                }
+                let name = v["metadata"]["name"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string();
+                (name, v)
+            })
+            .collect())
     }
 
     async fn get_item(&self, item: &Item) -> Result<Option<Value>, Error> {
@@ -1008,7 +1072,18 @@ impl Engine {
         progress: &dyn Progress,
     ) -> Result<(), Error> {
         let start = Instant::now();
-        let mut pending: Vec<&Item> = items.to_vec();
+        // What the server said the object looks like after this apply is as good as a GET for
+        // objects that are ready as written (ConfigMaps, unchanged rolled-out Deployments...):
+        // a changed workload's new generation is not observed yet, so it is read again.
+        let mut pending: Vec<&Item> = Vec::new();
+        for item in items {
+            match item.planned.as_ref().map(health) {
+                Some(Health::Ready) if !item.r.is_crd() => {
+                    progress.status(&item.r.to_string(), "Ready", start.elapsed())
+                }
+                _ => pending.push(item),
+            }
+        }
         let mut last: HashMap<ObjectRef, String> = HashMap::new();
         loop {
             let pending_ref = &pending;
@@ -1056,6 +1131,21 @@ impl Engine {
             tokio::time::sleep(poll).await;
         }
     }
+}
+
+/// Objects of one resource in one namespace: read with one LIST from this many on.
+const LIST_THRESHOLD: usize = 8;
+
+fn list_key(item: &Item) -> (String, String, Option<String>) {
+    (
+        item.resource.api_version.clone(),
+        item.resource.plural.clone(),
+        if item.namespaced {
+            item.r.namespace.clone()
+        } else {
+            None
+        },
+    )
 }
 
 fn to_value(obj: DynamicObject) -> Value {

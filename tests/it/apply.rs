@@ -665,3 +665,42 @@ async fn diff_masks_secrets() {
     }
     assert!(out.contains("*** (after)"), "{out}");
 }
+
+/// Many objects of one kind in one namespace are read with one LIST, and a re-apply still sees
+/// them all unchanged.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn many_objects_are_listed_not_read_one_by_one() {
+    let c = Cluster::new();
+    let ns = c.name("many");
+    let set = Set::new(&c, "set");
+    set.write("ns.yaml", &namespace(&ns));
+    let docs: Vec<String> = (0..12)
+        .map(|i| configmap(&ns, &format!("cm-{i}"), "v"))
+        .collect();
+    set.write("cms.yaml", &docs.join("---\n"));
+    let dir = set.dir.to_str().unwrap();
+    let (code, out, err) = run(&c, &["apply", dir]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("13 created"), "{out}");
+    if let Some(s) = c.standin() {
+        s.clear_requests();
+    }
+    let (code, out, err) = run(&c, &["apply", dir]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        out.contains("0 created, 0 configured, 13 unchanged"),
+        "{out}"
+    );
+    if let Some(s) = c.standin() {
+        let gets = s
+            .requests()
+            .into_iter()
+            .filter(|r| {
+                r.method == "GET"
+                    && r.path
+                        .starts_with(&format!("/api/v1/namespaces/{ns}/configmaps"))
+            })
+            .count();
+        assert_eq!(gets, 1, "one LIST instead of 12 GETs");
+    }
+}
