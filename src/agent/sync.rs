@@ -213,6 +213,7 @@ pub async fn reconcile(sync: Arc<Sync>, ctx: Arc<Context>) -> Result<Action, Rec
         }
     }
     ctx.metrics.observe("Sync", start.elapsed().as_secs_f64());
+    super::release_memory();
     tracing::info!(namespace = %ns, sync = %name, %revision, outcome, elapsed_ms = start.elapsed().as_millis() as u64, "{message}");
     Ok(Action::requeue(if result.is_ok() {
         interval

@@ -26,13 +26,18 @@ pub fn for_display(obj: &Value) -> Value {
     v
 }
 
-/// Compares two objects for "did anything change": the object without resourceVersion and without
-/// managed-field timestamps (a change of field ownership is a change).
+/// Compares two objects for "did anything change": the object without resourceVersion, status
+/// and the status writers' managed fields (controllers update those at any moment, an apply never
+/// does), and without managed-field timestamps (a change of field ownership is a change).
 pub fn comparable(obj: &Value) -> Value {
     let mut v = obj.clone();
+    if let Some(map) = v.as_object_mut() {
+        map.remove("status");
+    }
     if let Some(meta) = v.get_mut("metadata").and_then(Value::as_object_mut) {
         meta.remove("resourceVersion");
         if let Some(fields) = meta.get_mut("managedFields").and_then(Value::as_array_mut) {
+            fields.retain(|f| f["subresource"].as_str().is_none_or(str::is_empty));
             for f in fields.iter_mut() {
                 if let Some(f) = f.as_object_mut() {
                     f.remove("time");
@@ -129,6 +134,18 @@ mod tests {
         assert!(text.contains("+  changed: '*** (after)'"), "{text}");
         assert!(text.contains("+  added: '*** (after)'"), "{text}");
         assert!(text.contains("   same: '***'"), "{text}");
+    }
+
+    #[test]
+    fn status_written_by_a_controller_is_not_a_change() {
+        let a = json!({"spec": {"replicas": 2}, "status": {"readyReplicas": 0},
+            "metadata": {"managedFields": [{"manager": "gitfleet", "operation": "Apply"}]}});
+        let b = json!({"spec": {"replicas": 2}, "status": {"readyReplicas": 2},
+            "metadata": {"managedFields": [{"manager": "gitfleet", "operation": "Apply"},
+                {"manager": "kube-controller-manager", "operation": "Update", "subresource": "status"}]}});
+        assert_eq!(comparable(&a), comparable(&b));
+        let c = json!({"spec": {"replicas": 3}, "status": {"readyReplicas": 2}});
+        assert_ne!(comparable(&b), comparable(&c));
     }
 
     #[test]
