@@ -191,6 +191,11 @@ pub fn set_condition(conditions: &mut Vec<Condition>, mut new: Condition) {
     }
 }
 
+/// Drops the condition of a type (Reconciling once done, Stalled once unstuck).
+pub fn remove_condition(conditions: &mut Vec<Condition>, type_: &str) {
+    conditions.retain(|c| c.type_ != type_);
+}
+
 /// Asks for an immediate reconcile of a GitSource or Sync (what the webhook and
 /// `gitfleet reconcile` do): sets the `gitfleet.io/reconcile-requested-at` annotation.
 pub async fn request_reconcile<K>(api: &Api<K>, name: &str) -> Result<String, kube::Error>

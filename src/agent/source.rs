@@ -12,7 +12,10 @@ use kube::{Api, ResourceExt};
 use serde_json::json;
 
 use super::types::{GitSource, GitSourceStatus, REQUESTED_AT};
-use super::{Context, ReconcileError, condition, due, now_rfc3339, parse_interval, set_condition};
+use super::{
+    Context, ReconcileError, condition, due, now_rfc3339, parse_interval, remove_condition,
+    set_condition,
+};
 use crate::git::{self, Credentials, Reference};
 
 pub async fn reconcile(src: Arc<GitSource>, ctx: Arc<Context>) -> Result<Action, ReconcileError> {
@@ -61,6 +64,7 @@ pub async fn reconcile(src: Arc<GitSource>, ctx: Arc<Context>) -> Result<Action,
                 ),
             );
             *guard = Some(checkout.clone());
+            remove_condition(&mut new.conditions, "Stalled");
             if moved {
                 ctx.event(
                     &*src,
@@ -74,7 +78,15 @@ pub async fn reconcile(src: Arc<GitSource>, ctx: Arc<Context>) -> Result<Action,
             ctx.metrics.set_ready("GitSource", &ns, &name, true);
             Ok(())
         }
-        Err(message) => {
+        Err((message, stalled)) => {
+            if stalled {
+                set_condition(
+                    &mut new.conditions,
+                    condition("Stalled", true, "FetchFailed", &message, generation),
+                );
+            } else {
+                remove_condition(&mut new.conditions, "Stalled");
+            }
             ctx.metrics.fetch_failed(&ns, &name);
             ctx.metrics.set_ready("GitSource", &ns, &name, false);
             set_condition(
@@ -166,7 +178,7 @@ async fn fetch(
     ctx: &Context,
     ns: &str,
     have: Option<&str>,
-) -> Result<git::Checkout, String> {
+) -> Result<git::Checkout, (String, bool)> {
     let reference = Reference::from_fields(
         src.spec.reference.branch.as_deref(),
         src.spec.reference.tag.as_deref(),
@@ -179,8 +191,8 @@ async fn fetch(
             Err(e)
         }
     })
-    .map_err(|e| e.to_string())?;
-    let creds = credentials(ctx, ns, src).await?;
+    .map_err(|e| (e.to_string(), true))?;
+    let creds = credentials(ctx, ns, src).await.map_err(|m| (m, true))?;
     let url = src.spec.url.clone();
     let timeout = src
         .spec
@@ -191,18 +203,21 @@ async fn fetch(
     let cache = ctx.cache_dir.join(ns).join(src.name_any());
     let have = have.map(str::to_string);
     let job = tokio::task::spawn_blocking(move || {
-        let commit = git::remote_commit(&url, &reference, &creds).map_err(|e| e.to_string())?;
+        // (message, stalled): authentication, unknown refs and host keys need a change to
+        // the GitSource or its Secret; network faults pass.
+        let fail = |e: git::GitError| (e.to_string(), !e.is_transient());
+        let commit = git::remote_commit(&url, &reference, &creds).map_err(fail)?;
         if have.as_deref() == Some(commit.as_str()) {
             return Ok(git::Checkout {
                 dir: cache.join("worktree"),
                 commit,
             });
         }
-        git::fetch(&url, &reference, &creds, &cache).map_err(|e| e.to_string())
+        git::fetch(&url, &reference, &creds, &cache).map_err(fail)
     });
     match tokio::time::timeout(timeout, job).await {
         Ok(Ok(result)) => result,
-        Ok(Err(e)) => Err(format!("fetch task failed: {e}")),
-        Err(_) => Err(format!("fetch timed out after {timeout:?}")),
+        Ok(Err(e)) => Err((format!("fetch task failed: {e}"), false)),
+        Err(_) => Err((format!("fetch timed out after {timeout:?}"), false)),
     }
 }

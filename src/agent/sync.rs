@@ -18,7 +18,10 @@ use serde_json::{Map, Value, json};
 use super::types::{
     GitSource, HistoryEntry, InventorySummary, REQUESTED_AT, Sync, SyncStatus, ValuesKind,
 };
-use super::{Context, ReconcileError, condition, due, now_rfc3339, parse_interval, set_condition};
+use super::{
+    Context, ReconcileError, condition, due, now_rfc3339, parse_interval, remove_condition,
+    set_condition,
+};
 use crate::kube::inventory::InventoryRef;
 use crate::kube::{ApplyOptions, Engine, LoadOptions};
 use crate::provider::Silent;
@@ -130,8 +133,24 @@ pub async fn reconcile(sync: Arc<Sync>, ctx: Arc<Context>) -> Result<Action, Rec
         }
     }
 
+    // Reconciling while the apply runs (it may wait for health for minutes).
+    let mut progressing = status.clone();
+    set_condition(
+        &mut progressing.conditions,
+        condition(
+            "Reconciling",
+            true,
+            "Progressing",
+            &format!("applying revision {revision}"),
+            generation,
+        ),
+    );
+    write_status(&ctx, &ns, &name, &status, &progressing).await?;
+    let status = progressing;
+
     let result = apply(&ctx, &sync, &ns, &checkout).await;
     let mut new = status.clone();
+    remove_condition(&mut new.conditions, "Reconciling");
     new.observed_generation = generation;
     new.last_attempted_revision = Some(revision.clone());
     new.last_apply_time = Some(now_rfc3339());
@@ -153,6 +172,7 @@ pub async fn reconcile(sync: Arc<Sync>, ctx: Arc<Context>) -> Result<Action, Rec
                     generation,
                 ),
             );
+            remove_condition(&mut new.conditions, "Stalled");
             ctx.metrics.set_ready("Sync", &ns, &name, true);
             ctx.metrics.set_revision(&ns, &name, &revision);
             ("Succeeded", summary.clone())
@@ -168,6 +188,23 @@ pub async fn reconcile(sync: Arc<Sync>, ctx: Arc<Context>) -> Result<Action, Rec
                     generation,
                 ),
             );
+            // Invalid manifests will not apply until Git changes: stalled, not retrying.
+            if reason == "ValidationFailed" {
+                set_condition(
+                    &mut new.conditions,
+                    condition(
+                        "Stalled",
+                        true,
+                        reason,
+                        &format!(
+                            "revision {revision} cannot be applied; waiting for a new revision"
+                        ),
+                        generation,
+                    ),
+                );
+            } else {
+                remove_condition(&mut new.conditions, "Stalled");
+            }
             ctx.metrics.set_ready("Sync", &ns, &name, false);
             ("Failed", message.clone())
         }

@@ -426,6 +426,15 @@ async fn agent_follows_the_repository() {
     );
     assert_eq!(status["lastAppliedRevision"], second.as_str());
     assert_eq!(status["history"][0]["outcome"], "Failed");
+    let condition = |st: &Value, t: &str| {
+        st["conditions"]
+            .as_array()
+            .and_then(|cs| cs.iter().find(|c| c["type"] == t).cloned())
+    };
+    let stalled = condition(&status, "Stalled").expect("Stalled condition");
+    assert_eq!(stalled["status"], "True", "{status}");
+    assert_eq!(stalled["reason"], "ValidationFailed");
+    assert!(condition(&status, "Reconciling").is_none(), "{status}");
     assert_eq!(status["history"][1]["revision"], second.as_str());
     let settings = get(&client, "v1", "ConfigMap", "configmaps", &ns, "settings")
         .await
@@ -453,6 +462,8 @@ async fn agent_follows_the_repository() {
         .await
         .unwrap();
     assert_eq!(settings["data"]["key"], "v3");
+    let status = sync_status(&client, &ns, "dev").await;
+    assert!(condition(&status, "Stalled").is_none(), "unstuck: {status}");
 
     // reconcile now, then status is all Ready.
     let (code, out, err) = run(
