@@ -246,11 +246,7 @@ impl AksProvider {
         let retry = if settings.max_retries == 0 {
             azure_core::RetryOptions::none()
         } else {
-            azure_core::RetryOptions::exponential(
-                azure_core::ExponentialRetryOptions::default()
-                    .max_retries(settings.max_retries)
-                    .initial_delay(settings.initial_backoff),
-            )
+            tokio_retry(settings.max_retries, settings.initial_backoff)
         };
         let client = Client::builder(credential.clone())
             .endpoint(endpoint.clone())
@@ -786,5 +782,36 @@ impl AksProvider {
         Fut: Future<Output = Result<(String, bool, bool), ProviderError>>,
     {
         super::wait::until("AKS", what, self.wait, progress, check).await
+    }
+}
+
+/// The SDK's retry (429, 408, 5xx) with exponential backoff, sleeping on tokio's timer.
+/// azure_core 0.10's own retry sleeps in a spawned thread and checks `is_finished()` after the
+/// wake-up, which can lose the wake-up and hang the request forever; this policy cannot.
+pub fn tokio_retry(max_retries: u32, initial_delay: Duration) -> azure_core::RetryOptions {
+    azure_core::RetryOptions::custom(std::sync::Arc::new(TokioRetry {
+        max_retries,
+        initial_delay,
+    }))
+}
+
+#[derive(Debug)]
+struct TokioRetry {
+    max_retries: u32,
+    initial_delay: Duration,
+}
+
+#[async_trait::async_trait]
+impl azure_core::RetryPolicy for TokioRetry {
+    fn is_expired(&self, _since_start: Duration, retry_count: u32) -> bool {
+        retry_count >= self.max_retries
+    }
+
+    fn sleep_duration(&self, retry_count: u32) -> Duration {
+        (self.initial_delay * 2u32.saturating_pow(retry_count)).min(Duration::from_secs(30))
+    }
+
+    async fn wait(&self, _error: &azure_core::error::Error, retry_count: u32) {
+        tokio::time::sleep(self.sleep_duration(retry_count)).await;
     }
 }

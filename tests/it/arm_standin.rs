@@ -583,19 +583,15 @@ async fn throttling_is_429_with_retry_after_and_the_client_can_retry() {
     let err = mc.get(SUB, RG, "zeta").await.unwrap_err();
     assert_eq!(http_error(&err).0, StatusCode::NotFound);
 
-    // With its own retry policy the client rides through throttling by itself (ignoring
-    // Retry-After: it waits its fixed delay plus up to 255 ms of jitter).
+    // With a retry policy the client rides through throttling by itself: gitfleet's, which
+    // sleeps on tokio's timer (azure_core 0.10's own sleep can lose its wake-up and hang).
     let s = standin(Options {
         throttle_first: 2,
         ..Options::default()
     });
     let retrying = client_with(
         &s.url,
-        azure_core::RetryOptions::fixed(
-            azure_core::FixedRetryOptions::default()
-                .delay(Duration::from_millis(10))
-                .max_retries(3u32),
-        ),
+        gitfleet::provider::aks::tokio_retry(3, Duration::from_millis(10)),
     );
     retrying
         .managed_clusters_client()

@@ -441,9 +441,18 @@ impl Daemon {
                 .local_addr()
                 .unwrap()
                 .port();
-            let mut child = git_cmd(base)
+            // The git-daemon program itself (not `git daemon`, whose child would outlive a kill).
+            let exec_path = String::from_utf8(
+                Command::new("git")
+                    .arg("--exec-path")
+                    .output()
+                    .expect("git")
+                    .stdout,
+            )
+            .unwrap();
+            let mut child = Command::new(Path::new(exec_path.trim()).join("git-daemon"))
+                .current_dir(base)
                 .args([
-                    "daemon",
                     "--export-all",
                     "--enable=receive-pack",
                     "--reuseaddr",
