@@ -23,6 +23,7 @@ use super::{
     set_condition,
 };
 use crate::kube::inventory::InventoryRef;
+use crate::kube::manifest::merge_values;
 use crate::kube::{ApplyOptions, Engine, LoadOptions};
 use crate::provider::Silent;
 
@@ -357,30 +358,19 @@ async fn values(ctx: &Context, sync: &Sync, ns: &str) -> Result<Value, String> {
                 let v: Value = serde_yaml::from_str(text).map_err(|e| {
                     format!("{:?} {} key {key} is not YAML: {e}", from.kind, from.name)
                 })?;
-                merge(&mut out, v);
+                merge_values(&mut out, v);
             }
             None => {
                 for (k, v) in data {
-                    merge(&mut out, json!({ k: v }));
+                    merge_values(&mut out, json!({ k: v }));
                 }
             }
         }
     }
     if let Some(inline) = &sync.spec.values {
-        merge(&mut out, inline.clone());
+        merge_values(&mut out, inline.clone());
     }
     Ok(out)
-}
-
-fn merge(into: &mut Value, from: Value) {
-    match (into, from) {
-        (Value::Object(a), Value::Object(b)) => {
-            for (k, v) in b {
-                merge(a.entry(k).or_insert(Value::Null), v);
-            }
-        }
-        (slot, v) => *slot = v,
-    }
 }
 
 /// Loads and applies; Ok((summary, inventory entries)) or Err((reason, message)).

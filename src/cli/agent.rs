@@ -118,13 +118,6 @@ pub enum SuspendTarget {
     },
 }
 
-fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
-    Ok(tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()?)
-}
-
 async fn connect(c: &ClusterArgs) -> anyhow::Result<Connection> {
     engine::connect(c.kubeconfig.as_deref(), c.context.as_deref())
         .await
@@ -165,7 +158,7 @@ pub fn run_agent(a: AgentArgs) -> anyhow::Result<u8> {
         identity,
         poll: super::poll_interval().unwrap_or(Duration::from_secs(2)),
     };
-    runtime()?.block_on(async {
+    super::runtime()?.block_on(async {
         let conn = connect(&a.cluster).await?;
         agent::run(conn, opts).await
     })?;
@@ -188,7 +181,7 @@ fn short(rev: Option<&str>) -> String {
 }
 
 pub fn run_status(a: StatusArgs) -> anyhow::Result<u8> {
-    runtime()?.block_on(async {
+    super::runtime()?.block_on(async {
         let conn = connect(&a.cluster).await?;
         let (sources, syncs): (Api<GitSource>, Api<Sync>) = match &a.namespace {
             Some(ns) => (Api::namespaced(conn.client.clone(), ns), Api::namespaced(conn.client.clone(), ns)),
@@ -236,7 +229,7 @@ pub fn run_status(a: StatusArgs) -> anyhow::Result<u8> {
 }
 
 pub fn run_reconcile(a: ReconcileArgs) -> anyhow::Result<u8> {
-    runtime()?.block_on(async {
+    super::runtime()?.block_on(async {
         let conn = connect(&a.cluster).await?;
         let start = Instant::now();
         let poll = super::poll_interval().unwrap_or(Duration::from_secs(1));
@@ -281,7 +274,7 @@ pub fn run_suspend(target: SuspendTarget, suspend: bool) -> anyhow::Result<u8> {
         namespace,
         cluster,
     } = target;
-    runtime()?.block_on(async {
+    super::runtime()?.block_on(async {
         let conn = connect(&cluster).await?;
         let api: Api<Sync> = Api::namespaced(conn.client.clone(), &namespace);
         api.patch(

@@ -9,6 +9,7 @@ use serde_json::{Map, Value};
 
 use gitfleet::kube::engine::ObjectDiff;
 use gitfleet::kube::inventory::InventoryRef;
+use gitfleet::kube::manifest::merge_values;
 use gitfleet::kube::{self as engine, Action, ApplyOptions, Engine, Error, LoadOptions};
 use gitfleet::provider::{Progress, Silent};
 
@@ -87,7 +88,7 @@ fn template_context(t: &TargetArgs) -> anyhow::Result<Map<String, Value>> {
             .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", file.display()))?;
         let v: Value = serde_yaml::from_str(&text)
             .map_err(|e| anyhow::anyhow!("{}: invalid YAML: {e}", file.display()))?;
-        merge(&mut values, v);
+        merge_values(&mut values, v);
     }
     for kv in &t.set {
         let Some((key, raw)) = kv.split_once('=') else {
@@ -100,22 +101,11 @@ fn template_context(t: &TargetArgs) -> anyhow::Result<Map<String, Value>> {
             m.insert(part.to_string(), nested);
             nested = Value::Object(m);
         }
-        merge(&mut values, nested);
+        merge_values(&mut values, nested);
     }
     let mut ctx = Map::new();
     ctx.insert("values".into(), values);
     Ok(ctx)
-}
-
-fn merge(into: &mut Value, from: Value) {
-    match (into, from) {
-        (Value::Object(a), Value::Object(b)) => {
-            for (k, v) in b {
-                merge(a.entry(k).or_insert(Value::Null), v);
-            }
-        }
-        (slot, v) => *slot = v,
-    }
 }
 
 /// Loads the manifests (exit 1 with every problem on bad input, before connecting).
@@ -154,13 +144,6 @@ fn options(t: &TargetArgs, default_ns: &str) -> ApplyOptions {
     }
 }
 
-fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
-    Ok(tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()?)
-}
-
 fn report_error(e: &Error, format: OutputFormat) -> u8 {
     match format {
         OutputFormat::Json => {
@@ -191,7 +174,7 @@ pub fn run_apply(a: ApplyArgs) -> anyhow::Result<u8> {
         Err(code) => return Ok(code),
     };
     let format = a.target.output;
-    runtime()?.block_on(async {
+    super::runtime()?.block_on(async {
         let conn = match engine::connect(
             a.target.kubeconfig.as_deref(),
             a.target.context.as_deref(),
@@ -250,7 +233,7 @@ pub fn run_diff(a: DiffArgs) -> anyhow::Result<u8> {
         Err(code) => return Ok(code),
     };
     let format = a.target.output;
-    runtime()?.block_on(async {
+    super::runtime()?.block_on(async {
         let conn = match engine::connect(
             a.target.kubeconfig.as_deref(),
             a.target.context.as_deref(),

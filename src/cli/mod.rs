@@ -119,6 +119,14 @@ pub struct SelectArgs {
     pub selector: Option<Selector>,
 }
 
+/// The runtime of commands that talk to a cluster (two workers: the machine class has 2 cores).
+pub fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?)
+}
+
 /// `GITFLEET_POLL_INTERVAL` (e.g. `2s`): how often long waits poll; for emulators and tests.
 fn poll_interval() -> Option<std::time::Duration> {
     std::env::var("GITFLEET_POLL_INTERVAL")

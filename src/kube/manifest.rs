@@ -54,6 +54,18 @@ pub struct LoadOptions {
     pub context: Map<String, Value>,
 }
 
+/// Deep-merges template values: maps merge key by key, anything else in `from` replaces.
+pub fn merge_values(into: &mut Value, from: Value) {
+    match (into, from) {
+        (Value::Object(a), Value::Object(b)) => {
+            for (k, v) in b {
+                merge_values(a.entry(k).or_insert(Value::Null), v);
+            }
+        }
+        (slot, v) => *slot = v,
+    }
+}
+
 /// Reads every manifest under `paths` (files or directories), in a stable order (sorted paths,
 /// then document order).
 pub fn load(paths: &[PathBuf], opts: &LoadOptions) -> Result<Vec<Object>, Diagnostics> {
