@@ -517,3 +517,36 @@ mod tests {
         assert_eq!(mode(&real), 0o600);
     }
 }
+
+/// The kubeconfig of an `existing` cluster: the file its definition names, read through the
+/// fleet's confined source (a repository can only name a file inside itself), or, when the
+/// definition names none, the one the user chose (`$KUBECONFIG`, its first file, else
+/// `~/.kube/config`). Returns the name to show and the text.
+pub fn read_existing(named: Option<&str>, fleet_dir: &Path) -> Result<(String, String), String> {
+    use crate::source::FileSource;
+    match named {
+        Some(rel) => {
+            let source = crate::source::Source::new(fleet_dir);
+            match source.read(rel) {
+                Ok(Some(text)) => Ok((rel.to_string(), text)),
+                Ok(None) => Err(format!(
+                    "{rel}: the kubeconfig the definition names does not exist"
+                )),
+                Err(e) => Err(format!(
+                    "{e} (a definition can only name a kubeconfig inside the fleet repository; \
+                     to use one elsewhere, leave `existing.kubeconfig` out and set KUBECONFIG)"
+                )),
+            }
+        }
+        None => {
+            let path = std::env::var_os("KUBECONFIG")
+                .and_then(|v| std::env::split_paths(&v).find(|p| !p.as_os_str().is_empty()))
+                .or_else(|| {
+                    std::env::var_os("HOME").map(|h| Path::new(&h).join(".kube").join("config"))
+                })
+                .ok_or_else(|| "no kubeconfig: set KUBECONFIG".to_string())?;
+            let text = crate::source::read_user_file(&path).map_err(|e| e.to_string())?;
+            Ok((path.to_string_lossy().into_owned(), text))
+        }
+    }
+}

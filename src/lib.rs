@@ -15,3 +15,4 @@ pub mod plan;
 pub mod provider;
 pub mod render;
 pub mod scaffold;
+pub mod source;

@@ -42,8 +42,19 @@ pub fn prepare(
     names: &[String],
     selector: Option<&Selector>,
 ) -> Result<Prepared, PipelineError> {
-    let fleet = fleet::load(source)?;
-    let overrides = render::read_overrides(source).map_err(LoadError::from)?;
+    // Definitions and template overrides are read together, so every problem shows at once.
+    let (fleet, overrides) = match (fleet::load(source), render::read_overrides(source)) {
+        (Ok(f), Ok(o)) => (f, o),
+        (Err(LoadError::Invalid(d)), Err(more)) => {
+            let mut all = d.0;
+            all.extend(more);
+            return Err(LoadError::Invalid(Diagnostics(Diagnostics::normalized(all))).into());
+        }
+        (Err(e), _) => return Err(e.into()),
+        (Ok(_), Err(d)) => {
+            return Err(LoadError::Invalid(Diagnostics(Diagnostics::normalized(d))).into());
+        }
+    };
     let renderer = Renderer::new(overrides);
     let selected = fleet
         .select(names, selector)
@@ -143,17 +154,19 @@ pub async fn connect_cluster(
         context,
     } = &rendered.requests
     {
-        let path = kubeconfig.as_ref().map(|k| {
-            let p = std::path::PathBuf::from(k);
-            if p.is_relative() {
-                fleet_dir.join(p)
-            } else {
-                p
+        let conn = match kubeconfig {
+            // A file the definition names: read through the fleet's confined source.
+            Some(_) => {
+                let (shown, text) =
+                    crate::kubeconfig::read_existing(kubeconfig.as_deref(), fleet_dir)?;
+                crate::kube::client::connect_text(&shown, &text, context.as_deref())
+                    .await
+                    .map_err(|e| e.to_string())?
             }
-        });
-        let conn = crate::kube::connect(path.as_deref(), context.as_deref())
-            .await
-            .map_err(|e| e.to_string())?;
+            None => crate::kube::connect(None, context.as_deref())
+                .await
+                .map_err(|e| e.to_string())?,
+        };
         return Ok((conn, None));
     }
     let file = write_kubeconfig(provider, rendered, kubeconfig_dir).await?;
@@ -173,7 +186,7 @@ pub async fn write_kubeconfig(
         .map(|p| p.to_string_lossy().into_owned())
         .unwrap_or_else(|_| "gitfleet".into());
     let text = provider
-        .kubeconfig(rendered, &exe)
+        .kubeconfig(rendered, &exe, std::path::Path::new("."))
         .await
         .map_err(|e| e.to_string())?;
     let file = dir.join(format!("{}.yaml", rendered.name));

@@ -404,7 +404,13 @@ async fn apply(
     let mut context = Map::new();
     context.insert("values".into(), values);
     let root = checkout.dir.to_string_lossy().to_string();
-    let objects = crate::kube::load(&[dir], &LoadOptions { context }).map_err(|d| {
+    // Every read stays inside the checkout and is bounded: a hostile commit (a link out of the
+    // repository, an alias bomb, an endless template) is an error on the Sync, never a leak.
+    let load_opts = LoadOptions {
+        context,
+        root: Some(checkout.dir.clone()),
+    };
+    let objects = crate::kube::load(&[dir], &load_opts).map_err(|d| {
         (
             "ValidationFailed".to_string(),
             d.to_string().replace(&format!("{root}/"), ""),

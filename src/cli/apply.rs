@@ -15,12 +15,29 @@ use gitfleet::provider::{Progress, Silent};
 
 use super::{EXIT_CHANGES, EXIT_ERROR, EXIT_OK, OutputFormat, parse_duration};
 
-/// What both commands share: manifests, cluster, inventory.
+/// Where manifests come from: what `apply`, `diff` and `build` share.
 #[derive(Debug, Args)]
-pub struct TargetArgs {
+pub struct SourceArgs {
     /// Manifest files or directories (walked recursively: *.yaml, *.yml, *.j2 templates).
     #[arg(required = true, value_name = "DIR|FILE")]
     pub paths: Vec<PathBuf>,
+    /// The directory no manifest read may leave (default: the Git work tree holding each path,
+    /// or the path itself when it is in none).
+    #[arg(long, value_name = "DIR")]
+    pub root: Option<PathBuf>,
+    /// Values for *.j2 templates, from a YAML file (repeatable; later files win).
+    #[arg(long = "values", value_name = "FILE")]
+    pub values_files: Vec<PathBuf>,
+    /// One template value, e.g. --set image.tag=1.2 (repeatable; wins over --values).
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub set: Vec<String>,
+}
+
+/// What both commands share: manifests, cluster, inventory.
+#[derive(Debug, Args)]
+pub struct TargetArgs {
+    #[command(flatten)]
+    pub source: SourceArgs,
     /// Kubeconfig file (default: $KUBECONFIG, then ~/.kube/config).
     #[arg(long, value_name = "FILE", env = "GITFLEET_KUBECONFIG")]
     pub kubeconfig: Option<PathBuf>,
@@ -36,12 +53,6 @@ pub struct TargetArgs {
     /// Namespace of the inventory ConfigMap (default: --namespace, then the context's).
     #[arg(long, value_name = "NS")]
     pub inventory_namespace: Option<String>,
-    /// Values for *.j2 templates, from a YAML file (repeatable; later files win).
-    #[arg(long = "values", value_name = "FILE")]
-    pub values_files: Vec<PathBuf>,
-    /// One template value, e.g. --set image.tag=1.2 (repeatable; wins over --values).
-    #[arg(long = "set", value_name = "KEY=VALUE")]
-    pub set: Vec<String>,
     /// Take over fields that another server-side-apply manager owns.
     #[arg(long)]
     pub force_conflicts: bool,
@@ -81,11 +92,10 @@ pub struct DiffArgs {
 }
 
 /// Template context from --values files and --set.
-fn template_context(t: &TargetArgs) -> anyhow::Result<Map<String, Value>> {
+fn template_context(t: &SourceArgs) -> anyhow::Result<Map<String, Value>> {
     let mut values = Value::Object(Map::new());
     for file in &t.values_files {
-        let text = std::fs::read_to_string(file)
-            .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", file.display()))?;
+        let text = gitfleet::source::read_user_file(file)?;
         let v: Value = serde_yaml::from_str(&text)
             .map_err(|e| anyhow::anyhow!("{}: invalid YAML: {e}", file.display()))?;
         merge_values(&mut values, v);
@@ -109,7 +119,7 @@ fn template_context(t: &TargetArgs) -> anyhow::Result<Map<String, Value>> {
 }
 
 /// Loads the manifests (exit 1 with every problem on bad input, before connecting).
-fn load(t: &TargetArgs) -> Result<Vec<engine::Object>, u8> {
+pub fn load(t: &SourceArgs) -> Result<Vec<engine::Object>, u8> {
     let context = match template_context(t) {
         Ok(c) => c,
         Err(e) => {
@@ -117,7 +127,11 @@ fn load(t: &TargetArgs) -> Result<Vec<engine::Object>, u8> {
             return Err(EXIT_ERROR);
         }
     };
-    match engine::load(&t.paths, &LoadOptions { context }) {
+    let opts = LoadOptions {
+        context,
+        root: t.root.clone(),
+    };
+    match engine::load(&t.paths, &opts) {
         Ok(objects) => Ok(objects),
         Err(d) => {
             super::print_diagnostics(&d);
@@ -169,7 +183,7 @@ pub fn run_apply(a: ApplyArgs) -> anyhow::Result<u8> {
         );
         return Ok(EXIT_ERROR);
     }
-    let objects = match load(&a.target) {
+    let objects = match load(&a.target.source) {
         Ok(o) => o,
         Err(code) => return Ok(code),
     };
@@ -228,7 +242,7 @@ pub fn run_diff(a: DiffArgs) -> anyhow::Result<u8> {
         eprintln!("error: --prune needs --inventory NAME");
         return Ok(EXIT_ERROR);
     }
-    let objects = match load(&a.target) {
+    let objects = match load(&a.target.source) {
         Ok(o) => o,
         Err(code) => return Ok(code),
     };

@@ -7,10 +7,10 @@ use anyhow::bail;
 use clap::Args;
 
 use super::{EXIT_ERROR, EXIT_OK, FleetArgs, report_failure};
-use gitfleet::fleet::DirSource;
 use gitfleet::fleet::selector::Selector;
 use gitfleet::pipeline::{connect_cluster, prepare};
 use gitfleet::provider::{AnyProvider, ProviderOptions};
+use gitfleet::source::Source;
 
 #[derive(Debug, Args)]
 pub struct DownArgs {
@@ -41,7 +41,7 @@ pub fn run(args: DownArgs) -> anyhow::Result<u8> {
         bail!("name the clusters to delete, or select them with -l");
     }
     let mut out = std::io::stdout().lock();
-    let source = DirSource::new(&args.fleet.fleet);
+    let source = Source::new(&args.fleet.fleet);
     let prepared = match prepare(&source, &args.clusters, args.selector.as_ref()) {
         Ok(p) => p,
         Err(e) => return Ok(report_failure(&e, super::OutputFormat::Text)),
@@ -155,7 +155,7 @@ pub struct UninstallArgs {
 /// is still gitfleet's), leaving the cluster and the workloads' own objects alone.
 pub fn run_uninstall(args: UninstallArgs) -> anyhow::Result<u8> {
     let mut out = std::io::stdout().lock();
-    let source = DirSource::new(&args.fleet.fleet);
+    let source = Source::new(&args.fleet.fleet);
     let prepared = match prepare(&source, &args.clusters, None) {
         Ok(p) => p,
         Err(e) => return Ok(report_failure(&e, super::OutputFormat::Text)),

@@ -8,9 +8,9 @@ use anyhow::Context;
 use clap::Args;
 
 use super::{EXIT_OK, FleetArgs, report_failure};
-use gitfleet::fleet::DirSource;
 use gitfleet::pipeline::prepare;
 use gitfleet::provider::{AnyProvider, ProviderOptions};
+use gitfleet::source::Source;
 
 #[derive(Debug, Args)]
 pub struct KubeconfigArgs {
@@ -30,7 +30,7 @@ pub struct KubeconfigArgs {
 }
 
 pub fn run(args: KubeconfigArgs) -> anyhow::Result<u8> {
-    let source = DirSource::new(&args.fleet.fleet);
+    let source = Source::new(&args.fleet.fleet);
     let prepared = match prepare(&source, std::slice::from_ref(&args.cluster), None) {
         Ok(p) => p,
         Err(e) => return Ok(report_failure(&e, super::OutputFormat::Text)),
@@ -52,7 +52,7 @@ pub fn run(args: KubeconfigArgs) -> anyhow::Result<u8> {
         .build()?;
     let text = runtime.block_on(async {
         let provider = AnyProvider::connect(rendered, &options).await?;
-        provider.kubeconfig(rendered, &exe).await
+        provider.kubeconfig(rendered, &exe, &args.fleet.fleet).await
     })?;
     match &args.out {
         Some(path) => {

@@ -4,6 +4,7 @@
 
 mod agent;
 mod apply;
+mod build;
 mod completion;
 mod down;
 mod init;
@@ -66,6 +67,8 @@ pub enum Command {
     Apply(apply::ApplyArgs),
     /// Show what `apply` would change, per object (exit 2 when there are changes).
     Diff(apply::DiffArgs),
+    /// Print the objects a path builds into (what `apply` and the agent would send).
+    Build(build::BuildArgs),
     /// Run the in-cluster reconciler: fetch GitSources, apply Syncs, prune, heal drift.
     Agent(agent::AgentArgs),
     /// GitSources and Syncs of a cluster: revision, readiness, message (exit 1 if any is not Ready).
@@ -135,8 +138,11 @@ fn poll_interval() -> Option<std::time::Duration> {
 }
 
 fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
-    gitfleet::fleet::validate::parse_duration(s)
-        .ok_or_else(|| format!("invalid duration \"{s}\" (write e.g. 30s, 5m, 1h30m)"))
+    use gitfleet::fleet::validate::{DurationError, read_duration};
+    read_duration(s).map_err(|e| match e {
+        DurationError::Invalid => format!("invalid duration \"{s}\" (write e.g. 30s, 5m, 1h30m)"),
+        DurationError::TooLong => format!("duration \"{s}\" is too long (at most 8760h, a year)"),
+    })
 }
 
 fn parse_selector(s: &str) -> Result<Selector, String> {
@@ -160,6 +166,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Down(a) => down::run(a)?,
         Command::Apply(a) => apply::run_apply(a)?,
         Command::Diff(a) => apply::run_diff(a)?,
+        Command::Build(a) => build::run(a)?,
         Command::Agent(a) => agent::run_agent(a)?,
         Command::Status(a) => agent::run_status(a)?,
         Command::Reconcile(a) => agent::run_reconcile(a)?,

@@ -5,9 +5,9 @@ use clap::Args;
 use super::{
     EXIT_CHANGES, EXIT_ERROR, EXIT_OK, FleetArgs, OutputFormat, SelectArgs, report_failure,
 };
-use gitfleet::fleet::DirSource;
 use gitfleet::pipeline::{ClusterOutcome, plan_all, prepare};
 use gitfleet::provider::ProviderOptions;
+use gitfleet::source::Source;
 
 #[derive(Debug, Args)]
 pub struct PlanArgs {
@@ -33,7 +33,7 @@ use std::io::Write as _;
 
 pub fn run(args: PlanArgs) -> anyhow::Result<u8> {
     let mut out = std::io::stdout().lock();
-    let source = DirSource::new(&args.fleet.fleet);
+    let source = Source::new(&args.fleet.fleet);
     let prepared = match prepare(
         &source,
         &args.select.clusters,

@@ -14,12 +14,12 @@ use serde::Serialize;
 
 use super::{EXIT_ERROR, EXIT_OK, FleetArgs, OutputFormat, SelectArgs, report_failure};
 use gitfleet::bootstrap::{self, BootstrapOptions, BootstrapReport, GitAuth};
-use gitfleet::fleet::DirSource;
 use gitfleet::fleet::types::ProviderKind;
 use gitfleet::pipeline::{Prepared, connect_cluster, prepare, write_kubeconfig};
 use gitfleet::plan::{self, ClusterPlan};
 use gitfleet::provider::{AnyProvider, ProviderOptions};
 use gitfleet::render::RenderedCluster;
+use gitfleet::source::Source;
 
 #[derive(Debug, Args)]
 pub struct UpArgs {
@@ -197,7 +197,7 @@ fn default_kubeconfig_dir() -> PathBuf {
 
 pub fn run(mut args: UpArgs) -> anyhow::Result<u8> {
     args.select.clusters.append(&mut args.names);
-    let source = DirSource::new(&args.fleet.fleet);
+    let source = Source::new(&args.fleet.fleet);
     let prepared = match prepare(
         &source,
         &args.select.clusters,

@@ -3,7 +3,7 @@
 use clap::Args;
 
 use super::{FleetArgs, OutputFormat, report_failure};
-use gitfleet::fleet::DirSource;
+use gitfleet::source::Source;
 
 #[derive(Debug, Args)]
 pub struct ValidateArgs {
@@ -18,7 +18,7 @@ use std::io::Write as _;
 
 pub fn run(args: ValidateArgs) -> anyhow::Result<u8> {
     let mut out = std::io::stdout().lock();
-    let source = DirSource::new(&args.fleet.fleet);
+    let source = Source::new(&args.fleet.fleet);
     // Rendering is part of validation: a template mistake is as fatal as a definition mistake.
     match gitfleet::pipeline::prepare(&source, &[], None) {
         Err(e) => Ok(report_failure(&e, args.output)),

@@ -12,12 +12,13 @@ pub mod validate;
 pub mod yaml;
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 
 use serde::Serialize;
 
 use crate::diagnostic::{Diagnostic, Diagnostics, Span};
+use crate::source::SourceError;
 use schema::DocKind;
 use selector::Selector;
 use types::{Cluster, ClusterSpec, Fleet, ProviderKind};
@@ -25,80 +26,7 @@ use yaml::{Node, Value};
 
 pub const FLEET_FILE: &str = "fleet.yaml";
 
-/// Where definition files come from. Paths are relative, '/'-separated.
-pub trait FileSource {
-    /// Reads a file; `Ok(None)` when it does not exist.
-    fn read(&self, path: &str) -> std::io::Result<Option<String>>;
-    /// Files matching a glob pattern, sorted.
-    fn glob(&self, pattern: &str) -> std::io::Result<Vec<String>>;
-}
-
-/// A fleet on the local filesystem.
-pub struct DirSource {
-    root: PathBuf,
-}
-
-impl DirSource {
-    pub fn new(root: impl Into<PathBuf>) -> Self {
-        Self { root: root.into() }
-    }
-}
-
-impl FileSource for DirSource {
-    fn read(&self, path: &str) -> std::io::Result<Option<String>> {
-        match std::fs::read_to_string(self.root.join(path)) {
-            Ok(s) => Ok(Some(s)),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(e),
-        }
-    }
-
-    fn glob(&self, pattern: &str) -> std::io::Result<Vec<String>> {
-        let full = self.root.join(pattern);
-        let full = full.to_string_lossy();
-        let mut out = Vec::new();
-        let paths = glob::glob(&full).map_err(|e| std::io::Error::other(e.msg))?;
-        for entry in paths {
-            let path = entry.map_err(std::io::Error::from)?;
-            if path.is_file() {
-                // glob drops a leading "./" of the root, so strip whichever prefix is there.
-                let rel = path
-                    .strip_prefix(&self.root)
-                    .or_else(|_| path.strip_prefix(self.root.components().as_path()))
-                    .unwrap_or(&path);
-                out.push(rel.to_string_lossy().replace('\\', "/"));
-            }
-        }
-        out.sort();
-        Ok(out)
-    }
-}
-
-/// A fleet held in memory (tests, benchmarks, and later a Git tree read at a revision).
-#[derive(Debug, Default, Clone)]
-pub struct MemSource {
-    pub files: BTreeMap<String, String>,
-}
-
-impl FileSource for MemSource {
-    fn read(&self, path: &str) -> std::io::Result<Option<String>> {
-        Ok(self.files.get(path).cloned())
-    }
-
-    fn glob(&self, pattern: &str) -> std::io::Result<Vec<String>> {
-        let p = glob::Pattern::new(pattern).map_err(|e| std::io::Error::other(e.msg))?;
-        let opts = glob::MatchOptions {
-            require_literal_separator: true,
-            ..Default::default()
-        };
-        Ok(self
-            .files
-            .keys()
-            .filter(|k| p.matches_with(k, opts))
-            .cloned()
-            .collect())
-    }
-}
+pub use crate::source::{FileSource, MemSource, Source};
 
 /// One cluster after defaults were merged and everything validated: what render sees.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -149,17 +77,16 @@ impl LoadedFleet {
     }
 }
 
-/// Loads and validates a fleet from a directory.
+/// Loads and validates a fleet from a directory (the root every file must stay inside).
 pub fn load_dir(dir: &Path) -> Result<LoadedFleet, LoadError> {
-    load(&DirSource::new(dir))
+    load(&Source::new(dir))
 }
 
 #[derive(Debug, thiserror::Error)]
 pub enum LoadError {
+    /// Every problem found, each naming its file (unreadable files included).
     #[error("{0}")]
     Invalid(#[from] Diagnostics),
-    #[error("reading the fleet: {0}")]
-    Io(#[from] std::io::Error),
 }
 
 fn parse_single(
@@ -208,7 +135,11 @@ fn parse_single(
 pub fn load(source: &dyn FileSource) -> Result<LoadedFleet, LoadError> {
     let mut errors: Vec<Diagnostic> = Vec::new();
     let fleet_file: Arc<str> = Arc::from(FLEET_FILE);
-    let Some(fleet_text) = source.read(FLEET_FILE)? else {
+    let fleet_text = match source.read(FLEET_FILE) {
+        Ok(t) => t,
+        Err(e) => return Err(Diagnostics(vec![e.to_diagnostic()]).into()),
+    };
+    let Some(fleet_text) = fleet_text else {
         return Err(Diagnostics(vec![
             Diagnostic::error(Span::file_start(fleet_file), "no fleet.yaml in the fleet directory")
                 .with_hint("pass the directory holding fleet.yaml with --fleet, or create one with `gitfleet init`"),
@@ -247,18 +178,36 @@ pub fn load(source: &dyn FileSource) -> Result<LoadedFleet, LoadError> {
 
     // Cluster files.
     let mut files: Vec<String> = Vec::new();
+    let mut unlisted = 0;
     for pattern in &include {
         if glob::Pattern::new(pattern).is_err() {
             continue; // reported by check_fleet
         }
-        for f in source.glob(pattern)? {
-            if !files.contains(&f) {
-                files.push(f);
-            }
+        if pattern.starts_with('/') || pattern.split('/').any(|p| p == "..") {
+            continue; // reported by check_fleet, and never read
         }
+        let listing = source.glob(pattern);
+        unlisted += listing.errors.len();
+        errors.extend(listing.errors.iter().map(SourceError::to_diagnostic));
+        files.extend(listing.files);
     }
     files.sort();
-    if files.is_empty() && fleet.is_some() {
+    files.dedup();
+    let max = crate::source::LIMITS.max_clusters;
+    if files.len() > max {
+        errors.push(
+            Diagnostic::error(
+                Span::file_start(fleet_file.clone()),
+                format!(
+                    "the fleet includes {} cluster files, more than the limit of {max}",
+                    files.len()
+                ),
+            )
+            .with_hint("split the fleet into several fleet directories"),
+        );
+        files.truncate(max);
+    }
+    if files.is_empty() && fleet.is_some() && unlisted == 0 {
         errors.push(
             Diagnostic::error(
                 Span::file_start(fleet_file.clone()),
@@ -276,8 +225,13 @@ pub fn load(source: &dyn FileSource) -> Result<LoadedFleet, LoadError> {
     let mut warnings = Vec::new();
     for rel in &files {
         let file: Arc<str> = Arc::from(rel.as_str());
-        let Some(text) = source.read(rel)? else {
-            continue;
+        let text = match source.read(rel) {
+            Ok(Some(t)) => t,
+            Ok(None) => continue,
+            Err(e) => {
+                errors.push(e.to_diagnostic());
+                continue;
+            }
         };
         let Some(doc) = parse_single(&file, &text, rel, &mut errors) else {
             continue;

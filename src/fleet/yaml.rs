@@ -140,6 +140,10 @@ pub fn path_string(path: &[PathSeg]) -> String {
 
 /// Parses every document of a YAML stream. Errors (syntax, duplicate keys, non-string keys)
 /// come back as diagnostics; the documents that parsed are still returned when possible.
+///
+/// Bounded by [`LIMITS`]: nesting depth (the parser is driven event by event, nothing recurses
+/// per level), nodes per file with aliases expanded, and documents per file. A limit stops the
+/// parse with one error naming the file, the position and the limit.
 pub fn parse(file: &Arc<str>, text: &str) -> Result<Vec<Node>, Vec<Diagnostic>> {
     let mut builder = Builder {
         file: file.clone(),
@@ -147,19 +151,161 @@ pub fn parse(file: &Arc<str>, text: &str) -> Result<Vec<Node>, Vec<Diagnostic>> 
         docs: Vec::new(),
         anchors: HashMap::new(),
         errors: Vec::new(),
+        nodes: 0,
+        alias_nodes: 0,
+        alias_bytes: 0,
+        documents: 0,
+        stop: None,
     };
     let mut parser = Parser::new_from_str(text);
-    if let Err(e) = parser.load(&mut builder, true) {
-        let m = e.marker();
-        builder.errors.push(
-            Diagnostic::error(span_of(file, m), format!("invalid YAML: {}", e.info()))
-                .with_hint("check the indentation and quoting on this line and the one above"),
-        );
+    loop {
+        match parser.next_token() {
+            Ok((Event::StreamEnd, _)) => break,
+            Ok((ev, mark)) => {
+                builder.on_event(ev, mark);
+                if let Some(stop) = builder.stop.take() {
+                    builder.errors.push(stop);
+                    break;
+                }
+            }
+            Err(e) => {
+                let m = e.marker();
+                builder.errors.push(
+                    Diagnostic::error(span_of(file, m), format!("invalid YAML: {}", e.info()))
+                        .with_hint(
+                            "check the indentation and quoting on this line and the one above",
+                        ),
+                );
+                break;
+            }
+        }
     }
     if builder.errors.is_empty() {
         Ok(builder.docs)
     } else {
         Err(builder.errors)
+    }
+}
+
+/// What a copy of a tree costs: its nodes (a scalar is one) and the bytes of its text.
+#[derive(Debug, Clone, Copy)]
+struct Weight {
+    nodes: usize,
+    bytes: usize,
+}
+
+fn weight(node: &Node) -> Weight {
+    let mut w = Weight { nodes: 0, bytes: 0 };
+    let mut todo = vec![node];
+    while let Some(node) = todo.pop() {
+        w.nodes += 1;
+        match &node.value {
+            Value::Seq(items) => todo.extend(items.iter()),
+            Value::Map(entries) => {
+                w.bytes += entries.iter().map(|e| e.key.len()).sum::<usize>();
+                todo.extend(entries.iter().map(|e| &e.value));
+            }
+            Value::Str(s) | Value::Float(_, s) => w.bytes += s.len(),
+            _ => w.bytes += 8,
+        }
+    }
+    w
+}
+
+/// Checks a YAML stream against [`LIMITS`] without building it: nesting depth, documents, and
+/// what aliases expand to (nodes and bytes, anchors inside anchors included). For text that
+/// another YAML reader (serde_yaml, whose alias bound is relative to the input) reads next.
+pub fn check_limits(file: &Arc<str>, text: &str) -> Result<(), Diagnostic> {
+    let limits = &crate::source::LIMITS;
+    let mut parser = Parser::new_from_str(text);
+    // Per open collection: its anchor and the weight gathered so far.
+    let mut open: Vec<(usize, Weight)> = Vec::new();
+    let mut anchors: HashMap<usize, Weight> = HashMap::new();
+    let mut total = Weight { nodes: 0, bytes: 0 };
+    let mut alias = Weight { nodes: 0, bytes: 0 };
+    let mut documents = 0usize;
+    let fail = |m: &Marker, message: String| {
+        Err(Diagnostic::error(span_of(file, m), message)
+            .with_hint("gitfleet bounds what one file may hold so that no input can exhaust it"))
+    };
+    loop {
+        let (ev, mark) = match parser.next_token() {
+            Ok(x) => x,
+            // Syntax errors are the next reader's to report, with its own wording.
+            Err(_) => return Ok(()),
+        };
+        let (added, anchor) = match ev {
+            Event::StreamEnd => return Ok(()),
+            Event::DocumentStart => {
+                documents += 1;
+                anchors.clear();
+                if documents > limits.max_documents {
+                    let max = limits.max_documents;
+                    return fail(
+                        &mark,
+                        format!("the file holds more than {max} YAML documents"),
+                    );
+                }
+                continue;
+            }
+            Event::Scalar(text, _, anchor, _) => (
+                Weight {
+                    nodes: 1,
+                    bytes: text.len(),
+                },
+                anchor,
+            ),
+            Event::Alias(id) => {
+                let w = anchors
+                    .get(&id)
+                    .copied()
+                    .unwrap_or(Weight { nodes: 1, bytes: 0 });
+                alias.nodes += w.nodes;
+                alias.bytes += w.bytes;
+                if alias.nodes > limits.max_alias_nodes
+                    || alias.bytes > limits.max_file_bytes as usize
+                {
+                    let max = limits.max_alias_nodes;
+                    return fail(
+                        &mark,
+                        format!(
+                            "YAML aliases expand to more than {max} nodes or the size of a file"
+                        ),
+                    );
+                }
+                (w, 0)
+            }
+            Event::SequenceStart(anchor, _) | Event::MappingStart(anchor, _) => {
+                if open.len() >= limits.max_yaml_depth {
+                    let max = limits.max_yaml_depth;
+                    return fail(&mark, format!("YAML nesting is deeper than {max} levels"));
+                }
+                open.push((anchor, Weight { nodes: 1, bytes: 0 }));
+                continue;
+            }
+            Event::SequenceEnd | Event::MappingEnd => match open.pop() {
+                Some((anchor, w)) => (w, anchor),
+                None => continue,
+            },
+            _ => continue,
+        };
+        if anchor > 0 {
+            anchors.insert(anchor, added);
+        }
+        match open.last_mut() {
+            Some((_, w)) => {
+                w.nodes += added.nodes;
+                w.bytes += added.bytes;
+            }
+            None => {
+                total.nodes += added.nodes;
+                total.bytes += added.bytes;
+            }
+        }
+        if total.nodes > limits.max_yaml_nodes {
+            let max = limits.max_yaml_nodes;
+            return fail(&mark, format!("the file holds more than {max} YAML nodes"));
+        }
     }
 }
 
@@ -179,6 +325,8 @@ enum Frame {
         span: Span,
         entries: Vec<Entry>,
         pending_key: Option<(String, Span)>,
+        /// Keys seen, for the duplicate check once a mapping grows large.
+        seen: Option<HashMap<String, u32>>,
     },
 }
 
@@ -186,14 +334,32 @@ struct Builder {
     file: Arc<str>,
     stack: Vec<Frame>,
     docs: Vec<Node>,
-    anchors: HashMap<usize, Node>,
+    /// Anchored nodes and what a copy of each costs.
+    anchors: HashMap<usize, (Node, Weight)>,
     errors: Vec<Diagnostic>,
+    /// Nodes built so far (aliases counted by the size of what they copy).
+    nodes: usize,
+    /// Nodes and bytes added by aliases.
+    alias_nodes: usize,
+    alias_bytes: usize,
+    documents: usize,
+    /// A limit was reached: the parse ends with this error.
+    stop: Option<Diagnostic>,
 }
 
 impl Builder {
+    fn limit(&mut self, span: Span, message: String) {
+        if self.stop.is_none() {
+            self.stop = Some(Diagnostic::error(span, message).with_hint(
+                "gitfleet bounds what one file may hold so that no input can exhaust it",
+            ));
+        }
+    }
+
     fn push_node(&mut self, node: Node, anchor: usize) {
         if anchor > 0 {
-            self.anchors.insert(anchor, node.clone());
+            let w = weight(&node);
+            self.anchors.insert(anchor, (node.clone(), w));
         }
         match self.stack.last_mut() {
             None => self.docs.push(node),
@@ -201,6 +367,7 @@ impl Builder {
             Some(Frame::Map {
                 entries,
                 pending_key,
+                seen,
                 ..
             }) => match pending_key.take() {
                 None => {
@@ -225,14 +392,32 @@ impl Builder {
                             String::new()
                         }
                     };
-                    if let Some(first) = entries.iter().find(|e| e.key == key) {
+                    // Linear for small mappings, a map once they grow (a file of many
+                    // distinct keys stays linear in time).
+                    if seen.is_none() && entries.len() >= 16 {
+                        *seen = Some(
+                            entries
+                                .iter()
+                                .map(|e| (e.key.clone(), e.key_span.line))
+                                .collect(),
+                        );
+                    }
+                    let first_line = match seen {
+                        Some(seen) => seen.get(&key).copied(),
+                        None => entries
+                            .iter()
+                            .find(|e| e.key == key)
+                            .map(|e| e.key_span.line),
+                    };
+                    if let Some(line) = first_line {
                         self.errors.push(
                             Diagnostic::error(node.span.clone(), format!("duplicate key `{key}`"))
                                 .with_hint(format!(
-                                    "`{key}` is already set at line {}; remove one of them",
-                                    first.key_span.line
+                                    "`{key}` is already set at line {line}; remove one of them"
                                 )),
                         );
+                    } else if let Some(seen) = seen {
+                        seen.insert(key.clone(), node.span.line);
                     }
                     *pending_key = Some((key, node.span));
                 }
@@ -270,6 +455,17 @@ fn is_str_tag(tag: &Option<Tag>) -> bool {
 impl MarkedEventReceiver for Builder {
     fn on_event(&mut self, ev: Event, mark: Marker) {
         let span = span_of(&self.file, &mark);
+        let limits = &crate::source::LIMITS;
+        if matches!(
+            ev,
+            Event::Scalar(..) | Event::SequenceStart(..) | Event::MappingStart(..)
+        ) {
+            self.nodes += 1;
+            if self.nodes > limits.max_yaml_nodes {
+                let max = limits.max_yaml_nodes;
+                return self.limit(span, format!("the file holds more than {max} YAML nodes"));
+            }
+        }
         match ev {
             Event::Scalar(text, style, anchor, tag) => {
                 let value = if style == TScalarStyle::Plain && !is_str_tag(&tag) {
@@ -280,8 +476,22 @@ impl MarkedEventReceiver for Builder {
                 self.push_node(Node { value, span }, anchor);
             }
             Event::Alias(id) => {
+                let found = self.anchors.get(&id).map(|(_, w)| *w);
+                if let Some(w) = found
+                    && (self.alias_nodes + w.nodes > limits.max_alias_nodes
+                        || self.alias_bytes + w.bytes > limits.max_file_bytes as usize
+                        || self.nodes + w.nodes > limits.max_yaml_nodes)
+                {
+                    let max = limits.max_alias_nodes;
+                    return self.limit(
+                        span,
+                        format!(
+                            "YAML aliases expand to more than {max} nodes or the size of a file"
+                        ),
+                    );
+                }
                 let node = match self.anchors.get(&id) {
-                    Some(n) => Node {
+                    Some((n, _)) => Node {
                         value: n.value.clone(),
                         span,
                     },
@@ -294,7 +504,18 @@ impl MarkedEventReceiver for Builder {
                         }
                     }
                 };
+                if let Some(w) = found {
+                    self.alias_nodes += w.nodes;
+                    self.alias_bytes += w.bytes;
+                    self.nodes += w.nodes;
+                }
                 self.push_node(node, 0);
+            }
+            Event::SequenceStart(..) | Event::MappingStart(..)
+                if self.stack.len() >= limits.max_yaml_depth =>
+            {
+                let max = limits.max_yaml_depth;
+                self.limit(span, format!("YAML nesting is deeper than {max} levels"))
             }
             Event::SequenceStart(anchor, _) => self.stack.push(Frame::Seq {
                 anchor,
@@ -306,6 +527,7 @@ impl MarkedEventReceiver for Builder {
                 span,
                 entries: Vec::new(),
                 pending_key: None,
+                seen: None,
             }),
             Event::SequenceEnd | Event::MappingEnd => match self.stack.pop() {
                 Some(Frame::Seq {
@@ -338,7 +560,17 @@ impl MarkedEventReceiver for Builder {
                 }
                 None => {}
             },
-            Event::DocumentStart => self.anchors.clear(),
+            Event::DocumentStart => {
+                self.anchors.clear();
+                self.documents += 1;
+                if self.documents > limits.max_documents {
+                    let max = limits.max_documents;
+                    self.limit(
+                        span,
+                        format!("the file holds more than {max} YAML documents"),
+                    );
+                }
+            }
             Event::Nothing | Event::StreamStart | Event::StreamEnd | Event::DocumentEnd => {}
         }
     }

@@ -21,29 +21,100 @@ pub struct Connection {
 }
 
 /// Connects with `path` (or `$KUBECONFIG`, or `~/.kube/config`) and `context` (or the current one).
-/// No request is made yet.
+/// No request is made yet. The path is one the user gave (command line, environment); a path a
+/// repository names goes through [`connect_text`] after a confined read.
 pub async fn connect(path: Option<&Path>, context: Option<&str>) -> Result<Connection, Error> {
-    let mut config = if path.is_none() && context.is_none() {
-        // $KUBECONFIG, ~/.kube/config, then the pod's service account (in a cluster).
-        Config::infer().await.map_err(|e| {
+    let kubeconfig = match path {
+        Some(p) => {
+            let text = crate::source::read_user_file(p).map_err(|e| Error::Other(e.to_string()))?;
+            Some(parse_kubeconfig(&p.to_string_lossy(), &text)?)
+        }
+        None => default_kubeconfig()?,
+    };
+    let config = match kubeconfig {
+        Some(k) => from_kubeconfig(k, context).await?,
+        None if context.is_some() => {
+            return Err(Error::Other(
+                "no kubeconfig found ($KUBECONFIG, ~/.kube/config) to take --context from".into(),
+            ));
+        }
+        // No kubeconfig: the pod's service account (in a cluster).
+        None => Config::incluster().map_err(|e| {
             Error::Other(format!(
                 "no kubeconfig found and not running in a cluster ({e}); pass --kubeconfig"
             ))
-        })?
-    } else {
-        let kubeconfig = match path {
-            Some(p) => Kubeconfig::read_from(p),
-            None => Kubeconfig::read(),
-        }
-        .map_err(|e| Error::Other(format!("cannot read the kubeconfig: {e}")))?;
-        let options = KubeConfigOptions {
-            context: context.map(str::to_string),
-            ..Default::default()
-        };
-        Config::from_custom_kubeconfig(kubeconfig, &options)
-            .await
-            .map_err(|e| Error::Other(format!("cannot use the kubeconfig: {e}")))?
+        })?,
     };
+    finish(config)
+}
+
+/// Connects with a kubeconfig's text (read by the caller, e.g. from a repository through a
+/// confined source); `shown` names it in errors.
+pub async fn connect_text(
+    shown: &str,
+    text: &str,
+    context: Option<&str>,
+) -> Result<Connection, Error> {
+    let kubeconfig = parse_kubeconfig(shown, text)?;
+    finish(from_kubeconfig(kubeconfig, context).await?)
+}
+
+/// Parses a kubeconfig. The error says where the problem is but never quotes the file (or the
+/// parser's message, which can): a kubeconfig holds tokens and keys.
+pub fn parse_kubeconfig(shown: &str, text: &str) -> Result<Kubeconfig, Error> {
+    let secret_safe = |at: Option<serde_yaml::Location>| {
+        let place = at.map_or(String::new(), |l| {
+            format!(" at line {}, column {}", l.line(), l.column())
+        });
+        Error::Other(format!(
+            "{shown}: not a valid kubeconfig{place} (its content is not shown: it may hold credentials)"
+        ))
+    };
+    if let Err(e) = crate::fleet::yaml::check_limits(&shown.into(), text) {
+        return Err(Error::Other(format!("{shown}: {}", e.message)));
+    }
+    let value: serde_yaml::Value =
+        serde_yaml::from_str(text).map_err(|e| secret_safe(e.location()))?;
+    serde_yaml::from_value::<Kubeconfig>(value).map_err(|_| secret_safe(None))
+}
+
+/// `$KUBECONFIG` (the first file that exists; several are merged by kubectl, here the first
+/// wins) or `~/.kube/config`; `None` when there is none.
+fn default_kubeconfig() -> Result<Option<Kubeconfig>, Error> {
+    let mut candidates: Vec<std::path::PathBuf> = Vec::new();
+    if let Some(list) = std::env::var_os("KUBECONFIG") {
+        candidates.extend(std::env::split_paths(&list).filter(|p| !p.as_os_str().is_empty()));
+    } else if let Some(home) = std::env::var_os("HOME") {
+        candidates.push(Path::new(&home).join(".kube").join("config"));
+    }
+    let mut merged: Option<Kubeconfig> = None;
+    for path in candidates {
+        if !path.exists() {
+            continue;
+        }
+        let text = crate::source::read_user_file(&path).map_err(|e| Error::Other(e.to_string()))?;
+        let k = parse_kubeconfig(&path.to_string_lossy(), &text)?;
+        merged = Some(match merged {
+            None => k,
+            Some(m) => m.merge(k).map_err(|e| {
+                Error::Other(format!("cannot merge the kubeconfigs in $KUBECONFIG: {e}"))
+            })?,
+        });
+    }
+    Ok(merged)
+}
+
+async fn from_kubeconfig(kubeconfig: Kubeconfig, context: Option<&str>) -> Result<Config, Error> {
+    let options = KubeConfigOptions {
+        context: context.map(str::to_string),
+        ..Default::default()
+    };
+    Config::from_custom_kubeconfig(kubeconfig, &options)
+        .await
+        .map_err(|e| Error::Other(format!("cannot use the kubeconfig: {e}")))
+}
+
+fn finish(mut config: Config) -> Result<Connection, Error> {
     config.connect_timeout = Some(Duration::from_secs(10));
     config.read_timeout = Some(Duration::from_secs(60));
     let server = config

@@ -4,13 +4,15 @@
 //! document is malformed.
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use minijinja::{AutoEscape, Environment, UndefinedBehavior};
 use serde_json::{Map, Value};
 
 use crate::diagnostic::{Diagnostic, Diagnostics, Span};
+use crate::render::bounded;
+use crate::source::{self, FileSource, LIMITS, Source};
 
 /// One manifest document, as read.
 #[derive(Debug, Clone)]
@@ -47,11 +49,14 @@ impl Object {
     }
 }
 
-/// What templates see.
+/// What templates see, and where the files are.
 #[derive(Debug, Clone, Default)]
 pub struct LoadOptions {
     /// Template context: `values` and, where known, `cluster`.
     pub context: Map<String, Value>,
+    /// The root every read must stay inside (the agent's checkout, `--root`). Without one, each
+    /// path's root is the Git work tree that holds it, or the path itself.
+    pub root: Option<PathBuf>,
 }
 
 /// Deep-merges template values: maps merge key by key, anything else in `from` replaces.
@@ -67,42 +72,55 @@ pub fn merge_values(into: &mut Value, from: Value) {
 }
 
 /// Reads every manifest under `paths` (files or directories), in a stable order (sorted paths,
-/// then document order).
+/// then document order), through a [`Source`] confined to the root. With an explicit root, files
+/// are named relative to it; otherwise as the path was given.
 pub fn load(paths: &[PathBuf], opts: &LoadOptions) -> Result<Vec<Object>, Diagnostics> {
-    let mut files = Vec::new();
     let mut diags = Vec::new();
-    for path in paths {
-        let shown: Arc<str> = path.to_string_lossy().into();
-        match std::fs::metadata(path) {
-            Ok(m) if m.is_dir() => {
-                if let Err(e) = walk(path, &mut files) {
-                    diags.push(Diagnostic::error(
-                        Span::file_start(shown),
-                        format!("cannot read directory: {e}"),
-                    ));
-                }
-            }
-            Ok(_) => files.push(path.clone()),
-            Err(e) => diags.push(Diagnostic::error(
-                Span::file_start(shown),
-                format!("cannot read: {e}"),
-            )),
-        }
-    }
     let mut objects = Vec::new();
-    for file in files {
-        let shown: Arc<str> = file.to_string_lossy().into();
-        let text = match std::fs::read_to_string(&file) {
-            Ok(t) => t,
+    for path in paths {
+        let root = opts.root.clone().unwrap_or_else(|| source::root_of(path));
+        let src = Source::new(&root);
+        let rel = match src.relative(path) {
+            Ok(rel) => rel,
             Err(e) => {
-                diags.push(Diagnostic::error(
-                    Span::file_start(shown),
-                    format!("cannot read: {e}"),
-                ));
+                diags.push(e.to_diagnostic());
                 continue;
             }
         };
-        parse_file(shown, &text, opts, &mut objects, &mut diags);
+        let shown = |file: &str| -> Arc<str> {
+            if opts.root.is_some() {
+                return file.into();
+            }
+            let suffix = file.strip_prefix(rel.as_str()).unwrap_or(file);
+            let suffix = suffix.trim_start_matches('/');
+            if suffix.is_empty() {
+                path.to_string_lossy().into()
+            } else {
+                path.join(suffix).to_string_lossy().into()
+            }
+        };
+        let files = match src.is_dir(&rel) {
+            Ok(true) => {
+                let listing = src.walk(&rel, &is_manifest);
+                diags.extend(listing.errors.iter().map(|e| rename(e, &shown)));
+                listing.files
+            }
+            Ok(false) => vec![rel.clone()],
+            Err(e) => {
+                diags.push(rename(&e, &shown));
+                continue;
+            }
+        };
+        for file in files {
+            match src.read(&file) {
+                Ok(Some(text)) => parse_file(shown(&file), &text, opts, &mut objects, &mut diags),
+                Ok(None) => diags.push(rename(
+                    &source::SourceError::new(file.clone(), source::Problem::NotFound),
+                    &shown,
+                )),
+                Err(e) => diags.push(rename(&e, &shown)),
+            }
+        }
     }
     check_duplicates(&objects, &mut diags);
     if diags.iter().any(Diagnostic::is_error) {
@@ -111,27 +129,16 @@ pub fn load(paths: &[PathBuf], opts: &LoadOptions) -> Result<Vec<Object>, Diagno
     Ok(objects)
 }
 
+/// A source error as a diagnostic, its path shown the way the caller names files.
+fn rename(e: &source::SourceError, shown: &dyn Fn(&str) -> Arc<str>) -> Diagnostic {
+    let mut d = e.to_diagnostic();
+    d.span.file = shown(&e.path);
+    d
+}
+
 /// Whether a file name is a manifest.
 fn is_manifest(name: &str) -> bool {
     name.ends_with(".yaml") || name.ends_with(".yml") || name.ends_with(".j2")
-}
-
-fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
-    let mut entries: Vec<_> = std::fs::read_dir(dir)?.collect::<Result<_, _>>()?;
-    entries.sort_by_key(|e| e.file_name());
-    for entry in entries {
-        let name = entry.file_name().to_string_lossy().into_owned();
-        if name.starts_with('.') {
-            continue;
-        }
-        let path = entry.path();
-        if entry.file_type()?.is_dir() {
-            walk(&path, out)?;
-        } else if is_manifest(&name) {
-            out.push(path);
-        }
-    }
-    Ok(())
 }
 
 /// Parses one file's text (rendering it first when it is a template) into objects.
@@ -143,7 +150,8 @@ pub fn parse_file(
     diags: &mut Vec<Diagnostic>,
 ) {
     let rendered;
-    let text = if file.ends_with(".j2") {
+    let template = file.ends_with(".j2");
+    let text = if template {
         match render(&file, text, opts) {
             Ok(t) => {
                 rendered = t;
@@ -157,9 +165,37 @@ pub fn parse_file(
     } else {
         text
     };
-    for (index, (start_line, chunk)) in documents(text).into_iter().enumerate() {
+    // serde_yaml bounds aliases relative to the input only: check them (and the nesting, and
+    // the documents) against the absolute limits first.
+    if text.contains('&')
+        && let Err(mut d) = crate::fleet::yaml::check_limits(&file, text)
+    {
+        if template {
+            d.message = format!(
+                "the rendered template: {} (at rendered line {})",
+                d.message, d.span.line
+            );
+            d.span = Span::file_start(file.clone());
+        }
+        diags.push(d);
+        return;
+    }
+    let docs = documents(text);
+    if docs.len() > LIMITS.max_documents {
+        diags.push(Diagnostic::error(
+            Span::file_start(file.clone()),
+            format!(
+                "the file holds more than {} YAML documents",
+                LIMITS.max_documents
+            ),
+        ));
+        return;
+    }
+    for (index, (start_line, chunk)) in docs.into_iter().enumerate() {
         let document = index + 1;
-        let doc_span = Span::new(file.clone(), start_line, 1);
+        // A template's output lines are not its source lines: point at the template, and say
+        // where in the output.
+        let doc_span = Span::new(file.clone(), if template { 1 } else { start_line }, 1);
         let yaml: serde_yaml::Value = match serde_yaml::from_str(&chunk) {
             Ok(v) => v,
             Err(e) => {
@@ -167,10 +203,21 @@ pub fn parse_file(
                     .location()
                     .map(|l| (start_line + l.line() as u32 - 1, l.column() as u32))
                     .unwrap_or((start_line, 1));
-                diags.push(Diagnostic::error(
-                    Span::new(file.clone(), line, column),
-                    format!("document {document}: invalid YAML: {}", strip_location(&e)),
-                ));
+                let (span, message) = if template {
+                    (
+                        Span::file_start(file.clone()),
+                        format!(
+                            "document {document} of the rendered template: invalid YAML at rendered line {line}, column {column}: {}",
+                            strip_location(&e)
+                        ),
+                    )
+                } else {
+                    (
+                        Span::new(file.clone(), line, column),
+                        format!("document {document}: invalid YAML: {}", strip_location(&e)),
+                    )
+                };
+                diags.push(Diagnostic::error(span, message));
                 continue;
             }
         };
@@ -188,6 +235,9 @@ pub fn parse_file(
             }
         };
         let key_line = |key: &str| -> u32 {
+            if template {
+                return 1;
+            }
             chunk
                 .lines()
                 .position(|l| l.starts_with(&format!("{key}:")))
@@ -351,23 +401,32 @@ fn documents(text: &str) -> Vec<(u32, String)> {
 }
 
 /// Renders a `*.j2` manifest. Values are inserted as written (as Helm does); use `| tojson` to
-/// quote. Undefined values are errors.
+/// quote. Undefined values are errors naming the expression; the work and the output are bounded.
 fn render(file: &Arc<str>, text: &str, opts: &LoadOptions) -> Result<String, Diagnostic> {
     let mut env = Environment::new();
     env.set_undefined_behavior(UndefinedBehavior::Strict);
     env.set_auto_escape_callback(|_| AutoEscape::None);
-    let err = |e: minijinja::Error| {
+    env.set_debug(true);
+    bounded::limit(&mut env);
+    let err = |e: &minijinja::Error| {
         let line = e.line().unwrap_or(1) as u32;
-        let mut msg = format!("template error: {}", e.kind());
-        if let Some(detail) = e.detail() {
-            msg.push_str(&format!(": {detail}"));
-        }
-        Diagnostic::error(Span::new(file.clone(), line, 1), msg)
+        Diagnostic::error(
+            Span::new(file.clone(), line, bounded::column(e)),
+            bounded::message(e),
+        )
     };
     let name = file.to_string();
-    let tmpl = env.template_from_named_str(&name, text).map_err(err)?;
-    tmpl.render(minijinja::value::Serde(&opts.context))
-        .map_err(err)
+    let tmpl = env
+        .template_from_named_str(&name, text)
+        .map_err(|e| err(&e))?;
+    let ctx = minijinja::Value::from(minijinja::value::Serde(&opts.context));
+    bounded::render(&tmpl, ctx).map_err(|e| match e {
+        bounded::RenderError::Template(e) => err(&e),
+        bounded::RenderError::OutputTooLarge { limit } => Diagnostic::error(
+            Span::file_start(file.clone()),
+            format!("template output is larger than {limit} bytes, the limit for one template"),
+        ),
+    })
 }
 
 /// Two documents for the same object: the second is an error pointing at the first.
@@ -469,7 +528,10 @@ mod tests {
     fn templates_render_with_values_and_report_undefined() {
         let mut ctx = Map::new();
         ctx.insert("values".into(), serde_json::json!({"replicas": 3}));
-        let opts = LoadOptions { context: ctx };
+        let opts = LoadOptions {
+            context: ctx,
+            ..Default::default()
+        };
         let mut objects = Vec::new();
         let mut diags = Vec::new();
         parse_file(
@@ -492,7 +554,7 @@ mod tests {
         assert!(
             diags[0]
                 .to_string()
-                .starts_with("e.yaml.j2:5:1: error: template error"),
+                .starts_with("e.yaml.j2:5:16: error: template error: undefined value: `values.missing` is undefined"),
             "{}",
             diags[0]
         );

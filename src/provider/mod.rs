@@ -200,10 +200,12 @@ impl AnyProvider {
 
     /// A kubeconfig for the cluster: built from the endpoint for EKS (authenticating through
     /// `gitfleet token eks`), fetched with listClusterUserCredential for AKS.
+    /// `fleet_dir` is the root an existing cluster's kubeconfig must be inside.
     pub async fn kubeconfig(
         &self,
         rendered: &RenderedCluster,
         gitfleet: &str,
+        fleet_dir: &std::path::Path,
     ) -> Result<String, ProviderError> {
         match self {
             Self::Aks(p) => p.kubeconfig(rendered).await,
@@ -217,19 +219,12 @@ impl AnyProvider {
                         cluster: rendered.name.clone(),
                     });
                 };
-                let path = kubeconfig
-                    .clone()
-                    .or_else(|| std::env::var("KUBECONFIG").ok())
-                    .or_else(|| {
-                        std::env::var("HOME")
-                            .ok()
-                            .map(|h| format!("{h}/.kube/config"))
+                crate::kubeconfig::read_existing(kubeconfig.as_deref(), fleet_dir)
+                    .map(|(_, text)| text)
+                    .map_err(|message| ProviderError::Unavailable {
+                        provider: rendered.provider,
+                        message,
                     })
-                    .unwrap_or_default();
-                std::fs::read_to_string(&path).map_err(|e| ProviderError::Unavailable {
-                    provider: rendered.provider,
-                    message: format!("cannot read the kubeconfig {path}: {e}"),
-                })
             }
             _ => Ok(crate::kubeconfig::render(
                 &self.access(rendered, gitfleet).await?,

@@ -3,6 +3,7 @@
 //! typed provider requests and reconciler manifests. Pure: overrides are passed in as text.
 
 pub mod aks;
+pub mod bounded;
 pub mod eks;
 pub mod kind;
 pub mod manifest;
@@ -62,18 +63,31 @@ pub fn builtin_templates() -> impl Iterator<Item = (String, &'static str)> {
     out.into_iter()
 }
 
-/// Reads a fleet's template overrides (`templates/**/*.j2`) from its source.
-pub fn read_overrides(source: &dyn FileSource) -> std::io::Result<BTreeMap<String, String>> {
+/// Reads a fleet's template overrides (`templates/**/*.j2`) from its source; every file that
+/// cannot be read is reported.
+pub fn read_overrides(
+    source: &dyn FileSource,
+) -> Result<BTreeMap<String, String>, Vec<Diagnostic>> {
     let mut out = BTreeMap::new();
-    for path in source.glob(&format!("{OVERRIDE_DIR}/**/*.j2"))? {
-        if let Some(text) = source.read(&path)? {
-            let name = path
-                .trim_start_matches(&format!("{OVERRIDE_DIR}/"))
-                .to_string();
-            out.insert(name, text);
+    let listing = source.glob(&format!("{OVERRIDE_DIR}/**/*.j2"));
+    let mut errors: Vec<Diagnostic> = listing.errors.iter().map(|e| e.to_diagnostic()).collect();
+    for path in listing.files {
+        match source.read(&path) {
+            Ok(Some(text)) => {
+                let name = path
+                    .trim_start_matches(&format!("{OVERRIDE_DIR}/"))
+                    .to_string();
+                out.insert(name, text);
+            }
+            Ok(None) => {}
+            Err(e) => errors.push(e.to_diagnostic()),
         }
     }
-    Ok(out)
+    if errors.is_empty() {
+        Ok(out)
+    } else {
+        Err(errors)
+    }
 }
 
 /// The provider requests for one cluster, as the provider will send them.
@@ -221,6 +235,7 @@ impl Renderer {
                 .expect("the default delimiters are valid"),
         );
         env.set_debug(true);
+        bounded::limit(&mut env);
         env.add_filter(
             "to_yaml_taint",
             |t: minijinja::Value| -> Result<String, minijinja::Error> {
@@ -267,8 +282,17 @@ impl Renderer {
     }
 
     fn render_text(&self, name: &str, ctx: &minijinja::Value) -> Result<String, Diagnostic> {
-        let result = self.env.get_template(name).and_then(|t| t.render(ctx));
-        result.map_err(|e| self.template_error(name, &e))
+        let tmpl = self
+            .env
+            .get_template(name)
+            .map_err(|e| self.template_error(name, &e))?;
+        bounded::render(&tmpl, ctx.clone()).map_err(|e| match e {
+            bounded::RenderError::Template(e) => self.template_error(name, &e),
+            bounded::RenderError::OutputTooLarge { limit } => Diagnostic::error(
+                Span::new(self.template_file(name), 1, 1),
+                format!("template output is larger than {limit} bytes, the limit for one template"),
+            ),
+        })
     }
 
     fn template_error(&self, name: &str, e: &minijinja::Error) -> Diagnostic {
@@ -277,17 +301,8 @@ impl Renderer {
             .map(|n| self.template_file(n))
             .unwrap_or_else(|| self.template_file(name));
         let line = e.line().unwrap_or(1) as u32;
-        let column = match (e.range(), e.template_source()) {
-            (Some(r), Some(src)) => {
-                let before = &src[..r.start.min(src.len())];
-                (before.len() - before.rfind('\n').map_or(0, |i| i + 1)) as u32 + 1
-            }
-            _ => 1,
-        };
-        let mut message = format!("template error: {}", e.kind());
-        if let Some(detail) = e.detail() {
-            message.push_str(&format!(": {detail}"));
-        }
+        let column = bounded::column(e);
+        let message = bounded::message(e);
         Diagnostic::error(Span::new(file, line, column), message).with_hint(
             "the template context has `cluster`, `fleet`, `values`, `owner_tags` (and `pool` in pool templates)",
         )

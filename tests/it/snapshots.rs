@@ -5,8 +5,8 @@
 
 use std::path::PathBuf;
 
-use gitfleet::fleet::DirSource;
 use gitfleet::pipeline::{ClusterOutcome, Prepared, plan_all, prepare};
+use gitfleet::source::Source;
 
 use crate::support;
 
@@ -29,7 +29,7 @@ fn example(name: &str) -> PathBuf {
 
 fn prepared(name: &str) -> Prepared {
     let dir = example(name);
-    match prepare(&DirSource::new(&dir), &[], None) {
+    match prepare(&Source::new(&dir), &[], None) {
         Ok(p) => p,
         Err(e) => panic!("example {} does not prepare: {e}", dir.display()),
     }

@@ -1,0 +1,60 @@
+//! `gitfleet build`: print the objects a path builds into, exactly what `apply` and the agent
+//! would send, without contacting a cluster.
+
+use std::io::Write as _;
+
+use clap::{Args, ValueEnum};
+
+use super::apply::{SourceArgs, load};
+use super::{EXIT_ERROR, EXIT_OK};
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, ValueEnum)]
+pub enum BuildFormat {
+    /// A YAML stream, one document per object.
+    #[default]
+    Yaml,
+    /// One JSON `List` holding every object.
+    Json,
+}
+
+#[derive(Debug, Args)]
+pub struct BuildArgs {
+    #[command(flatten)]
+    pub source: SourceArgs,
+    /// Output format.
+    #[arg(long, short = 'o', value_enum, default_value_t = BuildFormat::Yaml)]
+    pub output: BuildFormat,
+}
+
+pub fn run(args: BuildArgs) -> anyhow::Result<u8> {
+    let objects = match load(&args.source) {
+        Ok(o) => o,
+        Err(code) => return Ok(code),
+    };
+    let mut out = std::io::stdout().lock();
+    match args.output {
+        BuildFormat::Json => {
+            let list = serde_json::json!({
+                "apiVersion": "v1",
+                "kind": "List",
+                "items": objects.iter().map(|o| &o.value).collect::<Vec<_>>(),
+            });
+            writeln!(out, "{}", serde_json::to_string_pretty(&list)?)?;
+        }
+        BuildFormat::Yaml => {
+            for (i, o) in objects.iter().enumerate() {
+                if i > 0 {
+                    writeln!(out, "---")?;
+                }
+                match serde_yaml::to_string(&o.value) {
+                    Ok(text) => write!(out, "{text}")?,
+                    Err(e) => {
+                        eprintln!("error: {}: cannot print as YAML: {e}", o.source());
+                        return Ok(EXIT_ERROR);
+                    }
+                }
+            }
+        }
+    }
+    Ok(EXIT_OK)
+}
