@@ -539,14 +539,12 @@ pub fn read_existing(named: Option<&str>, fleet_dir: &Path) -> Result<(String, S
             }
         }
         None => {
-            let path = std::env::var_os("KUBECONFIG")
-                .and_then(|v| std::env::split_paths(&v).find(|p| !p.as_os_str().is_empty()))
-                .or_else(|| {
-                    std::env::var_os("HOME").map(|h| Path::new(&h).join(".kube").join("config"))
-                })
+            let merged = crate::kube::client::default_kubeconfig()
+                .map_err(|e| e.to_string())?
                 .ok_or_else(|| "no kubeconfig: set KUBECONFIG".to_string())?;
-            let text = crate::source::read_user_file(&path).map_err(|e| e.to_string())?;
-            Ok((path.to_string_lossy().into_owned(), text))
+            let text = serde_yaml::to_string(&merged)
+                .map_err(|_| "cannot print the kubeconfig from KUBECONFIG".to_string())?;
+            Ok(("$KUBECONFIG".to_string(), text))
         }
     }
 }

@@ -78,9 +78,9 @@ pub fn parse_kubeconfig(shown: &str, text: &str) -> Result<Kubeconfig, Error> {
     serde_yaml::from_value::<Kubeconfig>(value).map_err(|_| secret_safe(None))
 }
 
-/// `$KUBECONFIG` (the first file that exists; several are merged by kubectl, here the first
-/// wins) or `~/.kube/config`; `None` when there is none.
-fn default_kubeconfig() -> Result<Option<Kubeconfig>, Error> {
+/// `$KUBECONFIG` (its files merged, as kubectl merges them) or `~/.kube/config`; `None` when
+/// there is none.
+pub fn default_kubeconfig() -> Result<Option<Kubeconfig>, Error> {
     let mut candidates: Vec<std::path::PathBuf> = Vec::new();
     if let Some(list) = std::env::var_os("KUBECONFIG") {
         candidates.extend(std::env::split_paths(&list).filter(|p| !p.as_os_str().is_empty()));

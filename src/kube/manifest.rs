@@ -283,9 +283,16 @@ fn is_fleet_definition(v: &Value) -> bool {
         && matches!(v["kind"].as_str(), Some("Cluster" | "Fleet"))
 }
 
-/// serde_yaml's message without its own " at line X column Y" (we print file:line:column).
+/// serde_yaml's message without its own " at line X column Y" (we print file:line:column), and
+/// its limits named as limits.
 fn strip_location(e: &serde_yaml::Error) -> String {
     let s = e.to_string();
+    if s.starts_with("recursion limit exceeded") {
+        return "YAML nesting is deeper than 128 levels, the limit".into();
+    }
+    if s.starts_with("repetition limit exceeded") {
+        return "YAML aliases expand too far (repetition limit exceeded)".into();
+    }
     match s.find(" at line ") {
         Some(i) => s[..i].to_string(),
         None => s,

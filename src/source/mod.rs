@@ -53,7 +53,7 @@ pub const LIMITS: Limits = Limits {
     max_alias_nodes: 100_000,
     max_documents: 10_000,
     max_clusters: 50_000,
-    template_fuel: 50_000_000,
+    template_fuel: 10_000_000,
     max_template_output: 16 << 20,
 };
 
@@ -64,7 +64,7 @@ pub enum Problem {
     Absolute,
     #[error("leaves the repository root through `..`")]
     DotDot,
-    #[error("resolves to {target}, outside the repository root")]
+    #[error("{target}, outside the repository root")]
     Outside { target: String },
     #[error("is a dangling symbolic link (its target does not exist)")]
     Dangling,
@@ -80,7 +80,7 @@ pub enum Problem {
     TooLarge { limit: u64 },
     #[error("is not read: the repository's files exceed {limit} bytes in total")]
     TotalTooLarge { limit: u64 },
-    #[error("is not UTF-8 text (invalid byte at line {line}, column {column})")]
+    #[error("is not UTF-8 text (the first invalid byte is here)")]
     NotUtf8 { line: u32, column: u32 },
     #[error("has more than {limit} entries to list")]
     TooManyEntries { limit: usize },
@@ -228,12 +228,13 @@ impl Source {
                 if real.starts_with(root) {
                     Ok(Some(real))
                 } else {
-                    Err(SourceError::new(
-                        rel,
-                        Problem::Outside {
-                            target: real.to_string_lossy().into_owned(),
-                        },
-                    ))
+                    // Name the link as written when the path itself is one (what the user sees
+                    // in the repository), else where the path ends up.
+                    let target = match fs::read_link(&full) {
+                        Ok(t) => format!("is a symbolic link to {}", t.to_string_lossy()),
+                        Err(_) => format!("resolves to {}", real.to_string_lossy()),
+                    };
+                    Err(SourceError::new(rel, Problem::Outside { target }))
                 }
             }
             Err(e) if is_loop(&e) => Err(SourceError::new(rel, Problem::Loop)),
@@ -284,7 +285,7 @@ impl Source {
 
     fn read_real(&self, rel: &str, real: &Path) -> Result<String, SourceError> {
         let err = |p| SourceError::new(rel, p);
-        let mut file = fs::File::open(real).map_err(|e| err(io_problem(&e)))?;
+        let mut file = open_regular(real).map_err(err)?;
         let meta = file.metadata().map_err(|e| err(io_problem(&e)))?;
         if meta.is_dir() {
             return Err(err(Problem::Directory));
@@ -576,6 +577,29 @@ fn special_kind(m: &fs::Metadata) -> &'static str {
     }
 }
 
+/// Opens a file for reading only when it is a regular file: a named pipe would block the open
+/// and a device would never end. Opened non-blocking, and checked again on the handle.
+fn open_regular(path: &Path) -> Result<fs::File, Problem> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let meta = fs::metadata(path).map_err(|e| io_problem(&e))?;
+    if meta.is_dir() {
+        return Err(Problem::Directory);
+    }
+    if !meta.is_file() {
+        return Err(Problem::Special(special_kind(&meta)));
+    }
+    let file = fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)
+        .map_err(|e| io_problem(&e))?;
+    let meta = file.metadata().map_err(|e| io_problem(&e))?;
+    if !meta.is_file() {
+        return Err(Problem::Special(special_kind(&meta)));
+    }
+    Ok(file)
+}
+
 /// UTF-8 text from bytes, a leading byte-order mark dropped; an invalid byte is located.
 pub fn decode(mut bytes: Vec<u8>) -> Result<String, Problem> {
     if bytes.starts_with(&[0xEF, 0xBB, 0xBF]) {
@@ -596,6 +620,7 @@ pub fn decode(mut bytes: Vec<u8>) -> Result<String, Problem> {
 pub fn read_user_file(path: &Path) -> Result<String, SourceError> {
     let shown = path.to_string_lossy().into_owned();
     let err = |p| SourceError::new(shown.clone(), p);
+    // The user's own choice: a pipe (`--values <(…)`) is fine, the size is still bounded.
     let mut file = fs::File::open(path).map_err(|e| err(io_problem(&e)))?;
     let meta = file.metadata().map_err(|e| err(io_problem(&e)))?;
     if meta.is_dir() {
@@ -783,7 +808,7 @@ mod tests {
         assert!(errors[0].starts_with("clusters/b/cluster.yaml: is a directory"));
         assert!(errors[1].starts_with("clusters/d/cluster.yaml: is a dangling"));
         assert!(
-            errors[2].starts_with("clusters/e: resolves to"),
+            errors[2].starts_with("clusters/e: is a symbolic link to"),
             "{errors:?}"
         );
         let l = src.glob("../*/cluster.yaml");

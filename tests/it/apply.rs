@@ -633,7 +633,7 @@ async fn templates_and_retries() {
     let (code, _, err) = run(&c, &["apply", set.dir.to_str().unwrap()]);
     assert_eq!(code, 1);
     assert!(
-        err.contains("cm.yaml.j2:7:1: error: template error: undefined value"),
+        err.contains("cm.yaml.j2:7:17: error: template error: undefined value: `values.greeting` is undefined"),
         "{err}"
     );
 }

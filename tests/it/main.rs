@@ -9,6 +9,7 @@ mod corpus;
 mod eks;
 mod eks_standin;
 mod git;
+mod hostile;
 mod kube_standin;
 mod props;
 mod snapshots;

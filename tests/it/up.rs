@@ -18,10 +18,15 @@ fn fleet_yaml(repo: &Repo, reconciler_ns: &str) -> String {
     )
 }
 
-fn existing_cluster(name: &str, kubeconfig: &Path) -> String {
+/// An existing cluster whose kubeconfig sits in the fleet's work tree, ignored by Git (a
+/// definition may only name a kubeconfig inside the repository).
+fn existing_cluster(repo: &Repo, name: &str, kubeconfig: &Path) -> String {
+    let dir = repo.work.join(".kubeconfigs");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::copy(kubeconfig, dir.join(format!("{name}.yaml"))).unwrap();
+    std::fs::write(repo.work.join(".gitignore"), ".kubeconfigs/\n").unwrap();
     format!(
-        "apiVersion: gitfleet.io/v1alpha1\nkind: Cluster\nmetadata: {{name: {name}}}\nspec:\n  existing: {{kubeconfig: \"{}\"}}\n",
-        kubeconfig.display()
+        "apiVersion: gitfleet.io/v1alpha1\nkind: Cluster\nmetadata: {{name: {name}}}\nspec:\n  existing: {{kubeconfig: .kubeconfigs/{name}.yaml}}\n"
     )
 }
 
@@ -61,7 +66,7 @@ async fn up_bootstraps_and_the_agent_takes_over() {
     repo.write("fleet.yaml", &fleet_yaml(&repo, &rns))
         .write(
             "clusters/one/cluster.yaml",
-            &existing_cluster("one", &c.kubeconfig),
+            &existing_cluster(&repo, "one", &c.kubeconfig),
         )
         .write("clusters/one/apps/hello.yaml", &workload(&app_ns));
     let before = repo.commit("fleet");
@@ -249,15 +254,15 @@ async fn a_fleet_with_one_failing_cluster() {
     repo.write("fleet.yaml", &fleet_yaml(&repo, &rns))
         .write(
             "clusters/a/cluster.yaml",
-            &existing_cluster("a", &c.kubeconfig),
+            &existing_cluster(&repo, "a", &c.kubeconfig),
         )
         .write(
             "clusters/b/cluster.yaml",
-            &existing_cluster("b", &c.kubeconfig),
+            &existing_cluster(&repo, "b", &c.kubeconfig),
         )
         .write(
             "clusters/c/cluster.yaml",
-            &existing_cluster("c", &unreachable),
+            &existing_cluster(&repo, "c", &unreachable),
         );
     repo.commit("fleet");
     let (code, out, err) = run(
@@ -495,7 +500,7 @@ async fn generated_deploy_key_is_kept_and_never_printed_privately() {
     let repo = Repo::new(c.dir());
     repo.write("fleet.yaml", &fleet_yaml(&repo, &rns)).write(
         "clusters/k/cluster.yaml",
-        &existing_cluster("k", &c.kubeconfig),
+        &existing_cluster(&repo, "k", &c.kubeconfig),
     );
     repo.commit("fleet");
     let (code, out, err) = run(
