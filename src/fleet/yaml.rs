@@ -170,12 +170,23 @@ pub fn parse(file: &Arc<str>, text: &str) -> Result<Vec<Node>, Vec<Diagnostic>> 
             }
             Err(e) => {
                 let m = e.marker();
-                builder.errors.push(
+                let d = if e.info().contains("recursion limit exceeded") {
+                    // The scanner's own bound on flow nesting.
+                    let max = crate::source::LIMITS.max_yaml_depth;
+                    Diagnostic::error(
+                        span_of(file, m),
+                        format!("YAML nesting is deeper than {max} levels"),
+                    )
+                    .with_hint(
+                        "gitfleet bounds what one file may hold so that no input can exhaust it",
+                    )
+                } else {
                     Diagnostic::error(span_of(file, m), format!("invalid YAML: {}", e.info()))
                         .with_hint(
                             "check the indentation and quoting on this line and the one above",
-                        ),
-                );
+                        )
+                };
+                builder.errors.push(d);
                 break;
             }
         }

@@ -718,3 +718,103 @@ async fn leader_election_lets_one_replica_reconcile() {
     })
     .await;
 }
+
+/// A hostile commit, a link to a file outside the repository and an alias bomb, is refused:
+/// the Sync is Stalled with both errors, nothing of the revision is applied, the previous
+/// revision stays, no byte of the outside file reaches the status, and the agent's memory stays
+/// bounded.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hostile_commit_is_refused_and_the_last_good_revision_stays() {
+    const OUTSIDE_SECRET: &str = "AWS_SECRET_ACCESS_KEY=outside-the-repo-4711";
+    let c = Cluster::new();
+    let ns = c.name("hostile");
+    let repo = Repo::new(c.dir());
+    repo.write("clusters/dev/settings.yaml", &cm(&ns, "settings", "v1"));
+    let first = repo.commit("first");
+    install(
+        &c,
+        &ns,
+        &repo,
+        "1s",
+        &sync_doc(&ns, "dev", "clusters/dev", ""),
+    );
+    let agent = Agent::start(&c, &ns);
+    let client = c.client().await;
+    eventually("first sync", &agent, || async {
+        let st = sync_status(&client, &ns, "dev").await;
+        (st["lastAppliedRevision"] == first.as_str()).then_some(())
+    })
+    .await;
+
+    let outside = c.dir().join("outside-secret.yaml");
+    std::fs::write(&outside, format!("{OUTSIDE_SECRET}\n")).unwrap();
+    std::os::unix::fs::symlink(&outside, repo.work.join("clusters/dev/leak.yaml")).unwrap();
+    let mut bomb = format!(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: bomb, namespace: {ns}}}\ndata:\n  l0: &l0 [\"lol\", \"lol\", \"lol\", \"lol\", \"lol\", \"lol\", \"lol\", \"lol\", \"lol\", \"lol\"]\n"
+    );
+    for i in 1..10 {
+        let p = i - 1;
+        bomb.push_str(&format!(
+            "  l{i}: &l{i} [*l{p}, *l{p}, *l{p}, *l{p}, *l{p}, *l{p}, *l{p}, *l{p}, *l{p}, *l{p}]\n"
+        ));
+    }
+    repo.write("clusters/dev/bomb.yaml", &bomb)
+        .write("clusters/dev/settings.yaml", &cm(&ns, "settings", "v2"));
+    let hostile = repo.commit("hostile");
+    let status = eventually("hostile commit refused", &agent, || async {
+        let st = sync_status(&client, &ns, "dev").await;
+        (st["lastAttemptedRevision"] == hostile.as_str()).then_some(st)
+    })
+    .await;
+    let (r, message) = ready(&status).unwrap();
+    assert_eq!(r, "False", "{status}");
+    assert!(
+        message.contains("clusters/dev/leak.yaml:1:1: error: is a symbolic link to")
+            && message.contains("outside the repository root"),
+        "{message}"
+    );
+    assert!(
+        message.contains("clusters/dev/bomb.yaml:") && message.contains("YAML aliases expand"),
+        "{message}"
+    );
+    assert!(
+        !status.to_string().contains("outside-the-repo-4711"),
+        "{status}"
+    );
+    let stalled = status["conditions"]
+        .as_array()
+        .and_then(|cs| cs.iter().find(|c| c["type"] == "Stalled").cloned())
+        .expect("Stalled condition");
+    assert_eq!(stalled["status"], "True", "{status}");
+    assert_eq!(status["lastAppliedRevision"], first.as_str());
+    let settings = get(&client, "v1", "ConfigMap", "configmaps", &ns, "settings")
+        .await
+        .unwrap();
+    assert_eq!(
+        settings["data"]["key"], "v1",
+        "nothing of the hostile revision applies"
+    );
+    assert!(
+        get(&client, "v1", "ConfigMap", "configmaps", &ns, "bomb")
+            .await
+            .is_none()
+    );
+    assert!(
+        !agent.logs().contains("outside-the-repo-4711"),
+        "the logs never hold it"
+    );
+
+    // Bounded: the peak resident memory of the agent process, from the kernel.
+    let status_file =
+        std::fs::read_to_string(format!("/proc/{}/status", agent.child.id())).unwrap();
+    let peak_kib: u64 = status_file
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .expect("VmHWM");
+    assert!(
+        peak_kib < 256 * 1024,
+        "the agent peaked at {peak_kib} KiB on a hostile commit"
+    );
+}
