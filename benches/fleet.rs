@@ -12,7 +12,7 @@ fn generate(n: usize) -> MemSource {
     let mut src = MemSource::default();
     src.files.insert(
         "fleet.yaml".into(),
-        "apiVersion: gitfleet.io/v1alpha1\nkind: Fleet\nmetadata: {name: bench}\nspec:\n  repository: {url: 'https://example.com/acme/fleet.git'}\n  defaults:\n    version: \"1.30\"\n    eks:\n      region: eu-west-1\n      roleArn: arn:aws:iam::123456789012:role/eks\n      nodeRoleArn: arn:aws:iam::123456789012:role/nodes\n      subnetIds: [subnet-a, subnet-b]\n    aks: {location: westeurope, resourceGroup: fleet}\n    nodePools:\n      - {name: general, instanceType: m6i.large, min: 1, max: 5, desired: 2, labels: {tier: general}}\n      - {name: batch, instanceType: c6i.xlarge, min: 0, max: 10, taints: [{key: batch, value: \"true\", effect: NoSchedule}]}\n".into(),
+        "apiVersion: gitfleet.io/v1alpha1\nkind: Fleet\nmetadata: {name: bench}\nspec:\n  repository: {url: 'https://example.com/acme/fleet.git'}\n  defaults:\n    version: \"1.30\"\n    eks:\n      region: eu-west-1\n      roleArn: arn:aws:iam::123456789012:role/eks\n      nodeRoleArn: arn:aws:iam::123456789012:role/nodes\n      subnetIds: [subnet-0000000a, subnet-0000000b]\n    aks: {location: westeurope, resourceGroup: fleet}\n    nodePools:\n      - {name: general, instanceType: m6i.large, min: 1, max: 5, desired: 2, labels: {tier: general}}\n      - {name: batch, instanceType: c6i.xlarge, min: 0, max: 10, taints: [{key: batch, value: \"true\", effect: NoSchedule}]}\n".into(),
     );
     for i in 0..n {
         let provider = match i % 4 {

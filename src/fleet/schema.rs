@@ -9,7 +9,7 @@ use serde_json::{Value as J, json};
 
 use super::types::{Cluster, Fleet};
 use super::yaml::{Node, PathSeg, Value, path_string};
-use crate::diagnostic::{Diagnostic, did_you_mean};
+use crate::diagnostic::{Diagnostic, ascii_fold, did_you_mean, unusual_chars_note, visible};
 
 /// Which document a schema describes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -241,8 +241,24 @@ impl<'a> Checker<'a> {
             .unwrap_or_default();
         let mut d = Diagnostic::error(
             entry.key_span.clone(),
-            format!("unknown field `{}` {where_}", entry.key),
+            format!("unknown field `{}` {where_}", visible(&entry.key)),
         );
+        // A key with invisible or look-alike characters: name them, and compare what it reads
+        // as, so that "did you mean `nodePools`?" never answers a key that looks the same.
+        if let Some(note) = unusual_chars_note(&entry.key, entry.key_span.column) {
+            let folded = ascii_fold(&entry.key);
+            let (suggestion, rest) = match names.iter().find(|n| **n == folded) {
+                Some(n) => (Some(*n), format!("retype it as `{n}`")),
+                None => match did_you_mean(&folded, names.iter().copied()) {
+                    Some(s) => (Some(s), format!("did you mean `{s}`?")),
+                    None if names.is_empty() => (None, "this mapping takes no fields".into()),
+                    None => (None, format!("expected one of: {}", names.join(", "))),
+                },
+            };
+            self.out
+                .push(d.with_hint(format!("the key {note}; {rest}")));
+            return suggestion.map(str::to_string);
+        }
         let suggestion = did_you_mean(&entry.key, names.iter().copied());
         d = match suggestion {
             Some(s) => d.with_hint(format!("did you mean `{s}`?")),
@@ -303,7 +319,7 @@ impl<'a> Checker<'a> {
             .map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_string))
             .collect();
         let shown = match &node.value {
-            Value::Str(s) => format!("\"{s}\""),
+            Value::Str(s) => format!("\"{}\"", visible(s)),
             other => other.type_name().to_string(),
         };
         let mut d = Diagnostic::error(
@@ -311,12 +327,22 @@ impl<'a> Checker<'a> {
             format!("invalid value {shown} for `{}`", path_string(path)),
         );
         let list = names.join(", ");
-        d = match node
+        let note = node
             .as_str()
-            .and_then(|s| did_you_mean(s, names.iter().map(String::as_str)))
-        {
-            Some(s) => d.with_hint(format!("did you mean \"{s}\"? expected one of: {list}")),
-            None => d.with_hint(format!("expected one of: {list}")),
+            .and_then(|s| unusual_chars_note(s, node.span.column));
+        let folded = node.as_str().map(ascii_fold);
+        d = match (note, folded) {
+            (Some(note), Some(folded)) if names.contains(&folded) => {
+                d.with_hint(format!("the value {note}; retype it as \"{folded}\""))
+            }
+            (Some(note), _) => d.with_hint(format!("the value {note}; expected one of: {list}")),
+            (None, _) => match node
+                .as_str()
+                .and_then(|s| did_you_mean(s, names.iter().map(String::as_str)))
+            {
+                Some(s) => d.with_hint(format!("did you mean \"{s}\"? expected one of: {list}")),
+                None => d.with_hint(format!("expected one of: {list}")),
+            },
         };
         self.out.push(d);
     }

@@ -24,7 +24,7 @@ fn fleet(cluster: &str, version: &str, desired: u32) -> MemSource {
     src.files.insert(
         format!("clusters/{cluster}/cluster.yaml"),
         format!(
-            "apiVersion: gitfleet.io/v1alpha1\nkind: Cluster\nmetadata: {{name: {cluster}}}\nspec:\n  version: \"{version}\"\n  eks:\n    region: {REGION}\n    roleArn: arn:aws:iam::123456789012:role/eks\n    nodeRoleArn: arn:aws:iam::123456789012:role/nodes\n    subnetIds: [subnet-a, subnet-b]\n    tags: {{team: platform}}\n  nodePools:\n    - name: general\n      instanceType: m6i.large\n      min: 1\n      max: 5\n      desired: {desired}\n      labels: {{tier: general}}\n    - name: batch\n      instanceType: c6i.xlarge\n      min: 0\n      max: 3\n      taints: [{{key: batch, value: \"true\", effect: NoSchedule}}]\n"
+            "apiVersion: gitfleet.io/v1alpha1\nkind: Cluster\nmetadata: {{name: {cluster}}}\nspec:\n  version: \"{version}\"\n  eks:\n    region: {REGION}\n    roleArn: arn:aws:iam::123456789012:role/eks\n    nodeRoleArn: arn:aws:iam::123456789012:role/nodes\n    subnetIds: [subnet-0000000a, subnet-0000000b]\n    tags: {{team: platform}}\n  nodePools:\n    - name: general\n      instanceType: m6i.large\n      min: 1\n      max: 5\n      desired: {desired}\n      labels: {{tier: general}}\n    - name: batch\n      instanceType: c6i.xlarge\n      min: 0\n      max: 3\n      taints: [{{key: batch, value: \"true\", effect: NoSchedule}}]\n"
         ),
     );
     src
@@ -482,7 +482,7 @@ fn a_subnet_change_is_an_error_naming_the_field_not_a_replace() {
         apply_cloud_steps(&p, &prep, &plan_of(&p, &prep).await).await;
         let mut moved = fleet("theta", "1.30", 1);
         let file = moved.files.get_mut("clusters/theta/cluster.yaml").unwrap();
-        *file = file.replace("[subnet-a, subnet-b]", "[subnet-c, subnet-d]");
+        *file = file.replace("[subnet-0000000a, subnet-0000000b]", "[subnet-0000000c, subnet-0000000d]");
         let moved = prepared(&moved);
         let rendered = &moved.rendered[0];
         let desired = plan::desired_state(&moved.fleet.fleet, &moved.fleet.clusters[0], rendered);
@@ -490,7 +490,7 @@ fn a_subnet_change_is_an_error_naming_the_field_not_a_replace() {
         let err = plan::plan_cluster(&desired, &observed).unwrap_err();
         assert_eq!(
             err.to_string(),
-            "`eks.subnetIds` cannot change after creation (is subnet-a,subnet-b, definition says subnet-c,subnet-d); create a new cluster instead"
+            "`eks.subnetIds` cannot change after creation (is subnet-0000000a,subnet-0000000b, definition says subnet-0000000c,subnet-0000000d); create a new cluster instead"
         );
     });
 }

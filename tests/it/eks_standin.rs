@@ -24,7 +24,7 @@ fn fleet(cluster: &str, version: &str, desired: u32) -> MemSource {
     src.files.insert(
         format!("clusters/{cluster}/cluster.yaml"),
         format!(
-            "apiVersion: gitfleet.io/v1alpha1\nkind: Cluster\nmetadata: {{name: {cluster}}}\nspec:\n  version: \"{version}\"\n  eks:\n    region: {REGION}\n    roleArn: arn:aws:iam::123456789012:role/eks\n    nodeRoleArn: arn:aws:iam::123456789012:role/nodes\n    subnetIds: [subnet-a, subnet-b]\n    tags: {{team: platform}}\n  nodePools:\n    - name: general\n      instanceType: m6i.large\n      min: 1\n      max: 5\n      desired: {desired}\n      labels: {{tier: general}}\n    - name: batch\n      instanceType: c6i.xlarge\n      min: 0\n      max: 3\n      taints: [{{key: batch, value: \"true\", effect: NoSchedule}}]\n"
+            "apiVersion: gitfleet.io/v1alpha1\nkind: Cluster\nmetadata: {{name: {cluster}}}\nspec:\n  version: \"{version}\"\n  eks:\n    region: {REGION}\n    roleArn: arn:aws:iam::123456789012:role/eks\n    nodeRoleArn: arn:aws:iam::123456789012:role/nodes\n    subnetIds: [subnet-0000000a, subnet-0000000b]\n    tags: {{team: platform}}\n  nodePools:\n    - name: general\n      instanceType: m6i.large\n      min: 1\n      max: 5\n      desired: {desired}\n      labels: {{tier: general}}\n    - name: batch\n      instanceType: c6i.xlarge\n      min: 0\n      max: 3\n      taints: [{{key: batch, value: \"true\", effect: NoSchedule}}]\n"
         ),
     );
     src
