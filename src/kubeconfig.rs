@@ -318,6 +318,36 @@ fn restrict(_path: &Path) -> io::Result<()> {
     Ok(())
 }
 
+/// The kubeconfig of an `existing` cluster: the file its definition names, read through the
+/// fleet's confined source (a repository can only name a file inside itself), or, when the
+/// definition names none, the one the user chose (`$KUBECONFIG`, its first file, else
+/// `~/.kube/config`). Returns the name to show and the text.
+pub fn read_existing(named: Option<&str>, fleet_dir: &Path) -> Result<(String, String), String> {
+    use crate::source::FileSource;
+    match named {
+        Some(rel) => {
+            let source = crate::source::Source::new(fleet_dir);
+            match source.read(rel) {
+                Ok(Some(text)) => Ok((rel.to_string(), text)),
+                Ok(None) => Err(format!(
+                    "{rel}: the kubeconfig the definition names does not exist"
+                )),
+                Err(e) => Err(format!(
+                    "{e} (a definition can only name a kubeconfig inside the fleet repository; \
+                     to use one elsewhere, leave `existing.kubeconfig` out and set KUBECONFIG)"
+                )),
+            }
+        }
+        None => {
+            let merged = crate::kube::client::default_kubeconfig()?
+                .ok_or_else(|| "no kubeconfig: set KUBECONFIG".to_string())?;
+            let text = serde_yaml::to_string(&merged)
+                .map_err(|_| "cannot print the kubeconfig from KUBECONFIG".to_string())?;
+            Ok(("$KUBECONFIG".to_string(), text))
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -515,36 +545,5 @@ mod tests {
         );
         assert_eq!(fs::read_to_string(&real).unwrap(), "new");
         assert_eq!(mode(&real), 0o600);
-    }
-}
-
-/// The kubeconfig of an `existing` cluster: the file its definition names, read through the
-/// fleet's confined source (a repository can only name a file inside itself), or, when the
-/// definition names none, the one the user chose (`$KUBECONFIG`, its first file, else
-/// `~/.kube/config`). Returns the name to show and the text.
-pub fn read_existing(named: Option<&str>, fleet_dir: &Path) -> Result<(String, String), String> {
-    use crate::source::FileSource;
-    match named {
-        Some(rel) => {
-            let source = crate::source::Source::new(fleet_dir);
-            match source.read(rel) {
-                Ok(Some(text)) => Ok((rel.to_string(), text)),
-                Ok(None) => Err(format!(
-                    "{rel}: the kubeconfig the definition names does not exist"
-                )),
-                Err(e) => Err(format!(
-                    "{e} (a definition can only name a kubeconfig inside the fleet repository; \
-                     to use one elsewhere, leave `existing.kubeconfig` out and set KUBECONFIG)"
-                )),
-            }
-        }
-        None => {
-            let merged = crate::kube::client::default_kubeconfig()
-                .map_err(|e| e.to_string())?
-                .ok_or_else(|| "no kubeconfig: set KUBECONFIG".to_string())?;
-            let text = serde_yaml::to_string(&merged)
-                .map_err(|_| "cannot print the kubeconfig from KUBECONFIG".to_string())?;
-            Ok(("$KUBECONFIG".to_string(), text))
-        }
     }
 }

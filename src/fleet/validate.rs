@@ -842,6 +842,21 @@ pub fn check_cluster(
         }
         None => {}
     }
+    // A repository can only name a kubeconfig inside itself (read later through the confined
+    // source, which also refuses links that leave it).
+    if let Some(k) = spec.existing.as_ref().and_then(|e| e.kubeconfig.as_deref())
+        && let Err(problem) = crate::source::normalize(k)
+    {
+        out.push(
+            Diagnostic::error(
+                At::new(doc, &["spec", "existing", "kubeconfig"]).span(),
+                format!("kubeconfig \"{k}\" {problem}"),
+            )
+            .with_hint(
+                "name a file inside the fleet repository, or leave `kubeconfig` out and set KUBECONFIG to use one elsewhere",
+            ),
+        );
+    }
     provider
 }
 

@@ -27,9 +27,9 @@ pub async fn connect(path: Option<&Path>, context: Option<&str>) -> Result<Conne
     let kubeconfig = match path {
         Some(p) => {
             let text = crate::source::read_user_file(p).map_err(|e| Error::Other(e.to_string()))?;
-            Some(parse_kubeconfig(&p.to_string_lossy(), &text)?)
+            Some(parse_kubeconfig(&p.to_string_lossy(), &text).map_err(Error::Other)?)
         }
-        None => default_kubeconfig()?,
+        None => default_kubeconfig().map_err(Error::Other)?,
     };
     let config = match kubeconfig {
         Some(k) => from_kubeconfig(k, context).await?,
@@ -45,7 +45,7 @@ pub async fn connect(path: Option<&Path>, context: Option<&str>) -> Result<Conne
             ))
         })?,
     };
-    finish(config)
+    finish(config).map_err(Error::Other)
 }
 
 /// Connects with a kubeconfig's text (read by the caller, e.g. from a repository through a
@@ -55,23 +55,23 @@ pub async fn connect_text(
     text: &str,
     context: Option<&str>,
 ) -> Result<Connection, Error> {
-    let kubeconfig = parse_kubeconfig(shown, text)?;
-    finish(from_kubeconfig(kubeconfig, context).await?)
+    let kubeconfig = parse_kubeconfig(shown, text).map_err(Error::Other)?;
+    finish(from_kubeconfig(kubeconfig, context).await?).map_err(Error::Other)
 }
 
 /// Parses a kubeconfig. The error says where the problem is but never quotes the file (or the
 /// parser's message, which can): a kubeconfig holds tokens and keys.
-pub fn parse_kubeconfig(shown: &str, text: &str) -> Result<Kubeconfig, Error> {
+pub fn parse_kubeconfig(shown: &str, text: &str) -> Result<Kubeconfig, String> {
     let secret_safe = |at: Option<serde_yaml::Location>| {
         let place = at.map_or(String::new(), |l| {
             format!(" at line {}, column {}", l.line(), l.column())
         });
-        Error::Other(format!(
+        format!(
             "{shown}: not a valid kubeconfig{place} (its content is not shown: it may hold credentials)"
-        ))
+        )
     };
     if let Err(e) = crate::fleet::yaml::check_limits(&shown.into(), text) {
-        return Err(Error::Other(format!("{shown}: {}", e.message)));
+        return Err(format!("{shown}: {}", e.message));
     }
     let value: serde_yaml::Value =
         serde_yaml::from_str(text).map_err(|e| secret_safe(e.location()))?;
@@ -80,7 +80,7 @@ pub fn parse_kubeconfig(shown: &str, text: &str) -> Result<Kubeconfig, Error> {
 
 /// `$KUBECONFIG` (its files merged, as kubectl merges them) or `~/.kube/config`; `None` when
 /// there is none.
-pub fn default_kubeconfig() -> Result<Option<Kubeconfig>, Error> {
+pub fn default_kubeconfig() -> Result<Option<Kubeconfig>, String> {
     let mut candidates: Vec<std::path::PathBuf> = Vec::new();
     if let Some(list) = std::env::var_os("KUBECONFIG") {
         candidates.extend(std::env::split_paths(&list).filter(|p| !p.as_os_str().is_empty()));
@@ -92,13 +92,13 @@ pub fn default_kubeconfig() -> Result<Option<Kubeconfig>, Error> {
         if !path.exists() {
             continue;
         }
-        let text = crate::source::read_user_file(&path).map_err(|e| Error::Other(e.to_string()))?;
+        let text = crate::source::read_user_file(&path).map_err(|e| e.to_string())?;
         let k = parse_kubeconfig(&path.to_string_lossy(), &text)?;
         merged = Some(match merged {
             None => k,
-            Some(m) => m.merge(k).map_err(|e| {
-                Error::Other(format!("cannot merge the kubeconfigs in $KUBECONFIG: {e}"))
-            })?,
+            Some(m) => m
+                .merge(k)
+                .map_err(|e| format!("cannot merge the kubeconfigs in $KUBECONFIG: {e}"))?,
         });
     }
     Ok(merged)
@@ -114,7 +114,7 @@ async fn from_kubeconfig(kubeconfig: Kubeconfig, context: Option<&str>) -> Resul
         .map_err(|e| Error::Other(format!("cannot use the kubeconfig: {e}")))
 }
 
-fn finish(mut config: Config) -> Result<Connection, Error> {
+fn finish(mut config: Config) -> Result<Connection, String> {
     config.connect_timeout = Some(Duration::from_secs(10));
     config.read_timeout = Some(Duration::from_secs(60));
     let server = config
@@ -123,8 +123,8 @@ fn finish(mut config: Config) -> Result<Connection, Error> {
         .trim_end_matches('/')
         .to_string();
     let default_namespace = config.default_namespace.clone();
-    let client = Client::try_from(config)
-        .map_err(|e| Error::Other(format!("cannot build a Kubernetes client: {e}")))?;
+    let client =
+        Client::try_from(config).map_err(|e| format!("cannot build a Kubernetes client: {e}"))?;
     Ok(Connection {
         client,
         server,
