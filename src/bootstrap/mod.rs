@@ -169,7 +169,7 @@ pub fn seed_with_outputs(
     let mut seed = rendered.seed.clone();
     for m in &mut seed {
         if m.kind == "ConfigMap"
-            && let Some(Value::Object(data)) = m.body.get_mut("data")
+            && let Some(Value::Object(data)) = std::sync::Arc::make_mut(&mut m.body).get_mut("data")
         {
             for (k, v) in outputs {
                 data.insert(k.clone(), Value::String(v.clone()));

@@ -2,6 +2,7 @@
 //! `apiVersion`, `kind` and `metadata.name`.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
@@ -11,8 +12,10 @@ pub struct Manifest {
     pub api_version: String,
     pub kind: String,
     pub metadata: ObjectMeta,
+    /// Everything beyond apiVersion, kind and metadata; shared, because the same reconciler
+    /// objects (CRDs above all) are rendered for every cluster of a fleet.
     #[serde(flatten)]
-    pub body: serde_json::Map<String, serde_json::Value>,
+    pub body: Arc<serde_json::Map<String, serde_json::Value>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -217,6 +217,9 @@ fn keep<T>(errors: &mut Vec<Diagnostic>, r: Result<T, Diagnostic>) -> Option<T> 
 /// The template environment, built once and used for every cluster.
 pub struct Renderer {
     env: Environment<'static>,
+    /// Parsed manifests by rendered text: the reconciler's templates render the same text for
+    /// most clusters, and parsing it once keeps a large fleet fast and its memory shared.
+    parsed: std::sync::Mutex<std::collections::HashMap<String, Vec<Manifest>>>,
     /// Names overridden by the fleet (for error messages).
     overridden: Arc<Vec<String>>,
 }
@@ -270,7 +273,11 @@ impl Renderer {
                 .and_then(|f| f.contents_utf8())
                 .map(str::to_string))
         });
-        Self { env, overridden }
+        Self {
+            env,
+            parsed: Default::default(),
+            overridden,
+        }
     }
 
     fn template_file(&self, name: &str) -> Arc<str> {
@@ -316,7 +323,24 @@ impl Renderer {
         what: &str,
     ) -> Result<T, Diagnostic> {
         let text = self.render_text(name, ctx)?;
+        self.check_output(name, &text)?;
         serde_yaml::from_str(&text).map_err(|e| self.output_error(name, what, &text, &e))
+    }
+
+    /// Template output with YAML aliases is checked against the absolute limits before
+    /// serde_yaml (whose bound is relative to the input) reads it.
+    fn check_output(&self, name: &str, text: &str) -> Result<(), Diagnostic> {
+        if !text.contains('&') {
+            return Ok(());
+        }
+        crate::fleet::yaml::check_limits(&self.template_file(name), text).map_err(|mut d| {
+            d.message = format!(
+                "template output: {} (at rendered line {})",
+                d.message, d.span.line
+            );
+            d.span = Span::new(self.template_file(name), 1, 1);
+            d
+        })
     }
 
     fn render_manifests(
@@ -325,7 +349,14 @@ impl Renderer {
         ctx: &minijinja::Value,
     ) -> Result<Vec<Manifest>, Diagnostic> {
         use serde::Deserialize;
+        /// Distinct texts remembered (a fleet whose every cluster renders differently gains
+        /// nothing from more).
+        const MEMO: usize = 64;
         let text = self.render_text(name, ctx)?;
+        if let Some(hit) = self.parsed.lock().ok().and_then(|m| m.get(&text).cloned()) {
+            return Ok(hit);
+        }
+        self.check_output(name, &text)?;
         let mut out = Vec::new();
         for (i, doc) in serde_yaml::Deserializer::from_str(&text).enumerate() {
             let value = serde_yaml::Value::deserialize(doc).map_err(|e| {
@@ -343,6 +374,11 @@ impl Renderer {
                 )
             })?;
             out.push(m);
+        }
+        if let Ok(mut memo) = self.parsed.lock()
+            && memo.len() < MEMO
+        {
+            memo.insert(text, out.clone());
         }
         Ok(out)
     }
