@@ -31,6 +31,9 @@ pub struct Observed {
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ObservedControlPlane {
+    /// Carries gitfleet's ownership tags for this fleet and cluster. A cluster that does not is
+    /// never modified, tagged or deleted.
+    pub owned: bool,
     pub version: String,
     pub tags: BTreeMap<String, String>,
     /// Settings that cannot change after creation, keyed like [`Desired::immutable`].
@@ -198,6 +201,26 @@ pub enum PlanError {
     Downgrade { observed: String, desired: String },
     #[error("cannot read Kubernetes version \"{0}\" reported by the provider")]
     UnknownVersion(String),
+    #[error(
+        "{what} exists and is not managed by gitfleet (it lacks gitfleet's ownership tags {owner}=gitfleet, {fleet_key}=<fleet>, {cluster_key}=<cluster>); nothing is changed on it: rename the definition, or tag it yourself to hand it over"
+    )]
+    NotManaged {
+        what: String,
+        owner: &'static str,
+        fleet_key: &'static str,
+        cluster_key: &'static str,
+    },
+}
+
+impl PlanError {
+    fn not_managed(what: String) -> Self {
+        PlanError::NotManaged {
+            what,
+            owner: crate::render::OWNER_KEY,
+            fleet_key: crate::render::FLEET_KEY,
+            cluster_key: crate::render::CLUSTER_KEY,
+        }
+    }
 }
 
 fn minor(v: &str) -> Result<u32, PlanError> {
@@ -222,9 +245,13 @@ fn map_changes(
             )),
         }
     }
-    for (k, v) in from {
-        if !to.contains_key(k) {
-            out.push(Change::new(&format!("{field}.{k}"), Some(v.clone()), None));
+    // Tags on cloud resources may be set by others (cost allocation, security tooling): gitfleet
+    // adds and updates the ones it defines and never removes one.
+    if field != "tags" {
+        for (k, v) in from {
+            if !to.contains_key(k) {
+                out.push(Change::new(&format!("{field}.{k}"), Some(v.clone()), None));
+            }
         }
     }
     out
@@ -257,6 +284,9 @@ pub fn plan_cluster(desired: &Desired, observed: &Observed) -> Result<ClusterPla
                 vec![Change::new("version", None, Some(version.clone()))],
             )),
             Some(cp) => {
+                if !cp.owned {
+                    return Err(PlanError::not_managed(format!("cluster {cluster}")));
+                }
                 for (field, want) in &desired.immutable {
                     if let Some(have) = cp.immutable.get(field)
                         && have != want
@@ -322,6 +352,12 @@ pub fn plan_cluster(desired: &Desired, observed: &Observed) -> Result<ClusterPla
                         ),
                     ],
                 )),
+                Some(have) if !have.owned => {
+                    return Err(PlanError::not_managed(format!(
+                        "node pool {} of cluster {cluster}",
+                        have.name
+                    )));
+                }
                 Some(have) => {
                     if have.instance_type != pool.instance_type {
                         return Err(PlanError::Immutable {
@@ -392,6 +428,12 @@ pub fn plan_cluster(desired: &Desired, observed: &Observed) -> Result<ClusterPla
                         .map(|v| Change::new("version", None, Some(v.clone())))
                         .collect(),
                 )),
+                Some(have) if !have.owned => {
+                    return Err(PlanError::not_managed(format!(
+                        "add-on {} of cluster {cluster}",
+                        have.name
+                    )));
+                }
                 Some(have) => {
                     if let Some(want) = &addon.version
                         && have.version.as_ref() != Some(want)

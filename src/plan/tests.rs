@@ -39,6 +39,7 @@ fn converged() -> Observed {
     Observed {
         resource_group: None,
         control_plane: Some(ObservedControlPlane {
+            owned: true,
             version: "1.30".into(),
             tags: [("team".to_string(), "a".to_string())].into(),
             immutable: [("eks.subnetIds".to_string(), "a,b".to_string())].into(),
@@ -229,5 +230,40 @@ fn addons_are_created_updated_and_only_owned_ones_deleted() {
             .steps
             .iter()
             .all(|s| s.name != "vpc-cni")
+    );
+}
+
+#[test]
+fn a_cluster_without_gitfleets_tags_is_refused_and_foreign_tags_are_kept() {
+    let d = desired();
+    let mut o = converged();
+    o.control_plane.as_mut().unwrap().owned = false;
+    let err = plan_cluster(&d, &o).unwrap_err();
+    assert!(
+        err.to_string()
+            .starts_with("cluster prod exists and is not managed by gitfleet"),
+        "{err}"
+    );
+
+    let mut o = converged();
+    o.control_plane
+        .as_mut()
+        .unwrap()
+        .tags
+        .insert("cost-center".into(), "4711".into());
+    let plan = plan_cluster(&d, &o).unwrap();
+    assert!(
+        plan.steps.iter().all(|s| s.target != Target::ControlPlane),
+        "a tag someone else set is never removed: {:?}",
+        plan.steps
+    );
+
+    let mut o = converged();
+    o.pools[0].owned = false;
+    let err = plan_cluster(&d, &o).unwrap_err();
+    assert!(
+        err.to_string()
+            .starts_with("node pool general of cluster prod exists and is not managed"),
+        "{err}"
     );
 }

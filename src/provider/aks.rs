@@ -451,6 +451,7 @@ impl AksProvider {
             immutable.insert("aks.dnsPrefix".to_string(), d.to_string());
         }
         observed.control_plane = Some(ObservedControlPlane {
+            owned: owned(&mc["tags"], Some(&desired.fleet), place.cluster),
             version,
             tags: string_map(&mc["tags"]),
             immutable,

@@ -345,6 +345,7 @@ impl EksProvider {
             immutable.insert("eks.roleArn".to_string(), role.to_string());
         }
         let control_plane = ObservedControlPlane {
+            owned: owned_by(cluster.tags(), Some(fleet), name),
             version: cluster.version().unwrap_or_default().to_string(),
             tags: cluster
                 .tags()

@@ -68,7 +68,10 @@ impl KindProvider {
         let mut observed = Observed::default();
         if self.exists(&desired.cluster)? {
             // kind clusters are not upgraded in place; the node image fixes the version.
+            // kind clusters are local and never changed once created (ownership is checked by
+            // `down` through gitfleet's facts inside the cluster).
             observed.control_plane = Some(ObservedControlPlane {
+                owned: true,
                 version: desired.version.clone().unwrap_or_default(),
                 ..Default::default()
             });

@@ -494,3 +494,84 @@ fn a_subnet_change_is_an_error_naming_the_field_not_a_replace() {
         );
     });
 }
+
+/// A cluster someone else created, with the name of a fleet cluster: `up` plans nothing for it
+/// and changes nothing (its tags stay exactly as they were, no node group appears), and `down`
+/// refuses it.
+#[test]
+fn a_foreign_cluster_of_a_fleet_clusters_name_is_never_touched() {
+    let moto = Moto::start();
+    let dir = write_fleet(&fleet("legacy", "1.30", 1));
+    let client = runtime().block_on(async {
+        let client = sdk(&moto.url).await;
+        client
+            .create_cluster()
+            .name("legacy")
+            .version("1.30")
+            .role_arn("arn:aws:iam::123456789012:role/eks")
+            .tags("owner", "someone-else")
+            .resources_vpc_config(
+                aws_sdk_eks::types::VpcConfigRequest::builder()
+                    .subnet_ids("subnet-0a1b2c3d")
+                    .subnet_ids("subnet-0a1b2c3e")
+                    .build(),
+            )
+            .send()
+            .await
+            .unwrap();
+        client
+    });
+    let tags = || {
+        runtime().block_on(async {
+            let c = client
+                .describe_cluster()
+                .name("legacy")
+                .send()
+                .await
+                .unwrap();
+            let mut tags: Vec<(String, String)> = c
+                .cluster()
+                .and_then(|c| c.tags())
+                .map(|t| t.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+                .unwrap_or_default();
+            tags.sort();
+            tags
+        })
+    };
+    let before = tags();
+    assert_eq!(
+        before,
+        vec![("owner".to_string(), "someone-else".to_string())]
+    );
+
+    for args in [&["plan"][..], &["up", "--yes", "--no-install"][..]] {
+        let out = cli(dir.path(), &moto, args).output().unwrap();
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {text}");
+        assert!(
+            text.contains("cluster legacy exists and is not managed by gitfleet"),
+            "{args:?}: {text}"
+        );
+    }
+    assert_eq!(tags(), before, "the foreign cluster's tags are untouched");
+    let groups = runtime().block_on(async {
+        client
+            .list_nodegroups()
+            .cluster_name("legacy")
+            .send()
+            .await
+            .unwrap()
+            .nodegroups()
+            .len()
+    });
+    assert_eq!(groups, 0, "no node group is created in a foreign cluster");
+    let out = cli(dir.path(), &moto, &["down", "legacy", "--yes"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(tags(), before);
+}
