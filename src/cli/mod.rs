@@ -2,6 +2,7 @@
 //! returns. Exit codes follow Terraform's `-detailed-exitcode`: 0 ok / no changes, 1 error,
 //! 2 changes present (plan).
 
+mod adopt;
 mod agent;
 mod apply;
 mod build;
@@ -63,6 +64,8 @@ pub enum Command {
     Up(up::UpArgs),
     /// Delete clusters gitfleet created (never anything it does not own).
     Down(down::DownArgs),
+    /// Hand a cluster gitfleet did not create over to it: show what gets its ownership tags, ask, tag.
+    Adopt(adopt::AdoptArgs),
     /// Make a cluster match manifests: server-side apply in order, inventory, prune, health.
     Apply(apply::ApplyArgs),
     /// Show what `apply` would change, per object (exit 2 when there are changes).
@@ -164,6 +167,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Plan(a) => plan::run(a)?,
         Command::Up(a) => up::run(a)?,
         Command::Down(a) => down::run(a)?,
+        Command::Adopt(a) => adopt::run(a)?,
         Command::Apply(a) => apply::run_apply(a)?,
         Command::Diff(a) => apply::run_diff(a)?,
         Command::Build(a) => build::run(a)?,

@@ -202,10 +202,11 @@ pub enum PlanError {
     #[error("cannot read Kubernetes version \"{0}\" reported by the provider")]
     UnknownVersion(String),
     #[error(
-        "{what} exists and is not managed by gitfleet (it lacks gitfleet's ownership tags {owner}=gitfleet, {fleet_key}=<fleet>, {cluster_key}=<cluster>); nothing is changed on it: rename the definition, or tag it yourself to hand it over"
+        "{what} exists and is not managed by gitfleet (it lacks gitfleet's ownership tags {owner}, {fleet_key}, {cluster_key}); nothing is changed on it: rename the definition, or hand it over with `gitfleet adopt {cluster}`"
     )]
     NotManaged {
         what: String,
+        cluster: String,
         owner: &'static str,
         fleet_key: &'static str,
         cluster_key: &'static str,
@@ -213,9 +214,10 @@ pub enum PlanError {
 }
 
 impl PlanError {
-    fn not_managed(what: String) -> Self {
+    fn not_managed(what: String, cluster: &str) -> Self {
         PlanError::NotManaged {
             what,
+            cluster: cluster.to_string(),
             owner: crate::render::OWNER_KEY,
             fleet_key: crate::render::FLEET_KEY,
             cluster_key: crate::render::CLUSTER_KEY,
@@ -285,7 +287,10 @@ pub fn plan_cluster(desired: &Desired, observed: &Observed) -> Result<ClusterPla
             )),
             Some(cp) => {
                 if !cp.owned {
-                    return Err(PlanError::not_managed(format!("cluster {cluster}")));
+                    return Err(PlanError::not_managed(
+                        format!("cluster {cluster}"),
+                        &cluster,
+                    ));
                 }
                 for (field, want) in &desired.immutable {
                     if let Some(have) = cp.immutable.get(field)
@@ -353,10 +358,10 @@ pub fn plan_cluster(desired: &Desired, observed: &Observed) -> Result<ClusterPla
                     ],
                 )),
                 Some(have) if !have.owned => {
-                    return Err(PlanError::not_managed(format!(
-                        "node pool {} of cluster {cluster}",
-                        have.name
-                    )));
+                    return Err(PlanError::not_managed(
+                        format!("node pool {} of cluster {cluster}", have.name),
+                        &cluster,
+                    ));
                 }
                 Some(have) => {
                     if have.instance_type != pool.instance_type {
@@ -429,10 +434,10 @@ pub fn plan_cluster(desired: &Desired, observed: &Observed) -> Result<ClusterPla
                         .collect(),
                 )),
                 Some(have) if !have.owned => {
-                    return Err(PlanError::not_managed(format!(
-                        "add-on {} of cluster {cluster}",
-                        have.name
-                    )));
+                    return Err(PlanError::not_managed(
+                        format!("add-on {} of cluster {cluster}", have.name),
+                        &cluster,
+                    ));
                 }
                 Some(have) => {
                     if let Some(want) = &addon.version

@@ -636,6 +636,57 @@ impl AksProvider {
         Ok(())
     }
 
+    /// `adopt`: adds gitfleet's ownership tags (and nothing else) to the managed cluster and to
+    /// the named agent pools, which the user chose to hand over to gitfleet.
+    pub async fn adopt(
+        &self,
+        rendered: &RenderedCluster,
+        fleet: &str,
+        pools: &[String],
+        progress: &dyn Progress,
+    ) -> Result<(), ProviderError> {
+        let place = Self::place(rendered)?;
+        let add = |tags: &mut J| {
+            if !tags.is_object() {
+                *tags = json!({});
+            }
+            tags[OWNER_KEY] = json!("gitfleet");
+            tags[FLEET_KEY] = json!(fleet);
+            tags[CLUSTER_KEY] = json!(place.cluster);
+        };
+        self.settle_cluster(&place, progress).await?;
+        let mut current =
+            self.get_cluster(&place)
+                .await?
+                .ok_or_else(|| ProviderError::Missing {
+                    what: format!("AKS cluster {}", place.cluster),
+                })?;
+        add(&mut current["tags"]);
+        if let Some(p) = current["properties"].as_object_mut() {
+            p.remove("agentPoolProfiles");
+            p.remove("provisioningState");
+            p.remove("powerState");
+        }
+        self.put_cluster(&place, current).await?;
+        self.wait_cluster(&place, progress).await?;
+        for pool in pools {
+            let mut found =
+                self.get_pool(&place, pool)
+                    .await?
+                    .ok_or_else(|| ProviderError::Missing {
+                        what: format!("AKS agent pool {pool} of cluster {}", place.cluster),
+                    })?;
+            add(&mut found["properties"]["tags"]);
+            if let Some(p) = found["properties"].as_object_mut() {
+                p.remove("provisioningState");
+                p.remove("powerState");
+            }
+            self.put_pool(&place, pool, found).await?;
+            self.wait_pool(&place, pool, false, progress).await?;
+        }
+        Ok(())
+    }
+
     /// `down`: deletes the managed cluster (its pools go with it) when gitfleet created it.
     pub async fn delete_cluster(
         &self,

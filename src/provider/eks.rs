@@ -769,6 +769,54 @@ impl EksProvider {
         Ok(())
     }
 
+    /// `adopt`: adds gitfleet's ownership tags (and nothing else) to the cluster and to the
+    /// named node groups and add-ons, which the user chose to hand over to gitfleet.
+    pub async fn adopt(
+        &self,
+        cluster: &str,
+        fleet: &str,
+        pools: &[String],
+        addons: &[String],
+    ) -> Result<(), ProviderError> {
+        let tags: HashMap<String, String> = [
+            (OWNER_KEY.to_string(), "gitfleet".to_string()),
+            (FLEET_KEY.to_string(), fleet.to_string()),
+            (CLUSTER_KEY.to_string(), cluster.to_string()),
+        ]
+        .into();
+        let missing = |what: String| ProviderError::Missing { what };
+        let mut arns = Vec::new();
+        let found = self
+            .describe_cluster(cluster)
+            .await?
+            .ok_or_else(|| missing(format!("EKS cluster {cluster}")))?;
+        arns.push(found.arn().unwrap_or_default().to_string());
+        for pool in pools {
+            let ng = self
+                .describe_nodegroup(cluster, pool)
+                .await?
+                .ok_or_else(|| missing(format!("EKS node group {pool} of cluster {cluster}")))?;
+            arns.push(ng.nodegroup_arn().unwrap_or_default().to_string());
+        }
+        for addon in addons {
+            let a = self
+                .describe_addon(cluster, addon)
+                .await?
+                .ok_or_else(|| missing(format!("EKS add-on {addon} of cluster {cluster}")))?;
+            arns.push(a.addon_arn().unwrap_or_default().to_string());
+        }
+        for arn in arns {
+            self.client
+                .tag_resource()
+                .resource_arn(&arn)
+                .set_tags(Some(tags.clone()))
+                .send()
+                .await
+                .map_err(|e| api("TagResource", e.into_service_error()))?;
+        }
+        Ok(())
+    }
+
     /// Deletes a node group, only when it carries gitfleet's ownership tags for this cluster.
     pub async fn delete_nodegroup(
         &self,

@@ -253,6 +253,30 @@ impl AnyProvider {
         }
     }
 
+    /// Hands a cluster gitfleet did not create (and the named pools and add-ons in it) over to
+    /// gitfleet by adding its ownership tags; nothing else changes.
+    pub async fn adopt(
+        &self,
+        rendered: &RenderedCluster,
+        fleet: &str,
+        pools: &[String],
+        addons: &[String],
+        progress: &dyn Progress,
+    ) -> Result<(), ProviderError> {
+        match self {
+            Self::Eks(p) => p.adopt(&rendered.name, fleet, pools, addons).await,
+            Self::Aks(p) => p.adopt(rendered, fleet, pools, progress).await,
+            Self::Offline(_) => Err(ProviderError::Unavailable {
+                provider: rendered.provider,
+                message: "offline: nothing can be changed".into(),
+            }),
+            Self::Kind(_) | Self::Existing => Err(ProviderError::Unavailable {
+                provider: rendered.provider,
+                message: "only EKS and AKS resources carry ownership tags to adopt".into(),
+            }),
+        }
+    }
+
     pub async fn observe(
         &self,
         desired: &Desired,

@@ -433,3 +433,45 @@ fn a_pool_removed_from_git_is_deleted_because_gitfleet_created_it() {
         assert!(cloud_steps(&plan_of(&p, &fewer).await).is_empty());
     });
 }
+
+/// A cluster another fleet created is not this fleet's: its plan is refused, and adopting it
+/// adds this fleet's ownership tags to it and its pools (keeping every other tag) so that the
+/// plan then converges.
+#[test]
+fn another_fleets_cluster_is_refused_until_adopted() {
+    let arm = ArmStandIn::start(Options::default());
+    runtime().block_on(async {
+        let p = provider(&arm.url, 0);
+        let theirs = prepared(&fleet("kappa", "1.30", 1, true));
+        apply(&p, &theirs, &plan_of(&p, &theirs).await).await;
+
+        let mut mine = fleet("kappa", "1.30", 1, true);
+        let f = mine.files.get_mut("fleet.yaml").unwrap();
+        *f = f.replace("name: test-fleet", "name: my-fleet");
+        let mine = prepared(&mine);
+        let rendered = &mine.rendered[0];
+        let desired = plan::desired_state(&mine.fleet.fleet, &mine.fleet.clusters[0], rendered);
+        let observed = p.observe(&desired, rendered).await.unwrap();
+        let err = plan::plan_cluster(&desired, &observed).unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("cluster kappa exists and is not managed by gitfleet"),
+            "{err}"
+        );
+
+        p.adopt(
+            rendered,
+            "my-fleet",
+            &["system".to_string(), "user".to_string()],
+            &Silent,
+        )
+        .await
+        .unwrap();
+        let cluster = arm.cluster("rg-kappa", "kappa").unwrap();
+        assert_eq!(cluster["tags"]["gitfleet.io/fleet"], "my-fleet");
+        assert_eq!(cluster["tags"]["team"], "platform", "other tags are kept");
+        let observed = p.observe(&desired, rendered).await.unwrap();
+        let plan = plan::plan_cluster(&desired, &observed).unwrap();
+        assert!(cloud_steps(&plan).is_empty(), "{:?}", cloud_steps(&plan));
+    });
+}

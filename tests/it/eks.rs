@@ -512,8 +512,8 @@ fn a_foreign_cluster_of_a_fleet_clusters_name_is_never_touched() {
             .tags("owner", "someone-else")
             .resources_vpc_config(
                 aws_sdk_eks::types::VpcConfigRequest::builder()
-                    .subnet_ids("subnet-0a1b2c3d")
-                    .subnet_ids("subnet-0a1b2c3e")
+                    .subnet_ids("subnet-0000000a")
+                    .subnet_ids("subnet-0000000b")
                     .build(),
             )
             .send()
@@ -574,4 +574,57 @@ fn a_foreign_cluster_of_a_fleet_clusters_name_is_never_touched() {
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
     assert_eq!(tags(), before);
+
+    // Adoption is explicit: it shows what it tags and asks (no terminal: refused, unchanged) ...
+    let out = cli(dir.path(), &moto, &["adopt", "legacy"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(
+        text.contains("  cluster legacy") && text.contains("--yes"),
+        "{text}"
+    );
+    assert_eq!(tags(), before);
+    // ... and with --yes adds gitfleet's ownership tags, keeping the others.
+    let out = cli(dir.path(), &moto, &["adopt", "legacy", "--yes"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let after = tags();
+    for (k, v) in [
+        ("owner", "someone-else"),
+        ("gitfleet.io/managed-by", "gitfleet"),
+        ("gitfleet.io/cluster", "legacy"),
+    ] {
+        assert!(
+            after.contains(&(k.to_string(), v.to_string())),
+            "{k}={v} in {after:?}"
+        );
+    }
+    // From then on `up` manages it, and still never removes a tag it did not set.
+    let out = cli(dir.path(), &moto, &["up", "--yes", "--no-install"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        tags().contains(&("owner".to_string(), "someone-else".to_string())),
+        "foreign tags survive up"
+    );
+    let out = cli(dir.path(), &moto, &["adopt", "legacy", "--yes"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("already managed by gitfleet"));
 }
