@@ -7,7 +7,7 @@ use serde::Serialize;
 use crate::diagnostic::Diagnostics;
 use crate::fleet::selector::Selector;
 use crate::fleet::{self, FileSource, LoadError, LoadedFleet};
-use crate::plan::{self, ClusterPlan, PlanError};
+use crate::plan::{self, ClusterPlan, PlanError, Target};
 use crate::provider::{AnyProvider, ProviderError, ProviderOptions};
 use crate::render::{self, RenderedCluster, Renderer};
 
@@ -103,30 +103,49 @@ pub async fn plan_all(
         let result: Result<ClusterPlan, OneError> = async {
             let provider = AnyProvider::connect(rendered, options).await?;
             let mut observed = provider.observe(&desired, rendered).await?;
-            // The reconciler's state, where the cluster's API is reachable from here (existing
-            // and kind clusters; EKS/AKS API servers are usually private).
-            let reachable = matches!(provider, AnyProvider::Existing)
-                || (matches!(provider, AnyProvider::Kind(_)) && observed.control_plane.is_some());
-            if !options.offline && reachable {
-                let dir = tempfile::tempdir().map_err(|e| OneError::Cluster(e.to_string()))?;
-                let (conn, _) = connect_cluster(&provider, rendered, fleet_dir, dir.path())
-                    .await
-                    .map_err(OneError::Cluster)?;
-                observed.reconciler =
-                    crate::bootstrap::observe(&conn, &prepared.fleet.fleet, &rendered.name)
-                        .await
-                        .map_err(|e| OneError::Cluster(e.to_string()))?;
-                let outputs = [("endpoint".to_string(), conn.server.clone())].into();
-                observed.manifests_committed = crate::bootstrap::committed(
-                    &prepared.fleet.fleet,
+            // The reconciler's state, observed through the cluster's API as `up` reaches it:
+            // the kubeconfig of an existing cluster, kind's, or the provider's credentials for
+            // EKS and AKS. An existing or kind cluster that cannot be reached fails its plan; an
+            // EKS or AKS API server is often private, so there the reconciler's steps are
+            // reported as assumed (and the plan exits 1) instead.
+            let exists = observed.control_plane.is_some();
+            let cloud = matches!(provider, AnyProvider::Eks(_) | AnyProvider::Aks(_));
+            let local = matches!(provider, AnyProvider::Existing)
+                || (matches!(provider, AnyProvider::Kind(_)) && exists);
+            let mut unobserved = None;
+            if !options.offline && (local || (cloud && exists)) {
+                let seen = observe_reconciler(
+                    &provider,
+                    prepared,
                     rendered,
-                    &desired.self_manifests_path,
-                    &outputs,
-                    &Default::default(),
+                    &desired,
+                    fleet_dir,
+                    &mut observed,
                 )
                 .await;
+                match seen {
+                    Ok(()) => {}
+                    Err(e) if cloud => unobserved = Some(e),
+                    Err(e) => return Err(OneError::Cluster(e)),
+                }
             }
-            Ok(plan::plan_cluster(&desired, &observed)?)
+            let mut plan = plan::plan_cluster(&desired, &observed)?;
+            if options.offline {
+                plan.assume(
+                    &[
+                        Target::ResourceGroup,
+                        Target::ControlPlane,
+                        Target::NodePool,
+                        Target::Addon,
+                        Target::Reconciler,
+                        Target::Repository,
+                    ],
+                    None,
+                );
+            } else if let Some(why) = unobserved {
+                plan.assume(&[Target::Reconciler, Target::Repository], Some(why));
+            }
+            Ok(plan)
         }
         .await;
         out.push(match result {
@@ -138,6 +157,32 @@ pub async fn plan_all(
         });
     }
     out
+}
+
+/// Reads the reconciler's state in the cluster and whether its manifests are in Git.
+async fn observe_reconciler(
+    provider: &AnyProvider,
+    prepared: &Prepared,
+    rendered: &RenderedCluster,
+    desired: &plan::Desired,
+    fleet_dir: &std::path::Path,
+    observed: &mut plan::Observed,
+) -> Result<(), String> {
+    let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let (conn, _) = connect_cluster(provider, rendered, fleet_dir, dir.path()).await?;
+    observed.reconciler = crate::bootstrap::observe(&conn, &prepared.fleet.fleet, &rendered.name)
+        .await
+        .map_err(|e| format!("cannot observe the reconciler at {}: {e}", conn.server))?;
+    let outputs = [("endpoint".to_string(), conn.server.clone())].into();
+    observed.manifests_committed = crate::bootstrap::committed(
+        &prepared.fleet.fleet,
+        rendered,
+        &desired.self_manifests_path,
+        &outputs,
+        &Default::default(),
+    )
+    .await;
+    Ok(())
 }
 
 /// A connection to a cluster's API server: the kubeconfig of an existing cluster (as its

@@ -21,6 +21,9 @@ pub struct PlanArgs {
     /// Contact no cloud or cluster: plan as if nothing existed yet.
     #[arg(long)]
     pub offline: bool,
+    /// Plan only the cloud resources, leaving the reconciler out (as `up --no-install` does).
+    #[arg(long)]
+    pub no_install: bool,
     /// Send AWS API calls to this endpoint (an emulator); AWS_ENDPOINT_URL works too.
     #[arg(long, value_name = "URL")]
     pub aws_endpoint_url: Option<String>,
@@ -45,7 +48,7 @@ pub fn run(args: PlanArgs) -> anyhow::Result<u8> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
-    let outcomes = runtime.block_on(plan_all(
+    let mut outcomes = runtime.block_on(plan_all(
         &prepared,
         &ProviderOptions {
             offline: args.offline,
@@ -57,6 +60,24 @@ pub fn run(args: PlanArgs) -> anyhow::Result<u8> {
         &args.fleet.fleet,
     ));
 
+    if args.no_install {
+        for o in &mut outcomes {
+            if let ClusterOutcome::Planned(p) = o {
+                p.steps.retain(|s| s.target.is_provider());
+                p.unobserved = None;
+            }
+        }
+    }
+    // Honest exit codes: a live plan that had to assume part of a cluster is not a "no
+    // changes" (0) nor a trustworthy "changes" (2).
+    let unobserved = if args.offline {
+        0
+    } else {
+        outcomes
+            .iter()
+            .filter(|o| matches!(o, ClusterOutcome::Planned(p) if p.has_assumptions()))
+            .count()
+    };
     let failed = outcomes
         .iter()
         .filter(|o| matches!(o, ClusterOutcome::Failed { .. }))
@@ -68,7 +89,7 @@ pub fn run(args: PlanArgs) -> anyhow::Result<u8> {
             ClusterOutcome::Failed { .. } => 0,
         })
         .sum();
-    let code = if failed > 0 {
+    let code = if failed > 0 || unobserved > 0 {
         EXIT_ERROR
     } else if changes > 0 {
         EXIT_CHANGES
@@ -82,7 +103,7 @@ pub fn run(args: PlanArgs) -> anyhow::Result<u8> {
                 "fleet": prepared.fleet.fleet.metadata.name,
                 "offline": args.offline,
                 "clusters": outcomes,
-                "summary": {"clusters": outcomes.len(), "steps": changes, "failed": failed},
+                "summary": {"clusters": outcomes.len(), "steps": changes, "failed": failed, "unobserved": unobserved},
                 "diagnostics": prepared.fleet.warnings,
             });
             writeln!(out, "{}", serde_json::to_string_pretty(&doc)?)?;
@@ -113,7 +134,18 @@ pub fn run(args: PlanArgs) -> anyhow::Result<u8> {
                             if p.steps.len() == 1 { "" } else { "s" }
                         )?;
                         for (i, s) in p.steps.iter().enumerate() {
-                            writeln!(out, "  {}. {s}", i + 1)?;
+                            let assumed = if !s.observed && !args.offline {
+                                " (assumed: not observed)"
+                            } else {
+                                ""
+                            };
+                            writeln!(out, "  {}. {s}{assumed}", i + 1)?;
+                        }
+                        if let Some(why) = &p.unobserved {
+                            writeln!(
+                                out,
+                                "  the reconciler could not be observed: {why}\n  (plan --no-install leaves it out)"
+                            )?;
                         }
                     }
                     ClusterOutcome::Failed { cluster, error } => {
@@ -128,10 +160,11 @@ pub fn run(args: PlanArgs) -> anyhow::Result<u8> {
                 if changes == 1 { "" } else { "s" },
                 outcomes.len(),
                 if outcomes.len() == 1 { "" } else { "s" },
-                if failed > 0 {
-                    format!(", {failed} failed")
-                } else {
-                    String::new()
+                match (failed, unobserved) {
+                    (0, 0) => String::new(),
+                    (f, 0) => format!(", {f} failed"),
+                    (0, u) => format!(", {u} not fully observed"),
+                    (f, u) => format!(", {f} failed, {u} not fully observed"),
                 }
             )?;
         }

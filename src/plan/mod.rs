@@ -147,6 +147,9 @@ pub struct Step {
     pub name: String,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub changes: Vec<Change>,
+    /// Whether the state this step starts from was observed (`false`: assumed, because the
+    /// plan is offline or the cluster could not be reached from here).
+    pub observed: bool,
 }
 
 impl fmt::Display for Step {
@@ -183,6 +186,30 @@ pub struct ClusterPlan {
     pub cluster: String,
     pub provider: ProviderKind,
     pub steps: Vec<Step>,
+    /// Why part of the cluster could not be observed (its steps are then assumed).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unobserved: Option<String>,
+}
+
+impl ClusterPlan {
+    /// Marks the steps on `targets` as assumed, not observed.
+    pub fn assume(&mut self, targets: &[Target], why: Option<String>) {
+        for s in self
+            .steps
+            .iter_mut()
+            .filter(|s| targets.contains(&s.target))
+        {
+            s.observed = false;
+        }
+        if why.is_some() {
+            self.unobserved = why;
+        }
+    }
+
+    /// Whether any step rests on an assumption.
+    pub fn has_assumptions(&self) -> bool {
+        self.steps.iter().any(|s| !s.observed)
+    }
 }
 
 /// Changes a provider cannot make, found while planning.
@@ -268,6 +295,7 @@ pub fn plan_cluster(desired: &Desired, observed: &Observed) -> Result<ClusterPla
         target,
         name: name.to_string(),
         changes,
+        observed: true,
     };
 
     if let Some(rg) = &desired.resource_group
@@ -510,6 +538,7 @@ pub fn plan_cluster(desired: &Desired, observed: &Observed) -> Result<ClusterPla
         cluster,
         provider: desired.provider,
         steps,
+        unobserved: None,
     })
 }
 

@@ -628,3 +628,49 @@ fn a_foreign_cluster_of_a_fleet_clusters_name_is_never_touched() {
     assert_eq!(out.status.code(), Some(0));
     assert!(String::from_utf8_lossy(&out.stdout).contains("already managed by gitfleet"));
 }
+
+/// The plan contract on EKS: after the cloud resources exist, `plan --no-install` exits 0
+/// (nothing to do), while a full `plan` whose reconciler cannot be observed (moto's endpoint is
+/// not a real API server) says so per step and exits 1, never 0 or 2; JSON carries `observed`
+/// on every step.
+#[test]
+fn a_plan_that_cannot_observe_the_reconciler_says_so_and_exits_1() {
+    let moto = Moto::start();
+    let dir = write_fleet(&fleet("contract", "1.30", 1));
+    let out = cli(dir.path(), &moto, &["up", "--yes", "--no-install"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let out = cli(dir.path(), &moto, &["plan", "--no-install"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert!(text.contains("contract [eks]: up to date"), "{text}");
+
+    let out = cli(dir.path(), &moto, &["plan"]).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(text.contains("(assumed: not observed)"), "{text}");
+    assert!(
+        text.contains("the reconciler could not be observed"),
+        "{text}"
+    );
+    assert!(text.contains("1 not fully observed"), "{text}");
+
+    let out = cli(dir.path(), &moto, &["plan", "-o", "json"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let steps = doc["clusters"][0]["steps"].as_array().unwrap();
+    assert!(!steps.is_empty());
+    assert!(steps.iter().all(|s| s["observed"] == false), "{steps:?}");
+    assert!(doc["clusters"][0]["unobserved"].is_string(), "{doc}");
+}
