@@ -6,6 +6,12 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
+/// Colour log lines only on a terminal, and never when `NO_COLOR` is set to a non-empty value
+/// (<https://no-color.org>).
+fn colour_logs(stderr_is_terminal: bool, no_color: Option<&std::ffi::OsStr>) -> bool {
+    stderr_is_terminal && no_color.is_none_or(|v| v.is_empty())
+}
+
 fn main() -> ExitCode {
     // Usage errors exit 1 (clap's default of 2 means "changes present" in gitfleet's codes).
     let args = match cli::Cli::try_parse() {
@@ -35,6 +41,10 @@ fn main() -> ExitCode {
     };
     let fmt = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(colour_logs(
+            std::io::IsTerminal::is_terminal(&std::io::stderr()),
+            std::env::var_os("NO_COLOR").as_deref(),
+        ))
         .with_writer(std::io::stderr);
     if json_logs {
         fmt.json().flatten_event(true).init();
@@ -56,5 +66,20 @@ fn main() -> ExitCode {
             eprintln!("error: {e:#}");
             cli::EXIT_ERROR.into()
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::colour_logs;
+    use std::ffi::OsStr;
+
+    #[test]
+    fn colour_only_on_a_terminal_without_no_color() {
+        assert!(colour_logs(true, None));
+        assert!(colour_logs(true, Some(OsStr::new(""))));
+        assert!(!colour_logs(true, Some(OsStr::new("1"))));
+        assert!(!colour_logs(false, None));
+        assert!(!colour_logs(false, Some(OsStr::new(""))));
     }
 }

@@ -253,9 +253,13 @@ impl EksProvider {
                     let unsupported = e.raw_response().is_some_and(|r| r.status().as_u16() == 404)
                         && e.as_service_error().is_some_and(|s| s.code().is_none());
                     if unsupported {
-                        tracing::warn!(
-                            "the EKS endpoint does not support add-ons; treating them as absent"
-                        );
+                        // Once per process, not once per cluster.
+                        static WARNED: std::sync::Once = std::sync::Once::new();
+                        WARNED.call_once(|| {
+                            tracing::warn!(
+                                "the EKS endpoint does not support add-ons; treating them as absent"
+                            );
+                        });
                         return Ok(names);
                     }
                     return Err(api("ListAddons", e.into_service_error()));

@@ -2,6 +2,7 @@
 
 use predicates::prelude::*;
 
+use crate::support::moto::Moto;
 use crate::support::{fleet_dir, gitfleet, root};
 
 #[test]
@@ -338,4 +339,56 @@ fn a_fleet_template_override_replaces_the_builtin_and_errors_point_into_it() {
         .code(1)
         .stdout("")
         .stderr(predicate::str::contains("templates/kind/cluster.yaml.j2:1:1: error: template output is not a valid kind cluster config: unknown field `nodez`"));
+}
+
+/// An EKS fleet of `names` (one node pool each) for runs against moto.
+fn eks_fleet(names: &[&str]) -> tempfile::TempDir {
+    let mut files = vec![(
+        "fleet.yaml".to_string(),
+        "apiVersion: gitfleet.io/v1alpha1\nkind: Fleet\nmetadata: {name: eks-fleet}\nspec:\n  repository: {url: 'https://example.com/acme/fleet.git'}\n".to_string(),
+    )];
+    for name in names {
+        files.push((
+            format!("clusters/{name}/cluster.yaml"),
+            format!(
+                "apiVersion: gitfleet.io/v1alpha1\nkind: Cluster\nmetadata: {{name: {name}}}\nspec:\n  version: \"1.30\"\n  eks:\n    region: eu-west-1\n    roleArn: arn:aws:iam::123456789012:role/eks\n    nodeRoleArn: arn:aws:iam::123456789012:role/nodes\n    subnetIds: [subnet-0000000a, subnet-0000000b]\n  nodePools:\n    - {{name: general, instanceType: m6i.large, min: 1, max: 3}}\n"
+            ),
+        ));
+    }
+    let refs: Vec<(&str, &str)> = files
+        .iter()
+        .map(|(p, t)| (p.as_str(), t.as_str()))
+        .collect();
+    fleet_dir(&refs)
+}
+
+fn against_moto(dir: &std::path::Path, moto: &Moto, args: &[&str]) -> assert_cmd::Command {
+    let mut cmd = gitfleet(dir);
+    cmd.args(args)
+        .args(["--aws-endpoint-url", &moto.url])
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env("GITFLEET_POLL_INTERVAL", "10ms")
+        .env_remove("AWS_PROFILE")
+        .env_remove("NO_COLOR");
+    cmd
+}
+
+/// Log lines to a pipe carry no ANSI colour codes, and the add-on warning of an endpoint
+/// without add-on support is printed once per run, not once per cluster.
+#[test]
+fn warnings_to_a_pipe_are_plain_and_the_addon_warning_is_printed_once() {
+    const WARNING: &str = "the EKS endpoint does not support add-ons; treating them as absent";
+    let moto = Moto::start();
+    let dir = eks_fleet(&["w1", "w2", "w3"]);
+    let d = dir.path();
+    against_moto(d, &moto, &["up", "--yes", "--no-install"])
+        .assert()
+        .success();
+    for args in [&["plan"][..], &["up", "--yes", "--no-install"][..]] {
+        let out = against_moto(d, &moto, args).output().unwrap();
+        let stderr = String::from_utf8(out.stderr).unwrap();
+        assert_eq!(stderr.matches(WARNING).count(), 1, "{args:?}: {stderr}");
+        assert!(!stderr.contains("\x1b["), "{args:?}: {stderr:?}");
+    }
 }
