@@ -73,13 +73,16 @@ pub struct StatusArgs {
     /// Namespace of the GitSources and Syncs (default: all).
     #[arg(long, short = 'n', value_name = "NS")]
     pub namespace: Option<String>,
+    /// Output format.
     #[arg(long, short = 'o', value_enum, default_value_t = OutputFormat::Text)]
     pub output: OutputFormat,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Kind {
+    /// A Sync.
     Sync,
+    /// A GitSource.
     Source,
 }
 
@@ -87,8 +90,11 @@ pub enum Kind {
 pub struct ReconcileArgs {
     #[command(flatten)]
     pub cluster: ClusterArgs,
+    /// What to reconcile: a Sync or a GitSource.
     pub kind: Kind,
+    /// Name of the Sync or GitSource.
     pub name: String,
+    /// Namespace of the Sync or GitSource.
     #[arg(
         long,
         short = 'n',
@@ -105,7 +111,9 @@ pub struct ReconcileArgs {
 pub enum SuspendTarget {
     /// A Sync.
     Sync {
+        /// Name of the Sync.
         name: String,
+        /// Namespace of the Sync.
         #[arg(
             long,
             short = 'n',

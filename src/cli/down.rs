@@ -145,8 +145,10 @@ pub struct UninstallArgs {
     /// Where provider kubeconfigs are written (mode 0600).
     #[arg(long, value_name = "DIR", env = "GITFLEET_KUBECONFIG_DIR")]
     pub kubeconfig_dir: Option<std::path::PathBuf>,
+    /// Send AWS API calls to this endpoint (an emulator); AWS_ENDPOINT_URL works too.
     #[arg(long, value_name = "URL")]
     pub aws_endpoint_url: Option<String>,
+    /// Azure Resource Manager endpoint (a stand-in or sovereign cloud).
     #[arg(long, value_name = "URL", env = "GITFLEET_AZURE_ENDPOINT")]
     pub azure_endpoint: Option<String>,
 }
