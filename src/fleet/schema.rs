@@ -415,11 +415,23 @@ impl<'a> Checker<'a> {
     }
 }
 
+/// The first sentence of a description, without its full stop. A sentence ends at a '.' followed
+/// by a space and an uppercase letter, or at the end of the line, so "e.g. `eu-west-1`" survives.
 fn first_sentence(text: &str) -> &str {
-    let line = text.lines().next().unwrap_or(text);
-    line.split_once(". ")
-        .map_or(line, |(s, _)| s)
-        .trim_end_matches('.')
+    let line = text.lines().next().unwrap_or(text).trim_end();
+    let mut end = line.len();
+    for (i, _) in line.match_indices(". ") {
+        let next = line[i + 2..].chars().next();
+        let abbreviation = ["e.g", "i.e", "etc"]
+            .iter()
+            .any(|a| line[..i].ends_with(a));
+        if next.is_some_and(char::is_uppercase) && !abbreviation {
+            end = i;
+            break;
+        }
+    }
+    let sentence = &line[..end];
+    sentence.strip_suffix('.').unwrap_or(sentence)
 }
 
 /// Every JSON Schema keyword the checker understands; a test keeps the generated schema within it.
@@ -504,6 +516,34 @@ mod tests {
         assert!(errs[0].contains("did you mean `version`?"));
         assert!(errs[1].contains("expected an integer for `spec.nodePools[0].min`"));
         assert!(errs[2].contains("invalid value \"NoSchedul\""));
+    }
+
+    #[test]
+    fn hints_keep_abbreviations_and_cut_at_a_sentence_end() {
+        assert_eq!(
+            first_sentence("AWS region, e.g. `eu-west-1`."),
+            "AWS region, e.g. `eu-west-1`"
+        );
+        assert_eq!(
+            first_sentence("Node pools, i.e. groups of nodes. Each has a name."),
+            "Node pools, i.e. groups of nodes"
+        );
+        assert_eq!(
+            first_sentence("Version 1.30 of Kubernetes. More text."),
+            "Version 1.30 of Kubernetes"
+        );
+        assert_eq!(first_sentence("One line.\nSecond line."), "One line");
+        assert_eq!(first_sentence("no full stop"), "no full stop");
+        assert_eq!(first_sentence(""), "");
+    }
+
+    #[test]
+    fn a_hint_is_not_cut_mid_word() {
+        let errs = errors(
+            "apiVersion: gitfleet.io/v1alpha1\nkind: Cluster\nmetadata: {name: a}\nspec:\n  version: \"1.30\"\n  eks: {}\n",
+        );
+        let all = errs.join("\n");
+        assert!(all.contains("`region`: AWS region, e.g. `eu-west-1`"), "{all}");
     }
 
     #[test]
