@@ -42,7 +42,7 @@ pub struct UpArgs {
     /// Provision only: do not install or seed the reconciler.
     #[arg(long)]
     pub no_install: bool,
-    /// Do not commit the reconciler's manifests into the repository.
+    /// Do not commit the reconciler's manifests into the repository (implied by --no-install).
     #[arg(long)]
     pub no_commit: bool,
     /// Wait until each cluster's Sync is Ready at the pushed revision.
@@ -79,6 +79,19 @@ pub struct UpArgs {
     /// Longest wait for one resource (cloud resource, CRD, Sync), e.g. 40m.
     #[arg(long, value_name = "DURATION", value_parser = super::parse_duration)]
     pub timeout: Option<Duration>,
+}
+
+/// The question `up` asks before changing anything: what will happen, and nothing more.
+fn confirmation(cloud_steps: usize, no_install: bool, no_commit: bool) -> String {
+    match (no_install, no_commit) {
+        (true, _) => format!("apply {cloud_steps} cloud step(s)?"),
+        (false, true) => format!(
+            "apply {cloud_steps} cloud step(s) and bootstrap the reconcilers (without committing their manifests)?"
+        ),
+        (false, false) => {
+            format!("apply {cloud_steps} cloud step(s) and bootstrap the reconcilers?")
+        }
+    }
 }
 
 /// Asks on a terminal; refuses (never hangs) when stdin is not one.
@@ -280,9 +293,7 @@ async fn run_all(
     }
     if total > 0
         && !args.yes
-        && !confirm(&format!(
-            "apply {total} cloud step(s) (and bootstrap the reconcilers)?"
-        ))?
+        && !confirm(&confirmation(total, args.no_install, args.no_commit))?
     {
         bail!("not confirmed; nothing was changed");
     }
@@ -542,4 +553,20 @@ async fn execute(
         Err(e) => result.error = Some(e.to_string()),
     }
     result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::confirmation;
+
+    #[test]
+    fn the_confirmation_says_what_will_happen() {
+        assert_eq!(confirmation(3, true, false), "apply 3 cloud step(s)?");
+        assert_eq!(confirmation(3, true, true), "apply 3 cloud step(s)?");
+        assert_eq!(
+            confirmation(2, false, false),
+            "apply 2 cloud step(s) and bootstrap the reconcilers?"
+        );
+        assert!(confirmation(2, false, true).contains("without committing"));
+    }
 }

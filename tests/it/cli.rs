@@ -392,3 +392,29 @@ fn warnings_to_a_pipe_are_plain_and_the_addon_warning_is_printed_once() {
         assert!(!stderr.contains("\x1b["), "{args:?}: {stderr:?}");
     }
 }
+
+/// `up --no-install` asks only about the cloud steps; `--no-commit` says `--no-install` implies it.
+#[test]
+fn the_no_install_confirmation_does_not_promise_a_bootstrap() {
+    let moto = Moto::start();
+    let dir = eks_fleet(&["q1"]);
+    let out = against_moto(dir.path(), &moto, &["up", "--no-install"])
+        .assert()
+        .code(1)
+        .get_output()
+        .stderr
+        .clone();
+    let stderr = String::from_utf8(out).unwrap();
+    assert!(
+        predicate::str::is_match(r"apply \d+ cloud step\(s\)\? needs confirmation")
+            .unwrap()
+            .eval(&stderr),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("bootstrap"), "{stderr}");
+    gitfleet(&root())
+        .args(["up", "--help"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("(implied by --no-install)"));
+}
