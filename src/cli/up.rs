@@ -33,8 +33,8 @@ pub struct UpArgs {
     /// Apply without asking.
     #[arg(long, short = 'y')]
     pub yes: bool,
-    /// Clusters worked on at once.
-    #[arg(long, default_value_t = 4, value_name = "N")]
+    /// Clusters worked on at once (Terraform's default parallelism).
+    #[arg(long, default_value_t = 10, value_name = "N")]
     pub parallel: usize,
     /// Output format of the result (json: one document for CI; progress stays on stderr).
     #[arg(long, short = 'o', value_enum, default_value_t = OutputFormat::Text)]
@@ -291,10 +291,7 @@ async fn run_all(
             Err(e) => eprintln!("{}: cannot plan: {e}", p.rendered.name),
         }
     }
-    if total > 0
-        && !args.yes
-        && !confirm(&confirmation(total, args.no_install, args.no_commit))?
-    {
+    if total > 0 && !args.yes && !confirm(&confirmation(total, args.no_install, args.no_commit))? {
         bail!("not confirmed; nothing was changed");
     }
 

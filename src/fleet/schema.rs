@@ -422,9 +422,7 @@ fn first_sentence(text: &str) -> &str {
     let mut end = line.len();
     for (i, _) in line.match_indices(". ") {
         let next = line[i + 2..].chars().next();
-        let abbreviation = ["e.g", "i.e", "etc"]
-            .iter()
-            .any(|a| line[..i].ends_with(a));
+        let abbreviation = ["e.g", "i.e", "etc"].iter().any(|a| line[..i].ends_with(a));
         if next.is_some_and(char::is_uppercase) && !abbreviation {
             end = i;
             break;
@@ -543,7 +541,10 @@ mod tests {
             "apiVersion: gitfleet.io/v1alpha1\nkind: Cluster\nmetadata: {name: a}\nspec:\n  version: \"1.30\"\n  eks: {}\n",
         );
         let all = errs.join("\n");
-        assert!(all.contains("`region`: AWS region, e.g. `eu-west-1`"), "{all}");
+        assert!(
+            all.contains("`region`: AWS region, e.g. `eu-west-1`"),
+            "{all}"
+        );
     }
 
     #[test]

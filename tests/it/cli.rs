@@ -418,3 +418,16 @@ fn the_no_install_confirmation_does_not_promise_a_bootstrap() {
         .success()
         .stdout(predicate::str::contains("(implied by --no-install)"));
 }
+
+/// `up --parallel` defaults to Terraform's 10, as the README says; `GITFLEET_POLL_INTERVAL` is documented.
+#[test]
+fn up_parallel_defaults_to_10_and_the_readme_says_so() {
+    gitfleet(&root())
+        .args(["up", "--help"])
+        .assert()
+        .success()
+        .stdout(predicate::str::is_match(r"--parallel <N>[^\n]*\n?[^\n]*\[default: 10\]").unwrap());
+    let readme = std::fs::read_to_string(root().join("README.md")).unwrap();
+    assert!(readme.contains("[--parallel 10]"));
+    assert!(readme.contains("`GITFLEET_POLL_INTERVAL`"));
+}
