@@ -586,6 +586,7 @@ impl AksProvider {
                 if !owned(&found["properties"]["tags"], None, place.cluster) {
                     return Err(ProviderError::NotOwned {
                         what: format!("AKS agent pool {} of cluster {}", step.name, place.cluster),
+                        remedy: None,
                     });
                 }
                 self.client
@@ -701,6 +702,7 @@ impl AksProvider {
         if !owned(&mc["tags"], Some(fleet), place.cluster) {
             return Err(ProviderError::NotOwned {
                 what: format!("AKS cluster {}", place.cluster),
+                remedy: None,
             });
         }
         self.client

@@ -580,6 +580,7 @@ impl EksProvider {
                 if !owned_by(found.tags(), None, cluster) {
                     return Err(ProviderError::NotOwned {
                         what: format!("EKS add-on {} of cluster {cluster}", step.name),
+                        remedy: None,
                     });
                 }
                 self.client
@@ -835,6 +836,7 @@ impl EksProvider {
         if !owned_by(ng.tags(), fleet, cluster) {
             return Err(ProviderError::NotOwned {
                 what: format!("EKS node group {pool} of cluster {cluster}"),
+                remedy: None,
             });
         }
         if ng.status() != Some(&sdk::NodegroupStatus::Deleting) {
@@ -870,6 +872,7 @@ impl EksProvider {
         if !owned_by(found.tags(), Some(fleet), cluster) {
             return Err(ProviderError::NotOwned {
                 what: format!("EKS cluster {cluster}"),
+                remedy: None,
             });
         }
         for pool in self.list_nodegroups(cluster).await? {
@@ -879,9 +882,8 @@ impl EksProvider {
                 .is_some_and(|n| !owned_by(n.tags(), Some(fleet), cluster))
             {
                 return Err(ProviderError::NotOwned {
-                    what: format!(
-                        "EKS node group {pool} of cluster {cluster} (delete it yourself first)"
-                    ),
+                    what: format!("EKS node group {pool} of cluster {cluster}"),
+                    remedy: Some("delete it yourself first"),
                 });
             }
         }

@@ -43,9 +43,14 @@ pub enum ProviderError {
     #[error("{what} does not exist")]
     Missing { what: String },
     #[error(
-        "{what} does not carry gitfleet's ownership tags; gitfleet never deletes what it did not create"
+        "{what} does not carry gitfleet's ownership tags; gitfleet never deletes what it did not create{}",
+        .remedy.map(|r| format!(" ({r})")).unwrap_or_default()
     )]
-    NotOwned { what: String },
+    NotOwned {
+        what: String,
+        /// What the user can do about it, e.g. "delete it yourself first".
+        remedy: Option<&'static str>,
+    },
     #[error("cluster {cluster} is not a {provider} cluster")]
     WrongProvider {
         provider: ProviderKind,
@@ -249,6 +254,7 @@ impl AnyProvider {
             Self::Kind(p) => p.delete(&rendered.name),
             Self::Existing => Err(ProviderError::NotOwned {
                 what: format!("existing cluster {}", rendered.name),
+                remedy: None,
             }),
         }
     }
@@ -289,5 +295,32 @@ impl AnyProvider {
             Self::Kind(p) => p.observe(desired).await,
             Self::Existing => Ok(Observed::default()),
         }
+    }
+}
+
+#[cfg(test)]
+mod not_owned_tests {
+    use super::ProviderError;
+
+    #[test]
+    fn a_refusal_to_delete_reads_as_one_sentence_with_the_remedy_last() {
+        let e = ProviderError::NotOwned {
+            what: "EKS node group general of cluster c01".into(),
+            remedy: Some("delete it yourself first"),
+        };
+        assert_eq!(
+            e.to_string(),
+            "EKS node group general of cluster c01 does not carry gitfleet's ownership tags; \
+             gitfleet never deletes what it did not create (delete it yourself first)"
+        );
+        let e = ProviderError::NotOwned {
+            what: "EKS cluster c01".into(),
+            remedy: None,
+        };
+        assert_eq!(
+            e.to_string(),
+            "EKS cluster c01 does not carry gitfleet's ownership tags; \
+             gitfleet never deletes what it did not create"
+        );
     }
 }
