@@ -33,6 +33,23 @@ fn origin_url(dir: &std::path::Path) -> Option<String> {
     None
 }
 
+/// A remote that is a local path (`/srv/fleet.git`, `../fleet.git`) as an absolute `file://` URL,
+/// which validation accepts; relative paths are relative to the clone (`dir`), as Git reads them.
+/// URLs (`https://…`, `file://…`) and scp-like remotes (`git@host:org/repo.git`) are kept.
+fn remote_as_url(remote: &str, dir: &std::path::Path) -> String {
+    let scp_like = remote
+        .find(':')
+        .is_some_and(|colon| !remote[..colon].contains('/'));
+    if remote.contains("://") || scp_like || remote.is_empty() {
+        return remote.to_string();
+    }
+    let path = dir.join(remote);
+    let path = std::fs::canonicalize(&path)
+        .or_else(|_| std::path::absolute(&path))
+        .unwrap_or(path);
+    format!("file://{}", path.display())
+}
+
 pub fn run(args: InitArgs) -> anyhow::Result<u8> {
     let dir = &args.dir;
     let abs = std::path::absolute(dir).context("resolving the directory")?;
@@ -59,7 +76,7 @@ pub fn run(args: InitArgs) -> anyhow::Result<u8> {
     let repo = args
         .repo
         .clone()
-        .or_else(|| origin_url(dir))
+        .or_else(|| origin_url(dir).map(|remote| remote_as_url(&remote, dir)))
         .unwrap_or_else(|| "https://github.com/example/fleet.git".into());
     let files = gitfleet::scaffold::new_fleet(&name, &repo);
     let existing: Vec<String> = files
@@ -102,4 +119,30 @@ pub fn run(args: InitArgs) -> anyhow::Result<u8> {
     }
     println!("\nnext: gitfleet plan --offline --fleet {}", dir.display());
     Ok(super::EXIT_OK)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::remote_as_url;
+    use std::path::Path;
+
+    #[test]
+    fn a_local_path_remote_becomes_an_absolute_file_url() {
+        let dir = tempfile::tempdir().unwrap();
+        let bare = dir.path().join("fleet.git");
+        std::fs::create_dir(&bare).unwrap();
+        let clone = dir.path().join("clone");
+        std::fs::create_dir(&clone).unwrap();
+        let expected = format!("file://{}", bare.canonicalize().unwrap().display());
+        assert_eq!(remote_as_url(bare.to_str().unwrap(), &clone), expected);
+        assert_eq!(remote_as_url("../fleet.git", &clone), expected);
+        for kept in [
+            "https://example.com/acme/fleet.git",
+            "file:///srv/fleet.git",
+            "git@github.com:acme/fleet.git",
+            "ssh://git@host/acme/fleet.git",
+        ] {
+            assert_eq!(remote_as_url(kept, Path::new("/")), kept);
+        }
+    }
 }

@@ -431,3 +431,28 @@ fn up_parallel_defaults_to_10_and_the_readme_says_so() {
     assert!(readme.contains("[--parallel 10]"));
     assert!(readme.contains("`GITFLEET_POLL_INTERVAL`"));
 }
+
+/// `init` in a clone of a local bare repository writes a `file://` URL that validates.
+#[test]
+fn init_in_a_clone_of_a_local_repository_validates() {
+    let dir = tempfile::tempdir().unwrap();
+    let git = |args: &[&str]| {
+        let st = std::process::Command::new("git")
+            .args(args)
+            .current_dir(dir.path())
+            .output()
+            .unwrap();
+        assert!(st.status.success(), "git {args:?}: {st:?}");
+    };
+    git(&["init", "-q", "--bare", "fleet.git"]);
+    git(&["clone", "-q", "fleet.git", "clone"]);
+    let clone = dir.path().join("clone");
+    gitfleet(&clone).arg("init").assert().success();
+    let fleet_yaml = std::fs::read_to_string(clone.join("fleet.yaml")).unwrap();
+    let bare = dir.path().join("fleet.git").canonicalize().unwrap();
+    assert!(
+        fleet_yaml.contains(&format!("url: file://{}", bare.display())),
+        "{fleet_yaml}"
+    );
+    gitfleet(&clone).arg("validate").assert().success();
+}
