@@ -141,33 +141,24 @@ pub fn path_string(path: &[PathSeg]) -> String {
 /// Parses every document of a YAML stream. Errors (syntax, duplicate keys, non-string keys)
 /// come back as diagnostics; the documents that parsed are still returned when possible.
 ///
-/// Bounded by [`LIMITS`]: nesting depth (the parser is driven event by event, nothing recurses
-/// per level), nodes per file with aliases expanded, and documents per file. A limit stops the
-/// parse with one error naming the file, the position and the limit.
+/// Bounded by [`LIMITS`] through [`check_limits`], which runs first (nesting depth, nodes per
+/// file with aliases expanded, documents per file): a limit is one error naming the file, the
+/// position and the limit, and nothing is built. The tree is then built event by event, so
+/// nothing recurses per level.
 pub fn parse(file: &Arc<str>, text: &str) -> Result<Vec<Node>, Vec<Diagnostic>> {
+    check_limits(file, text).map_err(|d| vec![d])?;
     let mut builder = Builder {
         file: file.clone(),
         stack: Vec::new(),
         docs: Vec::new(),
         anchors: HashMap::new(),
         errors: Vec::new(),
-        nodes: 0,
-        alias_nodes: 0,
-        alias_bytes: 0,
-        documents: 0,
-        stop: None,
     };
     let mut parser = Parser::new_from_str(text);
     loop {
         match parser.next_token() {
             Ok((Event::StreamEnd, _)) => break,
-            Ok((ev, mark)) => {
-                builder.on_event(ev, mark);
-                if let Some(stop) = builder.stop.take() {
-                    builder.errors.push(stop);
-                    break;
-                }
-            }
+            Ok((ev, mark)) => builder.on_event(ev, mark),
             Err(e) => {
                 let m = e.marker();
                 let d = if e.info().contains("recursion limit exceeded") {
@@ -203,24 +194,6 @@ pub fn parse(file: &Arc<str>, text: &str) -> Result<Vec<Node>, Vec<Diagnostic>> 
 struct Weight {
     nodes: usize,
     bytes: usize,
-}
-
-fn weight(node: &Node) -> Weight {
-    let mut w = Weight { nodes: 0, bytes: 0 };
-    let mut todo = vec![node];
-    while let Some(node) = todo.pop() {
-        w.nodes += 1;
-        match &node.value {
-            Value::Seq(items) => todo.extend(items.iter()),
-            Value::Map(entries) => {
-                w.bytes += entries.iter().map(|e| e.key.len()).sum::<usize>();
-                todo.extend(entries.iter().map(|e| &e.value));
-            }
-            Value::Str(s) | Value::Float(_, s) => w.bytes += s.len(),
-            _ => w.bytes += 8,
-        }
-    }
-    w
 }
 
 /// Checks a YAML stream against [`LIMITS`] without building it: nesting depth, documents, and
@@ -345,32 +318,15 @@ struct Builder {
     file: Arc<str>,
     stack: Vec<Frame>,
     docs: Vec<Node>,
-    /// Anchored nodes and what a copy of each costs.
-    anchors: HashMap<usize, (Node, Weight)>,
+    /// Anchored nodes (what aliases copy; `check_limits` has bounded the copies).
+    anchors: HashMap<usize, Node>,
     errors: Vec<Diagnostic>,
-    /// Nodes built so far (aliases counted by the size of what they copy).
-    nodes: usize,
-    /// Nodes and bytes added by aliases.
-    alias_nodes: usize,
-    alias_bytes: usize,
-    documents: usize,
-    /// A limit was reached: the parse ends with this error.
-    stop: Option<Diagnostic>,
 }
 
 impl Builder {
-    fn limit(&mut self, span: Span, message: String) {
-        if self.stop.is_none() {
-            self.stop = Some(Diagnostic::error(span, message).with_hint(
-                "gitfleet bounds what one file may hold so that no input can exhaust it",
-            ));
-        }
-    }
-
     fn push_node(&mut self, node: Node, anchor: usize) {
         if anchor > 0 {
-            let w = weight(&node);
-            self.anchors.insert(anchor, (node.clone(), w));
+            self.anchors.insert(anchor, node.clone());
         }
         match self.stack.last_mut() {
             None => self.docs.push(node),
@@ -466,17 +422,6 @@ fn is_str_tag(tag: &Option<Tag>) -> bool {
 impl MarkedEventReceiver for Builder {
     fn on_event(&mut self, ev: Event, mark: Marker) {
         let span = span_of(&self.file, &mark);
-        let limits = &crate::source::LIMITS;
-        if matches!(
-            ev,
-            Event::Scalar(..) | Event::SequenceStart(..) | Event::MappingStart(..)
-        ) {
-            self.nodes += 1;
-            if self.nodes > limits.max_yaml_nodes {
-                let max = limits.max_yaml_nodes;
-                return self.limit(span, format!("the file holds more than {max} YAML nodes"));
-            }
-        }
         match ev {
             Event::Scalar(text, style, anchor, tag) => {
                 let value = if style == TScalarStyle::Plain && !is_str_tag(&tag) {
@@ -487,22 +432,8 @@ impl MarkedEventReceiver for Builder {
                 self.push_node(Node { value, span }, anchor);
             }
             Event::Alias(id) => {
-                let found = self.anchors.get(&id).map(|(_, w)| *w);
-                if let Some(w) = found
-                    && (self.alias_nodes + w.nodes > limits.max_alias_nodes
-                        || self.alias_bytes + w.bytes > limits.max_file_bytes as usize
-                        || self.nodes + w.nodes > limits.max_yaml_nodes)
-                {
-                    let max = limits.max_alias_nodes;
-                    return self.limit(
-                        span,
-                        format!(
-                            "YAML aliases expand to more than {max} nodes or the size of a file"
-                        ),
-                    );
-                }
                 let node = match self.anchors.get(&id) {
-                    Some((n, _)) => Node {
+                    Some(n) => Node {
                         value: n.value.clone(),
                         span,
                     },
@@ -515,18 +446,7 @@ impl MarkedEventReceiver for Builder {
                         }
                     }
                 };
-                if let Some(w) = found {
-                    self.alias_nodes += w.nodes;
-                    self.alias_bytes += w.bytes;
-                    self.nodes += w.nodes;
-                }
                 self.push_node(node, 0);
-            }
-            Event::SequenceStart(..) | Event::MappingStart(..)
-                if self.stack.len() >= limits.max_yaml_depth =>
-            {
-                let max = limits.max_yaml_depth;
-                self.limit(span, format!("YAML nesting is deeper than {max} levels"))
             }
             Event::SequenceStart(anchor, _) => self.stack.push(Frame::Seq {
                 anchor,
@@ -571,17 +491,7 @@ impl MarkedEventReceiver for Builder {
                 }
                 None => {}
             },
-            Event::DocumentStart => {
-                self.anchors.clear();
-                self.documents += 1;
-                if self.documents > limits.max_documents {
-                    let max = limits.max_documents;
-                    self.limit(
-                        span,
-                        format!("the file holds more than {max} YAML documents"),
-                    );
-                }
-            }
+            Event::DocumentStart => self.anchors.clear(),
             Event::Nothing | Event::StreamStart | Event::StreamEnd | Event::DocumentEnd => {}
         }
     }

@@ -285,23 +285,8 @@ impl Source {
 
     fn read_real(&self, rel: &str, real: &Path) -> Result<String, SourceError> {
         let err = |p| SourceError::new(rel, p);
-        let mut file = open_regular(real).map_err(err)?;
-        let meta = file.metadata().map_err(|e| err(io_problem(&e)))?;
-        if meta.is_dir() {
-            return Err(err(Problem::Directory));
-        }
-        if !meta.is_file() {
-            return Err(err(Problem::Special(special_kind(&meta))));
-        }
-        let limit = self.limits.max_file_bytes;
-        let mut bytes = Vec::with_capacity(meta.len().min(limit) as usize);
-        (&mut file)
-            .take(limit + 1)
-            .read_to_end(&mut bytes)
-            .map_err(|e| err(io_problem(&e)))?;
-        if bytes.len() as u64 > limit {
-            return Err(err(Problem::TooLarge { limit }));
-        }
+        let file = open_regular(real).map_err(err)?;
+        let bytes = read_bounded(file, self.limits.max_file_bytes).map_err(err)?;
         let total = self
             .read_bytes
             .fetch_add(bytes.len() as u64, Ordering::Relaxed)
@@ -325,28 +310,19 @@ impl FileSource for Source {
 
     fn glob(&self, pattern: &str) -> Listing {
         let mut listing = Listing::default();
-        let normal = match normalize(pattern) {
-            Ok(p) => p,
-            Err(p) => {
-                listing.errors.push(SourceError::new(pattern, p));
+        let (pattern_text, matches) = match compile(pattern) {
+            Ok(Some(c)) => c,
+            Ok(None) => return listing, // an invalid pattern is reported by validation
+            Err(e) => {
+                listing.errors.push(e);
                 return listing;
             }
-        };
-        let pattern_text = rel_string(&normal);
-        let Ok(compiled) = glob::Pattern::new(&pattern_text) else {
-            return listing; // reported by validation
         };
         let parts: Vec<&str> = pattern_text.split('/').collect();
         let literal = parts
             .iter()
             .take_while(|p| !p.contains(['*', '?', '[']))
             .count();
-        let opts = glob::MatchOptions {
-            case_sensitive: true,
-            require_literal_separator: true,
-            require_literal_leading_dot: true,
-        };
-        let matches = |path: &str| compiled.matches_with(path, opts);
         let recursive = parts.contains(&"**");
         if literal == parts.len() {
             // No wildcard: the one path itself.
@@ -495,6 +471,26 @@ impl Walker<'_> {
     }
 }
 
+/// A glob pattern, normalised and confined (an absolute or climbing pattern is an error), as its
+/// text and a matcher for '/'-separated relative paths; `None` when it is not a valid pattern.
+type Matcher = Box<dyn Fn(&str) -> bool>;
+
+fn compile(pattern: &str) -> Result<Option<(String, Matcher)>, SourceError> {
+    let text = rel_string(&normalize(pattern).map_err(|p| SourceError::new(pattern, p))?);
+    let Ok(compiled) = glob::Pattern::new(&text) else {
+        return Ok(None);
+    };
+    let opts = glob::MatchOptions {
+        case_sensitive: true,
+        require_literal_separator: true,
+        require_literal_leading_dot: true,
+    };
+    Ok(Some((
+        text,
+        Box::new(move |p: &str| compiled.matches_with(p, opts)),
+    )))
+}
+
 fn shown_dir(rel: &str) -> &str {
     if rel.is_empty() { "." } else { rel }
 }
@@ -618,24 +614,25 @@ pub fn decode(mut bytes: Vec<u8>) -> Result<String, Problem> {
 /// Reads a file named on the command line (not by a repository): any path, but bounded and
 /// with errors that name it.
 pub fn read_user_file(path: &Path) -> Result<String, SourceError> {
-    let shown = path.to_string_lossy().into_owned();
-    let err = |p| SourceError::new(shown.clone(), p);
+    let err = |p| SourceError::new(path.to_string_lossy(), p);
     // The user's own choice: a pipe (`--values <(…)`) is fine, the size is still bounded.
-    let mut file = fs::File::open(path).map_err(|e| err(io_problem(&e)))?;
-    let meta = file.metadata().map_err(|e| err(io_problem(&e)))?;
-    if meta.is_dir() {
+    let file = fs::File::open(path).map_err(|e| err(io_problem(&e)))?;
+    if file.metadata().is_ok_and(|m| m.is_dir()) {
         return Err(err(Problem::Directory));
     }
-    let limit = LIMITS.max_file_bytes;
+    decode(read_bounded(file, LIMITS.max_file_bytes).map_err(err)?).map_err(err)
+}
+
+/// At most `limit` bytes of an open file; more is an error, not a truncation.
+fn read_bounded(file: fs::File, limit: u64) -> Result<Vec<u8>, Problem> {
     let mut bytes = Vec::new();
-    (&mut file)
-        .take(limit + 1)
+    file.take(limit + 1)
         .read_to_end(&mut bytes)
-        .map_err(|e| err(io_problem(&e)))?;
+        .map_err(|e| io_problem(&e))?;
     if bytes.len() as u64 > limit {
-        return Err(err(Problem::TooLarge { limit }));
+        return Err(Problem::TooLarge { limit });
     }
-    decode(bytes).map_err(err)
+    Ok(bytes)
 }
 
 /// The root a command-line path belongs to: the Git work tree that holds it, or the path itself
@@ -686,27 +683,13 @@ impl FileSource for MemSource {
 
     fn glob(&self, pattern: &str) -> Listing {
         let mut listing = Listing::default();
-        let normal = match normalize(pattern) {
-            Ok(p) => rel_string(&p),
-            Err(p) => {
-                listing.errors.push(SourceError::new(pattern, p));
-                return listing;
+        match compile(pattern) {
+            Ok(Some((_, matches))) => {
+                listing.files = self.files.keys().filter(|k| matches(k)).cloned().collect();
             }
-        };
-        let Ok(p) = glob::Pattern::new(&normal) else {
-            return listing;
-        };
-        let opts = glob::MatchOptions {
-            case_sensitive: true,
-            require_literal_separator: true,
-            require_literal_leading_dot: true,
-        };
-        listing.files = self
-            .files
-            .keys()
-            .filter(|k| p.matches_with(k, opts))
-            .cloned()
-            .collect();
+            Ok(None) => {}
+            Err(e) => listing.errors.push(e),
+        }
         listing
     }
 }
