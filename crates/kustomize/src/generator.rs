@@ -1,0 +1,1 @@
+//! `configMapGenerator` and `secretGenerator` (owner: to be written).

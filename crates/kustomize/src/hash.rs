@@ -1,0 +1,1 @@
+//! kustomize's content-hash name suffix (owner: to be written).

@@ -1,0 +1,1 @@
+//! Name references (owner: to be written).

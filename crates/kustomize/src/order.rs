@@ -1,0 +1,1 @@
+//! Output order: kustomize's legacy order (the default) and fifo.

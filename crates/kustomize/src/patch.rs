@@ -1,0 +1,1 @@
+//! The `patches`, `patchesStrategicMerge` and `patchesJson6902` fields (owner: to be written).

@@ -1,0 +1,1 @@
+//! The builtin transformers (owner: to be written).
