@@ -169,6 +169,81 @@ pub fn parse_table(yaml: &str) -> Vec<FieldSpec> {
     serde_yaml::from_str(yaml).expect("built-in field spec tables are valid")
 }
 
+/// A name reference rule: fields (`field_specs`) in other objects that hold the name of an
+/// object of this group/version/kind (kustomize's `nameReference` entries).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct NameBackRef {
+    #[serde(default)]
+    pub group: String,
+    #[serde(default)]
+    pub version: String,
+    #[serde(default)]
+    pub kind: String,
+    #[serde(default)]
+    pub field_specs: Vec<FieldSpec>,
+}
+
+/// The field specs every builtin transformer uses: kustomize's defaults, plus what a
+/// kustomization's `configurations:` files (and `crds:`) add. The YAML form is kustomize's
+/// transformer configuration file.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Config {
+    #[serde(default)]
+    pub name_prefix: Vec<FieldSpec>,
+    #[serde(default)]
+    pub name_suffix: Vec<FieldSpec>,
+    #[serde(default, rename = "namespace")]
+    pub name_space: Vec<FieldSpec>,
+    #[serde(default)]
+    pub common_labels: Vec<FieldSpec>,
+    #[serde(default)]
+    pub template_labels: Vec<FieldSpec>,
+    #[serde(default)]
+    pub common_annotations: Vec<FieldSpec>,
+    #[serde(default)]
+    pub images: Vec<FieldSpec>,
+    #[serde(default)]
+    pub replicas: Vec<FieldSpec>,
+    #[serde(default)]
+    pub var_reference: Vec<FieldSpec>,
+    #[serde(default)]
+    pub name_reference: Vec<NameBackRef>,
+}
+
+fn merge_specs(into: &mut Vec<FieldSpec>, from: Vec<FieldSpec>) {
+    for spec in from {
+        if !into.contains(&spec) {
+            into.push(spec);
+        }
+    }
+}
+
+impl Config {
+    /// Adds another configuration's specs (duplicates dropped; name references for the same
+    /// kind combine their field specs).
+    pub fn merge(&mut self, other: Config) {
+        merge_specs(&mut self.name_prefix, other.name_prefix);
+        merge_specs(&mut self.name_suffix, other.name_suffix);
+        merge_specs(&mut self.name_space, other.name_space);
+        merge_specs(&mut self.common_labels, other.common_labels);
+        merge_specs(&mut self.template_labels, other.template_labels);
+        merge_specs(&mut self.common_annotations, other.common_annotations);
+        merge_specs(&mut self.images, other.images);
+        merge_specs(&mut self.replicas, other.replicas);
+        merge_specs(&mut self.var_reference, other.var_reference);
+        for rule in other.name_reference {
+            match self.name_reference.iter_mut().find(|r| {
+                r.group == rule.group && r.version == rule.version && r.kind == rule.kind
+            }) {
+                Some(existing) => merge_specs(&mut existing.field_specs, rule.field_specs),
+                None => self.name_reference.push(rule),
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
