@@ -5,6 +5,7 @@
 
 pub mod agent;
 pub mod bootstrap;
+pub mod build;
 pub mod diagnostic;
 pub mod fleet;
 pub mod git;

@@ -409,6 +409,12 @@ async fn apply(
     let load_opts = LoadOptions {
         context,
         root: Some(checkout.dir.clone()),
+        // Kustomize remote bases: fetched anonymously into the agent's cache, one checkout per
+        // repository and revision.
+        remotes: Some(crate::build::kustomize::Remotes {
+            cache: ctx.cache_dir.join("remote-bases"),
+            creds: crate::git::Credentials::None,
+        }),
     };
     let objects = crate::kube::load(&[dir], &load_opts).map_err(|d| {
         (

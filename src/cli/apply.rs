@@ -130,6 +130,7 @@ pub fn load(t: &SourceArgs) -> Result<Vec<engine::Object>, u8> {
     let opts = LoadOptions {
         context,
         root: t.root.clone(),
+        remotes: gitfleet::build::kustomize::Remotes::user_default(),
     };
     match engine::load(&t.paths, &opts) {
         Ok(objects) => Ok(objects),

@@ -10,6 +10,7 @@ use std::sync::Arc;
 use minijinja::{AutoEscape, Environment, UndefinedBehavior};
 use serde_json::{Map, Value};
 
+use crate::build::kustomize as kustomize_build;
 use crate::diagnostic::{Diagnostic, Diagnostics, Span};
 use crate::render::bounded;
 use crate::source::{self, FileSource, LIMITS, Source};
@@ -40,8 +41,12 @@ impl Object {
             .as_str()
             .filter(|s| !s.is_empty())
     }
-    /// `file:line (document N)`, for messages about this object.
+    /// `file:line (document N)`, for messages about this object (objects a kustomization
+    /// built carry no document number: `file:line`).
     pub fn source(&self) -> String {
+        if self.document == 0 {
+            return format!("{}:{}", self.span.file, self.span.line);
+        }
         format!(
             "{}:{} (document {})",
             self.span.file, self.span.line, self.document
@@ -57,6 +62,8 @@ pub struct LoadOptions {
     /// The root every read must stay inside (the agent's checkout, `--root`). Without one, each
     /// path's root is the Git work tree that holds it, or the path itself.
     pub root: Option<PathBuf>,
+    /// Where Kustomize remote bases are fetched to; `None`: a remote base is an error.
+    pub remotes: Option<kustomize_build::Remotes>,
 }
 
 /// Deep-merges template values: maps merge key by key, anything else in `from` replaces.
@@ -79,7 +86,7 @@ pub fn load(paths: &[PathBuf], opts: &LoadOptions) -> Result<Vec<Object>, Diagno
     let mut objects = Vec::new();
     for path in paths {
         let root = opts.root.clone().unwrap_or_else(|| source::root_of(path));
-        let src = Source::new(&root);
+        let src = Arc::new(Source::new(&root));
         let rel = match src.relative(path) {
             Ok(rel) => rel,
             Err(e) => {
@@ -87,23 +94,67 @@ pub fn load(paths: &[PathBuf], opts: &LoadOptions) -> Result<Vec<Object>, Diagno
                 continue;
             }
         };
-        let shown = |file: &str| -> Arc<str> {
-            if opts.root.is_some() {
-                return file.into();
+        let has_root = opts.root.is_some();
+        let (given, rel_owned) = (path.clone(), rel.clone());
+        let shown_fn = move |file: &str| -> String {
+            if has_root {
+                return file.to_string();
             }
-            let suffix = file.strip_prefix(rel.as_str()).unwrap_or(file);
+            let suffix = file.strip_prefix(rel_owned.as_str()).unwrap_or(file);
             let suffix = suffix.trim_start_matches('/');
             if suffix.is_empty() {
-                path.to_string_lossy().into()
+                given.to_string_lossy().into_owned()
             } else {
-                path.join(suffix).to_string_lossy().into()
+                given.join(suffix).to_string_lossy().into_owned()
             }
         };
+        let shown_arc: kustomize_build::Shown = Arc::new(shown_fn);
+        let shown = |file: &str| -> Arc<str> { shown_arc(file).into() };
         let files = match src.is_dir(&rel) {
+            Ok(true) if kustomize_build::is_kustomization_dir(&src, &rel) => {
+                kustomization(&src, &rel, &shown_arc, opts, &mut objects, &mut diags);
+                continue;
+            }
             Ok(true) => {
-                let listing = src.walk(&rel, &is_manifest);
+                let listing = src.walk(&rel, &|name| is_manifest(name) || name == "Kustomization");
                 diags.extend(listing.errors.iter().map(|e| rename(e, &shown)));
-                listing.files
+                // A directory below that holds a kustomization is built as one (as Flux does),
+                // and its files are not read one by one.
+                let mut roots: Vec<String> = listing
+                    .files
+                    .iter()
+                    .filter_map(|f| {
+                        let (dir, name) = f.rsplit_once('/').unwrap_or(("", f));
+                        kustomize_build::FILE_NAMES
+                            .contains(&name)
+                            .then(|| dir.to_string())
+                    })
+                    .collect();
+                roots.sort();
+                roots.dedup();
+                // Only the outermost kustomizations: inner ones are theirs to include.
+                let outer: Vec<String> = roots
+                    .iter()
+                    .filter(|r| {
+                        !roots
+                            .iter()
+                            .any(|o| o != *r && (o.is_empty() || r.starts_with(&format!("{o}/"))))
+                    })
+                    .cloned()
+                    .collect();
+                for dir in &outer {
+                    kustomization(&src, dir, &shown_arc, opts, &mut objects, &mut diags);
+                }
+                listing
+                    .files
+                    .into_iter()
+                    .filter(|f| {
+                        !outer
+                            .iter()
+                            .any(|o| o.is_empty() || f.starts_with(&format!("{o}/")))
+                    })
+                    .filter(|f| is_manifest(f.rsplit('/').next().unwrap_or(f)))
+                    .collect()
             }
             Ok(false) => vec![rel.clone()],
             Err(e) => {
@@ -127,6 +178,35 @@ pub fn load(paths: &[PathBuf], opts: &LoadOptions) -> Result<Vec<Object>, Diagno
         return Err(Diagnostics(diags));
     }
     Ok(objects)
+}
+
+/// Builds the kustomization in `dir` into objects.
+fn kustomization(
+    src: &Arc<Source>,
+    dir: &str,
+    shown: &kustomize_build::Shown,
+    opts: &LoadOptions,
+    objects: &mut Vec<Object>,
+    diags: &mut Vec<Diagnostic>,
+) {
+    match kustomize_build::build(src, dir, shown.clone(), opts.remotes.clone()) {
+        Ok((resources, warnings)) => {
+            diags.extend(warnings);
+            for r in resources {
+                let span = Span::new(
+                    r.origin.file.clone(),
+                    r.origin.line.min(u32::MAX as usize) as u32,
+                    r.origin.column.min(u32::MAX as usize) as u32,
+                );
+                objects.push(Object {
+                    value: r.value,
+                    span,
+                    document: 0,
+                });
+            }
+        }
+        Err(ds) => diags.extend(ds),
+    }
 }
 
 /// A source error as a diagnostic, its path shown the way the caller names files.

@@ -234,9 +234,11 @@ impl Config {
         merge_specs(&mut self.replicas, other.replicas);
         merge_specs(&mut self.var_reference, other.var_reference);
         for rule in other.name_reference {
-            match self.name_reference.iter_mut().find(|r| {
-                r.group == rule.group && r.version == rule.version && r.kind == rule.kind
-            }) {
+            match self
+                .name_reference
+                .iter_mut()
+                .find(|r| r.group == rule.group && r.version == rule.version && r.kind == rule.kind)
+            {
                 Some(existing) => merge_specs(&mut existing.field_specs, rule.field_specs),
                 None => self.name_reference.push(rule),
             }
@@ -263,7 +265,8 @@ mod tests {
 
     #[test]
     fn lists_on_the_way_are_entered_and_create_makes_maps() {
-        let mut v = json!({"spec": {"containers": [{"image": "a"}, {"image": "b"}, {"name": "c"}]}});
+        let mut v =
+            json!({"spec": {"containers": [{"image": "a"}, {"image": "b"}, {"name": "c"}]}});
         let path = split_path("spec/containers/image");
         let mut seen = Vec::new();
         visit::<()>(&mut v, &path, false, &mut |f| {
@@ -286,7 +289,10 @@ mod tests {
             },
         )
         .unwrap();
-        assert_eq!(v, json!({"spec": {"template": {"metadata": {"labels": {"a": "b"}}}}}));
+        assert_eq!(
+            v,
+            json!({"spec": {"template": {"metadata": {"labels": {"a": "b"}}}}})
+        );
 
         let mut v = json!({"spec": {}});
         visit::<()>(&mut v, &split_path("spec/x/y"), true, &mut |_| Ok(())).unwrap();

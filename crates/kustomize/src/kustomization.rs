@@ -170,9 +170,7 @@ pub struct Replica {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(untagged)]
 pub enum ReplacementField {
-    Path {
-        path: String,
-    },
+    Path { path: String },
     Inline(crate::replacement::Replacement),
 }
 

@@ -116,7 +116,10 @@ impl Resource {
 
     /// Every identity it has had, oldest first, the current one last.
     pub fn ids(&self) -> impl Iterator<Item = ResId> + '_ {
-        self.previous.iter().cloned().chain(std::iter::once(self.id()))
+        self.previous
+            .iter()
+            .cloned()
+            .chain(std::iter::once(self.id()))
     }
 
     /// `metadata`, created when missing.

@@ -148,9 +148,7 @@ pub fn positions(file: &Arc<str>, text: &str) -> Result<Vec<Doc>, Diag> {
 
 /// A serde_yaml error as a diagnostic at its place in the file.
 pub fn serde_diag(file: &Arc<str>, e: &serde_yaml::Error, what: &str) -> Diag {
-    let (line, column) = e
-        .location()
-        .map_or((1, 1), |l| (l.line(), l.column()));
+    let (line, column) = e.location().map_or((1, 1), |l| (l.line(), l.column()));
     let mut message = e.to_string();
     // serde_yaml appends " at line L column C": the span says it already.
     if let Some(i) = message.find(" at line ") {
