@@ -41,10 +41,14 @@ pub fn run(args: TokenArgs) -> anyhow::Result<u8> {
         let provider = config
             .credentials_provider()
             .context("no AWS credentials provider is configured")?;
-        provider
-            .provide_credentials()
-            .await
-            .context("loading AWS credentials (environment, profile, SSO or web identity)")
+        provider.provide_credentials().await.map_err(|e| {
+            // One line, as every cloud error: the providers tried, not their reports.
+            let message = gitfleet::provider::eks::credentials_problem(&e)
+                .unwrap_or_else(|| gitfleet::provider::one_line(&e.to_string(), 300));
+            anyhow::anyhow!(
+                "{message}; hint: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, AWS_PROFILE or web identity"
+            )
+        })
     })?;
     let token = gitfleet::provider::eks_token::eks_token(
         &credentials,

@@ -152,30 +152,151 @@ struct Place<'a> {
     resource_group: Option<&'a aks::ResourceGroup>,
 }
 
+/// The one formatter of failed ARM calls: a single line with the operation, the HTTP status,
+/// ARM's error code and message, and a hint. Bodies are never quoted (a credentials answer
+/// holds a kubeconfig), and the credential chain's multi-line report becomes one line.
 fn api(operation: &'static str, e: azure_core::Error) -> ProviderError {
-    let (code, message) = match e.as_http_error() {
-        Some(h) => (
-            h.error_code().unwrap_or_default().to_string(),
-            format!(
-                "HTTP {} {}: {}",
-                h.status() as u16,
-                h.error_code().unwrap_or_default(),
-                h.error_message().unwrap_or_default()
+    use azure_core::error::ErrorKind;
+    let (status, code, message, hint) = match e.as_http_error() {
+        Some(h) => {
+            let status = h.status() as u16;
+            let code = h.error_code().unwrap_or_default().to_string();
+            let message = match h.error_message() {
+                Some(m) => super::one_line(m, 300),
+                None if code.is_empty() => {
+                    "the endpoint answered with a body that is not an ARM error".to_string()
+                }
+                None => String::new(),
+            };
+            let hint = arm_hint(status, &code);
+            (Some(status), code, message, hint)
+        }
+        None => match e.kind() {
+            ErrorKind::Credential => (
+                None,
+                String::new(),
+                credential_problem(&e.to_string()),
+                Some(
+                    "give gitfleet Azure credentials: AZURE_TENANT_ID + AZURE_CLIENT_ID with \
+                     AZURE_CLIENT_SECRET or AZURE_FEDERATED_TOKEN_FILE, a managed identity, or `az login`"
+                        .to_string(),
+                ),
             ),
-        ),
-        None => (String::new(), e.to_string()),
+            ErrorKind::DataConversion => (
+                None,
+                String::new(),
+                format!("the answer could not be read: {}", super::one_line(&e.to_string(), 200)),
+                Some("check --azure-endpoint: it must be an Azure Resource Manager endpoint".into()),
+            ),
+            _ => (
+                None,
+                String::new(),
+                format!("no answer: {}", causes(&e)),
+                Some("check the network and the endpoint (--azure-endpoint)".into()),
+            ),
+        },
     };
     ProviderError::Api {
         provider: ProviderKind::Aks,
         operation,
+        status,
+        code,
+        message,
+        hint,
+    }
+}
+
+/// A failed ARM call made without the generated client (resource groups): status and the
+/// `{"error": {"code", "message"}}` body.
+fn arm_error(operation: &'static str, status: u16, body: &J) -> ProviderError {
+    let code = body["error"]["code"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    let message = match body["error"]["message"].as_str() {
+        Some(m) => super::one_line(m, 300),
+        None if code.is_empty() => {
+            "the endpoint answered with a body that is not an ARM error".to_string()
+        }
+        None => String::new(),
+    };
+    ProviderError::Api {
+        provider: ProviderKind::Aks,
+        operation,
+        status: Some(status),
+        hint: arm_hint(status, &code),
         code,
         message,
     }
 }
 
+/// What to do about an ARM error code (else: what the status suggests).
+fn arm_hint(status: u16, code: &str) -> Option<String> {
+    let hint = match code {
+        "InvalidAuthenticationToken" | "ExpiredAuthenticationToken" | "AuthenticationFailed" => {
+            "the Azure credentials were refused: check that they are valid and not expired"
+        }
+        "AuthorizationFailed" | "LinkedAuthorizationFailed" => {
+            "the Azure identity lacks a role assignment for this call (e.g. Contributor on the resource group)"
+        }
+        "ResourceGroupNotFound" => {
+            "create the resource group, or set spec.aks.createResourceGroup: true"
+        }
+        "SubscriptionNotFound" | "InvalidSubscriptionId" => {
+            "check spec.aks.subscriptionId (or AZURE_SUBSCRIPTION_ID)"
+        }
+        "MissingSubscriptionRegistration" => {
+            "register the resource provider: az provider register --namespace Microsoft.ContainerService"
+        }
+        "QuotaExceeded" | "OperationNotAllowed" => {
+            "a subscription quota is reached: raise it in the Azure portal (Quotas)"
+        }
+        "AnotherOperationInProgress" | "Conflict" => {
+            "another operation is in progress on the resource; wait and re-run"
+        }
+        "InvalidParameter" | "BadRequest" | "InvalidTemplate" => {
+            "ARM refused a value of the definition; fix it and run `gitfleet validate`"
+        }
+        _ => return super::status_hint(status).map(str::to_string),
+    };
+    Some(hint.to_string())
+}
+
+/// `DefaultAzureCredential`'s multi-line report ("Multiple errors were encountered …" and one
+/// line per credential tried) on one line, each credential's reason cut short.
+fn credential_problem(report: &str) -> String {
+    let mut lines = report.lines().map(str::trim).filter(|l| !l.is_empty());
+    let first = lines.next().unwrap_or_default();
+    let rest: Vec<String> = lines.map(|l| super::one_line(l, 100)).collect();
+    if first.starts_with("Multiple errors") && !rest.is_empty() {
+        super::one_line(
+            &format!("no Azure credentials found: {}", rest.join("; ")),
+            400,
+        )
+    } else {
+        super::one_line(&format!("cannot get an Azure token: {report}"), 400)
+    }
+}
+
+/// An error's message and its sources', joined by `: ` (repeats dropped), on one bounded line.
+fn causes(e: &azure_core::Error) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut next: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(cause) = next {
+        let text = cause.to_string();
+        if !text.is_empty() && !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+        next = cause.source();
+    }
+    super::one_line(&parts.join(": "), 300)
+}
+
+/// ARM's "no such resource": a 404 with an ARM error code (`ResourceNotFound`, …). A 404
+/// without one is some other server (a wrong endpoint, a proxy's HTML page), never "absent".
 fn is_not_found(e: &azure_core::Error) -> bool {
     e.as_http_error()
-        .is_some_and(|h| h.status() == azure_core::StatusCode::NotFound)
+        .is_some_and(|h| h.status() == azure_core::StatusCode::NotFound && h.error_code().is_some())
 }
 
 fn string_map(v: &J) -> BTreeMap<String, String> {
@@ -408,7 +529,7 @@ impl AksProvider {
         let place = Self::place(rendered)?;
         let mut observed = Observed::default();
         if place.resource_group.is_some() {
-            let (status, _) = self
+            let (status, v) = self
                 .arm(
                     azure_core::Method::Get,
                     &format!(
@@ -424,14 +545,7 @@ impl AksProvider {
                     observed.resource_group = Some(false);
                     return Ok(observed);
                 }
-                _ => {
-                    return Err(ProviderError::Api {
-                        provider: ProviderKind::Aks,
-                        operation: "ResourceGroups.Get",
-                        code: String::new(),
-                        message: format!("HTTP {status}"),
-                    });
-                }
+                _ => return Err(arm_error("ResourceGroups.Get", status, &v)),
             }
         }
         let Some(mc) = self.get_cluster(&place).await? else {
@@ -493,15 +607,7 @@ impl AksProvider {
                     )
                     .await?;
                 if status >= 300 {
-                    return Err(ProviderError::Api {
-                        provider: ProviderKind::Aks,
-                        operation: "ResourceGroups.CreateOrUpdate",
-                        code: v["error"]["code"].as_str().unwrap_or_default().to_string(),
-                        message: format!(
-                            "HTTP {status}: {}",
-                            v["error"]["message"].as_str().unwrap_or_default()
-                        ),
-                    });
+                    return Err(arm_error("ResourceGroups.CreateOrUpdate", status, &v));
                 }
                 Ok(())
             }
@@ -608,7 +714,9 @@ impl AksProvider {
             serde_json::from_value(body).map_err(|e| ProviderError::Api {
                 provider: ProviderKind::Aks,
                 operation: "ManagedClusters.CreateOrUpdate",
+                status: None,
                 code: String::new(),
+                hint: None,
                 message: format!("the rendered ManagedCluster does not fit the API model: {e}"),
             })?;
         self.client
@@ -625,7 +733,9 @@ impl AksProvider {
             serde_json::from_value(body).map_err(|e| ProviderError::Api {
                 provider: ProviderKind::Aks,
                 operation: "AgentPools.CreateOrUpdate",
+                status: None,
                 code: String::new(),
+                hint: None,
                 message: format!("the rendered AgentPool does not fit the API model: {e}"),
             })?;
         self.client
@@ -751,7 +861,9 @@ impl AksProvider {
             .map_err(|e| ProviderError::Api {
                 provider: ProviderKind::Aks,
                 operation: "ManagedClusters.ListClusterUserCredential",
+                status: None,
                 code: String::new(),
+                hint: None,
                 message: format!("the kubeconfig is not base64: {e}"),
             })?;
         Ok(String::from_utf8_lossy(&bytes).into_owned())

@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
 use aws_sdk_eks::Client;
-use aws_sdk_eks::error::{DisplayErrorContext, ProvideErrorMetadata};
+use aws_sdk_eks::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_eks::types as sdk;
 
 pub use super::wait::WaitSettings;
@@ -52,22 +52,157 @@ pub struct EksProvider {
     wait: WaitSettings,
 }
 
-fn api(
-    operation: &'static str,
-    e: impl std::error::Error + ProvideErrorMetadata + 'static,
-) -> ProviderError {
-    let code = e.code().unwrap_or("").to_string();
-    let message = match (e.code(), e.message()) {
-        (Some(code), Some(message)) => format!("{code}: {message}"),
-        (Some(code), None) => code.to_string(),
-        _ => DisplayErrorContext(&e).to_string(),
+/// The one formatter of failed EKS calls: a single line with the operation, the HTTP status,
+/// EKS's error code and message, and a hint. Never `DisplayErrorContext` (it appends the
+/// error's `Debug`, e.g. `Unhandled(Unhandled { source: DeserializeError { … } })`), and
+/// never a whole source chain: the credential chain's per-provider report becomes a list of
+/// the providers tried.
+fn api<E>(operation: &'static str, e: SdkError<E>) -> ProviderError
+where
+    E: std::error::Error + ProvideErrorMetadata + 'static,
+{
+    let raw = e.raw_response();
+    let status = raw.map(|r| r.status().as_u16());
+    let content_type = raw
+        .and_then(|r| r.headers().get("content-type"))
+        .map(|t| t.split(';').next().unwrap_or(t).trim().to_string());
+    let unreadable = || match &content_type {
+        Some(t) => format!("the endpoint answered with a {t} body, not an EKS error"),
+        None => "the endpoint answered with a body that is not an EKS error".to_string(),
+    };
+    let (code, message, hint) = match &e {
+        SdkError::ServiceError(s) => {
+            let err = s.err();
+            let code = err.code().unwrap_or_default().to_string();
+            let message = match err.message() {
+                Some(m) => super::one_line(m, 300),
+                None if code.is_empty() => unreadable(),
+                None => String::new(),
+            };
+            let hint = code_hint(&code, operation)
+                .or_else(|| status.and_then(super::status_hint).map(str::to_string));
+            (code, message, hint)
+        }
+        SdkError::ResponseError(_) => (
+            String::new(),
+            unreadable(),
+            Some("check --aws-endpoint-url / AWS_ENDPOINT_URL: it must be an EKS endpoint".into()),
+        ),
+        SdkError::TimeoutError(_) => (
+            String::new(),
+            "no answer in time".to_string(),
+            Some("check the network path to the EKS endpoint; re-run to continue".into()),
+        ),
+        _ => match credentials_problem(&e) {
+            Some(message) => (
+                String::new(),
+                message,
+                Some(
+                    "give gitfleet AWS credentials: AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, \
+                     AWS_PROFILE (after `aws sso login` for SSO), or web identity \
+                     (AWS_ROLE_ARN + AWS_WEB_IDENTITY_TOKEN_FILE)"
+                        .into(),
+                ),
+            ),
+            None => (
+                String::new(),
+                format!("no answer: {}", causes(&e)),
+                Some(
+                    "check the network and the endpoint (--aws-endpoint-url, AWS_ENDPOINT_URL)"
+                        .into(),
+                ),
+            ),
+        },
     };
     ProviderError::Api {
         provider: ProviderKind::Eks,
         operation,
+        status,
         code,
         message,
+        hint,
     }
+}
+
+/// What to do about an EKS error code, when there is something better to say than the status.
+fn code_hint(code: &str, operation: &str) -> Option<String> {
+    Some(match code {
+        "UnrecognizedClientException"
+        | "InvalidSignatureException"
+        | "ExpiredTokenException"
+        | "InvalidClientTokenId"
+        | "ExpiredToken" => {
+            "the AWS credentials were refused: check that they are valid and not expired".into()
+        }
+        "AccessDeniedException" | "AccessDenied" => {
+            format!("the AWS identity lacks the IAM permission eks:{operation}")
+        }
+        "ThrottlingException" | "TooManyRequestsException" => {
+            "AWS is throttling the account; re-run later or lower --parallel".into()
+        }
+        "ResourceInUseException" => {
+            "another operation is in progress on the resource; wait and re-run".into()
+        }
+        "ResourceLimitExceededException" => {
+            "an account quota is reached: raise it with AWS Service Quotas".into()
+        }
+        "InvalidParameterException" => {
+            "EKS refused a value of the definition; fix it and run `gitfleet validate`".into()
+        }
+        "UnsupportedAvailabilityZoneException" => {
+            "pick subnets in availability zones EKS supports".into()
+        }
+        "ServerException" | "ServiceUnavailableException" => {
+            "EKS failed; re-run to continue (every step resumes)".into()
+        }
+        _ => return None,
+    })
+}
+
+/// The error sources of `e`, outermost first.
+fn chain<'a>(
+    e: &'a (dyn std::error::Error + 'static),
+) -> impl Iterator<Item = &'a (dyn std::error::Error + 'static)> {
+    std::iter::successors(Some(e), |e| e.source())
+}
+
+/// `no AWS credentials found (tried Environment, Profile, …)` when the call failed because the
+/// credential chain had none; the providers' own long reports are left out. Also for the
+/// `gitfleet token eks` plugin, which loads credentials itself.
+pub fn credentials_problem(e: &(dyn std::error::Error + 'static)) -> Option<String> {
+    use aws_credential_types::provider::error::CredentialsError;
+    for cause in chain(e) {
+        if let Some(report) =
+            cause.downcast_ref::<aws_config::meta::ProviderChainError<CredentialsError>>()
+        {
+            let tried: Vec<&str> = report.attempts().iter().map(|a| a.name()).collect();
+            return Some(if tried.is_empty() {
+                "no AWS credentials: no credential provider is configured".to_string()
+            } else {
+                format!("no AWS credentials found (tried {})", tried.join(", "))
+            });
+        }
+    }
+    let found = chain(e).find_map(|c| c.downcast_ref::<CredentialsError>())?;
+    let detail = std::error::Error::source(found)
+        .map(|s| format!(": {}", super::one_line(&s.to_string(), 200)))
+        .unwrap_or_default();
+    Some(format!("cannot load AWS credentials: {found}{detail}"))
+}
+
+/// The messages of `e`'s sources joined by `: ` (repeats dropped), on one bounded line.
+fn causes(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    for cause in chain(e).skip(1) {
+        let text = cause.to_string();
+        if !text.is_empty() && !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+    }
+    if parts.is_empty() {
+        parts.push(e.to_string());
+    }
+    super::one_line(&parts.join(": "), 300)
 }
 
 fn to_i32(n: u32) -> i32 {
@@ -178,14 +313,13 @@ impl EksProvider {
     async fn describe_cluster(&self, name: &str) -> Result<Option<sdk::Cluster>, ProviderError> {
         match self.client.describe_cluster().name(name).send().await {
             Ok(out) => Ok(out.cluster),
-            Err(e) => {
-                let e = e.into_service_error();
-                if e.is_resource_not_found_exception() {
-                    Ok(None)
-                } else {
-                    Err(api("DescribeCluster", e))
-                }
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_resource_not_found_exception()) =>
+            {
+                Ok(None)
             }
+            Err(e) => Err(api("DescribeCluster", e)),
         }
     }
 
@@ -203,14 +337,13 @@ impl EksProvider {
             .await
         {
             Ok(out) => Ok(out.nodegroup),
-            Err(e) => {
-                let e = e.into_service_error();
-                if e.is_resource_not_found_exception() {
-                    Ok(None)
-                } else {
-                    Err(api("DescribeNodegroup", e))
-                }
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_resource_not_found_exception()) =>
+            {
+                Ok(None)
             }
+            Err(e) => Err(api("DescribeNodegroup", e)),
         }
     }
 
@@ -225,7 +358,7 @@ impl EksProvider {
                 .set_next_token(token.take())
                 .send()
                 .await
-                .map_err(|e| api("ListNodegroups", e.into_service_error()))?;
+                .map_err(|e| api("ListNodegroups", e))?;
             names.extend(out.nodegroups().iter().cloned());
             match out.next_token {
                 Some(t) if !t.is_empty() => token = Some(t),
@@ -262,7 +395,7 @@ impl EksProvider {
                         });
                         return Ok(names);
                     }
-                    return Err(api("ListAddons", e.into_service_error()));
+                    return Err(api("ListAddons", e));
                 }
             };
             names.extend(out.addons().iter().cloned());
@@ -287,14 +420,13 @@ impl EksProvider {
             .await
         {
             Ok(out) => Ok(out.addon),
-            Err(e) => {
-                let e = e.into_service_error();
-                if e.is_resource_not_found_exception() {
-                    Ok(None)
-                } else {
-                    Err(api("DescribeAddon", e))
-                }
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_resource_not_found_exception()) =>
+            {
+                Ok(None)
             }
+            Err(e) => Err(api("DescribeAddon", e)),
         }
     }
 
@@ -439,7 +571,7 @@ impl EksProvider {
                         .version(&version)
                         .send()
                         .await
-                        .map_err(|e| api("UpdateClusterVersion", e.into_service_error()))?;
+                        .map_err(|e| api("UpdateClusterVersion", e))?;
                 }
                 self.wait_cluster(cluster, Some(&version), progress).await
             }
@@ -470,7 +602,7 @@ impl EksProvider {
                         .set_tags(Some(add))
                         .send()
                         .await
-                        .map_err(|e| api("TagResource", e.into_service_error()))?;
+                        .map_err(|e| api("TagResource", e))?;
                 }
                 if !remove.is_empty() {
                     self.client
@@ -479,7 +611,7 @@ impl EksProvider {
                         .set_tag_keys(Some(remove))
                         .send()
                         .await
-                        .map_err(|e| api("UntagResource", e.into_service_error()))?;
+                        .map_err(|e| api("UntagResource", e))?;
                 }
                 Ok(())
             }
@@ -520,7 +652,7 @@ impl EksProvider {
                     .version(&version)
                     .send()
                     .await
-                    .map_err(|e| api("UpdateNodegroupVersion", e.into_service_error()))?;
+                    .map_err(|e| api("UpdateNodegroupVersion", e))?;
                 self.wait_nodegroup(cluster, &step.name, Some(&version), progress)
                     .await
             }
@@ -548,11 +680,12 @@ impl EksProvider {
                         .set_tags(hash(&addon.tags))
                         .send()
                         .await;
-                    if let Err(e) = result {
-                        let e = e.into_service_error();
-                        if !e.is_resource_in_use_exception() {
-                            return Err(api("CreateAddon", e));
-                        }
+                    if let Err(e) = result
+                        && !e
+                            .as_service_error()
+                            .is_some_and(|s| s.is_resource_in_use_exception())
+                    {
+                        return Err(api("CreateAddon", e));
                     }
                 } else {
                     self.client
@@ -569,7 +702,7 @@ impl EksProvider {
                         )
                         .send()
                         .await
-                        .map_err(|e| api("UpdateAddon", e.into_service_error()))?;
+                        .map_err(|e| api("UpdateAddon", e))?;
                 }
                 self.wait_addon(cluster, &step.name, false, progress).await
             }
@@ -589,7 +722,7 @@ impl EksProvider {
                     .addon_name(&step.name)
                     .send()
                     .await
-                    .map_err(|e| api("DeleteAddon", e.into_service_error()))?;
+                    .map_err(|e| api("DeleteAddon", e))?;
                 self.wait_addon(cluster, &step.name, true, progress).await
             }
             (Action::Delete, Target::NodePool) => {
@@ -668,14 +801,13 @@ impl EksProvider {
         match req.send().await {
             Ok(_) => Ok(()),
             // An interrupted earlier run may have sent it already: continue by waiting.
-            Err(e) => {
-                let e = e.into_service_error();
-                if e.is_resource_in_use_exception() {
-                    Ok(())
-                } else {
-                    Err(api("CreateCluster", e))
-                }
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_resource_in_use_exception()) =>
+            {
+                Ok(())
             }
+            Err(e) => Err(api("CreateCluster", e)),
         }
     }
 
@@ -710,14 +842,13 @@ impl EksProvider {
             .await;
         match result {
             Ok(_) => Ok(()),
-            Err(e) => {
-                let e = e.into_service_error();
-                if e.is_resource_in_use_exception() {
-                    Ok(())
-                } else {
-                    Err(api("CreateNodegroup", e))
-                }
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_resource_in_use_exception()) =>
+            {
+                Ok(())
             }
+            Err(e) => Err(api("CreateNodegroup", e)),
         }
     }
 
@@ -770,7 +901,7 @@ impl EksProvider {
             )
             .send()
             .await
-            .map_err(|e| api("UpdateNodegroupConfig", e.into_service_error()))?;
+            .map_err(|e| api("UpdateNodegroupConfig", e))?;
         Ok(())
     }
 
@@ -817,7 +948,7 @@ impl EksProvider {
                 .set_tags(Some(tags.clone()))
                 .send()
                 .await
-                .map_err(|e| api("TagResource", e.into_service_error()))?;
+                .map_err(|e| api("TagResource", e))?;
         }
         Ok(())
     }
@@ -846,7 +977,7 @@ impl EksProvider {
                 .nodegroup_name(pool)
                 .send()
                 .await
-                .map_err(|e| api("DeleteNodegroup", e.into_service_error()))?;
+                .map_err(|e| api("DeleteNodegroup", e))?;
         }
         self.wait_gone(&format!("node group {pool}"), progress, || async {
             Ok(self.describe_nodegroup(cluster, pool).await?.map(|n| {
@@ -897,7 +1028,7 @@ impl EksProvider {
                 .name(cluster)
                 .send()
                 .await
-                .map_err(|e| api("DeleteCluster", e.into_service_error()))?;
+                .map_err(|e| api("DeleteCluster", e))?;
         }
         self.wait_gone(&format!("cluster {cluster}"), progress, || async {
             Ok(self.describe_cluster(cluster).await?.map(|c| {

@@ -52,7 +52,9 @@ impl KindProvider {
             return Err(ProviderError::Api {
                 provider: ProviderKind::Kind,
                 operation: "kind",
+                status: None,
                 code: String::new(),
+                hint: None,
                 message: format!("`kind {}` failed: {message}", args.join(" ")),
             });
         }

@@ -24,13 +24,22 @@ pub enum ProviderError {
         provider: ProviderKind,
         message: String,
     },
-    #[error("{provider} {operation} failed: {message}")]
+    /// A cloud API call that failed, as one line: the operation, the HTTP status, the
+    /// service's error code and message, and a hint. Built by each provider's formatter
+    /// (`eks::api`, `aks::api`), never from an SDK error's `Debug`.
+    #[error("{provider} {operation} failed: {}", api_line(*.status, .code, .message, .hint.as_deref()))]
     Api {
         provider: ProviderKind,
         operation: &'static str,
+        /// The HTTP status of the answer; `None` when none came (no connection, no
+        /// credentials, a timeout).
+        status: Option<u16>,
         /// The service's error code (e.g. `ThrottlingException`), empty when unknown.
         code: String,
+        /// The service's message, or what went wrong without an answer (one line).
         message: String,
+        /// What to do about it.
+        hint: Option<String>,
     },
     #[error("{what} reached status {status}")]
     Failed { what: String, status: String },
@@ -58,6 +67,57 @@ pub enum ProviderError {
     },
     #[error("`{step}` is not carried out by a cloud provider")]
     NotAProviderStep { step: String },
+}
+
+/// `HTTP 404 ResourceNotFoundException: No cluster found; hint: ...`, always one line.
+fn api_line(status: Option<u16>, code: &str, message: &str, hint: Option<&str>) -> String {
+    let mut head = Vec::new();
+    if let Some(s) = status {
+        head.push(format!("HTTP {s}"));
+    }
+    if !code.is_empty() {
+        head.push(code.to_string());
+    }
+    let mut line = head.join(" ");
+    if !message.is_empty() {
+        if !line.is_empty() {
+            line.push_str(": ");
+        }
+        line.push_str(message);
+    }
+    if let Some(h) = hint {
+        line.push_str("; hint: ");
+        line.push_str(h);
+    }
+    one_line(&line, 600)
+}
+
+/// `text` on one line (every run of whitespace, newlines included, becomes one space) and at
+/// most `max` characters, cut with `…`. For messages that come from services and SDKs.
+pub fn one_line(text: &str, max: usize) -> String {
+    let joined = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    if joined.chars().count() <= max {
+        return joined;
+    }
+    let mut cut: String = joined.chars().take(max.saturating_sub(1)).collect();
+    cut.push('…');
+    cut
+}
+
+/// A hint from the HTTP status alone, for codes a provider has no better word for.
+pub(crate) fn status_hint(status: u16) -> Option<&'static str> {
+    match status {
+        401 => Some("the credentials were refused: check that they are valid and not expired"),
+        403 => Some("the credentials lack a permission this call needs"),
+        404 => Some(
+            "the endpoint does not know this call or resource: check the endpoint override and the region",
+        ),
+        408 | 504 => Some("the service did not answer in time; re-run to continue"),
+        409 => Some("another operation is in progress on the resource; wait and re-run"),
+        429 => Some("the service is throttling requests; re-run later or lower --parallel"),
+        500..=599 => Some("the service failed; re-run to continue (every step resumes)"),
+        _ => None,
+    }
 }
 
 /// Where long waits report: a progress line per resource (the CLI draws it).
@@ -321,6 +381,47 @@ mod not_owned_tests {
             e.to_string(),
             "EKS cluster c01 does not carry gitfleet's ownership tags; \
              gitfleet never deletes what it did not create"
+        );
+    }
+}
+
+#[cfg(test)]
+mod api_error_tests {
+    use super::{ProviderError, one_line};
+    use crate::fleet::types::ProviderKind;
+
+    #[test]
+    fn one_line_collapses_whitespace_and_cuts_long_text() {
+        assert_eq!(one_line("a\n  b\tc\r\n", 100), "a b c");
+        assert_eq!(one_line("abcdef", 4), "abc…");
+        assert_eq!(one_line("äöüß", 4), "äöüß");
+    }
+
+    #[test]
+    fn an_api_error_reads_status_code_message_then_hint() {
+        let e = ProviderError::Api {
+            provider: ProviderKind::Eks,
+            operation: "DescribeCluster",
+            status: Some(404),
+            code: "ResourceNotFoundException".into(),
+            message: "No cluster\nfound".into(),
+            hint: Some("check the region".into()),
+        };
+        assert_eq!(
+            e.to_string(),
+            "eks DescribeCluster failed: HTTP 404 ResourceNotFoundException: No cluster found; hint: check the region"
+        );
+        let e = ProviderError::Api {
+            provider: ProviderKind::Aks,
+            operation: "ManagedClusters.Get",
+            status: None,
+            code: String::new(),
+            message: "no answer: connection refused".into(),
+            hint: None,
+        };
+        assert_eq!(
+            e.to_string(),
+            "aks ManagedClusters.Get failed: no answer: connection refused"
         );
     }
 }
