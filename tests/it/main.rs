@@ -12,6 +12,7 @@ mod eks_standin;
 mod git;
 mod hostile;
 mod kube_standin;
+mod kustomize;
 mod props;
 mod snapshots;
 mod support;
