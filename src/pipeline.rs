@@ -173,7 +173,7 @@ async fn observe_reconciler(
     observed.reconciler = crate::bootstrap::observe(&conn, &prepared.fleet.fleet, &rendered.name)
         .await
         .map_err(|e| format!("cannot observe the reconciler at {}: {e}", conn.server))?;
-    let outputs = [("endpoint".to_string(), conn.server.clone())].into();
+    let outputs = cluster_outputs(provider, &conn.server);
     observed.manifests_committed = crate::bootstrap::committed(
         &prepared.fleet.fleet,
         rendered,
@@ -183,6 +183,20 @@ async fn observe_reconciler(
     )
     .await;
     Ok(())
+}
+
+/// What provisioning adds to the cluster-facts ConfigMap: the API endpoint, and for EKS the
+/// region the client talks to (a definition may leave it to the AWS environment).
+pub fn cluster_outputs(
+    provider: &AnyProvider,
+    server: &str,
+) -> std::collections::BTreeMap<String, String> {
+    let mut outputs =
+        std::collections::BTreeMap::from([("endpoint".to_string(), server.to_string())]);
+    if let AnyProvider::Eks(eks) = provider {
+        outputs.insert("region".to_string(), eks.region().to_string());
+    }
+    outputs
 }
 
 /// A connection to a cluster's API server: the kubeconfig of an existing cluster (as its

@@ -15,7 +15,7 @@ use serde::Serialize;
 use super::{EXIT_ERROR, EXIT_OK, FleetArgs, OutputFormat, SelectArgs, report_failure};
 use gitfleet::bootstrap::{self, BootstrapOptions, BootstrapReport, GitAuth};
 use gitfleet::fleet::types::ProviderKind;
-use gitfleet::pipeline::{Prepared, connect_cluster, prepare, write_kubeconfig};
+use gitfleet::pipeline::{Prepared, cluster_outputs, connect_cluster, prepare, write_kubeconfig};
 use gitfleet::plan::{self, ClusterPlan};
 use gitfleet::provider::{AnyProvider, ProviderOptions};
 use gitfleet::render::RenderedCluster;
@@ -389,7 +389,7 @@ async fn plan_one<'a>(
                 match bootstrap::observe(&conn, &prepared.fleet.fleet, &rendered.name).await {
                     Ok(r) => {
                         observed.reconciler = r;
-                        let outputs = [("endpoint".to_string(), conn.server.clone())].into();
+                        let outputs = cluster_outputs(&provider, &conn.server);
                         observed.manifests_committed = bootstrap::committed(
                             &prepared.fleet.fleet,
                             rendered,
@@ -514,8 +514,7 @@ async fn execute(
         .find(|c| c.name == rendered.name)
         .expect("cluster");
     let desired = plan::desired_state(fleet, cluster, rendered);
-    let mut outputs = std::collections::BTreeMap::new();
-    outputs.insert("endpoint".to_string(), conn.server.clone());
+    let outputs = cluster_outputs(&provider, &conn.server);
     let work = match tempfile::tempdir() {
         Ok(w) => w,
         Err(e) => {

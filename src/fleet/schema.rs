@@ -538,11 +538,11 @@ mod tests {
     #[test]
     fn a_hint_is_not_cut_mid_word() {
         let errs = errors(
-            "apiVersion: gitfleet.io/v1alpha1\nkind: Cluster\nmetadata: {name: a}\nspec:\n  version: \"1.30\"\n  eks: {}\n",
+            "apiVersion: gitfleet.io/v1alpha1\nkind: Cluster\nmetadata: {name: a}\nspec:\n  version: \"1.30\"\n  eks: {addons: [{}]}\n",
         );
         let all = errs.join("\n");
         assert!(
-            all.contains("`region`: AWS region, e.g. `eu-west-1`"),
+            all.contains("`name`: Add-on name, e.g. `vpc-cni`\n"),
             "{all}"
         );
     }

@@ -190,8 +190,11 @@ pub struct ClusterDefaults {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct EksSpec {
-    /// AWS region, e.g. `eu-west-1`.
-    pub region: String,
+    /// AWS region, e.g. `eu-west-1`. When left out, gitfleet uses the region the AWS tools
+    /// would: `AWS_REGION`, else `AWS_DEFAULT_REGION`, else the AWS profile's `region`
+    /// (`AWS_PROFILE`, `~/.aws/config`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
     /// IAM role ARN the EKS control plane assumes.
     pub role_arn: String,
     /// IAM role ARN of the worker nodes (required when there are node pools).

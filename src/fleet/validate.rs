@@ -1218,18 +1218,20 @@ fn check_eks(doc: &Node, eks: &super::types::EksSpec, has_pools: bool, out: &mut
         }
         a
     };
-    if eks.region.is_empty() {
-        out.push(
-            Diagnostic::error(at(&["region"]).span(), "empty AWS region")
-                .with_hint("e.g. eu-west-1"),
-        );
-    } else if !is_aws_region(&eks.region) {
-        out.push(value_error(
+    // A region left out comes from the AWS environment when a provider connects.
+    match eks.region.as_deref() {
+        Some("") => out.push(
+            Diagnostic::error(at(&["region"]).span(), "empty AWS region").with_hint(
+                "e.g. eu-west-1, or leave `region` out to use AWS_REGION or the AWS profile's region",
+            ),
+        ),
+        Some(region) if !is_aws_region(region) => out.push(value_error(
             at(&["region"]).span(),
-            &eks.region,
-            format!("{} is not an AWS region", q(&eks.region)),
+            region,
+            format!("{} is not an AWS region", q(region)),
             "AWS regions look like eu-west-1, us-east-2 or us-gov-west-1",
-        ));
+        )),
+        _ => {}
     }
     let arn_error = |span: Span, arn: &str, example: &str| {
         role_arn_problem(arn).map(|why| {

@@ -104,7 +104,9 @@ pub fn desired_state(
                 .collect();
             d.version = Some(create_cluster.version.clone());
             d.tags = create_cluster.tags.clone();
-            d.immutable.insert("eks.region".into(), region.clone());
+            if let Some(region) = region {
+                d.immutable.insert("eks.region".into(), region.clone());
+            }
             d.immutable.insert(
                 "eks.subnetIds".into(),
                 create_cluster.resources_vpc_config.subnet_ids.join(","),

@@ -49,7 +49,48 @@ type Requests<'a> = (
 
 pub struct EksProvider {
     client: Client,
+    region: String,
     wait: WaitSettings,
+}
+
+/// The region of a cluster: its definition's, else the one the AWS tools use — `AWS_REGION`,
+/// then `AWS_DEFAULT_REGION`, then the AWS profile's `region` (`AWS_PROFILE`, `AWS_CONFIG_FILE`
+/// or `~/.aws/config`). Instance metadata is not asked: off EC2 that is a slow timeout.
+pub async fn region_for(definition: Option<&str>, cluster: &str) -> Result<String, ProviderError> {
+    use aws_config::meta::region::ProvideRegion;
+    let unavailable = |message: String| ProviderError::Unavailable {
+        provider: ProviderKind::Eks,
+        message,
+    };
+    if let Some(region) = definition {
+        return Ok(region.to_string());
+    }
+    let checked = |region: String, from: &str| {
+        if crate::fleet::validate::is_aws_region(&region) {
+            Ok(region)
+        } else {
+            Err(unavailable(format!(
+                "{from} {region:?} (the region of cluster {cluster}, which names none) is not an AWS region; \
+                 AWS regions look like eu-west-1"
+            )))
+        }
+    };
+    for var in ["AWS_REGION", "AWS_DEFAULT_REGION"] {
+        if let Ok(region) = std::env::var(var)
+            && !region.trim().is_empty()
+        {
+            return checked(region.trim().to_string(), var);
+        }
+    }
+    let profile = aws_config::profile::ProfileFileRegionProvider::new();
+    match profile.region().await {
+        Some(region) => checked(region.to_string(), "the AWS profile's region"),
+        None => Err(unavailable(format!(
+            "no AWS region for cluster {cluster}: set spec.eks.region (in the cluster or in \
+             fleet.yaml's defaults), AWS_REGION or AWS_DEFAULT_REGION, or `region` in the AWS \
+             profile (AWS_PROFILE, ~/.aws/config)"
+        ))),
+    }
 }
 
 /// The one formatter of failed EKS calls: a single line with the operation, the HTTP status,
@@ -291,8 +332,14 @@ impl EksProvider {
         let config = loader.load().await;
         Self {
             client: Client::new(&config),
+            region: settings.region.clone(),
             wait: settings.wait,
         }
+    }
+
+    /// The region this client talks to.
+    pub fn region(&self) -> &str {
+        &self.region
     }
 
     fn requests(rendered: &RenderedCluster) -> Result<Requests<'_>, ProviderError> {

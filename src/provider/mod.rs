@@ -177,7 +177,8 @@ impl AnyProvider {
         }
         match &rendered.requests {
             crate::render::ProviderRequests::Eks { region, .. } => {
-                let mut settings = eks::EksSettings::new(region);
+                let region = eks::region_for(region.as_deref(), &rendered.name).await?;
+                let mut settings = eks::EksSettings::new(&region);
                 settings.endpoint_url = options.aws_endpoint_url.clone();
                 if let Some(t) = options.wait_timeout {
                     settings.wait.timeout = t;
@@ -236,7 +237,7 @@ impl AnyProvider {
         gitfleet: &str,
     ) -> Result<crate::kubeconfig::ClusterAccess, ProviderError> {
         match (self, &rendered.requests) {
-            (Self::Eks(p), crate::render::ProviderRequests::Eks { region, .. }) => {
+            (Self::Eks(p), crate::render::ProviderRequests::Eks { .. }) => {
                 let (server, ca) = p.endpoint(&rendered.name).await?;
                 Ok(crate::kubeconfig::ClusterAccess {
                     name: rendered.name.clone(),
@@ -250,7 +251,7 @@ impl AnyProvider {
                             "--cluster".into(),
                             rendered.name.clone(),
                             "--region".into(),
-                            region.clone(),
+                            p.region().to_string(),
                         ],
                         env: Vec::new(),
                     },

@@ -95,7 +95,9 @@ pub fn read_overrides(
 #[serde(rename_all = "camelCase", tag = "provider")]
 pub enum ProviderRequests {
     Eks {
-        region: String,
+        /// The definition's region; `None`: the AWS environment's, found when connecting.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        region: Option<String>,
         create_cluster: eks::CreateCluster,
         nodegroups: Vec<eks::CreateNodegroup>,
         addons: Vec<eks::CreateAddon>,

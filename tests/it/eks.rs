@@ -674,3 +674,120 @@ fn a_plan_that_cannot_observe_the_reconciler_says_so_and_exits_1() {
     assert!(steps.iter().all(|s| s["observed"] == false), "{steps:?}");
     assert!(doc["clusters"][0]["unobserved"].is_string(), "{doc}");
 }
+
+/// A definition that leaves `spec.eks.region` out: validation accepts it, and the region comes
+/// from AWS_REGION, else AWS_DEFAULT_REGION, else the AWS profile's `region`; with none of them,
+/// a clear error that names every place a region can come from.
+#[test]
+fn a_definition_without_a_region_uses_the_aws_environments() {
+    let moto = Moto::start();
+    let mut src = fleet("noregion", "1.30", 1);
+    let file = src.files.get_mut("clusters/noregion/cluster.yaml").unwrap();
+    *file = file.replace(&format!("    region: {REGION}\n"), "");
+    assert!(!file.contains("region:"), "{file}");
+    let dir = write_fleet(&src);
+    let home = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(home.path().join(".aws")).unwrap();
+    let run = |args: &[&str], env: &[(&str, &str)]| {
+        let mut cmd = cli(dir.path(), &moto, args);
+        cmd.env_remove("AWS_REGION")
+            .env_remove("AWS_DEFAULT_REGION")
+            .env("HOME", home.path())
+            .env("AWS_CONFIG_FILE", home.path().join(".aws/config"));
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let out = cmd.output().unwrap();
+        (
+            out.status.code().unwrap_or(-1),
+            format!(
+                "{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            ),
+        )
+    };
+    let out = crate::support::gitfleet(dir.path())
+        .arg("validate")
+        .env_remove("AWS_REGION")
+        .env_remove("AWS_DEFAULT_REGION")
+        .env("HOME", home.path())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+
+    // No region anywhere: an error that says where one can come from; nothing is planned.
+    let (code, text) = run(&["plan"], &[]);
+    assert_eq!(code, 1, "{text}");
+    assert!(
+        text.contains("no AWS region for cluster noregion: set spec.eks.region")
+            && text.contains("AWS_REGION")
+            && text.contains("AWS_DEFAULT_REGION")
+            && text.contains("profile"),
+        "{text}"
+    );
+    let (code, text) = run(&["plan"], &[("AWS_REGION", "eu west 1")]);
+    assert_eq!(code, 1, "{text}");
+    assert!(text.contains("AWS_REGION \"eu west 1\""), "{text}");
+
+    // The profile's region, then AWS_DEFAULT_REGION over it, then AWS_REGION over both.
+    std::fs::write(
+        home.path().join(".aws/config"),
+        "[default]\nregion = eu-central-1\n",
+    )
+    .unwrap();
+    let (code, text) = run(&["up", "--yes", "--no-install"], &[]);
+    assert_eq!(code, 0, "{text}");
+    let regions_with_cluster = |regions: &[&str]| -> Vec<String> {
+        runtime().block_on(async {
+            let mut found = Vec::new();
+            for region in regions {
+                let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
+                    .region(aws_config::Region::new(region.to_string()))
+                    .endpoint_url(&moto.url)
+                    .credentials_provider(credentials())
+                    .load()
+                    .await;
+                let listed = aws_sdk_eks::Client::new(&config)
+                    .list_clusters()
+                    .send()
+                    .await
+                    .unwrap();
+                if listed.clusters().iter().any(|c| c == "noregion") {
+                    found.push(region.to_string());
+                }
+            }
+            found
+        })
+    };
+    let all = ["eu-central-1", "us-east-2", "ap-south-1"];
+    assert_eq!(regions_with_cluster(&all), ["eu-central-1"]);
+    let (code, text) = run(&["plan", "--no-install"], &[]);
+    assert_eq!(code, 0, "converged in the profile's region: {text}");
+    let (code, text) = run(
+        &["up", "--yes", "--no-install"],
+        &[("AWS_DEFAULT_REGION", "us-east-2")],
+    );
+    assert_eq!(code, 0, "{text}");
+    assert_eq!(regions_with_cluster(&all), ["eu-central-1", "us-east-2"]);
+    let (code, text) = run(
+        &["plan", "--no-install", "-o", "json"],
+        &[
+            ("AWS_DEFAULT_REGION", "us-east-2"),
+            ("AWS_REGION", "ap-south-1"),
+        ],
+    );
+    assert_eq!(code, 2, "AWS_REGION wins, and nothing is there yet: {text}");
+
+    // The kubeconfig's token plugin is called with the region that was used.
+    let (code, text) = run(&["kubeconfig", "noregion"], &[("AWS_REGION", "us-east-2")]);
+    assert_eq!(code, 0, "{text}");
+    let v: serde_yaml::Value = serde_yaml::from_str(&text).unwrap();
+    let args = &v["users"][0]["user"]["exec"]["args"];
+    assert_eq!(args[4], "--region");
+    assert_eq!(args[5], "us-east-2");
+}
