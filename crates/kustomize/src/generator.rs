@@ -18,7 +18,8 @@
 //!   them later). A key given twice is an error.
 //! * Secrets: every value base64-encoded into `data`, `type` defaulting to `Opaque`, `data: {}`
 //!   when empty. ConfigMaps: text into `data`, non-UTF-8 file contents base64-encoded into
-//!   `binaryData`, no `data` when empty. Base64 longer than 70 characters is broken into lines
+//!   `binaryData` ([`config_map_value`]; the [`crate::Loader`] reads text only, so until it
+//!   can hand over bytes every file lands in `data`), no `data` when empty. Base64 longer than 70 characters is broken into lines
 //!   of 70, each ending with a newline, as kustomize does (and hashes).
 //! * Options: the kustomization's `generatorOptions` and the entry's own `options` combine:
 //!   labels and annotations are both applied (the entry's win on a conflict),

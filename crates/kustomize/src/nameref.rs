@@ -1286,6 +1286,28 @@ spec:
     }
 
     #[test]
+    fn suffixes_tell_which_base_a_reference_means_too() {
+        // Bases with namePrefix x- and nameSuffix -a / -b.
+        let mut all = Vec::new();
+        for base in ["a", "b"] {
+            all.extend(docs(&BASE.replace("X", base)).into_iter().map(|v| {
+                let mut r = Resource::new(v, Span::file("d.yaml"));
+                let name = format!("x-{}-{base}", r.name());
+                r.set_name(&name);
+                if r.kind() == "ConfigMap" {
+                    r.needs_hash = true;
+                    let name = format!("{name}-{}", name_suffix(&r.value).unwrap());
+                    r.set_name(&name);
+                }
+                r
+            }));
+        }
+        let out = fixed(all);
+        assert_eq!(volume(&out[1]), "x-cm-a-t2bf4c75c7");
+        assert_eq!(volume(&out[3]), "x-cm-b-4h2mbtbbt6");
+    }
+
+    #[test]
     fn a_name_several_objects_had_is_an_error() {
         let mut resources = two_bases("o-");
         let mut diags = Vec::new();
