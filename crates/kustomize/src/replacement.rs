@@ -556,14 +556,12 @@ fn is_cluster_scoped(kind: &str) -> bool {
     CLUSTER_SCOPED.contains(&kind)
 }
 
-/// kustomize's effective namespace: none for cluster-scoped kinds, `default` for an empty one.
-fn effective_ns<'a>(namespace: &'a str, kind: &str) -> Option<&'a str> {
-    if is_cluster_scoped(kind) {
-        None
-    } else if namespace.is_empty() {
-        Some("default")
+/// An empty namespace reads as `default` when namespaces are compared.
+fn or_default(namespace: &str) -> &str {
+    if namespace.is_empty() {
+        "default"
     } else {
-        Some(namespace)
+        namespace
     }
 }
 
@@ -585,13 +583,15 @@ fn known_ids(res: &Resource) -> Vec<ResId> {
     ids
 }
 
+/// Whether a source selector selects an identity: every part given must be equal, and a
+/// namespace `default` equals none, for every kind (the oracle selects a Namespace object with
+/// `namespace: default`, but not with `namespace: foo`).
 fn source_selects(s: &SourceSelector, id: &ResId) -> bool {
     (s.group.is_empty() || s.group == id.group)
         && (s.version.is_empty() || s.version == id.version)
         && (s.kind.is_empty() || s.kind == id.kind)
         && (s.name.is_empty() || s.name == id.name)
-        && (s.namespace.is_empty()
-            || effective_ns(&s.namespace, &s.kind) == effective_ns(&id.namespace, &id.kind))
+        && (s.namespace.is_empty() || or_default(&s.namespace) == or_default(&id.namespace))
 }
 
 fn describe_source(s: &SourceSelector) -> String {
@@ -1450,14 +1450,20 @@ fn var_value(resources: &[Resource], v: &Var) -> Result<VarValue, Fail> {
             _ => {}
         }
     }
-    let with_ns = !o.namespace.is_empty() || is_cluster_scoped(&o.kind);
+    // Namespaces: for a cluster-scoped kind compared as written (so `namespace: default`
+    // matches no ClusterRole); otherwise only when the objref names one, `default` equalling
+    // none.
+    let cluster = is_cluster_scoped(&o.kind);
     let selects = |id: &ResId| {
         id.group == group
             && id.version == version
             && id.kind == o.kind
             && id.name == o.name
-            && (!with_ns
-                || effective_ns(&o.namespace, &o.kind) == effective_ns(&id.namespace, &id.kind))
+            && if cluster {
+                o.namespace == id.namespace
+            } else {
+                o.namespace.is_empty() || or_default(&o.namespace) == or_default(&id.namespace)
+            }
     };
     let matches: Vec<&Resource> = resources
         .iter()
@@ -1767,15 +1773,10 @@ pub fn resolve_vars(
 }
 
 #[cfg(test)]
-mod tests {
+mod tests_support {
     use super::*;
-    use serde_json::json;
 
-    fn file() -> Arc<str> {
-        "kustomization.yaml".into()
-    }
-
-    fn objects(yaml_text: &str) -> Vec<Resource> {
+    pub fn objects(yaml_text: &str) -> Vec<Resource> {
         yaml::documents(yaml_text)
             .into_iter()
             .map(|(line, doc)| {
@@ -1783,6 +1784,28 @@ mod tests {
                 Resource::new(v, Span::new("res.yaml", line, 1))
             })
             .collect()
+    }
+
+    pub fn var(name: &str, objref: &str, field_path: Option<&str>) -> (Var, Span) {
+        let mut y = format!("name: {name}\nobjref: {objref}\n");
+        if let Some(fp) = field_path {
+            y.push_str(&format!("fieldref: {{fieldPath: '{fp}'}}\n"));
+        }
+        (
+            serde_yaml::from_str(&y).unwrap(),
+            Span::new("kustomization.yaml", 2, 3),
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::tests_support::*;
+    use super::*;
+    use serde_json::json;
+
+    fn file() -> Arc<str> {
+        "kustomization.yaml".into()
     }
 
     /// The objects a var-reference probe substitutes into: `$(V)` in every field a table
@@ -2929,17 +2952,6 @@ metadata:
 
     // --- vars -------------------------------------------------------------------------------
 
-    fn var(name: &str, objref: &str, field_path: Option<&str>) -> (Var, Span) {
-        let mut y = format!("name: {name}\nobjref: {objref}\n");
-        if let Some(fp) = field_path {
-            y.push_str(&format!("fieldref: {{fieldPath: '{fp}'}}\n"));
-        }
-        (
-            serde_yaml::from_str(&y).unwrap(),
-            Span::new("kustomization.yaml", 2, 3),
-        )
-    }
-
     fn resolve(resources: &mut [Resource], vars: &[(Var, Span)], specs: &[FieldSpec]) -> Vec<Diag> {
         let mut diags = Vec::new();
         resolve_vars(resources, vars, specs, &mut diags);
@@ -3425,5 +3437,88 @@ StatefulSet spec/volumeClaimTemplates/spec/nfs/server
         }
         let expected: BTreeSet<String> = VAR_REFERENCE_ORACLE.lines().map(String::from).collect();
         assert_eq!(got, expected);
+    }
+}
+
+#[cfg(test)]
+mod cluster_scoped_tests {
+    use super::tests_support::*;
+    use super::*;
+
+    const CLUSTER: &str = r#"
+apiVersion: v1
+kind: Namespace
+metadata:
+  name: team
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRole
+metadata:
+  name: cr
+---
+apiVersion: v1
+kind: Pod
+metadata:
+  name: pod
+spec:
+  containers:
+  - name: app
+    image: nginx
+    args: ["$(V)"]
+"#;
+
+    #[test]
+    fn sources_read_no_namespace_as_default_for_every_kind() {
+        let source = |src: &str| {
+            let mut rs = objects(CLUSTER);
+            let reps: Vec<Replacement> = serde_yaml::from_str(&format!(
+                "- source: {src}\n  targets: [{{select: {{kind: Pod}}, fieldPaths: [metadata.annotations.a], options: {{create: true}}}}]"
+            ))
+            .unwrap();
+            let mut diags = Vec::new();
+            apply(&mut rs, &reps, &Span::file("k.yaml"), &mut diags);
+            diags.first().map_or_else(
+                || Ok(rs[2].value["metadata"]["annotations"]["a"].clone()),
+                |d| Err(d.message.clone()),
+            )
+        };
+        // Oracle results.
+        assert_eq!(
+            source("{kind: Namespace, name: team, namespace: default}").unwrap(),
+            "team"
+        );
+        assert_eq!(
+            source("{kind: ClusterRole, name: cr, namespace: default}").unwrap(),
+            "cr"
+        );
+        assert_eq!(source("{name: team, namespace: default}").unwrap(), "team");
+        assert!(source("{kind: Namespace, name: team, namespace: foo}").is_err());
+    }
+
+    #[test]
+    fn var_objrefs_compare_a_cluster_scoped_namespace_as_written() {
+        let arg = |objref: &str| {
+            let mut rs = objects(CLUSTER);
+            let mut diags = Vec::new();
+            resolve_vars(
+                &mut rs,
+                &[var("V", objref, None)],
+                &default_var_reference(),
+                &mut diags,
+            );
+            diags.first().map_or_else(
+                || Ok(rs[2].value["spec"]["containers"][0]["args"][0].clone()),
+                |d| Err(d.message.clone()),
+            )
+        };
+        let cr = "kind: ClusterRole, name: cr, apiVersion: rbac.authorization.k8s.io/v1";
+        assert_eq!(arg(&format!("{{{cr}}}")).unwrap(), "cr");
+        assert!(arg(&format!("{{{cr}, namespace: default}}")).is_err());
+        assert!(arg(&format!("{{{cr}, namespace: zz}}")).is_err());
+        assert_eq!(
+            arg("{kind: Namespace, name: team, apiVersion: v1}").unwrap(),
+            "team"
+        );
+        assert!(arg("{kind: Namespace, name: team, apiVersion: v1, namespace: default}").is_err());
     }
 }
