@@ -281,77 +281,15 @@ pub fn default_rules() -> Vec<NameBackRef> {
     ]
 }
 
-/// Kinds kustomize v5.8.1 treats as cluster-scoped, by apiVersion (its embedded Kubernetes
-/// schema: GA and beta versions of the 1.21 API). Everything else is namespaced.
-const CLUSTER_SCOPED: &[(&str, &[&str])] = &[
-    (
-        "v1",
-        &["ComponentStatus", "Namespace", "Node", "PersistentVolume"],
-    ),
-    (
-        "admissionregistration.k8s.io/v1",
-        &[
-            "MutatingWebhookConfiguration",
-            "ValidatingWebhookConfiguration",
-        ],
-    ),
-    (
-        "admissionregistration.k8s.io/v1beta1",
-        &[
-            "MutatingWebhookConfiguration",
-            "ValidatingWebhookConfiguration",
-        ],
-    ),
-    ("apiextensions.k8s.io/v1", &["CustomResourceDefinition"]),
-    (
-        "apiextensions.k8s.io/v1beta1",
-        &["CustomResourceDefinition"],
-    ),
-    ("apiregistration.k8s.io/v1", &["APIService"]),
-    ("apiregistration.k8s.io/v1beta1", &["APIService"]),
-    ("certificates.k8s.io/v1", &["CertificateSigningRequest"]),
-    (
-        "certificates.k8s.io/v1beta1",
-        &["CertificateSigningRequest"],
-    ),
-    (
-        "flowcontrol.apiserver.k8s.io/v1beta1",
-        &["FlowSchema", "PriorityLevelConfiguration"],
-    ),
-    ("networking.k8s.io/v1", &["IngressClass"]),
-    ("networking.k8s.io/v1beta1", &["IngressClass"]),
-    ("node.k8s.io/v1", &["RuntimeClass"]),
-    ("node.k8s.io/v1beta1", &["RuntimeClass"]),
-    ("policy/v1beta1", &["PodSecurityPolicy"]),
-    (
-        "rbac.authorization.k8s.io/v1",
-        &["ClusterRole", "ClusterRoleBinding"],
-    ),
-    (
-        "rbac.authorization.k8s.io/v1beta1",
-        &["ClusterRole", "ClusterRoleBinding"],
-    ),
-    ("scheduling.k8s.io/v1", &["PriorityClass"]),
-    ("scheduling.k8s.io/v1beta1", &["PriorityClass"]),
-    (
-        "storage.k8s.io/v1",
-        &["CSIDriver", "CSINode", "StorageClass", "VolumeAttachment"],
-    ),
-    (
-        "storage.k8s.io/v1beta1",
-        &["CSIDriver", "CSINode", "StorageClass", "VolumeAttachment"],
-    ),
-];
-
+/// Whether kustomize treats the object as cluster-scoped (by its embedded Kubernetes schema:
+/// [`crate::transform::is_cluster_scoped`]).
 fn cluster_scoped(id: &ResId) -> bool {
     let api_version = if id.group.is_empty() {
         id.version.clone()
     } else {
         format!("{}/{}", id.group, id.version)
     };
-    CLUSTER_SCOPED
-        .iter()
-        .any(|(av, kinds)| *av == api_version && kinds.contains(&id.kind.as_str()))
+    crate::transform::is_cluster_scoped(&api_version, &id.kind)
 }
 
 /// kustomize's effective namespace: `None` for cluster-scoped kinds, `default` for none.
