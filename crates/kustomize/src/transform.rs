@@ -2752,6 +2752,25 @@ spec:
     }
 
     #[test]
+    fn unset_only_fills_empty_namespaces_and_labels_overwrite() {
+        // kubectl kustomize: a NamespaceTransformer with unsetOnly, and labels: [{pairs: {app: new}}].
+        let mut rs = load(
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a\n  namespace: \"\"\n  \
+             labels: {app: old, num: 5}\n---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  \
+             name: b\n  namespace: keep\n",
+        );
+        namespace(&mut rs, "foo", &[], true, SubjectMode::DefaultOnly).unwrap();
+        let specs = label_specs(&default_config(), false, false, &[]).unwrap();
+        labels(&mut rs, &pairs(&[("app", "new")]), &specs).unwrap();
+        assert_eq!(rs[0].namespace(), "foo");
+        assert_eq!(
+            rs[0].value["metadata"]["labels"],
+            json!({"app": "new", "num": 5})
+        );
+        assert_eq!(rs[1].namespace(), "keep");
+    }
+
+    #[test]
     fn namespace_ignores_crd_scope_and_creates_apiservice_service() {
         let mut rs = load(NS3_INPUT);
         namespace(
