@@ -53,6 +53,95 @@ impl fmt::Debug for Auth {
     }
 }
 
+/// How the exec plugin of a kubeconfig gitfleet writes names gitfleet.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum ExecCommand {
+    /// `command: gitfleet`, looked up on PATH when kubectl runs it: the kubeconfig keeps
+    /// working after gitfleet is moved or upgraded.
+    #[default]
+    Path,
+    /// The absolute path of the running gitfleet binary, for when kubectl's PATH lacks it.
+    Absolute,
+}
+
+impl ExecCommand {
+    /// The command to write.
+    pub fn command(self) -> String {
+        match self {
+            Self::Path => "gitfleet".to_string(),
+            Self::Absolute => current_exe(),
+        }
+    }
+}
+
+/// The absolute path of the running binary (`gitfleet` if it cannot be told): what gitfleet
+/// itself runs as the exec plugin of the connections it makes right now.
+pub fn current_exe() -> String {
+    std::env::current_exe()
+        .map(|p| p.to_string_lossy().into_owned())
+        .unwrap_or_else(|_| "gitfleet".into())
+}
+
+/// A cluster's kubeconfig as a provider hands it out: access gitfleet renders itself (EKS,
+/// authenticating through `gitfleet token eks`), or the provider's own text (AKS, kind).
+#[derive(Debug, Clone)]
+pub enum KubeconfigSource {
+    /// Rendered by [`render`]; an exec plugin's command is chosen at rendering time.
+    Access(ClusterAccess),
+    /// The provider's kubeconfig as it came (credentials inside: never shown).
+    Text(String),
+}
+
+impl KubeconfigSource {
+    /// The kubeconfig text, an exec plugin of gitfleet's calling `gitfleet` as `command`.
+    pub fn text(&self, command: &str) -> String {
+        match self {
+            Self::Text(text) => text.clone(),
+            Self::Access(access) => {
+                let mut access = access.clone();
+                if let Auth::Exec { command: c, .. } = &mut access.auth {
+                    *c = command.to_string();
+                }
+                render(&access)
+            }
+        }
+    }
+}
+
+/// The first line of every kubeconfig `gitfleet up` writes for a cluster: how `gitfleet down`
+/// tells its own files from anyone else's before removing one.
+pub fn written_header(cluster: &str) -> String {
+    format!("# Written by gitfleet for cluster {cluster}; `gitfleet down {cluster}` removes it.\n")
+}
+
+/// `dir/<cluster>.yaml`, where `up` writes a cluster's kubeconfig.
+pub fn written_path(dir: &Path, cluster: &str) -> PathBuf {
+    dir.join(format!("{cluster}.yaml"))
+}
+
+/// Writes a cluster's kubeconfig to `dir/<cluster>.yaml` (mode 0600), marked as gitfleet's.
+pub fn write_for_cluster(dir: &Path, cluster: &str, text: &str) -> io::Result<PathBuf> {
+    let file = written_path(dir, cluster);
+    write_private(&file, &format!("{}{text}", written_header(cluster)))?;
+    Ok(file)
+}
+
+/// Removes `dir/<cluster>.yaml` when gitfleet wrote it for that cluster (its first line says
+/// so); a file of anyone else's stays. Returns the removed file.
+pub fn remove_for_cluster(dir: &Path, cluster: &str) -> io::Result<Option<PathBuf>> {
+    let file = written_path(dir, cluster);
+    let text = match fs::read_to_string(&file) {
+        Ok(t) => t,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    if !text.starts_with(&written_header(cluster)) {
+        return Ok(None);
+    }
+    fs::remove_file(&file)?;
+    Ok(Some(file))
+}
+
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
 struct Config<'a> {
@@ -442,6 +531,44 @@ mod tests {
         let debug = format!("{access:?}");
         assert!(!debug.contains("very-secret-token"), "{debug}");
         assert!(debug.contains("redacted"), "{debug}");
+    }
+
+    #[test]
+    fn a_source_renders_the_exec_command_it_is_given() {
+        let source = KubeconfigSource::Access(exec_access());
+        for command in ["gitfleet", "/opt/bin/gitfleet"] {
+            let v: Value = serde_yaml::from_str(&source.text(command)).unwrap();
+            assert_eq!(v["users"][0]["user"]["exec"]["command"], command);
+        }
+        assert_eq!(ExecCommand::Path.command(), "gitfleet");
+        assert!(Path::new(&ExecCommand::Absolute.command()).is_absolute());
+        let text = KubeconfigSource::Text("apiVersion: v1\n".into());
+        assert_eq!(text.text("ignored"), "apiVersion: v1\n");
+    }
+
+    #[test]
+    fn only_kubeconfigs_gitfleet_wrote_for_the_cluster_are_removed() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = write_for_cluster(dir.path(), "a", "apiVersion: v1\n").unwrap();
+        let text = fs::read_to_string(&file).unwrap();
+        assert!(
+            text.starts_with("# Written by gitfleet for cluster a;"),
+            "{text}"
+        );
+        let parsed: Value = serde_yaml::from_str(&text).unwrap();
+        assert_eq!(parsed["apiVersion"], "v1", "the header is a YAML comment");
+        // Someone else's file of the same name, and gitfleet's file of another cluster, stay.
+        fs::write(dir.path().join("b.yaml"), "apiVersion: v1\n").unwrap();
+        fs::write(dir.path().join("c.yaml"), written_header("a")).unwrap();
+        assert_eq!(remove_for_cluster(dir.path(), "b").unwrap(), None);
+        assert_eq!(remove_for_cluster(dir.path(), "c").unwrap(), None);
+        assert_eq!(remove_for_cluster(dir.path(), "missing").unwrap(), None);
+        assert_eq!(
+            remove_for_cluster(dir.path(), "a").unwrap(),
+            Some(file.clone())
+        );
+        assert!(!file.exists());
+        assert_eq!(entries(dir.path()), ["b.yaml", "c.yaml"]);
     }
 
     #[test]

@@ -168,8 +168,7 @@ async fn observe_reconciler(
     fleet_dir: &std::path::Path,
     observed: &mut plan::Observed,
 ) -> Result<(), String> {
-    let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
-    let (conn, _) = connect_cluster(provider, rendered, fleet_dir, dir.path()).await?;
+    let (conn, _) = connect_cluster(provider, rendered, fleet_dir, None).await?;
     observed.reconciler = crate::bootstrap::observe(&conn, &prepared.fleet.fleet, &rendered.name)
         .await
         .map_err(|e| format!("cannot observe the reconciler at {}: {e}", conn.server))?;
@@ -199,14 +198,25 @@ pub fn cluster_outputs(
     outputs
 }
 
+/// Where, and how, a cluster's kubeconfig is written for the user.
+#[derive(Debug, Clone, Copy)]
+pub struct KubeconfigFile<'a> {
+    /// The file is `dir/<cluster>.yaml` (mode 0600).
+    pub dir: &'a std::path::Path,
+    /// How its exec plugin (EKS) names gitfleet.
+    pub exec: crate::kubeconfig::ExecCommand,
+}
+
 /// A connection to a cluster's API server: the kubeconfig of an existing cluster (as its
-/// definition names it, relative paths from the fleet directory), else the provider's kubeconfig
-/// written (mode 0600) to `kubeconfig_dir/<cluster>.yaml`.
+/// definition names it, relative paths from the fleet directory), else the provider's. The
+/// connection runs gitfleet's exec plugin (EKS) as this very binary, so it works whether or
+/// not gitfleet is on PATH. With `write`, the provider's kubeconfig is also written for the
+/// user (see [`KubeconfigFile`]) from the same cloud answer; its path is returned.
 pub async fn connect_cluster(
     provider: &AnyProvider,
     rendered: &RenderedCluster,
     fleet_dir: &std::path::Path,
-    kubeconfig_dir: &std::path::Path,
+    write: Option<KubeconfigFile<'_>>,
 ) -> Result<(crate::kube::Connection, Option<std::path::PathBuf>), String> {
     if let crate::render::ProviderRequests::Existing {
         kubeconfig,
@@ -228,28 +238,48 @@ pub async fn connect_cluster(
         };
         return Ok((conn, None));
     }
-    let file = write_kubeconfig(provider, rendered, kubeconfig_dir).await?;
-    let conn = crate::kube::connect(Some(&file), None)
+    let source = provider
+        .kubeconfig_source(rendered, std::path::Path::new("."))
         .await
         .map_err(|e| e.to_string())?;
-    Ok((conn, Some(file)))
+    let shown = format!("the kubeconfig of cluster {}", rendered.name);
+    let conn = crate::kube::client::connect_text(
+        &shown,
+        &source.text(&crate::kubeconfig::current_exe()),
+        None,
+    )
+    .await
+    .map_err(|e| e.to_string())?;
+    let file = match write {
+        Some(w) => Some(write_source(&source, rendered, w)?),
+        None => None,
+    };
+    Ok((conn, file))
 }
 
-/// Writes the provider's kubeconfig of a provisioned cluster to `dir/<cluster>.yaml` (mode 0600).
+/// Writes the provider's kubeconfig of a provisioned cluster for the user (one cloud call).
 pub async fn write_kubeconfig(
     provider: &AnyProvider,
     rendered: &RenderedCluster,
-    dir: &std::path::Path,
+    file: KubeconfigFile<'_>,
 ) -> Result<std::path::PathBuf, String> {
-    let exe = std::env::current_exe()
-        .map(|p| p.to_string_lossy().into_owned())
-        .unwrap_or_else(|_| "gitfleet".into());
-    let text = provider
-        .kubeconfig(rendered, &exe, std::path::Path::new("."))
+    let source = provider
+        .kubeconfig_source(rendered, std::path::Path::new("."))
         .await
         .map_err(|e| e.to_string())?;
-    let file = dir.join(format!("{}.yaml", rendered.name));
-    crate::kubeconfig::write_private(&file, &text)
-        .map_err(|e| format!("cannot write {}: {e}", file.display()))?;
-    Ok(file)
+    write_source(&source, rendered, file)
+}
+
+fn write_source(
+    source: &crate::kubeconfig::KubeconfigSource,
+    rendered: &RenderedCluster,
+    file: KubeconfigFile<'_>,
+) -> Result<std::path::PathBuf, String> {
+    let text = source.text(&file.exec.command());
+    crate::kubeconfig::write_for_cluster(file.dir, &rendered.name, &text).map_err(|e| {
+        format!(
+            "cannot write {}: {e}",
+            crate::kubeconfig::written_path(file.dir, &rendered.name).display()
+        )
+    })
 }

@@ -1,30 +1,38 @@
 //! `gitfleet down`: delete clusters gitfleet created (ownership tags checked by the provider),
-//! after confirmation unless `--yes`.
+//! after confirmation unless `--yes`; the same selection, `--parallel` and `-o json` as `up`.
+//! The kubeconfigs `up` wrote for the deleted clusters are removed.
 
 use std::io::Write as _;
+use std::path::PathBuf;
 
 use anyhow::bail;
 use clap::Args;
+use serde::Serialize;
 
-use super::{EXIT_ERROR, EXIT_OK, FleetArgs, report_failure};
-use gitfleet::fleet::selector::Selector;
-use gitfleet::pipeline::{connect_cluster, prepare};
-use gitfleet::provider::{AnyProvider, ProviderOptions};
+use super::batch::{BatchArgs, Outcome};
+use super::{EXIT_ERROR, EXIT_OK, FleetArgs, OutputFormat, report_failure};
+use gitfleet::fleet::types::ProviderKind;
+use gitfleet::pipeline::{Prepared, connect_cluster, prepare};
+use gitfleet::provider::{AnyProvider, ProviderError, ProviderOptions};
+use gitfleet::render::RenderedCluster;
 use gitfleet::source::Source;
 
 #[derive(Debug, Args)]
 pub struct DownArgs {
-    /// Clusters to delete.
-    #[arg(value_name = "CLUSTER")]
-    pub clusters: Vec<String>,
-    /// Delete the clusters whose labels match instead.
-    #[arg(long, short = 'l', value_name = "SELECTOR", value_parser = super::parse_selector)]
-    pub selector: Option<Selector>,
+    #[command(flatten)]
+    pub batch: BatchArgs,
+    /// Every cluster of the fleet (otherwise name them, or select them with -l).
+    #[arg(long, conflicts_with_all = ["names", "clusters", "selector"])]
+    pub all: bool,
     #[command(flatten)]
     pub fleet: FleetArgs,
     /// Delete without asking.
     #[arg(long, short = 'y')]
     pub yes: bool,
+    /// Where `up` wrote the kubeconfigs (default ~/.kube/gitfleet); those of the deleted clusters
+    /// are removed (only files gitfleet wrote for them).
+    #[arg(long, value_name = "DIR", env = "GITFLEET_KUBECONFIG_DIR")]
+    pub kubeconfig_dir: Option<PathBuf>,
     /// Send AWS API calls to this endpoint (an emulator); AWS_ENDPOINT_URL works too.
     #[arg(long, value_name = "URL")]
     pub aws_endpoint_url: Option<String>,
@@ -36,19 +44,103 @@ pub struct DownArgs {
     pub timeout: Option<std::time::Duration>,
 }
 
-pub fn run(args: DownArgs) -> anyhow::Result<u8> {
-    if args.clusters.is_empty() && args.selector.is_none() {
-        bail!("name the clusters to delete, or select them with -l");
+/// What `down` did to one cluster, as `-o json` prints it.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct DownResult {
+    cluster: String,
+    provider: ProviderKind,
+    /// `deleted`, `absent` (nothing to delete), `kept` (an existing cluster: only the seed is
+    /// removed), `refused` (not gitfleet's: nothing changed) or `failed`.
+    result: &'static str,
+    ok: bool,
+    /// The reconciler's seed objects removed before the cluster went.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    seed_removed: Vec<String>,
+    /// The kubeconfig `up` had written for the cluster, now removed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    kubeconfig_removed: Option<PathBuf>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<String>,
+}
+
+impl Outcome for DownResult {
+    fn cluster(&self) -> &str {
+        &self.cluster
     }
-    let mut out = std::io::stdout().lock();
+
+    fn provider(&self) -> ProviderKind {
+        self.provider
+    }
+
+    fn result(&self) -> &str {
+        self.result
+    }
+
+    fn ok(&self) -> bool {
+        self.ok
+    }
+
+    fn detail(&self) -> String {
+        if let Some(e) = &self.error {
+            return e.clone();
+        }
+        let mut parts = vec![match self.result {
+            "deleted" => "cluster deleted".to_string(),
+            "absent" => "does not exist".to_string(),
+            _ => "the existing cluster itself is not gitfleet's to delete".to_string(),
+        }];
+        match self.seed_removed.len() {
+            0 if self.result == "kept" => parts.push("no seed to remove".into()),
+            0 => {}
+            n => parts.push(format!("seed removed ({n} object(s))")),
+        }
+        if let Some(file) = &self.kubeconfig_removed {
+            parts.push(format!("kubeconfig {} removed", file.display()));
+        }
+        parts.join(", ")
+    }
+}
+
+/// Why a cluster was not deleted.
+enum Failure {
+    /// Not gitfleet's: nothing was changed.
+    Refused(String),
+    Failed(String),
+}
+
+impl From<ProviderError> for Failure {
+    fn from(e: ProviderError) -> Self {
+        match e {
+            ProviderError::NotOwned { .. } => Failure::Refused(e.to_string()),
+            e => Failure::Failed(e.to_string()),
+        }
+    }
+}
+
+pub fn run(args: DownArgs) -> anyhow::Result<u8> {
+    if !args.all && !args.batch.selects() {
+        bail!(
+            "name the clusters to delete (CLUSTER… or -c NAME) or select them with -l SELECTOR; \
+             --all deletes every cluster of the fleet"
+        );
+    }
     let source = Source::new(&args.fleet.fleet);
-    let prepared = match prepare(&source, &args.clusters, args.selector.as_ref()) {
+    let prepared = match prepare(
+        &source,
+        &args.batch.names(),
+        args.batch.select.selector.as_ref(),
+    ) {
         Ok(p) => p,
-        Err(e) => return Ok(report_failure(&e, super::OutputFormat::Text)),
+        Err(e) => return Ok(report_failure(&e, args.batch.output)),
     };
     let names: Vec<&str> = prepared.rendered.iter().map(|r| r.name.as_str()).collect();
     if names.is_empty() {
-        writeln!(out, "no cluster matches the selection")?;
+        if args.batch.output == OutputFormat::Text {
+            writeln!(std::io::stdout().lock(), "no cluster matches the selection")?;
+            return Ok(EXIT_OK);
+        }
+        super::batch::report(Vec::<DownResult>::new(), args.batch.output)?;
         return Ok(EXIT_OK);
     }
     if !args.yes
@@ -66,70 +158,114 @@ pub fn run(args: DownArgs) -> anyhow::Result<u8> {
         wait_timeout: args.timeout,
         poll_interval: super::poll_interval(),
     };
-    let fleet = &prepared.fleet.fleet.metadata.name;
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
-    let mut failed = 0;
-    let kubeconfig_dir = tempfile::tempdir()?;
-    for rendered in &prepared.rendered {
-        let progress = super::progress::for_cluster(&rendered.name);
-        let result: anyhow::Result<String> = runtime.block_on(async {
-            let provider = AnyProvider::connect(rendered, &options).await?;
-            // First the seed, so the reconciler stops applying; for kind, gitfleet's cluster facts
-            // are the proof of ownership (kind clusters carry no tags).
-            let exists = match &provider {
-                AnyProvider::Kind(k) => k.exists(&rendered.name)?,
-                AnyProvider::Existing => true,
-                _ => false,
-            };
-            let mut removed = Vec::new();
-            if exists {
-                let (conn, _) = connect_cluster(&provider, rendered, &args.fleet.fleet, kubeconfig_dir.path())
-                    .await
-                    .map_err(|e| anyhow::anyhow!("cannot reach the cluster: {e}"))?;
-                if matches!(provider, AnyProvider::Kind(_)) {
-                    let facts: kube::Api<k8s_openapi::api::core::v1::ConfigMap> = kube::Api::namespaced(
-                        conn.client.clone(),
-                        &prepared.fleet.fleet.spec.reconciler.namespace,
-                    );
-                    let owned = facts
-                        .get_opt("gitfleet-cluster-facts")
-                        .await
-                        .ok()
-                        .flatten()
-                        .and_then(|cm| cm.data)
-                        .is_some_and(|d| d.get("name") == Some(&rendered.name));
-                    if !owned {
-                        anyhow::bail!(
-                            "kind cluster {} holds no gitfleet cluster facts for it; gitfleet never deletes what it did not create",
-                            rendered.name
-                        );
-                    }
+    let kubeconfig_dir = args
+        .kubeconfig_dir
+        .clone()
+        .unwrap_or_else(super::batch::default_kubeconfig_dir);
+    let results = super::runtime()?.block_on(args.batch.run_each(&prepared.rendered, |rendered| {
+        down_one(&args, &prepared, rendered, &options, &kubeconfig_dir)
+    }));
+    let all_ok = super::batch::report(results, args.batch.output)?;
+    Ok(if all_ok { EXIT_OK } else { EXIT_ERROR })
+}
+
+async fn down_one(
+    args: &DownArgs,
+    prepared: &Prepared,
+    rendered: &RenderedCluster,
+    options: &ProviderOptions,
+    kubeconfig_dir: &std::path::Path,
+) -> DownResult {
+    let mut result = DownResult {
+        cluster: rendered.name.clone(),
+        provider: rendered.provider,
+        result: "failed",
+        ok: false,
+        seed_removed: Vec::new(),
+        kubeconfig_removed: None,
+        error: None,
+    };
+    match delete(args, prepared, rendered, options, &mut result).await {
+        Ok(what) => {
+            result.result = what;
+            result.ok = true;
+            if what != "kept" {
+                match gitfleet::kubeconfig::remove_for_cluster(kubeconfig_dir, &rendered.name) {
+                    Ok(file) => result.kubeconfig_removed = file,
+                    Err(e) => eprintln!(
+                        "[{}] warning: cannot remove {}: {e}",
+                        rendered.name,
+                        gitfleet::kubeconfig::written_path(kubeconfig_dir, &rendered.name)
+                            .display()
+                    ),
                 }
-                removed = gitfleet::bootstrap::uninstall(&conn, &prepared.fleet.fleet, rendered, false).await?;
-            }
-            if matches!(provider, AnyProvider::Existing) {
-                return Ok(format!(
-                    "seed removed ({}); the existing cluster itself is not gitfleet's to delete",
-                    if removed.is_empty() { "nothing to remove".to_string() } else { removed.join(", ") }
-                ));
-            }
-            Ok(if provider.delete(rendered, fleet, progress.as_ref()).await? {
-                "deleted".to_string()
-            } else {
-                "does not exist".to_string()
-            })
-        });
-        match result {
-            Ok(what) => writeln!(out, "{}: {what}", rendered.name)?,
-            Err(e) => {
-                failed += 1;
-                eprintln!("{}: error: {e:#}", rendered.name);
             }
         }
+        Err(Failure::Refused(e)) => {
+            result.result = "refused";
+            result.error = Some(e);
+        }
+        Err(Failure::Failed(e)) => result.error = Some(e),
     }
-    Ok(if failed > 0 { EXIT_ERROR } else { EXIT_OK })
+    result
+}
+
+/// The seed first (so the reconciler stops applying), then the cluster if gitfleet owns it.
+async fn delete(
+    args: &DownArgs,
+    prepared: &Prepared,
+    rendered: &RenderedCluster,
+    options: &ProviderOptions,
+    result: &mut DownResult,
+) -> Result<&'static str, Failure> {
+    let fleet = &prepared.fleet.fleet;
+    let progress = super::progress::for_cluster(&rendered.name);
+    let provider = AnyProvider::connect(rendered, options).await?;
+    // For kind, gitfleet's cluster facts are the proof of ownership (kind clusters carry no
+    // tags).
+    let exists = match &provider {
+        AnyProvider::Kind(k) => k.exists(&rendered.name)?,
+        AnyProvider::Existing => true,
+        _ => false,
+    };
+    if exists {
+        let (conn, _) = connect_cluster(&provider, rendered, &args.fleet.fleet, None)
+            .await
+            .map_err(|e| Failure::Failed(format!("cannot reach the cluster: {e}")))?;
+        if matches!(provider, AnyProvider::Kind(_)) {
+            let facts: kube::Api<k8s_openapi::api::core::v1::ConfigMap> =
+                kube::Api::namespaced(conn.client.clone(), &fleet.spec.reconciler.namespace);
+            let owned = facts
+                .get_opt("gitfleet-cluster-facts")
+                .await
+                .ok()
+                .flatten()
+                .and_then(|cm| cm.data)
+                .is_some_and(|d| d.get("name") == Some(&rendered.name));
+            if !owned {
+                return Err(Failure::Refused(format!(
+                    "kind cluster {} holds no gitfleet cluster facts for it; gitfleet never deletes what it did not create",
+                    rendered.name
+                )));
+            }
+        }
+        result.seed_removed = gitfleet::bootstrap::uninstall(&conn, fleet, rendered, false)
+            .await
+            .map_err(|e| Failure::Failed(format!("removing the seed: {e}")))?;
+    }
+    if matches!(provider, AnyProvider::Existing) {
+        return Ok("kept");
+    }
+    Ok(
+        if provider
+            .delete(rendered, &fleet.metadata.name, progress.as_ref())
+            .await?
+        {
+            "deleted"
+        } else {
+            "absent"
+        },
+    )
 }
 
 #[derive(Debug, Args)]
@@ -142,9 +278,6 @@ pub struct UninstallArgs {
     /// Remove without asking.
     #[arg(long, short = 'y')]
     pub yes: bool,
-    /// Where provider kubeconfigs are written (mode 0600).
-    #[arg(long, value_name = "DIR", env = "GITFLEET_KUBECONFIG_DIR")]
-    pub kubeconfig_dir: Option<std::path::PathBuf>,
     /// Send AWS API calls to this endpoint (an emulator); AWS_ENDPOINT_URL works too.
     #[arg(long, value_name = "URL")]
     pub aws_endpoint_url: Option<String>,
@@ -176,10 +309,6 @@ pub fn run_uninstall(args: UninstallArgs) -> anyhow::Result<u8> {
         poll_interval: super::poll_interval(),
         ..ProviderOptions::default()
     };
-    let dir = match &args.kubeconfig_dir {
-        Some(d) => d.clone(),
-        None => std::env::temp_dir(),
-    };
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
@@ -187,7 +316,7 @@ pub fn run_uninstall(args: UninstallArgs) -> anyhow::Result<u8> {
     for rendered in &prepared.rendered {
         let result: anyhow::Result<Vec<String>> = runtime.block_on(async {
             let provider = AnyProvider::connect(rendered, &options).await?;
-            let (conn, _) = connect_cluster(&provider, rendered, &args.fleet.fleet, &dir)
+            let (conn, _) = connect_cluster(&provider, rendered, &args.fleet.fleet, None)
                 .await
                 .map_err(|e| anyhow::anyhow!("cannot reach the cluster: {e}"))?;
             Ok(

@@ -1,5 +1,6 @@
 //! `gitfleet kubeconfig CLUSTER`: a kubeconfig for a provisioned cluster, written with mode 0600
-//! (or printed); EKS kubeconfigs authenticate through `gitfleet token eks`, so they keep working.
+//! (or printed); EKS kubeconfigs authenticate through `gitfleet token eks` (calling `gitfleet` from
+//! PATH unless `--kubeconfig-exec absolute`), so they keep working.
 
 use std::io::Write as _;
 use std::path::PathBuf;
@@ -7,6 +8,7 @@ use std::path::PathBuf;
 use anyhow::Context;
 use clap::Args;
 
+use super::batch::ExecPath;
 use super::{EXIT_OK, FleetArgs, report_failure};
 use gitfleet::pipeline::prepare;
 use gitfleet::provider::{AnyProvider, ProviderOptions};
@@ -21,6 +23,10 @@ pub struct KubeconfigArgs {
     /// Write the kubeconfig to this file (mode 0600) instead of printing it.
     #[arg(long, short, value_name = "FILE")]
     pub out: Option<PathBuf>,
+    /// How the exec plugin (EKS) calls gitfleet: `path` writes `command: gitfleet` (found on
+    /// PATH, survives moving or upgrading it), `absolute` this binary's absolute path.
+    #[arg(long, value_enum, value_name = "HOW", default_value_t = ExecPath::Path, env = "GITFLEET_KUBECONFIG_EXEC")]
+    pub kubeconfig_exec: ExecPath,
     /// Send AWS API calls to this endpoint (an emulator); AWS_ENDPOINT_URL works too.
     #[arg(long, value_name = "URL")]
     pub aws_endpoint_url: Option<String>,
@@ -43,10 +49,7 @@ pub fn run(args: KubeconfigArgs) -> anyhow::Result<u8> {
         wait_timeout: None,
         poll_interval: super::poll_interval(),
     };
-    let exe = std::env::current_exe()
-        .ok()
-        .map(|p| p.display().to_string())
-        .unwrap_or_else(|| "gitfleet".into());
+    let exe = gitfleet::kubeconfig::ExecCommand::from(args.kubeconfig_exec).command();
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;

@@ -5,6 +5,7 @@
 mod adopt;
 mod agent;
 mod apply;
+mod batch;
 mod build;
 mod completion;
 mod down;

@@ -9,13 +9,15 @@ use std::time::Duration;
 
 use anyhow::bail;
 use clap::Args;
-use futures::StreamExt;
 use serde::Serialize;
 
-use super::{EXIT_ERROR, EXIT_OK, FleetArgs, OutputFormat, SelectArgs, report_failure};
+use super::batch::{BatchArgs, ExecPath, Outcome};
+use super::{EXIT_ERROR, EXIT_OK, FleetArgs, OutputFormat, report_failure};
 use gitfleet::bootstrap::{self, BootstrapOptions, BootstrapReport, GitAuth};
 use gitfleet::fleet::types::ProviderKind;
-use gitfleet::pipeline::{Prepared, cluster_outputs, connect_cluster, prepare, write_kubeconfig};
+use gitfleet::pipeline::{
+    KubeconfigFile, Prepared, cluster_outputs, connect_cluster, prepare, write_kubeconfig,
+};
 use gitfleet::plan::{self, ClusterPlan};
 use gitfleet::provider::{AnyProvider, ProviderOptions};
 use gitfleet::render::RenderedCluster;
@@ -26,19 +28,10 @@ pub struct UpArgs {
     #[command(flatten)]
     pub fleet: FleetArgs,
     #[command(flatten)]
-    pub select: SelectArgs,
-    /// Cluster names (same as -c).
-    #[arg(value_name = "CLUSTER")]
-    pub names: Vec<String>,
+    pub batch: BatchArgs,
     /// Apply without asking.
     #[arg(long, short = 'y')]
     pub yes: bool,
-    /// Clusters worked on at once (Terraform's default parallelism).
-    #[arg(long, default_value_t = 10, value_name = "N")]
-    pub parallel: usize,
-    /// Output format of the result (json: one document for CI; progress stays on stderr).
-    #[arg(long, short = 'o', value_enum, default_value_t = OutputFormat::Text)]
-    pub output: OutputFormat,
     /// Provision only: do not install or seed the reconciler.
     #[arg(long)]
     pub no_install: bool,
@@ -64,9 +57,17 @@ pub struct UpArgs {
     /// to `<cluster>-deploy-key.pub` for you to register with the repository.
     #[arg(long)]
     pub generate_deploy_key: bool,
-    /// Where cluster kubeconfigs are written (mode 0600).
+    /// Where cluster kubeconfigs are written, as <DIR>/<cluster>.yaml (mode 0600; default
+    /// ~/.kube/gitfleet). Written when installing, or with --write-kubeconfig; `down` removes them.
     #[arg(long, value_name = "DIR", env = "GITFLEET_KUBECONFIG_DIR")]
     pub kubeconfig_dir: Option<PathBuf>,
+    /// With --no-install, still write each cluster's kubeconfig (or later: `gitfleet kubeconfig`).
+    #[arg(long)]
+    pub write_kubeconfig: bool,
+    /// How a written kubeconfig's exec plugin calls gitfleet: `path` writes `command: gitfleet`
+    /// (found on PATH, survives moving or upgrading it), `absolute` this binary's absolute path.
+    #[arg(long, value_enum, value_name = "HOW", default_value_t = ExecPath::Path, env = "GITFLEET_KUBECONFIG_EXEC")]
+    pub kubeconfig_exec: ExecPath,
     /// kind: load this locally built image (e.g. the agent's) into the cluster.
     #[arg(long, value_name = "IMAGE")]
     pub kind_load_image: Option<String>,
@@ -123,8 +124,24 @@ struct ClusterResult {
     error: Option<String>,
 }
 
-impl ClusterResult {
-    fn summary(&self) -> String {
+impl Outcome for ClusterResult {
+    fn cluster(&self) -> &str {
+        &self.cluster
+    }
+
+    fn provider(&self) -> ProviderKind {
+        self.provider
+    }
+
+    fn result(&self) -> &str {
+        if self.ok { "ok" } else { "failed" }
+    }
+
+    fn ok(&self) -> bool {
+        self.ok
+    }
+
+    fn detail(&self) -> String {
         if let Some(e) = &self.error {
             return format!("FAILED: {e}");
         }
@@ -202,29 +219,21 @@ fn git_auth(args: &UpArgs) -> anyhow::Result<GitAuth> {
     Ok(GitAuth::None)
 }
 
-fn default_kubeconfig_dir() -> PathBuf {
-    std::env::var_os("HOME")
-        .map(|h| PathBuf::from(h).join(".kube").join("gitfleet"))
-        .unwrap_or_else(|| PathBuf::from(".kube-gitfleet"))
-}
-
-pub fn run(mut args: UpArgs) -> anyhow::Result<u8> {
-    args.select.clusters.append(&mut args.names);
+pub fn run(args: UpArgs) -> anyhow::Result<u8> {
     let source = Source::new(&args.fleet.fleet);
     let prepared = match prepare(
         &source,
-        &args.select.clusters,
-        args.select.selector.as_ref(),
+        &args.batch.names(),
+        args.batch.select.selector.as_ref(),
     ) {
         Ok(p) => p,
-        Err(e) => return Ok(report_failure(&e, args.output)),
+        Err(e) => return Ok(report_failure(&e, args.batch.output)),
     };
     let auth = git_auth(&args)?;
     let kubeconfig_dir = args
         .kubeconfig_dir
         .clone()
-        .unwrap_or_else(default_kubeconfig_dir);
-    std::fs::create_dir_all(&kubeconfig_dir)?;
+        .unwrap_or_else(super::batch::default_kubeconfig_dir);
     let options = ProviderOptions {
         offline: false,
         aws_endpoint_url: args.aws_endpoint_url.clone(),
@@ -256,8 +265,9 @@ async fn run_all(
     let fleet_dir = args.fleet.fleet.clone();
     // Phase one: observe and plan every cluster (concurrently), show the plans, confirm once.
     let auth_ref = &auth;
-    let planned: Vec<Planned<'_>> = futures::stream::iter(prepared.rendered.iter())
-        .map(|rendered| {
+    let mut planned: Vec<Planned<'_>> = args
+        .batch
+        .run_each(prepared.rendered.iter(), |rendered| {
             let fleet_dir = fleet_dir.clone();
             async move {
                 plan_one(
@@ -265,16 +275,14 @@ async fn run_all(
                     rendered,
                     options,
                     &fleet_dir,
-                    kubeconfig_dir,
                     args.no_install,
                     auth_ref,
                 )
                 .await
             }
         })
-        .buffered(args.parallel.max(1))
-        .collect()
         .await;
+    planned.sort_by(|a, b| a.rendered.name.cmp(&b.rendered.name));
     let mut total = 0;
     for p in &planned {
         match &p.plan {
@@ -296,54 +304,31 @@ async fn run_all(
     }
 
     // Phase two: carry out, concurrently.
-    let results: Vec<ClusterResult> = futures::stream::iter(planned)
-        .map(|p| {
+    let mut results: Vec<ClusterResult> = args
+        .batch
+        .run_each(planned, |p| {
             let auth = auth.clone();
             let fleet_dir = fleet_dir.clone();
             async move { execute(args, prepared, p, auth, &fleet_dir, kubeconfig_dir).await }
         })
-        .buffer_unordered(args.parallel.max(1))
-        .collect()
         .await;
-    let mut results = results;
     results.sort_by(|a, b| a.cluster.cmp(&b.cluster));
-    let failed = results.iter().filter(|r| !r.ok).count();
-    let mut out = std::io::stdout().lock();
-    match args.output {
-        OutputFormat::Json => {
-            let doc = serde_json::json!({"ok": failed == 0, "clusters": results});
-            writeln!(out, "{}", serde_json::to_string_pretty(&doc)?)?;
-        }
-        OutputFormat::Text => {
-            for r in &results {
-                if let Some(b) = &r.bootstrap
-                    && let Some(key) = &b.deploy_key
-                {
-                    writeln!(
-                        out,
-                        "{}: register this deploy key (read access) with the repository:\n  {key}",
-                        r.cluster
-                    )?;
-                }
-            }
-            writeln!(
-                out,
-                "{:<20} {:<9} {:<7} DETAIL",
-                "CLUSTER", "PROVIDER", "RESULT"
-            )?;
-            for r in &results {
+    if args.batch.output == OutputFormat::Text {
+        let mut out = std::io::stdout().lock();
+        for r in &results {
+            if let Some(b) = &r.bootstrap
+                && let Some(key) = &b.deploy_key
+            {
                 writeln!(
                     out,
-                    "{:<20} {:<9} {:<7} {}",
-                    r.cluster,
-                    r.provider.to_string(),
-                    if r.ok { "ok" } else { "failed" },
-                    r.summary()
+                    "{}: register this deploy key (read access) with the repository:\n  {key}",
+                    r.cluster
                 )?;
             }
         }
     }
-    Ok(if failed > 0 { EXIT_ERROR } else { EXIT_OK })
+    let all_ok = super::batch::report(results, args.batch.output)?;
+    Ok(if all_ok { EXIT_OK } else { EXIT_ERROR })
 }
 
 async fn plan_one<'a>(
@@ -351,7 +336,6 @@ async fn plan_one<'a>(
     rendered: &'a RenderedCluster,
     options: &ProviderOptions,
     fleet_dir: &Path,
-    kubeconfig_dir: &Path,
     no_install: bool,
     auth: &GitAuth,
 ) -> Planned<'a> {
@@ -384,7 +368,8 @@ async fn plan_one<'a>(
     };
     let reachable = observed.control_plane.is_some() || rendered.provider == ProviderKind::Existing;
     if !no_install && reachable {
-        match connect_cluster(&provider, rendered, fleet_dir, kubeconfig_dir).await {
+        // Observing writes no kubeconfig: only carrying out the plan does.
+        match connect_cluster(&provider, rendered, fleet_dir, None).await {
             Ok((conn, _)) => {
                 match bootstrap::observe(&conn, &prepared.fleet.fleet, &rendered.name).await {
                     Ok(r) => {
@@ -472,9 +457,14 @@ async fn execute(
         result.provisioned.push(step.to_string());
     }
     let fleet = &prepared.fleet.fleet;
+    let kubeconfig_file = KubeconfigFile {
+        dir: kubeconfig_dir,
+        exec: args.kubeconfig_exec.into(),
+    };
     if args.no_install {
-        if rendered.provider != ProviderKind::Existing {
-            match write_kubeconfig(&provider, rendered, kubeconfig_dir).await {
+        // Provisioning only: a kubeconfig (and the describe call it costs) only when asked.
+        if args.write_kubeconfig && rendered.provider != ProviderKind::Existing {
+            match write_kubeconfig(&provider, rendered, kubeconfig_file).await {
                 Ok(file) => result.kubeconfig = Some(file),
                 Err(e) => {
                     result.error = Some(format!("cannot get the kubeconfig: {e}"));
@@ -491,7 +481,7 @@ async fn execute(
         result.ok = true;
         return result;
     }
-    let conn = match connect_cluster(&provider, rendered, fleet_dir, kubeconfig_dir).await {
+    let conn = match connect_cluster(&provider, rendered, fleet_dir, Some(kubeconfig_file)).await {
         Ok((conn, file)) => {
             result.kubeconfig = file;
             conn

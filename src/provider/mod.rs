@@ -265,7 +265,8 @@ impl AnyProvider {
     }
 
     /// A kubeconfig for the cluster: built from the endpoint for EKS (authenticating through
-    /// `gitfleet token eks`), fetched with listClusterUserCredential for AKS.
+    /// `gitfleet token eks`, the exec plugin calling `gitfleet` as `gitfleet` says), fetched
+    /// with listClusterUserCredential for AKS.
     /// `fleet_dir` is the root an existing cluster's kubeconfig must be inside.
     pub async fn kubeconfig(
         &self,
@@ -273,9 +274,23 @@ impl AnyProvider {
         gitfleet: &str,
         fleet_dir: &std::path::Path,
     ) -> Result<String, ProviderError> {
+        Ok(self
+            .kubeconfig_source(rendered, fleet_dir)
+            .await?
+            .text(gitfleet))
+    }
+
+    /// The cluster's kubeconfig before the exec plugin's command is chosen: one cloud call,
+    /// however many variants are rendered from it.
+    pub async fn kubeconfig_source(
+        &self,
+        rendered: &RenderedCluster,
+        fleet_dir: &std::path::Path,
+    ) -> Result<crate::kubeconfig::KubeconfigSource, ProviderError> {
+        use crate::kubeconfig::KubeconfigSource;
         match self {
-            Self::Aks(p) => p.kubeconfig(rendered).await,
-            Self::Kind(p) => p.kubeconfig(&rendered.name),
+            Self::Aks(p) => p.kubeconfig(rendered).await.map(KubeconfigSource::Text),
+            Self::Kind(p) => p.kubeconfig(&rendered.name).map(KubeconfigSource::Text),
             Self::Existing => {
                 let crate::render::ProviderRequests::Existing { kubeconfig, .. } =
                     &rendered.requests
@@ -286,14 +301,14 @@ impl AnyProvider {
                     });
                 };
                 crate::kubeconfig::read_existing(kubeconfig.as_deref(), fleet_dir)
-                    .map(|(_, text)| text)
+                    .map(|(_, text)| KubeconfigSource::Text(text))
                     .map_err(|message| ProviderError::Unavailable {
                         provider: rendered.provider,
                         message,
                     })
             }
-            _ => Ok(crate::kubeconfig::render(
-                &self.access(rendered, gitfleet).await?,
+            _ => Ok(KubeconfigSource::Access(
+                self.access(rendered, "gitfleet").await?,
             )),
         }
     }

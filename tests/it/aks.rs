@@ -336,6 +336,7 @@ fn the_cli_plans_and_applies_with_a_workload_identity_token() {
         "up",
         "--yes",
         "--no-install",
+        "--write-kubeconfig",
         "--kubeconfig-dir",
         kc_dir.to_str().unwrap(),
     ];
@@ -364,10 +365,25 @@ fn the_cli_plans_and_applies_with_a_workload_identity_token() {
         std::fs::metadata(&kubeconfig).unwrap().permissions().mode() & 0o777,
         0o600
     );
-    run(&["down", "cli-aks", "--yes"])
-        .assert()
-        .success()
-        .stdout("cli-aks: deleted\n");
+    run(&[
+        "down",
+        "cli-aks",
+        "--yes",
+        "--kubeconfig-dir",
+        kc_dir.to_str().unwrap(),
+    ])
+    .assert()
+    .success()
+    .stdout(
+        predicate::str::is_match(
+            r"\ncli-aks +aks +deleted +cluster deleted, kubeconfig .*cli-aks.yaml removed\n$",
+        )
+        .unwrap(),
+    );
+    assert!(
+        !kc_dir.join("cli-aks.yaml").exists(),
+        "down removed the kubeconfig"
+    );
 
     // The federated token was exchanged for the ARM token the stand-in saw.
     let (path, form) = login.requests.lock().unwrap()[0].clone();

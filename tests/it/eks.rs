@@ -364,39 +364,50 @@ fn up_kubeconfig_and_down_through_the_cli() {
         .code(2)
         .stdout(predicate::str::contains("\"target\": \"control-plane\""));
 
-    // Provision only (the emulator has no API server to bootstrap), up to a written kubeconfig.
+    // Provision only (the emulator has no API server to bootstrap): no kubeconfig is written.
     let kc_dir = d.join("kc");
+    let kc = kc_dir.to_str().unwrap();
+    cli(
+        d,
+        &moto,
+        &["up", "--yes", "--no-install", "--kubeconfig-dir", kc],
+    )
+    .assert()
+    .success()
+    .stderr(
+        predicate::str::contains("[cli-up] create cluster cli-up (version: 1.30): done")
+            .and(predicate::str::contains("create node pool batch"))
+            .and(predicate::str::contains("[cli-up] cluster cli-up: ACTIVE")),
+    )
+    .stdout(predicate::str::is_match(r"cli-up +eks +ok +\d+ cloud step").unwrap());
+    assert!(!kc_dir.exists(), "--no-install writes no kubeconfig");
+
+    // Asked for, it is written (0600, marked as gitfleet's), calling `gitfleet` from PATH.
     let up = [
         "up",
         "--yes",
         "--no-install",
+        "--write-kubeconfig",
         "--kubeconfig-dir",
-        kc_dir.to_str().unwrap(),
+        kc,
     ];
     cli(d, &moto, &up)
         .assert()
         .success()
-        .stderr(
-            predicate::str::contains("[cli-up] create cluster cli-up (version: 1.30): done")
-                .and(predicate::str::contains("create node pool batch"))
-                .and(predicate::str::contains("[cli-up] cluster cli-up: ACTIVE")),
-        )
-        .stdout(predicate::str::is_match(r"cli-up +eks +ok +\d+ cloud step").unwrap());
-    {
-        use std::os::unix::fs::PermissionsExt;
-        let written = kc_dir.join("cli-up.yaml");
-        let text = std::fs::read_to_string(&written).expect("up wrote the kubeconfig");
-        assert!(text.contains("token") && text.contains("cli-up"), "{text}");
-        assert_eq!(
-            std::fs::metadata(&written).unwrap().permissions().mode() & 0o777,
-            0o600
-        );
-    }
-    // Converged: the re-run changes nothing.
-    cli(d, &moto, &up)
-        .assert()
-        .success()
         .stdout(predicate::str::contains("up to date (no change)"));
+    use std::os::unix::fs::PermissionsExt;
+    let written = kc_dir.join("cli-up.yaml");
+    let text = std::fs::read_to_string(&written).expect("up wrote the kubeconfig");
+    assert!(
+        text.starts_with("# Written by gitfleet for cluster cli-up;"),
+        "{text}"
+    );
+    let v: serde_yaml::Value = serde_yaml::from_str(&text).unwrap();
+    assert_eq!(v["users"][0]["user"]["exec"]["command"], "gitfleet");
+    assert_eq!(
+        std::fs::metadata(&written).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
 
     // A kubeconfig that authenticates through gitfleet's own token plugin, mode 0600.
     let kubeconfig = d.join("out/cli-up.kubeconfig");
@@ -416,6 +427,7 @@ fn up_kubeconfig_and_down_through_the_cli() {
     let v: serde_yaml::Value = serde_yaml::from_str(&text).unwrap();
     assert_eq!(v["current-context"], "cli-up");
     let exec = &v["users"][0]["user"]["exec"];
+    assert_eq!(exec["command"], "gitfleet", "from PATH, by default");
     assert_eq!(exec["args"][0], "token");
     assert_eq!(exec["args"][3], "cli-up");
     assert!(
@@ -424,21 +436,65 @@ fn up_kubeconfig_and_down_through_the_cli() {
             .unwrap()
             .starts_with("https://")
     );
-    use std::os::unix::fs::PermissionsExt;
     assert_eq!(
         std::fs::metadata(&kubeconfig).unwrap().permissions().mode() & 0o777,
         0o600
     );
+    // The absolute path of the binary only when asked (flag or environment).
+    let absolute = cli(d, &moto, &["kubeconfig", "cli-up"])
+        .env("GITFLEET_KUBECONFIG_EXEC", "absolute")
+        .output()
+        .unwrap();
+    let v: serde_yaml::Value = serde_yaml::from_slice(&absolute.stdout).unwrap();
+    let command = v["users"][0]["user"]["exec"]["command"].as_str().unwrap();
+    assert!(
+        std::path::Path::new(command).is_absolute() && std::path::Path::new(command).exists(),
+        "{command}"
+    );
 
+    // down removes what it deleted, and the kubeconfig gitfleet wrote for it; someone else's
+    // file in the same directory stays.
+    std::fs::write(kc_dir.join("other.yaml"), "apiVersion: v1\n").unwrap();
     cli(d, &moto, &["down", "cli-up"]).assert().code(1);
-    cli(d, &moto, &["down", "cli-up", "--yes"])
-        .assert()
-        .success()
-        .stdout("cli-up: deleted\n");
-    cli(d, &moto, &["down", "cli-up", "--yes"])
-        .assert()
-        .success()
-        .stdout("cli-up: does not exist\n");
+    let out = cli(
+        d,
+        &moto,
+        &[
+            "down",
+            "cli-up",
+            "--yes",
+            "-o",
+            "json",
+            "--kubeconfig-dir",
+            kc,
+        ],
+    )
+    .output()
+    .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(doc["ok"], true, "{doc}");
+    assert_eq!(doc["clusters"][0]["cluster"], "cli-up");
+    assert_eq!(doc["clusters"][0]["result"], "deleted");
+    assert_eq!(
+        doc["clusters"][0]["kubeconfigRemoved"],
+        written.to_str().unwrap()
+    );
+    assert!(!written.exists());
+    assert!(kc_dir.join("other.yaml").exists());
+    cli(
+        d,
+        &moto,
+        &["down", "cli-up", "--yes", "--kubeconfig-dir", kc],
+    )
+    .assert()
+    .success()
+    .stdout(predicate::str::is_match(r"\ncli-up +eks +absent +does not exist\n$").unwrap());
 }
 
 #[test]
@@ -790,4 +846,155 @@ fn a_definition_without_a_region_uses_the_aws_environments() {
     let args = &v["users"][0]["user"]["exec"]["args"];
     assert_eq!(args[4], "--region");
     assert_eq!(args[5], "us-east-2");
+}
+
+/// `down` selects, runs and reports as `up` does: `-c`, `-l`, `--all`, `--parallel`, and
+/// `-o json` saying per cluster what was deleted and what was refused (a cluster gitfleet did
+/// not create is never deleted; the others still are).
+#[test]
+fn down_selects_runs_in_parallel_and_reports_deleted_and_refused_as_json() {
+    use predicates::prelude::*;
+    let moto = Moto::start();
+    let mut src = MemSource::default();
+    for (name, team) in [("d-one", "a"), ("d-two", "b"), ("d-foreign", "a")] {
+        for (path, text) in fleet(name, "1.30", 1).files {
+            let text = text.replace(
+                &format!("metadata: {{name: {name}}}"),
+                &format!("metadata: {{name: {name}, labels: {{team: {team}}}}}"),
+            );
+            src.files.insert(path, text);
+        }
+    }
+    let dir = write_fleet(&src);
+    let d = dir.path();
+    let out = cli(d, &moto, &["up", "--yes", "--no-install", "d-one", "d-two"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    runtime().block_on(async {
+        sdk(&moto.url)
+            .await
+            .create_cluster()
+            .name("d-foreign")
+            .version("1.30")
+            .role_arn("arn:aws:iam::123456789012:role/eks")
+            .resources_vpc_config(
+                aws_sdk_eks::types::VpcConfigRequest::builder()
+                    .subnet_ids("subnet-0000000a")
+                    .subnet_ids("subnet-0000000b")
+                    .build(),
+            )
+            .send()
+            .await
+            .unwrap();
+    });
+    let exists = |name: &str| {
+        runtime().block_on(async {
+            sdk(&moto.url)
+                .await
+                .describe_cluster()
+                .name(name)
+                .send()
+                .await
+                .is_ok()
+        })
+    };
+
+    // Nothing selected: an error that names the ways to select, and nothing is deleted.
+    let out = cli(d, &moto, &["down", "--yes"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("--all deletes every cluster"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    // -l team=a: d-one deleted, d-foreign refused; d-two untouched.
+    let out = cli(
+        d,
+        &moto,
+        &[
+            "down",
+            "-l",
+            "team=a",
+            "--parallel",
+            "2",
+            "--yes",
+            "-o",
+            "json",
+        ],
+    )
+    .output()
+    .unwrap();
+    assert_eq!(out.status.code(), Some(1), "a refusal fails the run");
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(doc["ok"], false);
+    let clusters = doc["clusters"].as_array().unwrap();
+    let by_name = |n: &str| clusters.iter().find(|c| c["cluster"] == n).cloned();
+    assert_eq!(clusters.len(), 2, "{doc}");
+    let one = by_name("d-one").unwrap();
+    assert_eq!(
+        (one["result"].as_str(), one["ok"].as_bool()),
+        (Some("deleted"), Some(true))
+    );
+    let foreign = by_name("d-foreign").unwrap();
+    assert_eq!(foreign["result"], "refused");
+    assert_eq!(foreign["ok"], false);
+    assert!(
+        foreign["error"]
+            .as_str()
+            .unwrap()
+            .contains("does not carry gitfleet's ownership tags"),
+        "{foreign}"
+    );
+    assert!(!exists("d-one") && exists("d-foreign") && exists("d-two"));
+
+    // -c selects by name, as up's does.
+    let out = cli(d, &moto, &["down", "-c", "d-two", "--yes"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert!(
+        predicate::str::is_match(r"(?m)^d-two +eks +deleted +cluster deleted$")
+            .unwrap()
+            .eval(&text),
+        "{text}"
+    );
+    assert!(!exists("d-two"));
+
+    // --all: what is gitfleet's is gone already, the foreign cluster is refused again.
+    let out = cli(d, &moto, &["down", "--all", "--yes", "-o", "json"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let results: Vec<(String, String)> = doc["clusters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            (
+                c["cluster"].as_str().unwrap().to_string(),
+                c["result"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        results,
+        [
+            ("d-foreign".to_string(), "refused".to_string()),
+            ("d-one".to_string(), "absent".to_string()),
+            ("d-two".to_string(), "absent".to_string()),
+        ]
+    );
+    assert!(exists("d-foreign"));
+    cli(d, &moto, &["down", "--all", "d-one"])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("cannot be used with"));
 }

@@ -704,3 +704,60 @@ fn addons_are_created_after_the_pools_updated_and_owned_ones_deleted() {
         );
     });
 }
+
+/// `up --no-install` provisions only: on a converged cluster it writes no kubeconfig and sends
+/// no describe call beyond the plan's; `--write-kubeconfig` costs exactly one more.
+#[test]
+fn up_without_install_writes_no_kubeconfig_and_sends_no_extra_describe() {
+    let standin = EksStandIn::start(options());
+    let dir = tempfile::tempdir().unwrap();
+    for (path, text) in fleet("quiet", "1.30", 1).files {
+        let full = dir.path().join(path);
+        std::fs::create_dir_all(full.parent().unwrap()).unwrap();
+        std::fs::write(full, text).unwrap();
+    }
+    let kc = dir.path().join("kc");
+    let up = |extra: &[&str]| {
+        let out = crate::support::gitfleet(dir.path())
+            .args([
+                "up",
+                "--yes",
+                "--no-install",
+                "--aws-endpoint-url",
+                &standin.url,
+            ])
+            .arg("--kubeconfig-dir")
+            .arg(&kc)
+            .args(extra)
+            .env("AWS_ACCESS_KEY_ID", "testing")
+            .env("AWS_SECRET_ACCESS_KEY", "testing")
+            .env("GITFLEET_POLL_INTERVAL", "10ms")
+            .env_remove("AWS_PROFILE")
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    let describes = || {
+        standin
+            .requests()
+            .iter()
+            .filter(|r| r.method == "GET" && r.path == "/clusters/quiet")
+            .count()
+    };
+    up(&[]);
+    assert!(!kc.exists(), "no kubeconfig without --write-kubeconfig");
+    standin.clear_requests();
+    up(&[]);
+    let without = describes();
+    assert!(without >= 1, "{:?}", texts(&standin.requests()));
+    assert!(!kc.exists());
+    standin.clear_requests();
+    up(&["--write-kubeconfig"]);
+    assert_eq!(describes(), without + 1, "{:?}", texts(&standin.requests()));
+    assert!(kc.join("quiet.yaml").exists());
+}

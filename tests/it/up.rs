@@ -423,7 +423,17 @@ async fn kind_provider_runs_the_kind_cli() {
 
     let (code, out, err) = gitfleet(&["down", "dev", "--yes"]);
     assert_eq!(code, 0, "{out}{err}");
-    assert_eq!(out, "dev: deleted\n");
+    let line = out
+        .lines()
+        .find(|l| l.starts_with("dev "))
+        .unwrap_or_default();
+    assert!(
+        line.contains(" kind ")
+            && line.contains(" deleted cluster deleted, seed removed (")
+            && line.ends_with(&format!("kubeconfig {} removed", written.display())),
+        "{out}"
+    );
+    assert!(!written.exists(), "down removed the kubeconfig up wrote");
     let calls = std::fs::read_to_string(state.join("calls")).unwrap();
     assert!(calls.contains("delete cluster --name dev"), "{calls}");
     assert!(
@@ -475,6 +485,7 @@ fn real_kind_when_available() {
             "up",
             "--yes",
             "--no-install",
+            "--write-kubeconfig",
             "--kubeconfig-dir",
             kc.to_str().unwrap(),
         ])
