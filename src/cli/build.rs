@@ -5,8 +5,8 @@ use std::io::Write as _;
 
 use clap::{Args, ValueEnum};
 
+use super::EXIT_OK;
 use super::apply::{SourceArgs, load};
-use super::{EXIT_ERROR, EXIT_OK};
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, ValueEnum)]
 pub enum BuildFormat {
@@ -42,17 +42,13 @@ pub fn run(args: BuildArgs) -> anyhow::Result<u8> {
             writeln!(out, "{}", serde_json::to_string_pretty(&list)?)?;
         }
         BuildFormat::Yaml => {
+            // Printed as kustomize prints: sorted keys, and every string a YAML 1.1 reader
+            // (`kubectl apply -f -`) could misread quoted.
             for (i, o) in objects.iter().enumerate() {
                 if i > 0 {
                     writeln!(out, "---")?;
                 }
-                match serde_yaml::to_string(&o.value) {
-                    Ok(text) => write!(out, "{text}")?,
-                    Err(e) => {
-                        eprintln!("error: {}: cannot print as YAML: {e}", o.source());
-                        return Ok(EXIT_ERROR);
-                    }
-                }
+                write!(out, "{}", kustomize::emit::to_yaml(&o.value))?;
             }
         }
     }

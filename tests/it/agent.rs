@@ -818,3 +818,98 @@ async fn a_hostile_commit_is_refused_and_the_last_good_revision_stays() {
         "the agent peaked at {peak_kib} KiB on a hostile commit"
     );
 }
+
+/// A Kustomize overlay synced from a real Git repository: the generated ConfigMap carries its
+/// content hash, the Deployment mounts it by that name; a commit that changes the generator's
+/// literal rolls the Deployment to the new name and prunes the old ConfigMap.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_kustomize_overlay_syncs_and_a_generator_change_rolls_the_deployment() {
+    let c = Cluster::new();
+    let ns = c.name("kustomize");
+    let repo = Repo::new(c.dir());
+    let overlay = |color: &str| {
+        format!(
+            "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nnamespace: {ns}\nnamePrefix: dev-\nresources:\n- ../../apps/web\nconfigMapGenerator:\n- name: web-config\n  literals:\n  - color={color}\nlabels:\n- pairs: {{env: dev}}\n"
+        )
+    };
+    repo.write(
+        "apps/web/kustomization.yaml",
+        "resources:\n- deployment.yaml\n",
+    )
+    .write(
+        "apps/web/deployment.yaml",
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: web}\nspec:\n  replicas: 1\n  selector: {matchLabels: {app: web}}\n  template:\n    metadata: {labels: {app: web}}\n    spec:\n      containers:\n      - name: web\n        image: nginx:1.27\n        volumeMounts: [{name: config, mountPath: /etc/web}]\n      volumes:\n      - name: config\n        configMap: {name: web-config}\n",
+    )
+    .write("clusters/dev/kustomization.yaml", &overlay("blue"));
+    let first = repo.commit("overlay");
+    install(
+        &c,
+        &ns,
+        &repo,
+        "1s",
+        &sync_doc(&ns, "dev", "clusters/dev", ""),
+    );
+    let agent = Agent::start(&c, &ns);
+    let client = c.client().await;
+    eventually("first sync", &agent, || async {
+        let st = sync_status(&client, &ns, "dev").await;
+        (st["lastAppliedRevision"] == first.as_str()).then_some(())
+    })
+    .await;
+    let mounted = |d: &Value| {
+        d["spec"]["template"]["spec"]["volumes"][0]["configMap"]["name"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
+    };
+    let deployment = get(
+        &client,
+        "apps/v1",
+        "Deployment",
+        "deployments",
+        &ns,
+        "dev-web",
+    )
+    .await
+    .expect("the overlay's prefixed Deployment");
+    let old_name = mounted(&deployment);
+    assert!(
+        old_name.starts_with("dev-web-config-") && old_name.len() == "dev-web-config-".len() + 10,
+        "the Deployment mounts the hashed ConfigMap: {deployment}"
+    );
+    assert_eq!(deployment["metadata"]["labels"]["env"], "dev");
+    let config = get(&client, "v1", "ConfigMap", "configmaps", &ns, &old_name)
+        .await
+        .expect("the generated ConfigMap");
+    assert_eq!(config["data"]["color"], "blue");
+
+    repo.write("clusters/dev/kustomization.yaml", &overlay("green"));
+    let second = repo.commit("green");
+    eventually("second sync", &agent, || async {
+        let st = sync_status(&client, &ns, "dev").await;
+        (st["lastAppliedRevision"] == second.as_str()).then_some(())
+    })
+    .await;
+    let deployment = get(
+        &client,
+        "apps/v1",
+        "Deployment",
+        "deployments",
+        &ns,
+        "dev-web",
+    )
+    .await
+    .unwrap();
+    let new_name = mounted(&deployment);
+    assert_ne!(new_name, old_name, "a new hash, so the pods roll");
+    let config = get(&client, "v1", "ConfigMap", "configmaps", &ns, &new_name)
+        .await
+        .expect("the new ConfigMap");
+    assert_eq!(config["data"]["color"], "green");
+    assert!(
+        get(&client, "v1", "ConfigMap", "configmaps", &ns, &old_name)
+            .await
+            .is_none(),
+        "the old ConfigMap is pruned"
+    );
+}

@@ -651,3 +651,97 @@ fn a_mismatch_names_the_first_differing_document_and_its_paths() {
         "{report}"
     );
 }
+
+/// A remote base served by `git daemon` on loopback, pinned by tag: gitfleet fetches it with its
+/// git module (into the user's cache) and builds what kubectl kustomize builds from the same URL.
+/// Without a `?ref=` it is refused, and a `file://` base (a way out of the repository) too.
+#[test]
+fn a_remote_base_over_git_builds_like_kubectl_kustomize() {
+    let tmp = tempfile::tempdir().unwrap();
+    let served = tmp.path().join("served");
+    let bare = served.join("bases.git");
+    let work = tmp.path().join("bases");
+    std::fs::create_dir_all(&bare).unwrap();
+    std::fs::create_dir_all(work.join("deploy/base")).unwrap();
+    crate::agent::git(&bare, &["init", "-q", "--bare", "-b", "main"]);
+    crate::agent::git(&work, &["init", "-q", "-b", "main"]);
+    std::fs::write(
+        work.join("deploy/base/kustomization.yaml"),
+        "resources: [app.yaml]\ncommonLabels: {team: platform}\n",
+    )
+    .unwrap();
+    std::fs::write(
+        work.join("deploy/base/app.yaml"),
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: app}\ndata: {version: \"1\"}\n",
+    )
+    .unwrap();
+    crate::agent::git(&work, &["add", "-A"]);
+    crate::agent::git(&work, &["commit", "-q", "-m", "v1"]);
+    crate::agent::git(&work, &["tag", "v1"]);
+    crate::agent::git(&work, &["push", "-q", bare.to_str().unwrap(), "main", "v1"]);
+    let daemon = crate::git::Daemon::start(&served);
+
+    let overlay = tmp.path().join("overlay");
+    std::fs::create_dir_all(&overlay).unwrap();
+    let url = format!("{}//deploy/base?ref=v1", daemon.url("bases.git"));
+    std::fs::write(
+        overlay.join("kustomization.yaml"),
+        format!("namePrefix: prod-\nresources:\n- {url}\n"),
+    )
+    .unwrap();
+    let home = tmp.path().join("home");
+    std::fs::create_dir_all(&home).unwrap();
+    let build = |dir: &Path| {
+        let mut cmd = support::gitfleet(dir);
+        cmd.env("HOME", &home).env_remove("XDG_CACHE_HOME");
+        cmd.arg("build").arg(dir);
+        run(cmd)
+    };
+    let want = kubectl_kustomize(&overlay);
+    assert_eq!(want.code, Some(0), "the oracle builds it: {}", want.stderr);
+    let got = build(&overlay);
+    assert_eq!(got.code, Some(0), "{}", got.stderr);
+    let (want, got) = (
+        documents(&want.stdout).unwrap(),
+        documents(&got.stdout).unwrap(),
+    );
+    assert_eq!(got, want);
+    assert_eq!(got[0]["metadata"]["name"], "prod-app");
+    assert!(
+        home.join(".cache/gitfleet/remote-bases").is_dir(),
+        "fetched into the user's cache"
+    );
+
+    std::fs::write(
+        overlay.join("kustomization.yaml"),
+        format!("resources:\n- {}//deploy/base\n", daemon.url("bases.git")),
+    )
+    .unwrap();
+    let unpinned = build(&overlay);
+    assert_eq!(unpinned.code, Some(1));
+    assert!(
+        unpinned
+            .stderr
+            .contains("kustomization.yaml:2:3: error: remote base")
+            && unpinned.stderr.contains("names no revision"),
+        "{}",
+        unpinned.stderr
+    );
+    std::fs::write(
+        overlay.join("kustomization.yaml"),
+        format!(
+            "resources:\n- file://{}//deploy/base?ref=v1\n",
+            bare.display()
+        ),
+    )
+    .unwrap();
+    let local = build(&overlay);
+    assert_eq!(local.code, Some(1));
+    assert!(
+        local
+            .stderr
+            .contains("only https://, ssh:// and git:// repositories are fetched"),
+        "{}",
+        local.stderr
+    );
+}

@@ -14,6 +14,7 @@ use serde_json::Value;
 
 mod build;
 pub mod dir;
+pub mod emit;
 pub mod fieldspec;
 pub mod generator;
 pub mod hash;
