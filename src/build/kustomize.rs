@@ -112,6 +112,27 @@ impl Loader for SourceLoader {
         }
     }
 
+    fn read_bytes(&self, path: &str) -> Result<Option<Vec<u8>>, Diag> {
+        match self.src.read_bytes(path) {
+            Ok(b) => Ok(b),
+            Err(e) if e.problem == Problem::Directory => Ok(None),
+            Err(e) => Err(self.diag(&e)),
+        }
+    }
+
+    fn canonical(&self, path: &str) -> Result<Option<String>, Diag> {
+        let root = self.src.root().map_err(|e| self.diag(&e))?.to_path_buf();
+        match self.src.resolve(path) {
+            Ok(None) => Ok(None),
+            Ok(Some(real)) => Ok(Some(
+                real.strip_prefix(&root)
+                    .map(|r| r.to_string_lossy().replace('\\', "/"))
+                    .unwrap_or_else(|_| path.to_string()),
+            )),
+            Err(e) => Err(self.diag(&e)),
+        }
+    }
+
     fn entry(&self, path: &str) -> Result<Option<Entry>, Diag> {
         match self.src.resolve(path) {
             Ok(None) => Ok(None),

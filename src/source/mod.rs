@@ -283,7 +283,21 @@ impl Source {
         listing
     }
 
+    /// The bytes of a file inside the root (no UTF-8 check: generators may hold binary
+    /// files), bounded as [`FileSource::read`] is. `Ok(None)` when nothing is there.
+    pub fn read_bytes(&self, rel: &str) -> Result<Option<Vec<u8>>, SourceError> {
+        match self.resolve(rel)? {
+            None => Ok(None),
+            Some(real) => self.read_real_bytes(rel, &real).map(Some),
+        }
+    }
+
     fn read_real(&self, rel: &str, real: &Path) -> Result<String, SourceError> {
+        let bytes = self.read_real_bytes(rel, real)?;
+        decode(bytes).map_err(|p| SourceError::new(rel, p))
+    }
+
+    fn read_real_bytes(&self, rel: &str, real: &Path) -> Result<Vec<u8>, SourceError> {
         let err = |p| SourceError::new(rel, p);
         let file = open_regular(real).map_err(err)?;
         let bytes = read_bounded(file, self.limits.max_file_bytes).map_err(err)?;
@@ -296,7 +310,7 @@ impl Source {
                 limit: self.limits.max_total_bytes,
             }));
         }
-        decode(bytes).map_err(err)
+        Ok(bytes)
     }
 }
 

@@ -558,12 +558,13 @@ pub fn parse_resources(file: &Arc<str>, text: &str) -> Result<Vec<Resource>, Vec
     let mut out = Vec::new();
     let mut diags = Vec::new();
     for (start, chunk) in yaml::documents(text) {
-        let value: Value = match serde_yaml::from_str(&chunk) {
+        let value: Value = match yaml::load(&chunk) {
             Ok(v) => v,
-            Err(e) => {
-                let mut d = yaml::serde_diag(file, &e, "invalid YAML");
-                d.span.line += start - 1;
-                diags.push(d);
+            Err((line, column, message)) => {
+                diags.push(Diag::error(
+                    Span::new(file.clone(), start + line.max(1) - 1, column),
+                    format!("invalid YAML: {message}"),
+                ));
                 continue;
             }
         };
@@ -684,12 +685,22 @@ pub fn parse_remote(entry: &str) -> Option<Remote> {
     })
 }
 
-/// `crds:` files: kustomize's legacy OpenAPI definitions, whose `x-kubernetes-object-ref-*`
-/// properties add name reference rules.
+/// `crds:` files: kustomize's legacy OpenAPI definitions (a mapping from Go type names to
+/// `{Schema: {properties}}`). Each definition that looks like a Kubernetes type (it has `kind`,
+/// `apiVersion` and `metadata` properties) names a kind (the type name after its last `.`);
+/// its properties, followed through `$ref`s, add name references
+/// (`x-kubernetes-object-ref-kind` + `-api-version`, the name under `x-kubernetes-object-ref-name-key`
+/// or `name`), label fields (`x-kubernetes-label-selector`), annotation fields
+/// (`x-kubernetes-annotation`) and prefixed names (`x-kubernetes-identity`).
 fn crds(ctx: &mut Ctx, file: &Arc<str>, text: &str, acc: &mut Acc) {
-    let value: Value = match serde_yaml::from_str(text) {
+    let value: Value = match yaml::load(text) {
         Ok(v) => v,
-        Err(e) => return ctx.error(yaml::serde_diag(file, &e, "crds file")),
+        Err((line, column, message)) => {
+            return ctx.error(Diag::error(
+                Span::new(file.clone(), line, column),
+                format!("crds file: invalid YAML or JSON: {message}"),
+            ));
+        }
     };
     let Some(defs) = value.as_object() else {
         return ctx.error(Diag::error(
@@ -698,74 +709,80 @@ fn crds(ctx: &mut Ctx, file: &Arc<str>, text: &str, acc: &mut Acc) {
         ));
     };
     let mut config = Config::default();
-    for (_, def) in defs {
-        let Some(gvk) = def["x-kubernetes-group-version-kind"]
-            .as_array()
-            .and_then(|a| a.first())
-            .or_else(|| {
-                def.get("x-kubernetes-group-version-kind")
-                    .filter(|v| v.is_object())
-            })
-        else {
+    for (name, def) in defs {
+        let props = &schema_of(def)["properties"];
+        if !["kind", "apiVersion", "metadata"]
+            .iter()
+            .all(|k| props.get(k).is_some())
+        {
             continue;
-        };
-        let kind = gvk["kind"].as_str().unwrap_or_default();
-        let group = gvk["group"].as_str().unwrap_or_default();
-        let version = gvk["version"].as_str().unwrap_or_default();
-        collect_refs(
-            def,
-            defs,
-            kind,
-            group,
-            version,
-            &mut Vec::new(),
-            &mut config,
-            0,
-        );
+        }
+        let last = name.rsplit('/').next().unwrap_or(name);
+        let kind = last.rsplit('.').next().unwrap_or(last);
+        collect_refs(defs, name, kind, &mut Vec::new(), &mut config, 0);
     }
     acc.config.merge(config);
 }
 
-#[allow(clippy::too_many_arguments)]
+fn schema_of(def: &Value) -> &Value {
+    def.get("Schema").unwrap_or(def)
+}
+
 fn collect_refs(
-    schema: &Value,
     defs: &serde_json::Map<String, Value>,
+    name: &str,
     kind: &str,
-    group: &str,
-    version: &str,
     path: &mut Vec<String>,
     config: &mut Config,
     depth: usize,
 ) {
-    if depth > 20 {
-        return;
-    }
-    let Some(props) = schema["properties"].as_object() else {
-        if let Some(r) = schema["$ref"].as_str()
-            && let Some(def) = defs.get(r.trim_start_matches("#/definitions/"))
-        {
-            collect_refs(def, defs, kind, group, version, path, config, depth + 1);
-        }
+    let Some(def) = defs.get(name.trim_start_matches("#/definitions/")) else {
         return;
     };
-    for (name, prop) in props {
-        path.push(name.clone());
-        if let Some(ref_kind) = prop["x-kubernetes-object-ref-kind"].as_str() {
-            let api = prop["x-kubernetes-object-ref-api-version"]
+    if depth > 32 {
+        return;
+    }
+    let Some(props) = schema_of(def)["properties"].as_object() else {
+        return;
+    };
+    for (prop_name, prop) in props {
+        path.push(prop_name.clone());
+        let spec = |extra: Option<&str>| {
+            let mut p = path.join("/");
+            if let Some(e) = extra {
+                p = format!("{p}/{e}");
+            }
+            FieldSpec::new("", "", kind, &p, false)
+        };
+        if prop.get("x-kubernetes-annotation").is_some() {
+            config.common_annotations.push(spec(None));
+        }
+        if prop.get("x-kubernetes-label-selector").is_some() {
+            config.common_labels.push(spec(None));
+        }
+        if prop.get("x-kubernetes-identity").is_some() {
+            config.name_prefix.push(spec(None));
+        }
+        if let (Some(version), Some(ref_kind)) = (
+            prop["x-kubernetes-object-ref-api-version"].as_str(),
+            prop["x-kubernetes-object-ref-kind"].as_str(),
+        ) {
+            let key = prop["x-kubernetes-object-ref-name-key"]
                 .as_str()
-                .unwrap_or_default();
-            let (rg, rv) = api.rsplit_once('/').unwrap_or(("", api));
+                .unwrap_or("name");
             config.merge(Config {
                 name_reference: vec![crate::fieldspec::NameBackRef {
-                    group: rg.into(),
-                    version: rv.into(),
+                    group: String::new(),
+                    version: version.into(),
                     kind: ref_kind.into(),
-                    field_specs: vec![FieldSpec::new(group, version, kind, &path.join("/"), false)],
+                    field_specs: vec![spec(Some(key))],
                 }],
                 ..Config::default()
             });
         }
-        collect_refs(prop, defs, kind, group, version, path, config, depth + 1);
+        if let Some(r) = prop["$ref"].as_str() {
+            collect_refs(defs, r, kind, path, config, depth + 1);
+        }
         path.pop();
     }
 }
@@ -795,7 +812,25 @@ fn generators(ctx: &mut Ctx, loader: &Arc<dyn Loader>, dir: &str, p: &Parsed, ac
         for (i, args) in list.iter().enumerate() {
             let span = p.item(field, i);
             match generator::generate(here, args, secret, defaults, &span) {
-                Ok(r) => generator::absorb(&mut acc.resources, r, &mut ctx.diags),
+                Ok(mut r) => {
+                    if ctx.origins {
+                        let name = p.file.rsplit('/').next().unwrap_or_default();
+                        let file = dir::join(dir, name).unwrap_or_default();
+                        let kind = if secret {
+                            "SecretGenerator"
+                        } else {
+                            "ConfigMapGenerator"
+                        };
+                        r.meta_map_mut("annotations").insert(
+                            "config.kubernetes.io/origin".into(),
+                            Value::String(format!(
+                                "configuredIn: {}\nconfiguredBy:\n  apiVersion: builtin\n  kind: {kind}\n",
+                                relative_to(&ctx.top, &file)
+                            )),
+                        );
+                    }
+                    generator::absorb(&mut acc.resources, r, &mut ctx.diags)
+                }
                 Err(ds) => ctx.diags.extend(ds),
             }
         }

@@ -65,6 +65,22 @@ impl<'a> Dir<'a> {
     /// kustomize's default `LoadRestrictionsRootOnly`: it must be in or below this directory.
     pub fn resolve_file(&self, rel: &str, at: &Span) -> Result<String, Diag> {
         let path = self.resolve(rel, at)?;
+        let real = self.loader.canonical(&path)?;
+        if let Some(real) = real.filter(|r| is_within(self.path, &path) && !is_within(self.path, r))
+        {
+            return Err(Diag::error(
+                at.clone(),
+                format!(
+                    "`{rel}` is a symbolic link to {}, which is not in or below the kustomization's directory {}",
+                    self.loader.display(&real),
+                    self.shown()
+                ),
+            )
+            .with_hint(
+                "kustomize (with its default load restrictions) reads files only in or below \
+                 the kustomization's own directory",
+            ));
+        }
         if !is_within(self.path, &path) {
             return Err(Diag::error(
                 at.clone(),
@@ -79,6 +95,21 @@ impl<'a> Dir<'a> {
             ));
         }
         Ok(path)
+    }
+
+    /// Reads a file this kustomization names as bytes (see [`Dir::resolve_file`]).
+    pub fn read_file_bytes(&self, rel: &str, at: &Span) -> Result<(String, Vec<u8>), Diag> {
+        let path = self.resolve_file(rel, at)?;
+        match self.loader.read_bytes(&path)? {
+            Some(bytes) => Ok((path, bytes)),
+            None => {
+                let what = match self.loader.entry(&path)? {
+                    Some(Entry::Dir) => "is a directory, not a file",
+                    _ => "does not exist",
+                };
+                Err(Diag::error(at.clone(), format!("{rel} {what}")))
+            }
+        }
     }
 
     /// Reads a file this kustomization names (see [`Dir::resolve_file`]): its path and text.

@@ -119,8 +119,8 @@ pub fn generate(
     }
     for source in &args.files {
         match parse_file_source(source) {
-            Ok((key, path)) => match dir.read_file(&path, span) {
-                Ok((_, text)) => pairs.push((key, text.into_bytes())),
+            Ok((key, path)) => match dir.read_file_bytes(&path, span) {
+                Ok((_, bytes)) => pairs.push((key, bytes)),
                 Err(d) => diags.push(d),
             },
             Err(message) => diags.push(err(message)),

@@ -203,7 +203,9 @@ pub struct ObjRef {
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct FieldRef {
-    #[serde(default)]
+    /// kustomize reads its fields case-insensitively (Go's JSON decoding); `fieldpath` is the
+    /// spelling its own documentation used for years.
+    #[serde(default, alias = "fieldpath", alias = "FieldPath")]
     pub field_path: String,
 }
 

@@ -127,8 +127,18 @@ pub struct Remote {
 pub trait Loader: Send + Sync {
     /// The text of a file, `None` when nothing is there. Errors are located at the file.
     fn read(&self, path: &str) -> Result<Option<String>, Diag>;
+    /// The bytes of a file (generators' `files:` may be binary), `None` when nothing is there.
+    fn read_bytes(&self, path: &str) -> Result<Option<Vec<u8>>, Diag> {
+        Ok(self.read(path)?.map(String::into_bytes))
+    }
     /// Whether the path is a file, a directory, or absent.
     fn entry(&self, path: &str) -> Result<Option<Entry>, Diag>;
+    /// Where the path really is (symbolic links followed), relative to the root; `None` when
+    /// nothing is there. Used to hold files to kustomize's rule that a kustomization reads only
+    /// in or below its own directory, which a link may not get around either.
+    fn canonical(&self, path: &str) -> Result<Option<String>, Diag> {
+        Ok(self.entry(path)?.map(|_| path.to_string()))
+    }
     /// How a path is shown in messages (for example relative to the repository, or prefixed
     /// with a remote base's URL).
     fn display(&self, path: &str) -> String;

@@ -5,8 +5,9 @@
 
 use std::sync::Arc;
 
+use serde_json::Value;
 use yaml_rust2::parser::{Event, MarkedEventReceiver, Parser};
-use yaml_rust2::scanner::Marker;
+use yaml_rust2::scanner::{Marker, TScalarStyle};
 
 use crate::{Diag, Span};
 
@@ -206,6 +207,220 @@ pub fn documents(text: &str) -> Vec<(usize, String)> {
         .collect()
 }
 
+/// Reads one YAML document into JSON values the way kustomize (Go's yaml.v3 through kyaml)
+/// reads it: plain scalars resolve as Go does (`0644` is octal 420, `0x1F` and `0b101` are
+/// integers, `true`/`false` in three spellings are booleans while `yes`/`on` stay strings, `~`
+/// and empty are null), quoted scalars are strings, `<<` merge keys merge, aliases expand (the
+/// caller has bounded them), and keys that are not strings are written as text. Errors carry
+/// the 1-based line and column.
+pub fn load(text: &str) -> Result<Value, (usize, usize, String)> {
+    let mut loader = JsonLoader::default();
+    let mut parser = Parser::new_from_str(text);
+    parser.load(&mut loader, false).map_err(|e| {
+        (
+            e.marker().line(),
+            e.marker().col() + 1,
+            e.info().to_string(),
+        )
+    })?;
+    if let Some(e) = loader.error {
+        return Err(e);
+    }
+    Ok(loader.docs.into_iter().next().unwrap_or(Value::Null))
+}
+
+enum Frame {
+    Seq(Vec<Value>, usize),
+    Map(
+        serde_json::Map<String, Value>,
+        Option<String>,
+        usize,
+        Vec<Value>,
+    ),
+}
+
+#[derive(Default)]
+struct JsonLoader {
+    stack: Vec<Frame>,
+    docs: Vec<Value>,
+    anchors: std::collections::HashMap<usize, Value>,
+    error: Option<(usize, usize, String)>,
+}
+
+fn key_text(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        Value::Null => "null".into(),
+        other => other.to_string(),
+    }
+}
+
+impl JsonLoader {
+    fn push(&mut self, v: Value, anchor: usize, mark: Marker) {
+        if anchor > 0 {
+            self.anchors.insert(anchor, v.clone());
+        }
+        match self.stack.last_mut() {
+            None => self.docs.push(v),
+            Some(Frame::Seq(items, _)) => items.push(v),
+            Some(Frame::Map(map, key, _, merges)) => match key.take() {
+                None => *key = Some(key_text(&v)),
+                Some(k) if k == "<<" => match v {
+                    Value::Object(_) => merges.push(v),
+                    Value::Array(items) => merges.extend(items),
+                    _ => {
+                        self.error.get_or_insert((
+                            mark.line(),
+                            mark.col() + 1,
+                            "a `<<` merge key needs a mapping or a list of mappings".into(),
+                        ));
+                    }
+                },
+                Some(k) => {
+                    map.insert(k, v);
+                }
+            },
+        }
+    }
+}
+
+/// A plain scalar as Go's yaml.v3 resolves it.
+pub fn resolve_plain(s: &str) -> Value {
+    match s {
+        "" | "~" | "null" | "Null" | "NULL" => return Value::Null,
+        "true" | "True" | "TRUE" => return Value::Bool(true),
+        "false" | "False" | "FALSE" => return Value::Bool(false),
+        ".inf" | ".Inf" | ".INF" | "+.inf" | "+.Inf" | "+.INF" | "-.inf" | "-.Inf" | "-.INF"
+        | ".nan" | ".NaN" | ".NAN" => return Value::String(s.to_string()),
+        _ => {}
+    }
+    let first = s.as_bytes()[0];
+    if !(first.is_ascii_digit() || matches!(first, b'-' | b'+' | b'.')) {
+        return Value::String(s.to_string());
+    }
+    if let Some(i) = go_int(s) {
+        return Value::from(i);
+    }
+    if is_go_float(s)
+        && let Ok(f) = s.parse::<f64>()
+        && let Some(n) = serde_json::Number::from_f64(f)
+    {
+        // Whole floats written without a point or exponent are integers already; `1.0` stays
+        // a float, as kustomize prints it.
+        return Value::Number(n);
+    }
+    Value::String(s.to_string())
+}
+
+/// Go's `strconv.ParseInt(s, 0, 64)` as yaml.v3 calls it (with `0o`, `0x`, `0b` and a leading
+/// `0` for octal; underscores are not accepted by yaml.v3's resolver).
+fn go_int(s: &str) -> Option<i64> {
+    let (neg, body) = match s.as_bytes()[0] {
+        b'-' => (true, &s[1..]),
+        b'+' => (false, &s[1..]),
+        _ => (false, s),
+    };
+    if body.is_empty() || body.contains('_') {
+        return None;
+    }
+    let (radix, digits) =
+        if let Some(d) = body.strip_prefix("0x").or_else(|| body.strip_prefix("0X")) {
+            (16, d)
+        } else if let Some(d) = body.strip_prefix("0o").or_else(|| body.strip_prefix("0O")) {
+            (8, d)
+        } else if let Some(d) = body.strip_prefix("0b").or_else(|| body.strip_prefix("0B")) {
+            (2, d)
+        } else if body.len() > 1 && body.starts_with('0') {
+            (8, &body[1..])
+        } else {
+            (10, body)
+        };
+    if digits.is_empty() {
+        return None;
+    }
+    let magnitude = i128::from_str_radix(digits, radix).ok()?;
+    let value = if neg { -magnitude } else { magnitude };
+    i64::try_from(value).ok()
+}
+
+fn is_go_float(s: &str) -> bool {
+    // yaml.v3: ^[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?$
+    let b = s.trim_start_matches(['-', '+']).as_bytes();
+    if s.len() - b.len() > 1 {
+        return false;
+    }
+    let mut i = 0;
+    let int_digits = b.iter().take_while(|c| c.is_ascii_digit()).count();
+    i += int_digits;
+    if i < b.len() && b[i] == b'.' {
+        i += 1;
+        let frac = b[i..].iter().take_while(|c| c.is_ascii_digit()).count();
+        if int_digits == 0 && frac == 0 {
+            return false;
+        }
+        i += frac;
+    } else if int_digits == 0 {
+        return false;
+    }
+    if i < b.len() && (b[i] == b'e' || b[i] == b'E') {
+        i += 1;
+        if i < b.len() && (b[i] == b'-' || b[i] == b'+') {
+            i += 1;
+        }
+        let exp = b[i..].iter().take_while(|c| c.is_ascii_digit()).count();
+        if exp == 0 {
+            return false;
+        }
+        i += exp;
+    }
+    i == b.len()
+}
+
+impl MarkedEventReceiver for JsonLoader {
+    fn on_event(&mut self, ev: Event, mark: Marker) {
+        match ev {
+            Event::Scalar(text, style, anchor, tag) => {
+                let tag_name = tag.as_ref().map(|t| t.suffix.as_str());
+                let v = match (style, tag_name) {
+                    (_, Some("str")) => Value::String(text),
+                    (TScalarStyle::Plain, Some("int" | "float" | "bool" | "null"))
+                    | (TScalarStyle::Plain, None) => resolve_plain(&text),
+                    _ => Value::String(text),
+                };
+                self.push(v, anchor, mark);
+            }
+            Event::Alias(id) => {
+                let v = self.anchors.get(&id).cloned().unwrap_or(Value::Null);
+                self.push(v, 0, mark);
+            }
+            Event::SequenceStart(anchor, _) => self.stack.push(Frame::Seq(Vec::new(), anchor)),
+            Event::MappingStart(anchor, _) => {
+                self.stack
+                    .push(Frame::Map(serde_json::Map::new(), None, anchor, Vec::new()))
+            }
+            Event::SequenceEnd => {
+                if let Some(Frame::Seq(items, anchor)) = self.stack.pop() {
+                    self.push(Value::Array(items), anchor, mark);
+                }
+            }
+            Event::MappingEnd => {
+                if let Some(Frame::Map(mut map, _, anchor, merges)) = self.stack.pop() {
+                    // Merged keys never override the mapping's own; earlier merges win.
+                    for m in merges {
+                        if let Value::Object(src) = m {
+                            for (k, v) in src {
+                                map.entry(k).or_insert(v);
+                            }
+                        }
+                    }
+                    self.push(Value::Object(map), anchor, mark);
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -220,6 +435,33 @@ mod tests {
         assert_eq!(doc.span(&[Seg::Key("b"), Seg::Key("c")]).line, 6);
         assert_eq!(doc.key_span("b").line, 5);
         assert_eq!(doc.span(&[Seg::Key("b"), Seg::Key("zz")]).line, 6);
+    }
+
+    #[test]
+    fn scalars_resolve_as_kustomize_reads_them() {
+        let v = load("a: 0644\nb: '0644'\nc: yes\nd: 0x1F\ne: 1.50\nf: ~\ng: True\nh: 1e3\ni: 08\nj: 1_000\nk: -0o17\nl: .5\n").unwrap();
+        assert_eq!(v["a"], 420);
+        assert_eq!(v["b"], "0644");
+        assert_eq!(v["c"], "yes");
+        assert_eq!(v["d"], 31);
+        assert_eq!(v["e"], 1.5);
+        assert_eq!(v["f"], Value::Null);
+        assert_eq!(v["g"], true);
+        assert_eq!(v["h"], 1000.0);
+        assert_eq!(v["i"], 8.0, "not octal, so a float as Go reads it");
+        assert_eq!(v["j"], "1_000");
+        assert_eq!(v["k"], -15);
+        assert_eq!(v["l"], 0.5);
+    }
+
+    #[test]
+    fn anchors_aliases_and_merge_keys() {
+        let v =
+            load("base: &b {x: 1, y: 2}\nuse:\n  <<: *b\n  y: 3\nlist: [*b]\n1: one\n").unwrap();
+        assert_eq!(v["use"], serde_json::json!({"x": 1, "y": 3}));
+        assert_eq!(v["list"][0]["x"], 1);
+        assert_eq!(v["1"], "one");
+        assert!(load("a: [1\n").is_err());
     }
 
     #[test]
