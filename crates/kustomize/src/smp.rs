@@ -30,7 +30,7 @@
 //!   different elements.
 //! * `$patch: delete` on a map removes it (on the whole patch: the object); on a list element
 //!   removes the element (an element holding only `$patch: delete` removes the whole list).
-//!   `$patch: replace` on a map replaces it; as the only field of an element of a merge-keyed
+//!   `$patch: replace` on a map replaces it (but at the top of the patch does nothing at all); as the only field of an element of a merge-keyed
 //!   list it replaces the list. `$patch: replace` on an element that has a merge key does
 //!   nothing at all (the original's element is kept). `$patch: merge` is the default. Any other
 //!   value is an error `unknown patch strategy 'x'`. In lists without a merge strategy the
@@ -60,8 +60,10 @@ use serde_json::{Map, Value};
 pub fn merge(original: &Value, patch: &Value) -> Result<Value, String> {
     let dest = from_value(original);
     let origin = from_value(patch);
-    match walk([Some(dest), Some(origin)], None)? {
-        Some(n) => to_value(&n, 0),
+    // kustomize keeps the object it merged into (changed in place) and drops what the walk
+    // returns: a `$patch: replace` at the top, which returns the patch, changes nothing.
+    match walk([Some(dest.clone()), Some(origin)], None)? {
+        Some(_) => to_value(&dest, 0),
         None => Ok(Value::Null),
     }
 }
@@ -227,15 +229,45 @@ fn remove_field(n: &N, key: &str) {
 
 fn wrong_kind(expected: Kind, n: &N) -> String {
     let got = kind(n).map_or("ScalarNode", Kind::name);
-    let contents = to_value(n, 0)
-        .ok()
-        .and_then(|v| serde_yaml::to_string(&v).ok())
-        .unwrap_or_default();
+    let contents = to_value(n, 0).map(|v| flow(&v)).unwrap_or_default();
     format!(
-        "wrong node kind: expected {} but got {got}: node contents:\n{}",
-        expected.name(),
-        contents.trim_end()
+        "wrong node kind: expected {} but got {got}: node contents:\n{contents}",
+        expected.name()
     )
+}
+
+/// A value as one line of flow-style YAML (`{a: 1, b: [x, y]}`), as kustomize shows a patch
+/// written in that style.
+fn flow(v: &Value) -> String {
+    match v {
+        Value::Null => "null".into(),
+        Value::Bool(b) => b.to_string(),
+        Value::Number(n) => n.to_string(),
+        Value::String(s) => {
+            let plain = !s.is_empty()
+                && !matches!(
+                    plain_scalar(s),
+                    Value::Bool(_) | Value::Null | Value::Number(_)
+                )
+                && s.chars().all(|c| c.is_alphanumeric() || "-_./".contains(c));
+            if plain {
+                s.clone()
+            } else {
+                Value::String(s.clone()).to_string()
+            }
+        }
+        Value::Array(items) => format!(
+            "[{}]",
+            items.iter().map(flow).collect::<Vec<_>>().join(", ")
+        ),
+        Value::Object(m) => format!(
+            "{{{}}}",
+            m.iter()
+                .map(|(k, v)| format!("{}: {}", flow(&Value::String(k.clone())), flow(v)))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    }
 }
 
 /// `ErrorIfInvalid`: a missing or null node passes.
@@ -1064,11 +1096,10 @@ mod tests {
         assert_eq!(merge(&yaml(original), &yaml(patch)).unwrap(), yaml(want));
     }
 
-    /// `want` is kustomize's message; only its first line is compared (kustomize prints the
-    /// offending node in the patch's own YAML style, which JSON values do not keep).
+    /// `want` is kustomize's message (kustomize prints the offending node in the patch's own
+    /// YAML style; these patches are written in flow style, which is how it is shown here).
     fn check_err(original: &str, patch: &str, want: &str) {
-        let got = merge(&yaml(original), &yaml(patch)).unwrap_err();
-        assert_eq!(got.lines().next(), want.lines().next(), "{got}");
+        assert_eq!(merge(&yaml(original), &yaml(patch)).unwrap_err(), want);
     }
 
     /// A merge-keyed list: the patch's elements first, in its order, then the original's others.
@@ -2819,6 +2850,60 @@ spec:
   - name: a
   initContainers:
   - $patch: replace
+"#,
+        );
+    }
+
+    /// `$patch: replace` at the top of the patch leaves the object as it was; `merge` merges.
+    #[test]
+    fn patch_replace_at_the_top_does_nothing() {
+        check(
+            r#"apiVersion: v1
+kind: ConfigMap
+metadata: {name: d, labels: {a: b}}
+data: {k: v}
+"#,
+            r#"apiVersion: v1
+kind: ConfigMap
+metadata: {name: d}
+$patch: replace
+data: {only: this}
+"#,
+            r#"apiVersion: v1
+data:
+  k: v
+kind: ConfigMap
+metadata:
+  labels:
+    a: b
+  name: d
+"#,
+        );
+    }
+
+    #[test]
+    fn patch_merge_at_the_top() {
+        check(
+            r#"apiVersion: v1
+kind: ConfigMap
+metadata: {name: d, labels: {a: b}}
+data: {k: v}
+"#,
+            r#"apiVersion: v1
+kind: ConfigMap
+metadata: {name: d}
+$patch: merge
+data: {also: this}
+"#,
+            r#"apiVersion: v1
+data:
+  also: this
+  k: v
+kind: ConfigMap
+metadata:
+  labels:
+    a: b
+  name: d
 "#,
         );
     }
