@@ -54,6 +54,9 @@ struct Ctx {
     /// The directory of the top kustomization, for origin annotations.
     top: String,
     origins: bool,
+    /// `buildMetadata: [transformerAnnotations]`: each builtin transformer a kustomization
+    /// configures is recorded on every object it runs over.
+    transformations: bool,
 }
 
 impl Ctx {
@@ -74,6 +77,7 @@ pub fn build(loader: Arc<dyn Loader>, dir: &str) -> Result<Build, Vec<Diag>> {
         objects: 0,
         top: dir.to_string(),
         origins: false,
+        transformations: false,
     };
     let at = Span::file(loader.display(if dir.is_empty() { "." } else { dir }));
     let Some(top) = read_kustomization(&mut ctx, &loader, dir, &at) else {
@@ -88,6 +92,7 @@ pub fn build(loader: Arc<dyn Loader>, dir: &str) -> Result<Build, Vec<Diag>> {
     }
     let metadata = build_metadata(&mut ctx, &top);
     ctx.origins = metadata.origins;
+    ctx.transformations = metadata.transformations;
     let mut acc = Acc::default();
     acc.config = default_config();
     kustomize(&mut ctx, &loader, dir, &top, &mut acc, 0);
@@ -182,6 +187,7 @@ pub const KUSTOMIZE_VERSION: &str = "v5.8.1";
 struct Metadata {
     managed_by: bool,
     origins: bool,
+    transformations: bool,
 }
 
 /// `buildMetadata` of the top kustomization (kustomize reads it there only).
@@ -189,18 +195,13 @@ fn build_metadata(ctx: &mut Ctx, top: &Parsed) -> Metadata {
     let mut m = Metadata {
         managed_by: false,
         origins: false,
+        transformations: false,
     };
     for (i, item) in top.k.build_metadata.iter().enumerate() {
         match item.as_str() {
             "managedByLabel" => m.managed_by = true,
             "originAnnotations" => m.origins = true,
-            "transformerAnnotations" => ctx.error(
-                Diag::error(
-                    top.item("buildMetadata", i),
-                    "buildMetadata `transformerAnnotations` is not supported by gitfleet",
-                )
-                .with_hint("use managedByLabel or originAnnotations"),
-            ),
+            "transformerAnnotations" => m.transformations = true,
             other => ctx.error(Diag::error(
                 top.item("buildMetadata", i),
                 format!(
@@ -847,6 +848,13 @@ fn transformers(ctx: &mut Ctx, loader: &Arc<dyn Loader>, dir: &str, p: &Parsed, 
     let here = Dir::new(loader.as_ref(), dir);
     let k = &p.k;
     let res = &mut acc.resources;
+    let on = ctx.transformations;
+    let file_name = p.file.rsplit('/').next().unwrap_or_default();
+    let configured_in = relative_to(&ctx.top, &dir::join(dir, file_name).unwrap_or_default());
+    let note = |res: &mut Vec<Resource>, kind: &str| record(on, res, &configured_in, kind);
+    if !k.patches_strategic_merge.is_empty() {
+        note(res, "PatchStrategicMergeTransformer");
+    }
     for (i, entry) in k.patches_strategic_merge.iter().enumerate() {
         let span = p.item("patchesStrategicMerge", i);
         let content = if looks_inline(entry) {
@@ -867,6 +875,7 @@ fn transformers(ctx: &mut Ctx, loader: &Arc<dyn Loader>, dir: &str, p: &Parsed, 
         if let Some(content) = patch_content(ctx, here, entry, &span) {
             patch::patches(res, entry, &content, &span, &mut ctx.diags);
         }
+        note(res, "PatchTransformer");
     }
     let mut failed = |field: &str, r: Result<(), String>| {
         if let Err(e) = r {
@@ -874,6 +883,7 @@ fn transformers(ctx: &mut Ctx, loader: &Arc<dyn Loader>, dir: &str, p: &Parsed, 
         }
     };
     if !k.namespace.is_empty() {
+        note(res, "NamespaceTransformer");
         failed(
             "namespace",
             transform::namespace(
@@ -886,16 +896,25 @@ fn transformers(ctx: &mut Ctx, loader: &Arc<dyn Loader>, dir: &str, p: &Parsed, 
         );
     }
     if !k.name_prefix.is_empty() {
+        note(res, "PrefixTransformer");
         failed(
             "namePrefix",
             transform::name_prefix(res, &k.name_prefix, &acc.config.name_prefix),
         );
     }
     if !k.name_suffix.is_empty() {
+        note(res, "SuffixTransformer");
         failed(
             "nameSuffix",
             transform::name_suffix(res, &k.name_suffix, &acc.config.name_suffix),
         );
+    }
+    if !k.common_labels.is_empty() || !k.labels.is_empty() {
+        // kustomize configures one LabelTransformer for commonLabels (even an empty one)
+        // and one per `labels` entry.
+        for _ in 0..=k.labels.len() {
+            note(res, "LabelTransformer");
+        }
     }
     if !k.common_labels.is_empty() {
         let specs = transform::common_label_specs(&acc.config);
@@ -919,6 +938,9 @@ fn transformers(ctx: &mut Ctx, loader: &Arc<dyn Loader>, dir: &str, p: &Parsed, 
             Err(e) => ctx.error(Diag::error(p.item("labels", i), e)),
         }
     }
+    if !k.common_annotations.is_empty() {
+        note(res, "AnnotationsTransformer");
+    }
     if !k.common_annotations.is_empty()
         && let Err(e) =
             transform::annotations(res, &k.common_annotations, &acc.config.common_annotations)
@@ -937,6 +959,10 @@ fn transformers(ctx: &mut Ctx, loader: &Arc<dyn Loader>, dir: &str, p: &Parsed, 
         if let Some(content) = patch_content(ctx, here, entry, &span) {
             patch::json6902_field(res, target, &content, &span, &mut ctx.diags);
         }
+        note(res, "PatchJson6902Transformer");
+    }
+    for _ in &k.replicas {
+        note(res, "ReplicaCountTransformer");
     }
     if !k.replicas.is_empty() {
         transform::replicas(
@@ -947,10 +973,16 @@ fn transformers(ctx: &mut Ctx, loader: &Arc<dyn Loader>, dir: &str, p: &Parsed, 
             &mut ctx.diags,
         );
     }
+    for _ in &k.images {
+        note(res, "ImageTagTransformer");
+    }
     if !k.images.is_empty()
         && let Err(e) = transform::images(res, &k.images, &acc.config.images)
     {
         ctx.error(Diag::error(p.field("images"), e));
+    }
+    if !k.replacements.is_empty() {
+        note(res, "ReplacementTransformer");
     }
     for (i, entry) in k.replacements.iter().enumerate() {
         let span = p.item("replacements", i);
@@ -974,6 +1006,27 @@ fn transformers(ctx: &mut Ctx, loader: &Arc<dyn Loader>, dir: &str, p: &Parsed, 
         for (config, cspan) in plugin_configs(ctx, loader, dir, entry, &span) {
             run_transformer_plugin(ctx, here, &config, &cspan, acc);
         }
+    }
+}
+
+const TRANSFORMATIONS: &str = "alpha.config.kubernetes.io/transformations";
+
+/// Records that a builtin transformer configured in `configured_in` ran over every object.
+fn record(on: bool, res: &mut [Resource], configured_in: &str, kind: &str) {
+    if !on {
+        return;
+    }
+    let entry = format!(
+        "- configuredIn: {configured_in}\n  configuredBy:\n    apiVersion: builtin\n    kind: {kind}\n"
+    );
+    for r in res {
+        let notes = r.meta_map_mut("annotations");
+        let text = notes
+            .get(TRANSFORMATIONS)
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string();
+        notes.insert(TRANSFORMATIONS.into(), Value::String(text + &entry));
     }
 }
 
