@@ -66,11 +66,43 @@ pub fn prepare(
 }
 
 /// The plan of one cluster, or why it could not be made.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", untagged)]
 pub enum ClusterOutcome {
     Planned(ClusterPlan),
-    Failed { cluster: String, error: String },
+    Failed {
+        cluster: String,
+        /// Why the cluster could not be planned (one line).
+        error: String,
+    },
+}
+
+/// `gitfleet plan -o json`: the plan of every selected cluster, as `up` would carry it out.
+/// `gitfleet schema --kind plan` prints its JSON Schema.
+#[derive(Debug, Serialize, schemars::JsonSchema)]
+pub struct PlanReport {
+    /// `metadata.name` of the fleet.
+    pub fleet: String,
+    /// Planned with `--offline`: nothing was contacted and every step is assumed.
+    pub offline: bool,
+    /// One entry per selected cluster, by name.
+    pub clusters: Vec<ClusterOutcome>,
+    pub summary: PlanSummary,
+    /// Warnings about the definitions (never errors: an invalid fleet is not planned).
+    pub diagnostics: Vec<crate::diagnostic::Diagnostic>,
+}
+
+/// Counts over the whole plan; the exit code follows from them.
+#[derive(Debug, Serialize, schemars::JsonSchema)]
+pub struct PlanSummary {
+    /// Clusters in the plan.
+    pub clusters: usize,
+    /// Steps across all clusters (exit 2 when more than 0, unless something failed).
+    pub steps: usize,
+    /// Clusters that could not be planned (exit 1).
+    pub failed: usize,
+    /// Clusters planned on an assumption (a live plan exits 1 then: never a false 0 or 2).
+    pub unobserved: usize,
 }
 
 #[derive(Debug, thiserror::Error)]

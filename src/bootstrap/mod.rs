@@ -96,7 +96,7 @@ pub struct BootstrapOptions {
 }
 
 /// What a bootstrap did.
-#[derive(Debug, Clone, Default, serde::Serialize)]
+#[derive(Debug, Clone, Default, serde::Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct BootstrapReport {
     pub install: ChangeSet,

@@ -95,7 +95,16 @@ pub trait Outcome: Serialize {
     fn detail(&self) -> String;
 }
 
-/// Prints the summary on stdout, sorted by cluster: a table, or `{"ok", "clusters": [...]}`.
+/// `up -o json` and `down -o json`: every selected cluster's result.
+#[derive(Debug, Serialize, schemars::JsonSchema)]
+pub struct Report<R> {
+    /// Whether every cluster is ok (the exit code is 0 exactly then).
+    pub ok: bool,
+    /// One entry per selected cluster, by name.
+    pub clusters: Vec<R>,
+}
+
+/// Prints the summary on stdout, sorted by cluster: a table, or a [`Report`].
 /// Returns whether every cluster is ok.
 pub fn report<R: Outcome>(mut results: Vec<R>, format: OutputFormat) -> anyhow::Result<bool> {
     results.sort_by(|a, b| a.cluster().cmp(b.cluster()));
@@ -103,8 +112,12 @@ pub fn report<R: Outcome>(mut results: Vec<R>, format: OutputFormat) -> anyhow::
     let mut out = std::io::stdout().lock();
     match format {
         OutputFormat::Json => {
-            let doc = serde_json::json!({"ok": ok, "clusters": results});
+            let doc = Report {
+                ok,
+                clusters: results,
+            };
             writeln!(out, "{}", serde_json::to_string_pretty(&doc)?)?;
+            return Ok(ok);
         }
         OutputFormat::Text => {
             writeln!(

@@ -44,18 +44,32 @@ pub struct DownArgs {
     pub timeout: Option<std::time::Duration>,
 }
 
+/// What happened to a cluster on `down`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, schemars::JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum DownAction {
+    /// gitfleet's cluster is gone.
+    Deleted,
+    /// There was nothing to delete.
+    Absent,
+    /// An existing cluster: only the reconciler's seed was removed.
+    Kept,
+    /// Not gitfleet's: nothing was changed.
+    Refused,
+    Failed,
+}
+
 /// What `down` did to one cluster, as `-o json` prints it.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
-struct DownResult {
+pub struct DownResult {
     cluster: String,
     provider: ProviderKind,
-    /// `deleted`, `absent` (nothing to delete), `kept` (an existing cluster: only the seed is
-    /// removed), `refused` (not gitfleet's: nothing changed) or `failed`.
-    result: &'static str,
+    result: DownAction,
+    /// The result is `deleted`, `absent` or `kept`.
     ok: bool,
     /// The reconciler's seed objects removed before the cluster went.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     seed_removed: Vec<String>,
     /// The kubeconfig `up` had written for the cluster, now removed.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -74,7 +88,13 @@ impl Outcome for DownResult {
     }
 
     fn result(&self) -> &str {
-        self.result
+        match self.result {
+            DownAction::Deleted => "deleted",
+            DownAction::Absent => "absent",
+            DownAction::Kept => "kept",
+            DownAction::Refused => "refused",
+            DownAction::Failed => "failed",
+        }
     }
 
     fn ok(&self) -> bool {
@@ -86,12 +106,12 @@ impl Outcome for DownResult {
             return e.clone();
         }
         let mut parts = vec![match self.result {
-            "deleted" => "cluster deleted".to_string(),
-            "absent" => "does not exist".to_string(),
+            DownAction::Deleted => "cluster deleted".to_string(),
+            DownAction::Absent => "does not exist".to_string(),
             _ => "the existing cluster itself is not gitfleet's to delete".to_string(),
         }];
         match self.seed_removed.len() {
-            0 if self.result == "kept" => parts.push("no seed to remove".into()),
+            0 if self.result == DownAction::Kept => parts.push("no seed to remove".into()),
             0 => {}
             n => parts.push(format!("seed removed ({n} object(s))")),
         }
@@ -179,7 +199,7 @@ async fn down_one(
     let mut result = DownResult {
         cluster: rendered.name.clone(),
         provider: rendered.provider,
-        result: "failed",
+        result: DownAction::Failed,
         ok: false,
         seed_removed: Vec::new(),
         kubeconfig_removed: None,
@@ -189,7 +209,7 @@ async fn down_one(
         Ok(what) => {
             result.result = what;
             result.ok = true;
-            if what != "kept" {
+            if what != DownAction::Kept {
                 match gitfleet::kubeconfig::remove_for_cluster(kubeconfig_dir, &rendered.name) {
                     Ok(file) => result.kubeconfig_removed = file,
                     Err(e) => eprintln!(
@@ -202,7 +222,7 @@ async fn down_one(
             }
         }
         Err(Failure::Refused(e)) => {
-            result.result = "refused";
+            result.result = DownAction::Refused;
             result.error = Some(e);
         }
         Err(Failure::Failed(e)) => result.error = Some(e),
@@ -217,7 +237,7 @@ async fn delete(
     rendered: &RenderedCluster,
     options: &ProviderOptions,
     result: &mut DownResult,
-) -> Result<&'static str, Failure> {
+) -> Result<DownAction, Failure> {
     let fleet = &prepared.fleet.fleet;
     let progress = super::progress::for_cluster(&rendered.name);
     let provider = AnyProvider::connect(rendered, options).await?;
@@ -254,16 +274,16 @@ async fn delete(
             .map_err(|e| Failure::Failed(format!("removing the seed: {e}")))?;
     }
     if matches!(provider, AnyProvider::Existing) {
-        return Ok("kept");
+        return Ok(DownAction::Kept);
     }
     Ok(
         if provider
             .delete(rendered, &fleet.metadata.name, progress.as_ref())
             .await?
         {
-            "deleted"
+            DownAction::Deleted
         } else {
-            "absent"
+            DownAction::Absent
         },
     )
 }

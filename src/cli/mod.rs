@@ -191,19 +191,37 @@ pub fn print_diagnostics(d: &Diagnostics) {
     eprintln!("{d}");
 }
 
+/// What `-o json` prints when the fleet is invalid: every problem, nothing else ran.
+#[derive(Debug, serde::Serialize, schemars::JsonSchema)]
+pub struct InvalidReport {
+    /// Always `false`.
+    pub valid: bool,
+    /// Every problem, each with its file, line and column.
+    pub diagnostics: Vec<gitfleet::diagnostic::Diagnostic>,
+}
+
+/// What `-o json` prints when a valid fleet cannot be worked on (e.g. an unknown cluster name).
+#[derive(Debug, serde::Serialize, schemars::JsonSchema)]
+pub struct ErrorReport {
+    pub error: String,
+}
+
 /// Reports a pipeline failure in the chosen format; returns the exit code.
 pub fn report_failure(e: &PipelineError, format: OutputFormat) -> u8 {
     match (e.diagnostics(), format) {
         (Some(d), OutputFormat::Json) => {
-            let out = serde_json::json!({
-                "valid": false,
-                "diagnostics": d.0,
-            });
+            let out = InvalidReport {
+                valid: false,
+                diagnostics: d.0.clone(),
+            };
             println!("{}", serde_json::to_string_pretty(&out).expect("json"));
         }
         (Some(d), OutputFormat::Text) => print_diagnostics(d),
         (None, OutputFormat::Json) => {
-            println!("{}", serde_json::json!({"error": format!("{e:#}")}));
+            let out = ErrorReport {
+                error: format!("{e:#}"),
+            };
+            println!("{}", serde_json::to_string(&out).expect("json"));
         }
         (None, OutputFormat::Text) => eprintln!("error: {e:#}"),
     }

@@ -5,7 +5,7 @@ use clap::Args;
 use super::{
     EXIT_CHANGES, EXIT_ERROR, EXIT_OK, FleetArgs, OutputFormat, SelectArgs, report_failure,
 };
-use gitfleet::pipeline::{ClusterOutcome, plan_all, prepare};
+use gitfleet::pipeline::{ClusterOutcome, PlanReport, PlanSummary, plan_all, prepare};
 use gitfleet::provider::ProviderOptions;
 use gitfleet::source::Source;
 
@@ -99,13 +99,18 @@ pub fn run(args: PlanArgs) -> anyhow::Result<u8> {
 
     match args.output {
         OutputFormat::Json => {
-            let doc = serde_json::json!({
-                "fleet": prepared.fleet.fleet.metadata.name,
-                "offline": args.offline,
-                "clusters": outcomes,
-                "summary": {"clusters": outcomes.len(), "steps": changes, "failed": failed, "unobserved": unobserved},
-                "diagnostics": prepared.fleet.warnings,
-            });
+            let doc = PlanReport {
+                fleet: prepared.fleet.fleet.metadata.name.clone(),
+                offline: args.offline,
+                summary: PlanSummary {
+                    clusters: outcomes.len(),
+                    steps: changes,
+                    failed,
+                    unobserved,
+                },
+                clusters: outcomes,
+                diagnostics: prepared.fleet.warnings.clone(),
+            };
             writeln!(out, "{}", serde_json::to_string_pretty(&doc)?)?;
         }
         OutputFormat::Text => {

@@ -108,18 +108,22 @@ pub fn confirm(question: &str) -> anyhow::Result<bool> {
 }
 
 /// One cluster's result, as `-o json` prints it.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
-struct ClusterResult {
+pub struct ClusterResult {
     cluster: String,
     provider: ProviderKind,
+    /// Everything planned for the cluster was carried out.
     ok: bool,
-    /// Cloud steps carried out.
+    /// Cloud steps carried out, as the plan shows them.
     provisioned: Vec<String>,
+    /// The kubeconfig written for the cluster.
     #[serde(skip_serializing_if = "Option::is_none")]
     kubeconfig: Option<PathBuf>,
+    /// What installing and seeding the reconciler did (absent with --no-install).
     #[serde(skip_serializing_if = "Option::is_none")]
     bootstrap: Option<BootstrapReport>,
+    /// Why the cluster failed (one line).
     #[serde(skip_serializing_if = "Option::is_none")]
     error: Option<String>,
 }

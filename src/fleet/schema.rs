@@ -18,7 +18,8 @@ pub enum DocKind {
     Cluster,
 }
 
-fn generate<T: JsonSchema>() -> J {
+/// The draft 2020-12 JSON Schema of `T` (definitions, and the documents commands print).
+pub fn generate<T: JsonSchema>() -> J {
     let generator = schemars::generate::SchemaSettings::draft2020_12().into_generator();
     let mut generator = generator;
     generator.root_schema_for::<T>().to_value()
@@ -62,7 +63,12 @@ pub fn combined_schema() -> J {
 
 /// Checks `doc` against the schema of `kind`, appending every problem to `out`.
 pub fn check(doc: &Node, kind: DocKind, out: &mut Vec<Diagnostic>) {
-    let root = schema(kind);
+    check_against(doc, schema(kind), out);
+}
+
+/// Checks `doc` against any schema [`generate`] made (e.g. a command's JSON output read back
+/// against the schema `gitfleet schema` prints for it).
+pub fn check_against(doc: &Node, root: &J, out: &mut Vec<Diagnostic>) {
     let mut checker = Checker {
         root,
         out,

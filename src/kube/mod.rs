@@ -35,7 +35,18 @@ pub const INVENTORY_ANNOTATION: &str = "gitfleet.io/inventory";
 pub const PRUNE_ANNOTATION: &str = "gitfleet.io/prune";
 
 /// Which API object: the identity the inventory records.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, serde::Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    serde::Deserialize,
+    schemars::JsonSchema,
+)]
 pub struct ObjectRef {
     /// Empty for the core group.
     pub group: String,
@@ -109,7 +120,7 @@ pub enum Phase {
 }
 
 /// What happened (or, on a dry run, would happen) to one object.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Action {
     Created,
@@ -134,7 +145,7 @@ impl fmt::Display for Action {
 }
 
 /// One object's outcome.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct Change {
     #[serde(flatten)]
     pub object: ObjectRef,
@@ -145,7 +156,7 @@ pub struct Change {
 }
 
 /// Everything one run did, in order.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, schemars::JsonSchema)]
 pub struct ChangeSet {
     pub revision: String,
     pub dry_run: bool,

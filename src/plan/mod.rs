@@ -71,7 +71,7 @@ pub struct ObservedReconciler {
     pub seeded: bool,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Action {
     Create,
@@ -98,7 +98,7 @@ impl fmt::Display for Action {
 }
 
 /// One field that changes in a step.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct Change {
     pub field: String,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -118,7 +118,7 @@ impl Change {
 }
 
 /// What a step acts on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum Target {
     ResourceGroup,
@@ -139,13 +139,15 @@ impl Target {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+/// One step of a cluster's plan, in the order `up` carries it out.
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct Step {
     pub action: Action,
     pub target: Target,
     /// Name of the thing acted on (cluster, pool, resource group, repository path).
     pub name: String,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    /// The fields that change (left out when none do).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub changes: Vec<Change>,
     /// Whether the state this step starts from was observed (`false`: assumed, because the
     /// plan is offline or the cluster could not be reached from here).
@@ -180,7 +182,8 @@ impl fmt::Display for Step {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+/// The plan of one cluster.
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ClusterPlan {
     pub cluster: String,

@@ -13,6 +13,7 @@ mod git;
 mod hostile;
 mod kube_standin;
 mod kustomize;
+mod output_schema;
 mod props;
 mod snapshots;
 mod support;

@@ -279,8 +279,18 @@ async fn a_fleet_with_one_failing_cluster() {
         ],
     );
     assert_eq!(code, 1, "{out}{err}");
+    // What was installed and seeded, as `gitfleet schema --kind up` describes it.
+    crate::output_schema::assert_valid(
+        "up with bootstraps",
+        &out,
+        &crate::output_schema::strict_schema("up"),
+    );
     let v: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"));
     assert_eq!(v["ok"], false);
+    assert!(
+        v["clusters"][0]["bootstrap"]["install"]["changes"].is_array(),
+        "{v}"
+    );
     let by_name = |n: &str| {
         v["clusters"]
             .as_array()
