@@ -300,7 +300,13 @@ pub fn parse(file: &Arc<str>, text: &str) -> Result<Parsed, Vec<Diag>> {
     let k: Kustomization = if text.trim().is_empty() {
         Kustomization::default()
     } else {
-        serde_yaml::from_str(text).map_err(|e| vec![yaml::serde_diag(file, &e, "kustomization")])?
+        serde_yaml::from_str(text).map_err(|e| {
+            vec![unknown_field_hint(yaml::serde_diag(
+                file,
+                &e,
+                "kustomization",
+            ))]
+        })?
     };
     let parsed = Parsed {
         k,
@@ -331,4 +337,57 @@ pub fn parse(file: &Arc<str>, text: &str) -> Result<Parsed, Vec<Diag>> {
     } else {
         Err(diags)
     }
+}
+
+/// serde's "unknown field `x`, expected one of `a`, `b`, …" as "unknown field `x`" with the
+/// closest known field as a hint, instead of the whole list.
+fn unknown_field_hint(mut d: Diag) -> Diag {
+    let Some(rest) = d
+        .message
+        .split_once("unknown field `")
+        .map(|(_, r)| r.to_string())
+    else {
+        return d;
+    };
+    let Some((field, expected)) = rest.split_once('`') else {
+        return d;
+    };
+    let candidates: Vec<&str> = expected.split('`').skip(1).step_by(2).collect();
+    let best = candidates
+        .iter()
+        .map(|c| {
+            (
+                edit_distance(&field.to_ascii_lowercase(), &c.to_ascii_lowercase()),
+                *c,
+            )
+        })
+        .min();
+    let prefix = d
+        .message
+        .split("unknown field")
+        .next()
+        .unwrap_or_default()
+        .to_string();
+    d.message = format!("{prefix}unknown field `{field}`");
+    if let Some((distance, c)) = best
+        && distance <= 3
+    {
+        d.hint = Some(format!("did you mean `{c}`?"));
+    }
+    d
+}
+
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut cur = vec![i + 1; b.len() + 1];
+        for (j, cb) in b.iter().enumerate() {
+            cur[j + 1] = (prev[j] + usize::from(ca != *cb))
+                .min(prev[j + 1] + 1)
+                .min(cur[j] + 1);
+        }
+        prev = cur;
+    }
+    prev[b.len()]
 }
