@@ -93,8 +93,10 @@ pub fn build(loader: Arc<dyn Loader>, dir: &str) -> Result<Build, Vec<Diag>> {
     let metadata = build_metadata(&mut ctx, &top);
     ctx.origins = metadata.origins;
     ctx.transformations = metadata.transformations;
-    let mut acc = Acc::default();
-    acc.config = default_config();
+    let mut acc = Acc {
+        config: default_config(),
+        ..Acc::default()
+    };
     kustomize(&mut ctx, &loader, dir, &top, &mut acc, 0);
     if ctx.diags.iter().any(|d| !d.warning) {
         return Err(ctx.diags);
@@ -604,7 +606,7 @@ fn check_object(value: &Value, span: &Span, diags: &mut Vec<Diag>) -> bool {
     }
     let mut ok = true;
     for (field, what) in [("kind", "kind"), ("apiVersion", "apiVersion")] {
-        if !value[field].as_str().is_some_and(|s| !s.is_empty()) {
+        if value[field].as_str().is_none_or(str::is_empty) {
             diags.push(Diag::error(
                 span.clone(),
                 format!("the object has no {what}"),
@@ -612,9 +614,7 @@ fn check_object(value: &Value, span: &Span, diags: &mut Vec<Diag>) -> bool {
             ok = false;
         }
     }
-    if !value["metadata"]["name"]
-        .as_str()
-        .is_some_and(|s| !s.is_empty())
+    if value["metadata"]["name"].as_str().is_none_or(str::is_empty)
         && value["metadata"]["generateName"].as_str().is_none()
     {
         diags.push(Diag::error(span.clone(), "the object has no metadata.name"));

@@ -77,9 +77,13 @@ impl Doc {
     }
 }
 
+/// A collection being built: its positions, a mapping's pending key, and whether it is a
+/// mapping.
+type Open = (Pos, Option<(String, Pos)>, bool);
+
 #[derive(Default)]
 struct Builder {
-    stack: Vec<(Pos, Option<(String, Pos)>, bool)>,
+    stack: Vec<Open>,
     docs: Vec<Pos>,
 }
 
