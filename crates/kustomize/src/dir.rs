@@ -66,8 +66,7 @@ impl<'a> Dir<'a> {
     pub fn resolve_file(&self, rel: &str, at: &Span) -> Result<String, Diag> {
         let path = self.resolve(rel, at)?;
         let real = self.loader.canonical(&path)?;
-        if real.is_some_and(|r| is_within(self.path, &path) && !is_within(self.path, &r))
-        {
+        if real.is_some_and(|r| is_within(self.path, &path) && !is_within(self.path, &r)) {
             return Err(Diag::error(
                 at.clone(),
                 format!(
