@@ -27,7 +27,9 @@
 //!   (counted from the end), a path whose first segment is not empty (`spec/replicas`) is read
 //!   as if that segment were not there. Operations are applied here by a port of that library
 //!   (the `json-patch` crate differs on these points); messages are its own, prefixed with the
-//!   operation's number.
+//!   operation's number. Written in YAML, a JSON 6902 patch is read as YAML 1.1 (unquoted `on`,
+//!   `yes`, `n` are booleans there), strategic merge patches as resources are
+//!   ([`yaml::load`]).
 //! * `patchesStrategicMerge`: like an untargeted strategic merge patch. `patchesJson6902`: its
 //!   own rules: the target must have a `name`; empty patches are errors; a patch that renames an
 //!   object does not leave its old identity behind (name references do not follow it).
@@ -36,6 +38,8 @@
 
 use regex::Regex;
 use serde_json::{Map, Value};
+use yaml_rust2::parser::{Event, MarkedEventReceiver, Parser as YamlParser};
+use yaml_rust2::scanner::{Marker, TScalarStyle};
 
 use crate::kustomization::{Patch, Selector};
 use crate::resource::ResId;
@@ -557,8 +561,12 @@ fn parse_values(p: &mut Parser) -> Result<Vec<String>, String> {
 fn parse_sm(text: &str) -> Result<Vec<Value>, String> {
     let mut docs = Vec::new();
     for (line, doc) in yaml::documents(text) {
-        let value: Value =
-            serde_yaml::from_str(&doc).map_err(|e| format!("line {line}: invalid YAML: {e}"))?;
+        let value = yaml::load(&doc).map_err(|(l, c, e)| {
+            format!(
+                "line {}, column {c}: invalid YAML: {e}",
+                line + l.max(1) - 1
+            )
+        })?;
         let is_empty = match &value {
             Value::Null => true,
             Value::Object(m) => m.is_empty(),
@@ -610,7 +618,7 @@ fn validate_sm(value: &Value, line: usize) -> Result<(), String> {
 }
 
 /// The operations of a JSON 6902 patch: text starting with `[` is JSON, anything else YAML (its
-/// first document); either must be a list of objects.
+/// first document, read as YAML 1.1: see [`load_yaml11`]); either must be a list of objects.
 fn parse_json(text: &str) -> Result<Vec<Map<String, Value>>, String> {
     if text.is_empty() {
         return Err("empty json patch operations".into());
@@ -618,12 +626,7 @@ fn parse_json(text: &str) -> Result<Vec<Map<String, Value>>, String> {
     let value: Value = if text.starts_with('[') {
         serde_json::from_str(text).map_err(|e| format!("invalid JSON: {e}"))?
     } else {
-        let first = yaml::documents(text)
-            .into_iter()
-            .next()
-            .map(|d| d.1)
-            .unwrap_or_default();
-        serde_yaml::from_str(&first).map_err(|e| format!("invalid YAML: {e}"))?
+        load_yaml11(text)?
     };
     let Value::Array(items) = value else {
         return Err("not a list of operations".into());
@@ -636,6 +639,172 @@ fn parse_json(text: &str) -> Result<Vec<Map<String, Value>>, String> {
             other => Err(format!("an operation is not an object: {other}")),
         })
         .collect()
+}
+
+/// The first YAML document of `text` as kustomize converts a JSON 6902 patch written in YAML
+/// (`sigs.k8s.io/yaml`'s `YAMLToJSON`, which reads YAML 1.1 as go-yaml v2 does): unlike
+/// resources and strategic merge patches, unquoted `yes`, `no`, `on`, `off`, `y` and `n` (in
+/// their capitalisations) are booleans, underscores in numbers are dropped, whole floats are
+/// integers (`1e3` is 1000), keys that are not strings are written as text (`on:` is
+/// `"true"`). Checked against `kubectl kustomize`.
+fn load_yaml11(text: &str) -> Result<Value, String> {
+    let mut loader = Yaml11::default();
+    let mut parser = YamlParser::new_from_str(text);
+    parser.load(&mut loader, false).map_err(|e| {
+        format!(
+            "invalid YAML at line {}, column {}: {}",
+            e.marker().line(),
+            e.marker().col() + 1,
+            e.info()
+        )
+    })?;
+    if let Some(e) = loader.error {
+        return Err(e);
+    }
+    Ok(loader.doc.unwrap_or(Value::Null))
+}
+
+/// Bounds alias expansion (a patch file has passed the reader's bounds, an inline one has not).
+const MAX_YAML_NODES: usize = 1_000_000;
+
+enum Frame11 {
+    Seq(Vec<Value>, usize),
+    /// Entries, the key waiting for its value (`None` inside: a `<<` merge key), anchor,
+    /// mappings to merge in.
+    Map(
+        Map<String, Value>,
+        Option<Option<String>>,
+        usize,
+        Vec<Value>,
+    ),
+}
+
+#[derive(Default)]
+struct Yaml11 {
+    stack: Vec<Frame11>,
+    doc: Option<Value>,
+    anchors: std::collections::HashMap<usize, Value>,
+    nodes: usize,
+    error: Option<String>,
+}
+
+fn resolve_yaml11(s: &str) -> Value {
+    match s {
+        "y" | "Y" | "yes" | "Yes" | "YES" | "on" | "On" | "ON" => return Value::Bool(true),
+        "n" | "N" | "no" | "No" | "NO" | "off" | "Off" | "OFF" => return Value::Bool(false),
+        _ => {}
+    }
+    let number = match yaml::resolve_plain(&s.replace('_', "")) {
+        Value::Number(n)
+            if !s.is_empty() && (s.as_bytes()[0].is_ascii_digit() || "+-.".contains(&s[..1])) =>
+        {
+            Some(n)
+        }
+        _ => None,
+    };
+    match number {
+        Some(n) => match n.as_f64() {
+            Some(f) if !n.is_i64() && !n.is_u64() && f.fract() == 0.0 && f.abs() < 9.0e15 => {
+                Value::from(f as i64)
+            }
+            _ => Value::Number(n),
+        },
+        None => yaml::resolve_plain(s),
+    }
+}
+
+fn key_text(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        Value::Null => "null".into(),
+        other => other.to_string(),
+    }
+}
+
+impl Yaml11 {
+    fn push(&mut self, v: Value, anchor: usize, merge_key: bool) {
+        self.nodes += 1;
+        if self.nodes > MAX_YAML_NODES {
+            self.error
+                .get_or_insert_with(|| "the YAML expands to too many values".into());
+            return;
+        }
+        if anchor > 0 {
+            self.anchors.insert(anchor, v.clone());
+        }
+        match self.stack.last_mut() {
+            None => {
+                self.doc.get_or_insert(v);
+            }
+            Some(Frame11::Seq(items, _)) => items.push(v),
+            Some(Frame11::Map(map, key, _, merges)) => match key.take() {
+                None => *key = Some((!merge_key).then(|| key_text(&v))),
+                Some(None) => match v {
+                    Value::Object(_) => merges.push(v),
+                    Value::Array(items) => merges.extend(items),
+                    _ => {
+                        self.error.get_or_insert_with(|| {
+                            "a `<<` merge key needs a mapping or a list of mappings".into()
+                        });
+                    }
+                },
+                Some(Some(k)) => {
+                    map.insert(k, v);
+                }
+            },
+        }
+    }
+}
+
+impl MarkedEventReceiver for Yaml11 {
+    fn on_event(&mut self, ev: Event, _mark: Marker) {
+        match ev {
+            Event::Scalar(text, style, anchor, tag) => {
+                let is_str_tag = tag.as_ref().is_some_and(|t| t.suffix == "str");
+                let plain = style == TScalarStyle::Plain && !is_str_tag;
+                let merge_key = plain && text == "<<";
+                let v = if plain {
+                    resolve_yaml11(&text)
+                } else {
+                    Value::String(text)
+                };
+                self.push(v, anchor, merge_key);
+            }
+            Event::Alias(id) => {
+                let v = self.anchors.get(&id).cloned().unwrap_or(Value::Null);
+                self.nodes += count_values(&v);
+                self.push(v, 0, false);
+            }
+            Event::SequenceStart(anchor, _) => self.stack.push(Frame11::Seq(Vec::new(), anchor)),
+            Event::MappingStart(anchor, _) => {
+                self.stack
+                    .push(Frame11::Map(Map::new(), None, anchor, Vec::new()))
+            }
+            Event::SequenceEnd | Event::MappingEnd => match self.stack.pop() {
+                Some(Frame11::Seq(items, anchor)) => self.push(Value::Array(items), anchor, false),
+                Some(Frame11::Map(mut map, _, anchor, merges)) => {
+                    for m in merges {
+                        if let Value::Object(m) = m {
+                            for (k, v) in m {
+                                map.entry(k).or_insert(v);
+                            }
+                        }
+                    }
+                    self.push(Value::Object(map), anchor, false)
+                }
+                None => {}
+            },
+            _ => {}
+        }
+    }
+}
+
+fn count_values(v: &Value) -> usize {
+    match v {
+        Value::Array(a) => 1 + a.iter().map(count_values).sum::<usize>(),
+        Value::Object(m) => 1 + m.values().map(count_values).sum::<usize>(),
+        _ => 1,
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1106,10 +1275,19 @@ fn apply_op(doc: &mut Value, op: &Map<String, Value>, kind: &str) -> Result<(), 
                      missing value"
                 )
             })?;
-            con_add(con, &key, val).map_err(|e| format!("error in copy for path: '{path}': {e}"))
+            con_add(con, &key, val)
+                .map_err(|e| format!("error while adding value during copy: {e}"))
         }
         "test" => {
             let path = path("test")?;
+            if path.is_empty() {
+                // The whole document.
+                return if *doc == value {
+                    Ok(())
+                } else {
+                    Err("testing value  failed: test failed".into())
+                };
+            }
             let (con, key) = find_object(doc, &path).ok_or_else(|| {
                 format!("test operation does not apply: is missing path: {path}: missing value")
             })?;
@@ -2697,5 +2875,28 @@ metadata:
             let got = LabelSelector::parse(s).unwrap_err();
             assert!(got.contains(e), "{s}: {got}");
         }
+    }
+
+    /// Checked: in a JSON 6902 patch written as YAML, kustomize reads YAML 1.1 (`on`, `y`, `NO`
+    /// are booleans; `0644` is octal; whole floats are integers; keys become text), unlike in
+    /// resources and strategic merge patches.
+    #[test]
+    fn json_patch_yaml_is_yaml_1_1() {
+        let ops = parse_json(
+            "- op: add\n  path: /x\n  value: [on, yes, y, Y, n, NO, off, \"on\", 0644, 0o644, 1_000, 0x1F, ~, Null, 1e3, 1.5, .5, +1, -0, 0b101, 08, 3., True, TRUE, tRue, abc]\n- op: add\n  path: /y\n  value: {on: 1, 2: b}\n",
+        )
+        .unwrap();
+        assert_eq!(
+            ops[0]["value"],
+            serde_json::json!([
+                true, true, true, true, false, false, false, "on", 420, 420, 1000, 31, null, null,
+                1000, 1.5, 0.5, 1, 0, 5, 8, 3, true, true, "tRue", "abc"
+            ])
+        );
+        assert_eq!(ops[1]["value"], serde_json::json!({"true": 1, "2": "b"}));
+        let ops = parse_json("- &a {op: add, path: /a, value: 1}\n- <<: *a\n  path: /b\n").unwrap();
+        assert_eq!(ops[1]["path"], "/b");
+        assert_eq!(ops[1]["op"], "add");
+        assert!(parse_json("- [").is_err());
     }
 }
