@@ -653,7 +653,8 @@ fn a_mismatch_names_the_first_differing_document_and_its_paths() {
 }
 
 /// A remote base served by `git daemon` on loopback, pinned by tag: gitfleet fetches it with its
-/// git module (into the user's cache) and builds what kubectl kustomize builds from the same URL.
+/// git module (into the user's cache) and builds what kubectl kustomize builds from the same
+/// repository and tag.
 /// Without a `?ref=` it is refused, and a `file://` base (a way out of the repository) too.
 #[test]
 fn a_remote_base_over_git_builds_like_kubectl_kustomize() {
@@ -697,7 +698,20 @@ fn a_remote_base_over_git_builds_like_kubectl_kustomize() {
         cmd.arg("build").arg(dir);
         run(cmd)
     };
-    let want = kubectl_kustomize(&overlay);
+    // kustomize fetches over https, ssh and file:// but not git://: the oracle reads the same
+    // repository and tag through file://, which gitfleet refuses (it would read outside the
+    // repository), while gitfleet reads it from git daemon.
+    let oracle_overlay = tmp.path().join("oracle-overlay");
+    std::fs::create_dir_all(&oracle_overlay).unwrap();
+    std::fs::write(
+        oracle_overlay.join("kustomization.yaml"),
+        format!(
+            "namePrefix: prod-\nresources:\n- file://{}//deploy/base?ref=v1\n",
+            bare.display()
+        ),
+    )
+    .unwrap();
+    let want = kubectl_kustomize(&oracle_overlay);
     assert_eq!(want.code, Some(0), "the oracle builds it: {}", want.stderr);
     let got = build(&overlay);
     assert_eq!(got.code, Some(0), "{}", got.stderr);
