@@ -221,11 +221,12 @@ pub fn load(text: &str) -> Result<Value, (usize, usize, String)> {
     let mut loader = JsonLoader::default();
     let mut parser = Parser::new_from_str(text);
     parser.load(&mut loader, false).map_err(|e| {
-        (
-            e.marker().line(),
-            e.marker().col() + 1,
-            e.info().to_string(),
-        )
+        let info = if e.info().starts_with("recursion limit exceeded") {
+            format!("YAML nesting is deeper than {MAX_DEPTH} levels, the limit")
+        } else {
+            e.info().to_string()
+        };
+        (e.marker().line(), e.marker().col() + 1, info)
     })?;
     if let Some(e) = loader.error {
         return Err(e);
@@ -302,29 +303,35 @@ pub fn resolve_plain(s: &str) -> Value {
     if !(first.is_ascii_digit() || matches!(first, b'-' | b'+' | b'.')) {
         return Value::String(s.to_string());
     }
-    if let Some(i) = go_int(s) {
+    // yaml.v3 drops underscores from numbers before parsing them.
+    let digits = s.replace('_', "");
+    if let Some(i) = go_int(&digits) {
         return Value::from(i);
     }
-    if is_go_float(s)
-        && let Ok(f) = s.parse::<f64>()
-        && let Some(n) = serde_json::Number::from_f64(f)
+    if is_go_float(&digits)
+        && let Ok(f) = digits.parse::<f64>()
     {
-        // Whole floats written without a point or exponent are integers already; `1.0` stays
-        // a float, as kustomize prints it.
-        return Value::Number(n);
+        // kustomize prints a whole float as an integer (`1.0`, `1e3`, `3.` come out as 1,
+        // 1000, 3).
+        if f.fract() == 0.0 && f.abs() < 9.0e15 {
+            return Value::from(f as i64);
+        }
+        if let Some(n) = serde_json::Number::from_f64(f) {
+            return Value::Number(n);
+        }
     }
     Value::String(s.to_string())
 }
 
 /// Go's `strconv.ParseInt(s, 0, 64)` as yaml.v3 calls it (with `0o`, `0x`, `0b` and a leading
-/// `0` for octal; underscores are not accepted by yaml.v3's resolver).
+/// `0` for octal), on text whose underscores are already gone.
 fn go_int(s: &str) -> Option<i64> {
     let (neg, body) = match s.as_bytes()[0] {
         b'-' => (true, &s[1..]),
         b'+' => (false, &s[1..]),
         _ => (false, s),
     };
-    if body.is_empty() || body.contains('_') {
+    if body.is_empty() {
         return None;
     }
     let (radix, digits) =
@@ -380,8 +387,26 @@ fn is_go_float(s: &str) -> bool {
     i == b.len()
 }
 
+/// How deeply collections may nest (as serde_yaml and Kubernetes' own readers bound it); a
+/// deeper document is refused before its values could overflow a stack when dropped.
+pub const MAX_DEPTH: usize = 128;
+
 impl MarkedEventReceiver for JsonLoader {
     fn on_event(&mut self, ev: Event, mark: Marker) {
+        if self.error.is_some() {
+            return;
+        }
+        if matches!(ev, Event::SequenceStart(..) | Event::MappingStart(..))
+            && self.stack.len() >= MAX_DEPTH
+        {
+            self.error = Some((
+                mark.line(),
+                mark.col() + 1,
+                format!("YAML nesting is deeper than {MAX_DEPTH} levels, the limit"),
+            ));
+            self.stack.clear();
+            return;
+        }
         match ev {
             Event::Scalar(text, style, anchor, tag) => {
                 let tag_name = tag.as_ref().map(|t| t.suffix.as_str());
@@ -451,11 +476,22 @@ mod tests {
         assert_eq!(v["e"], 1.5);
         assert_eq!(v["f"], Value::Null);
         assert_eq!(v["g"], true);
-        assert_eq!(v["h"], 1000.0);
-        assert_eq!(v["i"], 8.0, "not octal, so a float as Go reads it");
-        assert_eq!(v["j"], "1_000");
+        assert_eq!(v["h"], 1000);
+        assert_eq!(
+            v["i"], 8,
+            "not octal: a float as Go reads it, printed whole"
+        );
+        assert_eq!(v["j"], 1000);
         assert_eq!(v["k"], -15);
         assert_eq!(v["l"], 0.5);
+    }
+
+    #[test]
+    fn nesting_is_bounded() {
+        let deep = format!("{}1{}", "[".repeat(100_000), "]".repeat(100_000));
+        let e = load(&deep).unwrap_err();
+        assert!(e.2.contains("deeper than 128"), "{e:?}");
+        assert!(load(&format!("{}1{}", "[".repeat(128), "]".repeat(128))).is_ok());
     }
 
     #[test]
