@@ -1108,7 +1108,10 @@ fn check_tags(
                 "Azure tag names cannot hold < > % & \\ ? / or control characters",
             )
         };
-    let user_max = MAX_TAGS - OWNER_TAGS.len();
+    // gitfleet's own tags: ownership, and the record of the keys it manages.
+    let records = crate::render::tags::record_len(tags);
+    let own = OWNER_TAGS.len() + records;
+    let user_max = MAX_TAGS.saturating_sub(own);
     if tags.len() > user_max {
         out.push(
             Diagnostic::error(
@@ -1119,9 +1122,9 @@ fn check_tags(
                 ),
             )
             .with_hint(format!(
-                "{cloud} allows {MAX_TAGS} tags per resource and gitfleet adds its own {} ({})",
-                OWNER_TAGS.len(),
-                OWNER_TAGS.join(", ")
+                "{cloud} allows {MAX_TAGS} tags per resource and gitfleet adds {own} of its own ({}, and {records} {}… listing the keys it manages)",
+                OWNER_TAGS.join(", "),
+                crate::render::tags::MANAGED_TAGS_KEY
             )),
         );
     }

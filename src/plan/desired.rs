@@ -41,6 +41,7 @@ pub struct DesiredAddon {
     pub name: String,
     /// `None`: EKS's default version for the cluster.
     pub version: Option<String>,
+    pub tags: BTreeMap<String, String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -56,6 +57,8 @@ pub struct DesiredPool {
     pub taints: Vec<String>,
     /// Created by the cluster's own create request (the AKS system pool), not separately.
     pub with_cluster: bool,
+    /// The cloud resource's tags (not the nodes' Kubernetes labels).
+    pub tags: BTreeMap<String, String>,
 }
 
 pub fn desired_state(
@@ -100,6 +103,7 @@ pub fn desired_state(
                 .map(|a| DesiredAddon {
                     name: a.addon_name.clone(),
                     version: a.addon_version.clone(),
+                    tags: a.tags.clone(),
                 })
                 .collect();
             d.version = Some(create_cluster.version.clone());
@@ -137,6 +141,7 @@ pub fn desired_state(
                         })
                         .collect(),
                     with_cluster: false,
+                    tags: ng.tags.clone(),
                 })
                 .collect();
         }
@@ -167,6 +172,7 @@ pub fn desired_state(
                     labels: p.node_labels.clone(),
                     taints: p.node_taints.clone(),
                     with_cluster,
+                    tags: p.tags.clone(),
                 }
             };
             d.pools = props

@@ -53,6 +53,8 @@ pub struct ObservedPool {
     pub version: Option<String>,
     /// Carries gitfleet's ownership tags: only such pools may be deleted.
     pub owned: bool,
+    /// The cloud resource's tags (not the nodes' Kubernetes labels).
+    pub tags: BTreeMap<String, String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
@@ -62,6 +64,7 @@ pub struct ObservedAddon {
     pub version: Option<String>,
     /// Carries gitfleet's ownership tags: only such add-ons may be deleted.
     pub owned: bool,
+    pub tags: BTreeMap<String, String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
@@ -266,6 +269,20 @@ fn map_changes(
     from: &BTreeMap<String, String>,
     to: &BTreeMap<String, String>,
 ) -> Vec<Change> {
+    let mut out = added_or_changed(field, from, to);
+    for (k, v) in from {
+        if !to.contains_key(k) {
+            out.push(Change::new(&format!("{field}.{k}"), Some(v.clone()), None));
+        }
+    }
+    out
+}
+
+fn added_or_changed(
+    field: &str,
+    from: &BTreeMap<String, String>,
+    to: &BTreeMap<String, String>,
+) -> Vec<Change> {
     let mut out = Vec::new();
     for (k, v) in to {
         match from.get(k) {
@@ -277,16 +294,43 @@ fn map_changes(
             )),
         }
     }
-    // Tags on cloud resources may be set by others (cost allocation, security tooling): gitfleet
-    // adds and updates the ones it defines and never removes one.
-    if field != "tags" {
-        for (k, v) in from {
-            if !to.contains_key(k) {
-                out.push(Change::new(&format!("{field}.{k}"), Some(v.clone()), None));
-            }
+    out
+}
+
+/// Tag changes on a cloud resource. Tags may be set by others (cost allocation, security
+/// tooling): gitfleet adds and updates the ones it defines, and removes a tag only when the
+/// resource's record says gitfleet set it ([`crate::render::tags`]).
+fn tag_changes(from: &BTreeMap<String, String>, to: &BTreeMap<String, String>) -> Vec<Change> {
+    let mut out = added_or_changed("tags", from, to);
+    for (k, v) in from {
+        if !to.contains_key(k) && crate::render::tags::removable(k, from) {
+            out.push(Change::new(&format!("tags.{k}"), Some(v.clone()), None));
         }
     }
     out
+}
+
+/// The tags a resource ends up with when `changes` (a step's `tags.*` changes) are applied to
+/// the `current` ones: for APIs that replace the whole tag set (ARM PUTs), so that tags set by
+/// others are sent back unchanged.
+pub fn apply_tag_changes(
+    current: &BTreeMap<String, String>,
+    changes: &[Change],
+) -> BTreeMap<String, String> {
+    let mut tags = current.clone();
+    for c in changes {
+        if let Some(key) = c.field.strip_prefix("tags.") {
+            match &c.to {
+                Some(v) => {
+                    tags.insert(key.to_string(), v.clone());
+                }
+                None => {
+                    tags.remove(key);
+                }
+            }
+        }
+    }
+    tags
 }
 
 /// The steps that take `observed` to `desired`, in the order they must run.
@@ -361,7 +405,7 @@ pub fn plan_cluster(desired: &Desired, observed: &Observed) -> Result<ClusterPla
                         )],
                     ));
                 }
-                let tags = map_changes("tags", &cp.tags, &desired.tags);
+                let tags = tag_changes(&cp.tags, &desired.tags);
                 if !tags.is_empty() {
                     steps.push(step(Action::Update, Target::ControlPlane, &cluster, tags));
                 }
@@ -417,6 +461,7 @@ pub fn plan_cluster(desired: &Desired, observed: &Observed) -> Result<ClusterPla
                         }
                     }
                     changes.extend(map_changes("labels", &have.labels, &pool.labels));
+                    changes.extend(tag_changes(&have.tags, &pool.tags));
                     if have.taints != pool.taints {
                         changes.push(Change::new(
                             "taints",
@@ -471,19 +516,19 @@ pub fn plan_cluster(desired: &Desired, observed: &Observed) -> Result<ClusterPla
                     ));
                 }
                 Some(have) => {
+                    let mut changes = Vec::new();
                     if let Some(want) = &addon.version
                         && have.version.as_ref() != Some(want)
                     {
-                        steps.push(step(
-                            Action::Update,
-                            Target::Addon,
-                            &addon.name,
-                            vec![Change::new(
-                                "version",
-                                have.version.clone(),
-                                Some(want.clone()),
-                            )],
+                        changes.push(Change::new(
+                            "version",
+                            have.version.clone(),
+                            Some(want.clone()),
                         ));
+                    }
+                    changes.extend(tag_changes(&have.tags, &addon.tags));
+                    if !changes.is_empty() {
+                        steps.push(step(Action::Update, Target::Addon, &addon.name, changes));
                     }
                 }
             }

@@ -21,10 +21,12 @@ fn desired() -> Desired {
             labels: BTreeMap::new(),
             taints: vec![],
             with_cluster: false,
+            tags: BTreeMap::new(),
         }],
         addons: vec![DesiredAddon {
             name: "vpc-cni".into(),
             version: Some("v1.18.1-eksbuild.1".into()),
+            tags: BTreeMap::new(),
         }],
         immutable: [("eks.subnetIds".to_string(), "a,b".to_string())].into(),
         reconciler_namespace: "gitfleet-system".into(),
@@ -58,6 +60,7 @@ fn converged() -> Observed {
             name: "vpc-cni".into(),
             version: Some("v1.18.1-eksbuild.1".into()),
             owned: true,
+            tags: BTreeMap::new(),
         }],
         reconciler: Some(ObservedReconciler {
             image: "img:1".into(),
@@ -208,11 +211,13 @@ fn addons_are_created_updated_and_only_owned_ones_deleted() {
         name: "coredns".into(),
         version: None,
         owned: true,
+        tags: BTreeMap::new(),
     });
     o.addons.push(ObservedAddon {
         name: "theirs".into(),
         version: None,
         owned: false,
+        tags: BTreeMap::new(),
     });
     assert_eq!(
         lines(&plan_cluster(&desired(), &o).unwrap()),
@@ -266,4 +271,36 @@ fn a_cluster_without_gitfleets_tags_is_refused_and_foreign_tags_are_kept() {
             .starts_with("node pool general of cluster prod exists and is not managed"),
         "{err}"
     );
+}
+
+#[test]
+fn only_tags_the_record_lists_are_removed() {
+    use crate::render::tags::{MANAGED_TAGS_KEY, add_record};
+    // The definition dropped `env`; gitfleet's record lists `env` and `team`; someone else
+    // added `cost-center`.
+    let mut d = desired();
+    add_record(&mut d.tags);
+    d.pools[0].tags = d.tags.clone();
+    d.addons[0].tags = d.tags.clone();
+    let mut before = d.tags.clone();
+    before.insert("env".into(), "prod".into());
+    add_record(&mut before);
+    before.insert("cost-center".into(), "4711".into());
+    let mut o = converged();
+    o.control_plane.as_mut().unwrap().tags = before.clone();
+    o.pools[0].tags = before.clone();
+    o.addons[0].tags = before;
+    let plan = plan_cluster(&d, &o).unwrap();
+    let record = format!("tags.{MANAGED_TAGS_KEY}: env team → team");
+    assert_eq!(
+        lines(&plan),
+        [
+            format!("update cluster prod ({record}, tags.env: prod → (removed))"),
+            format!("update node pool general ({record}, tags.env: prod → (removed))"),
+            format!("update add-on vpc-cni ({record}, tags.env: prod → (removed))"),
+        ]
+    );
+    let after = apply_tag_changes(&o.pools[0].tags, &plan.steps[1].changes);
+    assert_eq!(after.get("cost-center").map(String::as_str), Some("4711"));
+    assert!(!after.contains_key("env"));
 }

@@ -344,6 +344,7 @@ fn observed_pool(name: &str, p: &J, fleet: &str, cluster: &str) -> ObservedPool 
             .or_else(|| p["orchestratorVersion"].as_str())
             .map(minor_of),
         owned: owned(&p["tags"], Some(fleet), cluster),
+        tags: string_map(&p["tags"]),
     }
 }
 
@@ -681,6 +682,17 @@ impl AksProvider {
                         .and_then(|c| c.to.clone())
                 {
                     pool["properties"]["orchestratorVersion"] = json!(v);
+                }
+                // An agent pool PUT replaces the whole tag set: send back the tags the pool
+                // carries (others' included) with only this step's tag changes applied.
+                if step.action != Action::Create
+                    && let Some(found) = self.get_pool(&place, &step.name).await?
+                {
+                    let tags = crate::plan::apply_tag_changes(
+                        &string_map(&found["properties"]["tags"]),
+                        &step.changes,
+                    );
+                    pool["properties"]["tags"] = json!(tags);
                 }
                 self.put_pool(&place, &step.name, pool).await?;
                 self.wait_pool(&place, &step.name, false, progress).await

@@ -301,6 +301,11 @@ fn with_issues(
     }
 }
 
+fn tag_map(tags: Option<&HashMap<String, String>>) -> BTreeMap<String, String> {
+    tags.map(|t| t.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+        .unwrap_or_default()
+}
+
 /// Whether tags mark a resource as created by gitfleet for this cluster.
 pub fn owned_by(
     tags: Option<&HashMap<String, String>>,
@@ -530,10 +535,7 @@ impl EksProvider {
         let control_plane = ObservedControlPlane {
             owned: owned_by(cluster.tags(), Some(fleet), name),
             version: cluster.version().unwrap_or_default().to_string(),
-            tags: cluster
-                .tags()
-                .map(|t| t.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
-                .unwrap_or_default(),
+            tags: tag_map(cluster.tags()),
             immutable,
         };
         let mut pools = Vec::new();
@@ -560,6 +562,7 @@ impl EksProvider {
                 taints: ng.taints().iter().map(taint_string).collect(),
                 version: ng.version().map(str::to_string),
                 owned: owned_by(ng.tags(), Some(fleet), name),
+                tags: tag_map(ng.tags()),
             });
         }
         let mut addons = Vec::new();
@@ -571,6 +574,7 @@ impl EksProvider {
                 name: addon.clone(),
                 version: a.addon_version().map(str::to_string),
                 owned: owned_by(a.tags(), Some(fleet), name),
+                tags: tag_map(a.tags()),
             });
         }
         Ok(Observed {
@@ -629,38 +633,7 @@ impl EksProvider {
                     }
                 })?;
                 let arn = found.arn().unwrap_or_default().to_string();
-                let mut add = HashMap::new();
-                let mut remove = Vec::new();
-                for c in &step.changes {
-                    let Some(key) = c.field.strip_prefix("tags.") else {
-                        continue;
-                    };
-                    match &c.to {
-                        Some(v) => {
-                            add.insert(key.to_string(), v.clone());
-                        }
-                        None => remove.push(key.to_string()),
-                    }
-                }
-                if !add.is_empty() {
-                    self.client
-                        .tag_resource()
-                        .resource_arn(&arn)
-                        .set_tags(Some(add))
-                        .send()
-                        .await
-                        .map_err(|e| api("TagResource", e))?;
-                }
-                if !remove.is_empty() {
-                    self.client
-                        .untag_resource()
-                        .resource_arn(&arn)
-                        .set_tag_keys(Some(remove))
-                        .send()
-                        .await
-                        .map_err(|e| api("UntagResource", e))?;
-                }
-                Ok(())
+                self.retag(&arn, &step.changes).await
             }
             (Action::Create, Target::NodePool) => {
                 let ng = nodegroups
@@ -681,7 +654,19 @@ impl EksProvider {
                         what: format!("rendered node group {}", step.name),
                     })?;
                 self.settle_nodegroup(cluster, &step.name, progress).await?;
-                self.update_nodegroup(cluster, ng).await?;
+                if step.changes.iter().any(|c| !c.field.starts_with("tags.")) {
+                    self.update_nodegroup(cluster, ng).await?;
+                }
+                if step.changes.iter().any(|c| c.field.starts_with("tags.")) {
+                    let found = self
+                        .describe_nodegroup(cluster, &step.name)
+                        .await?
+                        .ok_or_else(|| ProviderError::Missing {
+                            what: format!("EKS node group {}", step.name),
+                        })?;
+                    self.retag(found.nodegroup_arn().unwrap_or_default(), &step.changes)
+                        .await?;
+                }
                 self.wait_nodegroup(cluster, &step.name, None, progress)
                     .await
             }
@@ -734,7 +719,7 @@ impl EksProvider {
                     {
                         return Err(api("CreateAddon", e));
                     }
-                } else {
+                } else if step.changes.iter().any(|c| c.field == "version") {
                     self.client
                         .update_addon()
                         .cluster_name(cluster)
@@ -750,6 +735,18 @@ impl EksProvider {
                         .send()
                         .await
                         .map_err(|e| api("UpdateAddon", e))?;
+                }
+                if step.action == Action::Update
+                    && step.changes.iter().any(|c| c.field.starts_with("tags."))
+                {
+                    let found =
+                        self.describe_addon(cluster, &step.name)
+                            .await?
+                            .ok_or_else(|| ProviderError::Missing {
+                                what: format!("EKS add-on {}", step.name),
+                            })?;
+                    self.retag(found.addon_arn().unwrap_or_default(), &step.changes)
+                        .await?;
                 }
                 self.wait_addon(cluster, &step.name, false, progress).await
             }
@@ -897,6 +894,44 @@ impl EksProvider {
             }
             Err(e) => Err(api("CreateNodegroup", e)),
         }
+    }
+
+    /// Carries out a step's `tags.*` changes on the resource `arn`: TagResource for the added
+    /// and changed tags, UntagResource for the removed ones (which the plan only lists when
+    /// gitfleet's record says it set them).
+    async fn retag(&self, arn: &str, changes: &[crate::plan::Change]) -> Result<(), ProviderError> {
+        let mut add = HashMap::new();
+        let mut remove = Vec::new();
+        for c in changes {
+            let Some(key) = c.field.strip_prefix("tags.") else {
+                continue;
+            };
+            match &c.to {
+                Some(v) => {
+                    add.insert(key.to_string(), v.clone());
+                }
+                None => remove.push(key.to_string()),
+            }
+        }
+        if !add.is_empty() {
+            self.client
+                .tag_resource()
+                .resource_arn(arn)
+                .set_tags(Some(add))
+                .send()
+                .await
+                .map_err(|e| api("TagResource", e))?;
+        }
+        if !remove.is_empty() {
+            self.client
+                .untag_resource()
+                .resource_arn(arn)
+                .set_tag_keys(Some(remove))
+                .send()
+                .await
+                .map_err(|e| api("UntagResource", e))?;
+        }
+        Ok(())
     }
 
     async fn update_nodegroup(

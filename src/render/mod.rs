@@ -7,6 +7,7 @@ pub mod bounded;
 pub mod eks;
 pub mod kind;
 pub mod manifest;
+pub mod tags;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -119,6 +120,43 @@ pub enum ProviderRequests {
         kubeconfig: Option<String>,
         context: Option<String>,
     },
+}
+
+impl ProviderRequests {
+    /// Adds to every tagged request the record of the tag keys gitfleet manages there
+    /// ([`tags`]), so that a key that later leaves the definition can be removed, and only such.
+    fn add_tag_records(&mut self) {
+        match self {
+            ProviderRequests::Eks {
+                create_cluster,
+                nodegroups,
+                addons,
+                ..
+            } => {
+                tags::add_record(&mut create_cluster.tags);
+                for ng in nodegroups {
+                    tags::add_record(&mut ng.tags);
+                }
+                for a in addons {
+                    tags::add_record(&mut a.tags);
+                }
+            }
+            ProviderRequests::Aks {
+                managed_cluster,
+                agent_pools,
+                ..
+            } => {
+                tags::add_record(&mut managed_cluster.tags);
+                for p in &mut managed_cluster.properties.agent_pool_profiles {
+                    tags::add_record(&mut p.tags);
+                }
+                for (_, p) in agent_pools {
+                    tags::add_record(&mut p.properties.tags);
+                }
+            }
+            ProviderRequests::Kind { .. } | ProviderRequests::Existing { .. } => {}
+        }
+    }
 }
 
 /// Everything rendered for one cluster.
@@ -444,7 +482,10 @@ impl Renderer {
             gitfleet => context! { version => env!("CARGO_PKG_VERSION") },
         };
         let mut errors = Vec::new();
-        let requests = self.render_requests(c, &base, &mut errors);
+        let mut requests = self.render_requests(c, &base, &mut errors);
+        if let Some(r) = requests.as_mut() {
+            r.add_tag_records();
+        }
         let mut manifests = |name: &str| match self.render_manifests(name, &base) {
             Ok(m) => m,
             Err(e) => {

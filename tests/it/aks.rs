@@ -410,7 +410,15 @@ fn tag_changes_update_in_place_and_a_dns_prefix_change_is_refused() {
         *f = f.replace("tags: {team: platform}", "tags: {team: data}");
         let retagged = prepared(&retagged);
         let plan = plan_of(&p, &retagged).await;
-        assert_eq!(cloud_steps(&plan), ["update cluster iota (tags.team: platform → data)"]);
+        // The cluster's tags and its pools' (the definition's tags go on both).
+        assert_eq!(
+            cloud_steps(&plan),
+            [
+                "update cluster iota (tags.team: platform → data)",
+                "update node pool system (tags.team: platform → data)",
+                "update node pool user (tags.team: platform → data)",
+            ]
+        );
         apply(&p, &retagged, &plan).await;
         assert_eq!(arm.cluster("rg-iota", "iota").unwrap()["tags"]["team"], "data");
         assert!(cloud_steps(&plan_of(&p, &retagged).await).is_empty());
@@ -489,5 +497,67 @@ fn another_fleets_cluster_is_refused_until_adopted() {
         let observed = p.observe(&desired, rendered).await.unwrap();
         let plan = plan::plan_cluster(&desired, &observed).unwrap();
         assert!(cloud_steps(&plan).is_empty(), "{:?}", cloud_steps(&plan));
+    });
+}
+
+/// gitfleet removes a tag only when its record (`gitfleet.io/managed-tags`) says gitfleet set
+/// it, on the managed cluster and on its agent pools: a tag that left the definition is
+/// removed, one someone else added (here straight in ARM) survives the PUTs, which replace the
+/// whole tag set.
+#[test]
+fn a_tag_removed_from_the_definition_is_removed_and_a_foreign_one_survives() {
+    let arm = ArmStandIn::start(Options::default());
+    runtime().block_on(async {
+        let p = provider(&arm.url, 0);
+        let with_tags = |tags: &str| {
+            let mut src = fleet("lambda", "1.30", 1, true);
+            let f = src.files.get_mut("clusters/lambda/cluster.yaml").unwrap();
+            *f = f.replace("tags: {team: platform}", &format!("tags: {{{tags}}}"));
+            prepared(&src)
+        };
+        let first = with_tags("team: platform, env: prod");
+        apply(&p, &first, &plan_of(&p, &first).await).await;
+        let cluster = || arm.cluster("rg-lambda", "lambda").unwrap();
+        let pool = |name: &str| arm.pool("rg-lambda", "lambda", name).unwrap();
+        assert_eq!(cluster()["tags"]["gitfleet.io/managed-tags"], "env team");
+        assert_eq!(
+            pool("user")["properties"]["tags"]["gitfleet.io/managed-tags"],
+            "env team"
+        );
+        arm.set_tag("rg-lambda", "lambda", None, "cost-center", "4711");
+        arm.set_tag("rg-lambda", "lambda", Some("user"), "cost-center", "4711");
+        arm.set_tag("rg-lambda", "lambda", Some("system"), "cost-center", "4711");
+        assert!(cloud_steps(&plan_of(&p, &first).await).is_empty());
+
+        let second = with_tags("team: platform");
+        let plan = plan_of(&p, &second).await;
+        let change = "tags.gitfleet.io/managed-tags: env team → team, tags.env: prod → (removed)";
+        assert_eq!(
+            cloud_steps(&plan),
+            [
+                format!("update cluster lambda ({change})"),
+                format!("update node pool system ({change})"),
+                format!("update node pool user ({change})"),
+            ]
+        );
+        apply(&p, &second, &plan).await;
+        for tags in [
+            cluster()["tags"].clone(),
+            pool("system")["properties"]["tags"].clone(),
+            pool("user")["properties"]["tags"].clone(),
+        ] {
+            assert!(tags.get("env").is_none(), "{tags}");
+            assert_eq!(tags["cost-center"], "4711", "{tags}");
+            assert_eq!(tags["team"], "platform", "{tags}");
+            assert_eq!(tags["gitfleet.io/managed-tags"], "team", "{tags}");
+        }
+        assert!(cloud_steps(&plan_of(&p, &second).await).is_empty());
+
+        // Scaling a pool sends its tags back as they are, someone else's included.
+        let scaled = prepared(&fleet("lambda", "1.30", 3, true));
+        let plan = plan_of(&p, &scaled).await;
+        apply(&p, &scaled, &plan).await;
+        assert_eq!(pool("user")["properties"]["tags"]["cost-center"], "4711");
+        assert_eq!(pool("user")["properties"]["count"], 3);
     });
 }

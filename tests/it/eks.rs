@@ -998,3 +998,78 @@ fn down_selects_runs_in_parallel_and_reports_deleted_and_refused_as_json() {
         .code(1)
         .stderr(predicate::str::contains("cannot be used with"));
 }
+
+/// A cluster without node pools (moto tags clusters only), tagged `team` and `env`.
+fn tagged_fleet(cluster: &str, tags: &str) -> MemSource {
+    let mut src = fleet(cluster, "1.30", 1);
+    src.files.insert(
+        format!("clusters/{cluster}/cluster.yaml"),
+        format!(
+            "apiVersion: gitfleet.io/v1alpha1\nkind: Cluster\nmetadata: {{name: {cluster}}}\nspec:\n  version: \"1.30\"\n  eks:\n    region: {REGION}\n    roleArn: arn:aws:iam::123456789012:role/eks\n    subnetIds: [subnet-0000000a, subnet-0000000b]\n    tags: {{{tags}}}\n"
+        ),
+    );
+    src
+}
+
+/// gitfleet removes a tag only when its record (`gitfleet.io/managed-tags`) says gitfleet set
+/// it: a tag that left the definition is removed, one someone else added survives.
+#[test]
+fn a_tag_removed_from_the_definition_is_removed_and_a_foreign_one_survives() {
+    let moto = Moto::start();
+    runtime().block_on(async {
+        let p = provider(&moto.url, 3).await;
+        let first = prepared(&tagged_fleet("tags", "team: platform, env: prod"));
+        apply_cloud_steps(&p, &first, &plan_of(&p, &first).await).await;
+        let client = sdk(&moto.url).await;
+        let tags = || async {
+            let c = client.describe_cluster().name("tags").send().await.unwrap();
+            let tags: std::collections::BTreeMap<String, String> = c
+                .cluster()
+                .and_then(|c| c.tags())
+                .map(|t| t.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+                .unwrap_or_default();
+            tags
+        };
+        let created = tags().await;
+        assert_eq!(
+            created.get("gitfleet.io/managed-tags").map(String::as_str),
+            Some("env team")
+        );
+        // Someone else tags the cluster.
+        let arn = client
+            .describe_cluster()
+            .name("tags")
+            .send()
+            .await
+            .unwrap()
+            .cluster()
+            .and_then(|c| c.arn())
+            .unwrap()
+            .to_string();
+        client
+            .tag_resource()
+            .resource_arn(&arn)
+            .tags("cost-center", "4711")
+            .send()
+            .await
+            .unwrap();
+        assert!(cloud_steps(&plan_of(&p, &first).await).is_empty());
+
+        let second = prepared(&tagged_fleet("tags", "team: platform"));
+        let plan = plan_of(&p, &second).await;
+        assert_eq!(
+            cloud_steps(&plan),
+            ["update cluster tags (tags.gitfleet.io/managed-tags: env team → team, tags.env: prod → (removed))"]
+        );
+        apply_cloud_steps(&p, &second, &plan).await;
+        let after = tags().await;
+        assert!(!after.contains_key("env"), "{after:?}");
+        assert_eq!(after.get("cost-center").map(String::as_str), Some("4711"));
+        assert_eq!(after.get("team").map(String::as_str), Some("platform"));
+        assert_eq!(
+            after.get("gitfleet.io/managed-tags").map(String::as_str),
+            Some("team")
+        );
+        assert!(cloud_steps(&plan_of(&p, &second).await).is_empty());
+    });
+}

@@ -761,3 +761,94 @@ fn up_without_install_writes_no_kubeconfig_and_sends_no_extra_describe() {
     assert_eq!(describes(), without + 1, "{:?}", texts(&standin.requests()));
     assert!(kc.join("quiet.yaml").exists());
 }
+
+/// Node groups and add-ons keep the same record as clusters: a tag gitfleet set and the
+/// definition dropped is removed from each (TagResource/UntagResource on their ARNs), a tag
+/// someone else added survives, and the scaling config is not sent for a tags-only change.
+#[test]
+fn node_group_and_addon_tags_gitfleet_set_are_removed_and_foreign_ones_survive() {
+    let eks = EksStandIn::start(options());
+    runtime().block_on(async {
+        let p = provider(&eks.url, 3).await;
+        let with_tags = |tags: &str| {
+            let mut src = with_addons("kappa", "      - {name: coredns}\n");
+            let file = src.files.get_mut("clusters/kappa/cluster.yaml").unwrap();
+            *file = file.replace("tags: {team: platform}", &format!("tags: {{{tags}}}"));
+            src
+        };
+        let first = prepared(&with_tags("team: platform, env: prod"));
+        apply_cloud_steps(&p, &first, &plan_of(&p, &first).await).await;
+        let ng = eks.nodegroup("kappa", "general").unwrap();
+        assert_eq!(ng["tags"]["gitfleet.io/managed-tags"], "env team");
+
+        let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .region(aws_config::Region::new(REGION))
+            .endpoint_url(&eks.url)
+            .credentials_provider(aws_credential_types::Credentials::new(
+                "testing", "testing", None, None, "test",
+            ))
+            .load()
+            .await;
+        let client = aws_sdk_eks::Client::new(&config);
+        let addon_arn = client
+            .describe_addon()
+            .cluster_name("kappa")
+            .addon_name("coredns")
+            .send()
+            .await
+            .unwrap()
+            .addon()
+            .and_then(|a| a.addon_arn())
+            .unwrap()
+            .to_string();
+        let ng_arn = ng["nodegroupArn"].as_str().unwrap().to_string();
+        for arn in [&ng_arn, &addon_arn] {
+            client
+                .tag_resource()
+                .resource_arn(arn)
+                .tags("cost-center", "4711")
+                .send()
+                .await
+                .unwrap();
+        }
+        assert!(cloud_steps(&plan_of(&p, &first).await).is_empty());
+
+        let second = prepared(&with_tags("team: platform"));
+        let plan = plan_of(&p, &second).await;
+        let change = "tags.gitfleet.io/managed-tags: env team → team, tags.env: prod → (removed)";
+        assert_eq!(
+            cloud_steps(&plan),
+            [
+                format!("update cluster kappa ({change})"),
+                format!("update node pool general ({change})"),
+                format!("update node pool batch ({change})"),
+                format!("update add-on coredns ({change})"),
+            ]
+        );
+        eks.clear_requests();
+        apply_cloud_steps(&p, &second, &plan).await;
+        let mutations = texts(&eks.mutations());
+        assert!(
+            mutations.iter().all(|m| !m.contains("update-config")),
+            "{mutations:?}"
+        );
+        let ng = eks.nodegroup("kappa", "general").unwrap();
+        let addon = client
+            .describe_addon()
+            .cluster_name("kappa")
+            .addon_name("coredns")
+            .send()
+            .await
+            .unwrap();
+        let addon_tags = addon.addon().and_then(|a| a.tags()).unwrap();
+        assert!(ng["tags"].get("env").is_none(), "{}", ng["tags"]);
+        assert_eq!(ng["tags"]["cost-center"], "4711");
+        assert_eq!(ng["tags"]["gitfleet.io/managed-tags"], "team");
+        assert!(!addon_tags.contains_key("env"), "{addon_tags:?}");
+        assert_eq!(
+            addon_tags.get("cost-center").map(String::as_str),
+            Some("4711")
+        );
+        assert!(cloud_steps(&plan_of(&p, &second).await).is_empty());
+    });
+}

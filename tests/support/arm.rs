@@ -1786,6 +1786,31 @@ impl ArmStandIn {
         s.pool_json(&key, pool)
     }
 
+    /// Sets a tag on a managed cluster, or on one of its agent pools, as someone else (the
+    /// portal, a policy) would: directly, no request recorded.
+    pub fn set_tag(&self, rg: &str, cluster: &str, pool: Option<&str>, key: &str, value: &str) {
+        let mut s = lock(&self.state);
+        let Some(k) = Self::find(&s, rg, cluster) else {
+            panic!("no cluster {cluster} in {rg}");
+        };
+        let c = s.clusters.get_mut(&k).expect("found");
+        let tags = match pool {
+            None => c.body.entry("tags").or_insert_with(|| json!({})),
+            Some(p) => {
+                let pool = c
+                    .pools
+                    .get_mut(&p.to_ascii_lowercase())
+                    .unwrap_or_else(|| panic!("no pool {p}"));
+                let props = pool.entry("properties").or_insert_with(|| json!({}));
+                if props.get("tags").is_none() {
+                    props["tags"] = json!({});
+                }
+                &mut props["tags"]
+            }
+        };
+        tags[key] = json!(value);
+    }
+
     /// The status JSON of an operation (by id, the last segment of its URL), without polling.
     pub fn operation(&self, id: &str) -> Option<Value> {
         lock(&self.state).ops.get(id).map(Op::json)
