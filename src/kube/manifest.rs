@@ -276,44 +276,33 @@ pub fn parse_file(
         // A template's output lines are not its source lines: point at the template, and say
         // where in the output.
         let doc_span = Span::new(file.clone(), if template { 1 } else { start_line }, 1);
-        let yaml: serde_yaml::Value = match serde_yaml::from_str(&chunk) {
+        // Read as kubectl and kustomize read YAML: `0644` is the octal 420 Kubernetes expects,
+        // `yes` stays a string, merge keys merge.
+        let value: Value = match kustomize::yaml::load(&chunk) {
             Ok(v) => v,
-            Err(e) => {
-                let (line, column) = e
-                    .location()
-                    .map(|l| (start_line + l.line() as u32 - 1, l.column() as u32))
-                    .unwrap_or((start_line, 1));
+            Err((l, c, message)) => {
+                let line = start_line + l.max(1) as u32 - 1;
+                let column = c as u32;
                 let (span, message) = if template {
                     (
                         Span::file_start(file.clone()),
                         format!(
-                            "document {document} of the rendered template: invalid YAML at rendered line {line}, column {column}: {}",
-                            strip_location(&e)
+                            "document {document} of the rendered template: invalid YAML at rendered line {line}, column {column}: {message}"
                         ),
                     )
                 } else {
                     (
                         Span::new(file.clone(), line, column),
-                        format!("document {document}: invalid YAML: {}", strip_location(&e)),
+                        format!("document {document}: invalid YAML: {message}"),
                     )
                 };
                 diags.push(Diagnostic::error(span, message));
                 continue;
             }
         };
-        if yaml.is_null() {
+        if value.is_null() {
             continue; // an empty document (comments only, trailing ---)
         }
-        let value: Value = match serde_json::to_value(&yaml) {
-            Ok(v) => v,
-            Err(e) => {
-                diags.push(Diagnostic::error(
-                    doc_span,
-                    format!("document {document}: not a Kubernetes object: {e}"),
-                ));
-                continue;
-            }
-        };
         let key_line = |key: &str| -> u32 {
             if template {
                 return 1;
@@ -361,22 +350,6 @@ fn is_fleet_definition(v: &Value) -> bool {
         .as_str()
         .is_some_and(|a| a.starts_with("gitfleet.io/"))
         && matches!(v["kind"].as_str(), Some("Cluster" | "Fleet"))
-}
-
-/// serde_yaml's message without its own " at line X column Y" (we print file:line:column), and
-/// its limits named as limits.
-fn strip_location(e: &serde_yaml::Error) -> String {
-    let s = e.to_string();
-    if s.starts_with("recursion limit exceeded") {
-        return "YAML nesting is deeper than 128 levels, the limit".into();
-    }
-    if s.starts_with("repetition limit exceeded") {
-        return "YAML aliases expand too far (repetition limit exceeded)".into();
-    }
-    match s.find(" at line ") {
-        Some(i) => s[..i].to_string(),
-        None => s,
-    }
 }
 
 /// Checks the fields every object needs; returns it with empty namespace removed.

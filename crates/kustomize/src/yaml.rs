@@ -134,7 +134,7 @@ impl MarkedEventReceiver for Builder {
 pub fn positions(file: &Arc<str>, text: &str) -> Result<Vec<Doc>, Diag> {
     let mut builder = Builder::default();
     let mut parser = Parser::new_from_str(text);
-    parser.load(&mut builder, true).map_err(|e| {
+    drive(&mut parser, &mut builder, |b| b.stack.len() > MAX_DEPTH).map_err(|e| {
         let m = e.marker();
         Diag::error(
             Span::new(file.clone(), m.line(), m.col() + 1),
@@ -149,6 +149,24 @@ pub fn positions(file: &Arc<str>, text: &str) -> Result<Vec<Doc>, Diag> {
             root,
         })
         .collect())
+}
+
+/// Feeds a parser's events to a receiver one at a time until the stream ends or `stop` says so.
+/// (yaml-rust2's own `load` recurses once per nesting level, so a deeply nested input would
+/// overflow the stack before any bound is checked.)
+fn drive<R: MarkedEventReceiver>(
+    parser: &mut Parser<std::str::Chars<'_>>,
+    recv: &mut R,
+    stop: impl Fn(&R) -> bool,
+) -> Result<(), yaml_rust2::ScanError> {
+    loop {
+        let (ev, mark) = parser.next_token()?;
+        let end = matches!(ev, Event::StreamEnd);
+        recv.on_event(ev, mark);
+        if end || stop(recv) {
+            return Ok(());
+        }
+    }
 }
 
 /// A serde_yaml error as a diagnostic at its place in the file.
@@ -220,7 +238,7 @@ pub fn documents(text: &str) -> Vec<(usize, String)> {
 pub fn load(text: &str) -> Result<Value, (usize, usize, String)> {
     let mut loader = JsonLoader::default();
     let mut parser = Parser::new_from_str(text);
-    parser.load(&mut loader, false).map_err(|e| {
+    drive(&mut parser, &mut loader, |l| l.error.is_some()).map_err(|e| {
         let info = if e.info().starts_with("recursion limit exceeded") {
             format!("YAML nesting is deeper than {MAX_DEPTH} levels, the limit")
         } else {
@@ -282,6 +300,14 @@ impl JsonLoader {
                     }
                 },
                 Some(k) => {
+                    if map.contains_key(&k) {
+                        // yaml.v3 (kustomize) and kubectl refuse a key given twice.
+                        self.error.get_or_insert((
+                            mark.line(),
+                            mark.col() + 1,
+                            format!("mapping key `{k}` is defined twice"),
+                        ));
+                    }
                     map.insert(k, v);
                 }
             },
@@ -492,6 +518,13 @@ mod tests {
         let e = load(&deep).unwrap_err();
         assert!(e.2.contains("deeper than 128"), "{e:?}");
         assert!(load(&format!("{}1{}", "[".repeat(128), "]".repeat(128))).is_ok());
+        let block = format!("x:\n  {}x\n", "- ".repeat(100_000));
+        assert!(
+            load(&block)
+                .unwrap_err()
+                .2
+                .contains("deeper than 128 levels")
+        );
     }
 
     #[test]
@@ -501,6 +534,12 @@ mod tests {
         assert_eq!(v["use"], serde_json::json!({"x": 1, "y": 3}));
         assert_eq!(v["list"][0]["x"], 1);
         assert_eq!(v["1"], "one");
+        assert!(
+            load("a: 1\nb: 2\na: 3\n")
+                .unwrap_err()
+                .2
+                .contains("`a` is defined twice")
+        );
         assert!(load("a: [1\n").is_err());
     }
 
