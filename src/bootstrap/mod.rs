@@ -136,6 +136,125 @@ pub enum BootstrapError {
     Commit(String),
     #[error("waiting for the Sync: {0}")]
     Wait(String),
+    #[error("{}", not_managed(.0))]
+    NotManaged(Vec<Foreign>),
+    #[error("checking which objects gitfleet owns: {0}")]
+    Check(#[source] engine::Error),
+}
+
+/// An object the bootstrap would write that exists without gitfleet's ownership label.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Foreign {
+    pub kind: String,
+    pub namespace: Option<String>,
+    pub name: String,
+}
+
+impl std::fmt::Display for Foreign {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.namespace {
+            Some(ns) => write!(f, "{} {ns}/{}", self.kind, self.name),
+            None => write!(f, "{} {}", self.kind, self.name),
+        }
+    }
+}
+
+/// `ConfigMap ns/x exists and is not managed by gitfleet …`, with the two ways out.
+fn not_managed(objects: &[Foreign]) -> String {
+    let (them, verb, it) = if objects.len() == 1 {
+        (objects[0].to_string(), "exists", "it")
+    } else {
+        (
+            objects
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(", "),
+            "exist",
+            "them",
+        )
+    };
+    let example = objects.first().map_or(String::new(), |o| {
+        let ns = o
+            .namespace
+            .as_ref()
+            .map_or(String::new(), |n| format!(" -n {n}"));
+        format!(
+            " (`kubectl label{ns} {} {} {OWNER_LABEL}=gitfleet`)",
+            o.kind.to_ascii_lowercase(),
+            o.name
+        )
+    });
+    format!(
+        "{them} {verb} and {} not managed by gitfleet (no label {OWNER_LABEL}=gitfleet); nothing was \
+         changed: delete {it} to let gitfleet create {it}, or hand {it} over by adding the label{example}",
+        if objects.len() == 1 { "is" } else { "are" }
+    )
+}
+
+/// The label that marks the Kubernetes objects the bootstrap creates as gitfleet's.
+pub const OWNER_LABEL: &str = crate::render::OWNER_KEY;
+
+fn labelled_ours(labels: &Value) -> bool {
+    labels[OWNER_LABEL].as_str() == Some("gitfleet")
+}
+
+fn object_ref(m: &Manifest) -> engine::ObjectRef {
+    let (group, version) = engine::resolve::split_api_version(&m.api_version);
+    engine::ObjectRef {
+        group,
+        version,
+        kind: m.kind.clone(),
+        namespace: m.metadata.namespace.clone(),
+        name: m.metadata.name.clone(),
+    }
+}
+
+/// The objects among `manifests` and the credentials Secret that exist without gitfleet's
+/// ownership label: the bootstrap must not take them over.
+async fn foreign_objects(
+    conn: &Connection,
+    ns: &str,
+    manifests: &[&Manifest],
+) -> Result<Vec<Foreign>, BootstrapError> {
+    let engine = Engine::new(conn.clone());
+    let mut out = Vec::new();
+    for m in manifests {
+        let r = object_ref(m);
+        if let Some(live) = engine.live(&r).await.map_err(BootstrapError::Check)?
+            && !labelled_ours(&live["metadata"]["labels"])
+        {
+            out.push(Foreign {
+                kind: m.kind.clone(),
+                namespace: live["metadata"]["namespace"].as_str().map(str::to_string),
+                name: m.metadata.name.clone(),
+            });
+        }
+    }
+    let secrets: Api<Secret> = Api::namespaced(conn.client.clone(), ns);
+    let secret = secrets
+        .get_opt(CREDENTIALS_SECRET)
+        .await
+        .map_err(|e| BootstrapError::Credentials(crate::agent::api_message(&e)))?;
+    if let Some(s) = secret
+        && !secret_is_ours(&s)
+    {
+        out.push(Foreign {
+            kind: "Secret".into(),
+            namespace: Some(ns.to_string()),
+            name: CREDENTIALS_SECRET.into(),
+        });
+    }
+    Ok(out)
+}
+
+fn secret_is_ours(s: &Secret) -> bool {
+    s.metadata
+        .labels
+        .as_ref()
+        .and_then(|l| l.get(OWNER_LABEL))
+        .map(String::as_str)
+        == Some("gitfleet")
 }
 
 fn objects(manifests: &[Manifest], origin: &str) -> Vec<engine::Object> {
@@ -212,6 +331,15 @@ pub async fn bootstrap(
         timeout: opts.timeout,
         ..ApplyOptions::default()
     };
+    // 0. Nothing the bootstrap writes may belong to someone else: an object of the same name
+    // without gitfleet's label is refused before anything changes.
+    let seed = seed_with_outputs(rendered, &opts.outputs);
+    let writes: Vec<&Manifest> = rendered.install.iter().chain(seed.iter()).collect();
+    let foreign = foreign_objects(conn, &ns, &writes).await?;
+    if !foreign.is_empty() {
+        return Err(BootstrapError::NotManaged(foreign));
+    }
+
     // 1. The reconciler: CRDs (waited for), namespace, RBAC, Deployment, Service.
     let install = engine
         .apply(
@@ -239,7 +367,6 @@ pub async fn bootstrap(
     }
 
     // 3. The seed: GitSource, Sync, cluster facts.
-    let seed = seed_with_outputs(rendered, &opts.outputs);
     report.seed = engine
         .apply(objects(&seed, "reconciler/seed"), &apply_opts, progress)
         .await
@@ -493,30 +620,43 @@ pub async fn uninstall(
     let sources: Api<GitSource> = Api::namespaced(conn.client.clone(), ns);
     let dp = DeleteParams::background();
     let other = |e: kube::Error| engine::Error::Other(crate::agent::api_message(&e));
-    // Without the CRDs there is no seed to remove.
-    if let Ok(Some(_)) = syncs.get_opt(cluster).await {
-        syncs.delete(cluster, &dp).await.map_err(other)?;
-        removed.push(format!("Sync {ns}/{cluster}"));
+    let kept =
+        |what: String| format!("(kept) {what}: not gitfleet's (no label {OWNER_LABEL}=gitfleet)");
+    // Without the CRDs there is no seed to remove. Only gitfleet's own seed is removed.
+    if let Ok(Some(s)) = syncs.get_opt(cluster).await {
+        if s.metadata
+            .labels
+            .as_ref()
+            .and_then(|l| l.get(OWNER_LABEL))
+            .map(String::as_str)
+            == Some("gitfleet")
+        {
+            syncs.delete(cluster, &dp).await.map_err(other)?;
+            removed.push(format!("Sync {ns}/{cluster}"));
+        } else {
+            removed.push(kept(format!("Sync {ns}/{cluster}")));
+        }
     }
-    if let Ok(Some(_)) = sources.get_opt("fleet").await {
-        sources.delete("fleet", &dp).await.map_err(other)?;
-        removed.push(format!("GitSource {ns}/fleet"));
+    if let Ok(Some(s)) = sources.get_opt("fleet").await {
+        if s.metadata
+            .labels
+            .as_ref()
+            .and_then(|l| l.get(OWNER_LABEL))
+            .map(String::as_str)
+            == Some("gitfleet")
+        {
+            sources.delete("fleet", &dp).await.map_err(other)?;
+            removed.push(format!("GitSource {ns}/fleet"));
+        } else {
+            removed.push(kept(format!("GitSource {ns}/fleet")));
+        }
     }
     if everything {
         let refs: Vec<engine::ObjectRef> = rendered
             .install
             .iter()
             .chain(rendered.seed.iter())
-            .map(|m| {
-                let (group, version) = engine::resolve::split_api_version(&m.api_version);
-                engine::ObjectRef {
-                    group,
-                    version,
-                    kind: m.kind.clone(),
-                    namespace: m.metadata.namespace.clone(),
-                    name: m.metadata.name.clone(),
-                }
-            })
+            .map(object_ref)
             .collect();
         let opts = ApplyOptions {
             inventory: Some(inventory(fleet, cluster)),
@@ -536,7 +676,11 @@ pub async fn uninstall(
             }
         }
         let secrets: Api<Secret> = Api::namespaced(conn.client.clone(), ns);
-        if let Ok(Some(_)) = secrets.get_opt(CREDENTIALS_SECRET).await {
+        if let Ok(Some(s)) = secrets.get_opt(CREDENTIALS_SECRET).await
+            && !secret_is_ours(&s)
+        {
+            removed.push(kept(format!("Secret {ns}/{CREDENTIALS_SECRET}")));
+        } else if let Ok(Some(_)) = secrets.get_opt(CREDENTIALS_SECRET).await {
             secrets
                 .delete(CREDENTIALS_SECRET, &dp)
                 .await

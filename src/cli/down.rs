@@ -269,9 +269,17 @@ async fn delete(
                 )));
             }
         }
-        result.seed_removed = gitfleet::bootstrap::uninstall(&conn, fleet, rendered, false)
+        let seed = gitfleet::bootstrap::uninstall(&conn, fleet, rendered, false)
             .await
             .map_err(|e| Failure::Failed(format!("removing the seed: {e}")))?;
+        // A Sync or GitSource of the same name that is not gitfleet's stays and is not counted.
+        for kept in seed.iter().filter(|s| s.starts_with("(kept)")) {
+            tracing::warn!("{}: {kept}", rendered.name);
+        }
+        result.seed_removed = seed
+            .into_iter()
+            .filter(|s| !s.starts_with("(kept)"))
+            .collect();
     }
     if matches!(provider, AnyProvider::Existing) {
         return Ok(DownAction::Kept);

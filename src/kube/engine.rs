@@ -859,6 +859,11 @@ impl Engine {
             .map(|res| (res.resource, res.namespaced)))
     }
 
+    /// The live object `r` names, or None when it is absent or its kind is not served (yet).
+    pub async fn live(&self, r: &ObjectRef) -> Result<Option<Value>, Error> {
+        self.get(r).await
+    }
+
     async fn get(&self, r: &ObjectRef) -> Result<Option<Value>, Error> {
         let Some((ar, namespaced)) = self.resource_of(r).await? else {
             return Ok(None);

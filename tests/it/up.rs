@@ -575,3 +575,150 @@ async fn generated_deploy_key_is_kept_and_never_printed_privately() {
     assert_eq!(secret["data"]["identity"].as_str().unwrap(), identity);
     assert!(out.contains("up to date (no change)"), "{out}");
 }
+
+/// Objects the bootstrap would write that exist without gitfleet's ownership label (here a
+/// namespace, a cluster-facts ConfigMap and a credentials Secret someone else made) are never
+/// taken over: `up` refuses, naming each and the way out, and changes nothing; `uninstall`
+/// leaves them; once handed over (labelled), `up` goes ahead.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn objects_gitfleet_did_not_create_are_refused_and_never_deleted() {
+    use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Secret};
+    use kube::api::{Api, Patch, PatchParams, PostParams};
+
+    let c = Cluster::new();
+    let rns = c.name("gitfleet-system");
+    let repo = Repo::new(c.dir());
+    repo.write("fleet.yaml", &fleet_yaml(&repo, &rns)).write(
+        "clusters/one/cluster.yaml",
+        &existing_cluster(&repo, "one", &c.kubeconfig),
+    );
+    repo.commit("fleet");
+
+    let client = c.client().await;
+    let namespaces: Api<Namespace> = Api::all(client.clone());
+    let ns: Namespace =
+        serde_json::from_value(serde_json::json!({"metadata": {"name": rns}})).unwrap();
+    namespaces
+        .create(&PostParams::default(), &ns)
+        .await
+        .unwrap();
+    let configmaps: Api<ConfigMap> = Api::namespaced(client.clone(), &rns);
+    let facts: ConfigMap = serde_json::from_value(serde_json::json!({
+        "metadata": {"name": "gitfleet-cluster-facts", "namespace": rns},
+        "data": {"owner": "someone-else"},
+    }))
+    .unwrap();
+    configmaps
+        .create(&PostParams::default(), &facts)
+        .await
+        .unwrap();
+    let secrets: Api<Secret> = Api::namespaced(client.clone(), &rns);
+    let secret: Secret = serde_json::from_value(serde_json::json!({
+        "metadata": {"name": "gitfleet-git-credentials", "namespace": rns},
+        "stringData": {"password": "theirs"},
+    }))
+    .unwrap();
+    secrets
+        .create(&PostParams::default(), &secret)
+        .await
+        .unwrap();
+
+    let (code, out, err) = run(&c, &repo.work, &["up", "--yes", "--no-commit"]);
+    assert_eq!(code, 1, "{out}{err}");
+    let err = format!("{out}{err}");
+    for what in [
+        format!("Namespace {rns}"),
+        format!("ConfigMap {rns}/gitfleet-cluster-facts"),
+        format!("Secret {rns}/gitfleet-git-credentials"),
+    ] {
+        assert!(err.contains(&what), "names {what}: {err}");
+    }
+    assert!(
+        err.contains("not managed by gitfleet")
+            && err.contains("delete them")
+            && err.contains("gitfleet.io/managed-by=gitfleet"),
+        "{err}"
+    );
+    assert!(!err.contains("theirs"), "never prints a secret: {err}");
+    let unchanged = |cm: Option<Value>| {
+        let cm = cm.expect("the ConfigMap is still there");
+        assert_eq!(cm["data"], serde_json::json!({"owner": "someone-else"}));
+    };
+    unchanged(
+        get(
+            &client,
+            "v1",
+            "ConfigMap",
+            "configmaps",
+            &rns,
+            "gitfleet-cluster-facts",
+        )
+        .await,
+    );
+    assert!(
+        get(
+            &client,
+            "apps/v1",
+            "Deployment",
+            "deployments",
+            &rns,
+            "gitfleet-reconciler"
+        )
+        .await
+        .is_none(),
+        "nothing was installed"
+    );
+
+    // uninstall never deletes what is not gitfleet's.
+    let (code, out, err) = run(&c, &repo.work, &["uninstall", "one", "--yes"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        out.contains(&format!(
+            "(kept) Secret {rns}/gitfleet-git-credentials: not gitfleet's"
+        )),
+        "{out}"
+    );
+    unchanged(
+        get(
+            &client,
+            "v1",
+            "ConfigMap",
+            "configmaps",
+            &rns,
+            "gitfleet-cluster-facts",
+        )
+        .await,
+    );
+    let kept = secrets.get("gitfleet-git-credentials").await.unwrap();
+    assert!(kept.data.unwrap().contains_key("password"));
+    assert!(namespaces.get_opt(&rns).await.unwrap().is_some());
+
+    // Handed over: labelled gitfleet's, they are gitfleet's to write.
+    let label = serde_json::json!({"metadata": {"labels": {"gitfleet.io/managed-by": "gitfleet"}}});
+    let pp = PatchParams::default();
+    namespaces
+        .patch(&rns, &pp, &Patch::Merge(&label))
+        .await
+        .unwrap();
+    configmaps
+        .patch("gitfleet-cluster-facts", &pp, &Patch::Merge(&label))
+        .await
+        .unwrap();
+    secrets
+        .patch("gitfleet-git-credentials", &pp, &Patch::Merge(&label))
+        .await
+        .unwrap();
+    let (code, out, err) = run(&c, &repo.work, &["up", "--yes", "--no-commit"]);
+    assert_eq!(code, 0, "{out}{err}");
+    let facts = get(
+        &client,
+        "v1",
+        "ConfigMap",
+        "configmaps",
+        &rns,
+        "gitfleet-cluster-facts",
+    )
+    .await
+    .unwrap();
+    assert_eq!(facts["data"]["name"], "one", "{facts}");
+}
