@@ -416,12 +416,17 @@ async fn apply(
             creds: crate::git::Credentials::None,
         }),
     };
-    let objects = crate::kube::load(&[dir], &load_opts).map_err(|d| {
-        (
-            "ValidationFailed".to_string(),
-            d.to_string().replace(&format!("{root}/"), ""),
-        )
-    })?;
+    let (objects, warnings) = crate::kube::manifest::load_with_warnings(&[dir], &load_opts)
+        .map_err(|d| {
+            (
+                "ValidationFailed".to_string(),
+                d.to_string().replace(&format!("{root}/"), ""),
+            )
+        })?;
+    for w in &warnings {
+        let text = w.to_string().replace(&format!("{root}/"), "");
+        tracing::warn!(sync = %sync.name_any(), "{text}");
+    }
     let opts = ApplyOptions {
         namespace: Some(
             sync.spec

@@ -132,8 +132,13 @@ pub fn load(t: &SourceArgs) -> Result<Vec<engine::Object>, u8> {
         root: t.root.clone(),
         remotes: gitfleet::build::kustomize::Remotes::user_default(),
     };
-    match engine::load(&t.paths, &opts) {
-        Ok(objects) => Ok(objects),
+    match engine::manifest::load_with_warnings(&t.paths, &opts) {
+        Ok((objects, warnings)) => {
+            for w in &warnings {
+                eprintln!("{w}");
+            }
+            Ok(objects)
+        }
         Err(d) => {
             super::print_diagnostics(&d);
             Err(EXIT_ERROR)

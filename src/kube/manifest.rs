@@ -82,6 +82,15 @@ pub fn merge_values(into: &mut Value, from: Value) {
 /// then document order), through a [`Source`] confined to the root. With an explicit root, files
 /// are named relative to it; otherwise as the path was given.
 pub fn load(paths: &[PathBuf], opts: &LoadOptions) -> Result<Vec<Object>, Diagnostics> {
+    load_with_warnings(paths, opts).map(|(objects, _)| objects)
+}
+
+/// As [`load`], and the warnings found on the way (a Kustomize patch whose target selects
+/// nothing, which kustomize accepts silently), for the caller to show.
+pub fn load_with_warnings(
+    paths: &[PathBuf],
+    opts: &LoadOptions,
+) -> Result<(Vec<Object>, Vec<Diagnostic>), Diagnostics> {
     let mut diags = Vec::new();
     let mut objects = Vec::new();
     for path in paths {
@@ -177,7 +186,7 @@ pub fn load(paths: &[PathBuf], opts: &LoadOptions) -> Result<Vec<Object>, Diagno
     if diags.iter().any(Diagnostic::is_error) {
         return Err(Diagnostics(diags));
     }
-    Ok(objects)
+    Ok((objects, diags))
 }
 
 /// Builds the kustomization in `dir` into objects.

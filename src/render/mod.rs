@@ -388,7 +388,6 @@ impl Renderer {
         name: &str,
         ctx: &minijinja::Value,
     ) -> Result<Vec<Manifest>, Diagnostic> {
-        use serde::Deserialize;
         /// Distinct texts remembered (a fleet whose every cluster renders differently gains
         /// nothing from more).
         const MEMO: usize = 64;
@@ -398,19 +397,29 @@ impl Renderer {
         }
         self.check_output(name, &text)?;
         let mut out = Vec::new();
-        for (i, doc) in serde_yaml::Deserializer::from_str(&text).enumerate() {
-            let value = serde_yaml::Value::deserialize(doc).map_err(|e| {
-                self.output_error(name, &format!("YAML document {}", i + 1), &text, &e)
+        // Read with the one YAML reader manifests go through everywhere (the agent reads these
+        // same manifests back from Git), so both send identical values.
+        for (i, (start, doc)) in kustomize::yaml::documents(&text).into_iter().enumerate() {
+            let value = kustomize::yaml::load(&doc).map_err(|(line, _, message)| {
+                let line = start + line.max(1) - 1;
+                self.text_error(
+                    name,
+                    &format!("YAML document {}", i + 1),
+                    &text,
+                    line,
+                    &message,
+                )
             })?;
             if value.is_null() {
                 continue;
             }
-            let m: Manifest = serde_yaml::from_value(value).map_err(|e| {
-                self.output_error(
+            let m: Manifest = serde_json::from_value(value).map_err(|e| {
+                self.text_error(
                     name,
                     &format!("Kubernetes object (document {})", i + 1),
                     &text,
-                    &e,
+                    start,
+                    &e.to_string(),
                 )
             })?;
             out.push(m);
@@ -421,6 +430,18 @@ impl Renderer {
             memo.insert(text, out.clone());
         }
         Ok(out)
+    }
+
+    /// As [`Self::output_error`], for an error given as text and a rendered line.
+    fn text_error(&self, name: &str, what: &str, text: &str, line: usize, e: &str) -> Diagnostic {
+        let mut d = Diagnostic::error(
+            Span::new(self.template_file(name), 1, 1),
+            format!("template output is not a valid {what}: {e}"),
+        );
+        if let Some(l) = text.lines().nth(line.saturating_sub(1)) {
+            d = d.with_hint(format!("rendered line {line}: {}", l.trim_end()));
+        }
+        d
     }
 
     fn output_error(
