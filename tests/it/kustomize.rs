@@ -778,3 +778,19 @@ fn a_remote_base_over_git_builds_like_kubectl_kustomize() {
         local.stderr
     );
 }
+
+/// kustomize builds a patch whose target selects nothing without a word; gitfleet builds the
+/// same output and warns, naming the patch's place and its target.
+#[test]
+fn a_patch_that_selects_nothing_builds_with_a_warning() {
+    let case = corpus_dir("cases").join("031-patches-target-selects-nothing");
+    let got = gitfleet_build(&case);
+    assert_eq!(got.code, Some(0), "{}", got.stderr);
+    for want in [
+        "kustomization.yaml:6:11: warning: patch target {kind: StatefulSet, name: web} selects no object",
+        "kustomization.yaml:13:11: warning: patch target {kind: Deployment, labelSelector: app=nobody} selects no object",
+    ] {
+        assert!(got.stderr.contains(want), "{want}\n{}", got.stderr);
+    }
+    assert!(!got.stderr.contains("error"), "{}", got.stderr);
+}
