@@ -852,3 +852,205 @@ fn node_group_and_addon_tags_gitfleet_set_are_removed_and_foreign_ones_survive()
         assert!(cloud_steps(&plan_of(&p, &second).await).is_empty());
     });
 }
+
+/// The HTTP status the Kubernetes stand-in answers to a namespace list with `token`.
+fn status_with_token(url: &str, token: &str) -> u16 {
+    use std::io::{Read, Write};
+    let addr = url.trim_start_matches("http://");
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    write!(
+        s,
+        "GET /api/v1/namespaces HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut reply = String::new();
+    s.read_to_string(&mut reply).unwrap();
+    reply
+        .split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or_else(|| panic!("no status line: {reply}"))
+}
+
+/// The Kubernetes stand-in as an EKS API server: it accepts an EKS token (what
+/// `gitfleet token eks` prints) only when STS would accept the presigned GetCallerIdentity
+/// call for this cluster, and maps it to the cluster creator's user.
+#[test]
+fn the_kube_standin_accepts_eks_tokens_only_for_its_cluster() {
+    use crate::support::kube_api::{self, EKS_ADMIN_USER, EksAuth, KubeStandIn};
+    use aws_credential_types::Credentials;
+    use gitfleet::provider::eks_token::eks_token;
+    use std::time::SystemTime;
+
+    let kube = KubeStandIn::start_with(kube_api::Options {
+        eks: Some(EksAuth::new("lambda", "AKIDTEST", "s3cret")),
+        ..Default::default()
+    });
+    let url = kube.url();
+    let creds = |secret: &str| Credentials::new("AKIDTEST", secret, None, None, "test");
+    let now = SystemTime::now();
+    let token = |cluster: &str, secret: &str, at: SystemTime| {
+        eks_token(&creds(secret), REGION, cluster, at)
+            .unwrap()
+            .token
+    };
+    assert_eq!(
+        status_with_token(&url, &token("lambda", "s3cret", now)),
+        200
+    );
+    let with_session = Credentials::new("AKIDTEST", "s3cret", Some("session".into()), None, "t");
+    let session_token = eks_token(&with_session, "cn-north-1", "lambda", now).unwrap();
+    assert_eq!(status_with_token(&url, &session_token.token), 200);
+    let users: Vec<String> = kube.requests().iter().map(|r| r.user.clone()).collect();
+    assert_eq!(users, [EKS_ADMIN_USER, EKS_ADMIN_USER]);
+
+    let old = now - Duration::from_secs(16 * 60);
+    let other_key = Credentials::new("AKIDOTHER", "s3cret", None, None, "test");
+    let refused = [
+        ("another cluster", token("mu", "s3cret", now)),
+        ("another secret", token("lambda", "wrong", now)),
+        ("signed 16 minutes ago", token("lambda", "s3cret", old)),
+        (
+            "an unknown access key",
+            eks_token(&other_key, REGION, "lambda", now).unwrap().token,
+        ),
+        ("not base64url", "k8s-aws-v1.!!!".to_string()),
+        ("not a URL", "k8s-aws-v1.aGVsbG8".to_string()),
+        ("no token at all", String::new()),
+    ];
+    for (what, t) in &refused {
+        assert_eq!(status_with_token(&url, t), 401, "{what}");
+    }
+    // A presigned URL for another STS action, re-encoded: refused.
+    let good = token("lambda", "s3cret", now);
+    use base64::Engine as _;
+    let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let text = String::from_utf8(b64.decode(&good["k8s-aws-v1.".len()..]).unwrap()).unwrap();
+    let tampered = text.replace("GetCallerIdentity", "AssumeRole");
+    let tampered = format!("k8s-aws-v1.{}", b64.encode(tampered));
+    assert_eq!(status_with_token(&url, &tampered), 401);
+    // The stand-in's own token still works.
+    assert_eq!(status_with_token(&url, kube_api::DEFAULT_TOKEN), 200);
+}
+
+/// The plan contract on EKS: after `up` (the EKS stand-in for the cloud, its DescribeCluster
+/// endpoint the Kubernetes stand-in, reached with gitfleet's EKS token as a user reaches it),
+/// `plan` observes every step, reconciler included, plans nothing and exits 0.
+#[test]
+fn a_converged_eks_fleet_plans_nothing_and_every_step_is_observed() {
+    use crate::agent::{Repo, git};
+    use crate::support::eks::Endpoint;
+    use crate::support::kube_api::{self, EKS_ADMIN_USER, EksAuth, KubeStandIn};
+    use serde_json::Value;
+
+    let kube = KubeStandIn::start_with(kube_api::Options {
+        eks: Some(EksAuth::new("nu", "testing", "testing")),
+        ..Default::default()
+    });
+    let eks = EksStandIn::start(Options {
+        endpoint: Some(Endpoint {
+            url: kube.url(),
+            ca_data: kube.ca_data(),
+        }),
+        ..options()
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let repo = Repo::new(dir.path());
+    let src = fleet("nu", "1.30", 1);
+    for (path, text) in &src.files {
+        let text = text.replace("https://example.com/acme/fleet.git", &repo.url());
+        repo.write(path, &text);
+    }
+    repo.commit("fleet");
+    let run = |args: &[&str]| {
+        let out = crate::support::gitfleet(&repo.work)
+            .args(args)
+            .args(["--aws-endpoint-url", &eks.url])
+            .arg("--fleet")
+            .arg(&repo.work)
+            .env("AWS_ACCESS_KEY_ID", "testing")
+            .env("AWS_SECRET_ACCESS_KEY", "testing")
+            .env("GITFLEET_POLL_INTERVAL", "10ms")
+            .env("HOME", dir.path())
+            .env_remove("AWS_PROFILE")
+            .env_remove("AWS_SESSION_TOKEN")
+            .env_remove("KUBECONFIG")
+            .env_remove("GITFLEET_KUBECONFIG")
+            .output()
+            .unwrap();
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let kubeconfigs = dir.path().join("kubeconfigs");
+    let kc_dir = kubeconfigs.to_str().unwrap();
+
+    // Before up, the cluster does not exist: the plan creates it (exit 2).
+    let (code, out, err) = run(&["plan"]);
+    assert_eq!(code, 2, "{out}{err}");
+
+    let (code, out, err) = run(&["up", "--yes", "--kubeconfig-dir", kc_dir]);
+    assert_eq!(code, 0, "stdout:\n{out}\nstderr:\n{err}");
+    assert!(err.contains("install reconciler"), "{err}");
+    // The reconciler went in through the endpoint EKS returned, with EKS tokens.
+    let writes = kube.writes();
+    assert!(!writes.is_empty(), "nothing was installed");
+    assert!(
+        writes.iter().all(|w| w.user == EKS_ADMIN_USER),
+        "{:?}",
+        writes.iter().map(|w| &w.user).collect::<Vec<_>>()
+    );
+    assert!(
+        kube.object(
+            "apps/v1",
+            "deployments",
+            Some("gitfleet-system"),
+            "gitfleet-reconciler"
+        )
+        .is_some(),
+        "{:?}",
+        writes.iter().map(ToString::to_string).collect::<Vec<_>>()
+    );
+    let pushed = git(&repo.bare, &["rev-parse", "main"]);
+    git(&repo.work, &["pull", "-q", "--ff-only", "origin", "main"]);
+
+    kube.clear_requests();
+    eks.clear_requests();
+    let (code, out, err) = run(&["plan", "-o", "json"]);
+    assert_eq!(code, 0, "stdout:\n{out}\nstderr:\n{err}");
+    crate::output_schema::assert_valid(
+        "converged EKS plan",
+        &out,
+        &crate::output_schema::strict_schema("plan"),
+    );
+    let doc: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(doc["summary"]["steps"], 0, "{out}");
+    assert_eq!(doc["summary"]["failed"], 0, "{out}");
+    assert_eq!(doc["summary"]["unobserved"], 0, "{out}");
+    let cluster = &doc["clusters"][0];
+    assert_eq!(cluster["cluster"], "nu", "{out}");
+    let steps = cluster["steps"].as_array().unwrap();
+    assert!(steps.iter().all(|s| s["observed"] == true), "{out}");
+    assert!(
+        cluster.get("unobserved").is_none_or(Value::is_null),
+        "{out}"
+    );
+    // It did observe the reconciler, through the endpoint, read-only.
+    let seen = kube.requests();
+    assert!(
+        seen.iter()
+            .any(|r| !r.discovery && r.user == EKS_ADMIN_USER && r.status == 200),
+        "{:?}",
+        seen.iter().map(ToString::to_string).collect::<Vec<_>>()
+    );
+    assert!(kube.writes().is_empty(), "plan writes nothing");
+    assert!(eks.mutations().is_empty(), "plan writes nothing");
+
+    let (code, out, err) = run(&["plan"]);
+    assert_eq!(code, 0, "stdout:\n{out}\nstderr:\n{err}");
+    assert!(out.contains("nu [eks]: up to date"), "{out}");
+    assert!(out.contains("Plan: 0 steps across 1 cluster."), "{out}");
+    assert_eq!(git(&repo.bare, &["rev-parse", "main"]), pushed, "no commit");
+}

@@ -31,6 +31,20 @@ pub struct Options {
     /// The first N requests are answered with HTTP 429 ThrottlingException.
     pub throttle_first: usize,
     pub region: String,
+    /// The API server endpoint and CA that DescribeCluster returns for every cluster (for
+    /// example a Kubernetes stand-in's, so that the cluster can be reached as a user would reach
+    /// it); `None` gives each cluster a made-up `https://….eks.amazonaws.com` endpoint and a
+    /// placeholder CA that nothing can connect to.
+    pub endpoint: Option<Endpoint>,
+}
+
+/// A cluster endpoint for [`Options::endpoint`].
+#[derive(Debug, Clone)]
+pub struct Endpoint {
+    /// `https://…` or `http://…`, as DescribeCluster's `endpoint`.
+    pub url: String,
+    /// Base64 of the PEM CA bundle, as DescribeCluster's `certificateAuthority.data`.
+    pub ca_data: String,
 }
 
 impl Default for Options {
@@ -41,6 +55,7 @@ impl Default for Options {
             fail_nodegroups: Vec::new(),
             throttle_first: 0,
             region: "eu-west-1".to_string(),
+            endpoint: None,
         }
     }
 }
@@ -480,12 +495,16 @@ impl State {
             id.replace('-', "").to_uppercase(),
             self.opts.region
         );
+        let (endpoint, ca_data) = match &self.opts.endpoint {
+            Some(e) => (e.url.clone(), e.ca_data.clone()),
+            None => (format!("https://{host}"), CA_DATA.to_string()),
+        };
         let cluster = json!({
             "name": name,
             "arn": arn,
             "createdAt": now(),
             "version": version,
-            "endpoint": format!("https://{host}"),
+            "endpoint": endpoint,
             "roleArn": role,
             "resourcesVpcConfig": {
                 "subnetIds": subnets,
@@ -503,7 +522,7 @@ impl State {
             "logging": body.get("logging").cloned().unwrap_or(json!({"clusterLogging": []})),
             "identity": {"oidc": {"issuer": format!("https://oidc.eks.{}.amazonaws.com/id/{}", self.opts.region, id)}},
             "status": "CREATING",
-            "certificateAuthority": {"data": CA_DATA},
+            "certificateAuthority": {"data": ca_data},
             "platformVersion": "eks.1",
             "tags": body.get("tags").cloned().unwrap_or(json!({})),
             "health": {"issues": []},

@@ -15,7 +15,8 @@
 //!   merge/JSON/strategic patches, server-side apply with managed fields and conflicts, delete with
 //!   finalizers and propagation policies, deletecollection, the `status` subresource and `dryRun`;
 //! - `Status` bodies shaped exactly like the real ones;
-//! - bearer-token authentication, impersonation and an RBAC evaluator.
+//! - bearer-token authentication, impersonation and an RBAC evaluator; optionally EKS tokens
+//!   (`k8s-aws-v1.` presigned STS GetCallerIdentity URLs), verified as STS verifies them.
 //!
 //! Deliberate simplifications are listed in the doc comments where they apply; the main ones:
 //! every list is atomic for field management (the real server merges lists of containers, ports,
@@ -79,7 +80,72 @@ pub struct Options {
     /// How often watches that asked for bookmarks (`allowWatchBookmarks=true`) get one (a real API
     /// server sends one about every minute).
     pub bookmark_interval: Duration,
+    /// Also accept EKS bearer tokens, as the API server of this EKS cluster would.
+    pub eks: Option<EksAuth>,
 }
+
+/// The user an accepted EKS token authenticates as unless [`EksAuth::user`] says otherwise: the
+/// name EKS gives the IAM identity that created the cluster.
+pub const EKS_ADMIN_USER: &str = "kubernetes-admin";
+
+/// EKS authentication, as the EKS authenticator does it: a bearer token `k8s-aws-v1.` +
+/// base64url(a SigV4-presigned STS `GetCallerIdentity` URL with the cluster name in the signed
+/// header `x-k8s-aws-id`) is accepted when STS would accept the presigned request with this
+/// cluster's `x-k8s-aws-id`: the URL is a regional or global STS GetCallerIdentity call, the
+/// signature verifies with a known access key's secret, and it was signed less than 15 minutes
+/// ago (the authenticator caches a verified token that long). The identity then maps to
+/// [`user`](Self::user) in [`groups`](Self::groups).
+#[derive(Clone)]
+pub struct EksAuth {
+    /// The cluster name the token must be bound to.
+    pub cluster: String,
+    /// The IAM identities STS knows: (access key id, secret access key).
+    pub credentials: Vec<(String, String)>,
+    pub user: String,
+    /// Besides `system:authenticated`.
+    pub groups: Vec<String>,
+}
+
+impl EksAuth {
+    /// Tokens for `cluster` signed with `access_key`/`secret` authenticate as
+    /// [`EKS_ADMIN_USER`] in `system:masters`.
+    pub fn new(cluster: &str, access_key: &str, secret: &str) -> Self {
+        Self {
+            cluster: cluster.to_string(),
+            credentials: vec![(access_key.to_string(), secret.to_string())],
+            user: EKS_ADMIN_USER.to_string(),
+            groups: vec!["system:masters".to_string()],
+        }
+    }
+}
+
+impl std::fmt::Debug for EksAuth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let keys: Vec<&str> = self.credentials.iter().map(|(k, _)| k.as_str()).collect();
+        f.debug_struct("EksAuth")
+            .field("cluster", &self.cluster)
+            .field("access_keys", &keys)
+            .field("user", &self.user)
+            .field("groups", &self.groups)
+            .finish()
+    }
+}
+
+/// The CA certificate (PEM) the stand-in hands out as its cluster CA, for clients and stand-ins
+/// of cloud APIs that need a well-formed one (a kubeconfig's `certificate-authority-data`, EKS
+/// DescribeCluster). The stand-in serves plain http, so no handshake ever checks it.
+pub const CA_PEM: &str = "-----BEGIN CERTIFICATE-----
+MIIBnDCCAUGgAwIBAgIUHlZlZnbNGFBNuem1vhXe9ihp5KgwCgYIKoZIzj0EAwIw
+GjEYMBYGA1UEAwwPa3ViZS1zdGFuZGluLWNhMCAXDTI2MTIwMjA0MDQwOVoYDzIx
+MjYxMTA4MDQwNDA5WjAaMRgwFgYDVQQDDA9rdWJlLXN0YW5kaW4tY2EwWTATBgcq
+hkjOPQIBBggqhkjOPQMBBwNCAAR+b4F5xfclQO483c5laDOOvZ7SbjDZe3zbHBI3
+PfJEB3jhz0fCvxLtfp5lNzJai1QhAvJ0dkSh0enxD6zcfJwro2MwYTAdBgNVHQ4E
+FgQU4kudqFv3D8s0+jvcH8+dhf5DGokwHwYDVR0jBBgwFoAU4kudqFv3D8s0+jvc
+H8+dhf5DGokwDwYDVR0TAQH/BAUwAwEB/zAOBgNVHQ8BAf8EBAMCAQYwCgYIKoZI
+zj0EAwIDSQAwRgIhAOsjmzRzYMK/q5NmeYMP3JYM0j4Piax7NTUxjFa3BgrjAiEA
+4YCqmwCDV2dzKjyiNV8xdJkcKvIkqsyCxGoJelYCgvM=
+-----END CERTIFICATE-----
+";
 
 impl Default for Options {
     fn default() -> Self {
@@ -89,6 +155,7 @@ impl Default for Options {
             rollout_after: Duration::from_millis(200),
             namespace_finalize_after: Duration::from_millis(100),
             bookmark_interval: Duration::from_secs(1),
+            eks: None,
         }
     }
 }
@@ -101,8 +168,8 @@ pub struct Request {
     pub path: String,
     /// The raw query string.
     pub query: String,
-    /// The impersonated user (`Impersonate-User`), else [`ADMIN_USER`] (also for unauthenticated
-    /// requests).
+    /// The impersonated user (`Impersonate-User`), else the authenticated one: [`ADMIN_USER`]
+    /// for the token (and for unauthenticated requests), [`EksAuth::user`] for an EKS token.
     pub user: String,
     /// `dryRun=All` in the query (or, for DELETE, in the body's DeleteOptions).
     pub dry_run: bool,
@@ -234,6 +301,12 @@ impl KubeStandIn {
              current-context: standin\npreferences: {{}}\nusers:\n- name: standin-admin\n  user:\n{user}",
             self.url
         )
+    }
+
+    /// Base64 of [`CA_PEM`], as a kubeconfig's `certificate-authority-data` or EKS
+    /// DescribeCluster's `certificateAuthority.data`.
+    pub fn ca_data(&self) -> String {
+        base64_encode(CA_PEM.as_bytes())
     }
 
     /// Writes [`kubeconfig`](Self::kubeconfig) to `path` with mode 0600.
@@ -1239,7 +1312,22 @@ fn handle(shared: &Shared, req: &Incoming) -> (Outcome, u64) {
         .header("authorization")
         .and_then(|a| a.strip_prefix("Bearer "))
         .map(str::trim);
-    let result = if bearer != Some(st.opts.token.as_str()) {
+    let authenticated = match bearer {
+        Some(b) if b == st.opts.token => true,
+        Some(b) => match &st.opts.eks {
+            Some(eks) if eks_authenticated(eks, b, SystemTime::now()) => {
+                if !ctx.impersonated {
+                    ctx.user = eks.user.clone();
+                    ctx.groups = eks.groups.clone();
+                    ctx.groups.push("system:authenticated".into());
+                }
+                true
+            }
+            _ => false,
+        },
+        None => false,
+    };
+    let result = if !authenticated {
         Err(ApiError::unauthorized())
     } else if impersonate.is_none() && !req.headers_named("impersonate-group").is_empty() {
         Err(ApiError::internal(
@@ -2427,6 +2515,179 @@ fn fnv(bytes: &[u8]) -> u64 {
         h = h.wrapping_mul(0x0000_0100_0000_01b3);
     }
     h
+}
+
+// =================================================================================================
+// EKS tokens
+// =================================================================================================
+
+/// How long after signing the EKS authenticator accepts a token (it caches a verified token for
+/// this long, although the presigned URL itself expires after 60 seconds).
+const EKS_TOKEN_TTL: Duration = Duration::from_secs(15 * 60);
+/// Clock skew tolerated for tokens signed "in the future".
+const EKS_CLOCK_SKEW: Duration = Duration::from_secs(5 * 60);
+
+/// Whether `token` is an EKS token for `auth.cluster` that STS would accept at `now` (see
+/// [`EksAuth`]).
+fn eks_authenticated(auth: &EksAuth, token: &str, now: SystemTime) -> bool {
+    eks_token_problem(auth, token, now).is_none()
+}
+
+/// Why `token` is not accepted, `None` when it is.
+fn eks_token_problem(auth: &EksAuth, token: &str, now: SystemTime) -> Option<&'static str> {
+    use base64::Engine as _;
+    use hmac::{Hmac, KeyInit, Mac};
+    use sha2::{Digest, Sha256};
+
+    let Some(encoded) = token.strip_prefix("k8s-aws-v1.") else {
+        return Some("not an EKS token");
+    };
+    let Ok(bytes) =
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(encoded.trim_end_matches('='))
+    else {
+        return Some("not base64url");
+    };
+    let Ok(text) = String::from_utf8(bytes) else {
+        return Some("not a URL");
+    };
+    let Ok(url) = url::Url::parse(&text) else {
+        return Some("not a URL");
+    };
+    let host = url.host_str().unwrap_or_default().to_string();
+    let region = match host.strip_prefix("sts.").map(|h| h.split_once('.')) {
+        Some(Some((region, "amazonaws.com" | "amazonaws.com.cn"))) => region.to_string(),
+        Some(Some(("amazonaws", "com"))) => "us-east-1".to_string(),
+        _ => return Some("not an STS endpoint"),
+    };
+    if url.scheme() != "https" || url.port().is_some() || url.path() != "/" {
+        return Some("not an STS endpoint");
+    }
+    let params: Vec<(String, String)> = url.query_pairs().into_owned().collect();
+    let param = |key: &str| -> Option<&str> {
+        let mut values = params.iter().filter(|(k, _)| k == key);
+        let first = values.next()?;
+        values.next().is_none().then_some(first.1.as_str())
+    };
+    if param("Action") != Some("GetCallerIdentity") || param("Version") != Some("2011-06-15") {
+        return Some("not a GetCallerIdentity call");
+    }
+    if param("X-Amz-Algorithm") != Some("AWS4-HMAC-SHA256") {
+        return Some("not SigV4-presigned");
+    }
+    let (Some(credential), Some(date), Some(signed_headers), Some(signature)) = (
+        param("X-Amz-Credential"),
+        param("X-Amz-Date"),
+        param("X-Amz-SignedHeaders"),
+        param("X-Amz-Signature"),
+    ) else {
+        return Some("not SigV4-presigned");
+    };
+    if param("X-Amz-Expires")
+        .and_then(|e| e.parse::<u64>().ok())
+        .is_none()
+    {
+        return Some("no X-Amz-Expires");
+    }
+    // The scope: access key / yyyymmdd / region / sts / aws4_request.
+    let scope: Vec<&str> = credential.split('/').collect();
+    let [access_key, day, scope_region, "sts", "aws4_request"] = scope[..] else {
+        return Some("bad credential scope");
+    };
+    if scope_region != region || !date.starts_with(day) {
+        return Some("bad credential scope");
+    }
+    let Some(signed_at) = amz_date(date) else {
+        return Some("bad X-Amz-Date");
+    };
+    if now > signed_at + EKS_TOKEN_TTL || signed_at > now + EKS_CLOCK_SKEW {
+        return Some("expired");
+    }
+    let Some((_, secret)) = auth.credentials.iter().find(|(k, _)| k == access_key) else {
+        return Some("unknown access key");
+    };
+    // The headers STS sees: the URL's host, and the cluster id the authenticator adds.
+    let headers: Vec<&str> = signed_headers.split(';').collect();
+    if !headers.contains(&"x-k8s-aws-id") {
+        return Some("the cluster id is not signed");
+    }
+    let mut canonical_headers = String::new();
+    for name in &headers {
+        let value = match *name {
+            "host" => host.as_str(),
+            "x-k8s-aws-id" => auth.cluster.as_str(),
+            _ => return Some("an unknown header is signed"),
+        };
+        canonical_headers.push_str(&format!("{name}:{value}\n"));
+    }
+    let mut query: Vec<(String, String)> = params
+        .iter()
+        .filter(|(k, _)| k != "X-Amz-Signature")
+        .map(|(k, v)| (sigv4_encode(k), sigv4_encode(v)))
+        .collect();
+    query.sort();
+    let query: Vec<String> = query.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    let empty_payload = hex::encode(Sha256::digest(b""));
+    let canonical_request = format!(
+        "GET\n/\n{}\n{canonical_headers}\n{signed_headers}\n{empty_payload}",
+        query.join("&")
+    );
+    let string_to_sign = format!(
+        "AWS4-HMAC-SHA256\n{date}\n{day}/{region}/sts/aws4_request\n{}",
+        hex::encode(Sha256::digest(canonical_request.as_bytes()))
+    );
+    let hmac = |key: &[u8], data: &str| -> Vec<u8> {
+        let mut mac = Hmac::<Sha256>::new_from_slice(key).expect("HMAC takes any key length");
+        mac.update(data.as_bytes());
+        mac.finalize().into_bytes().to_vec()
+    };
+    let mut key = hmac(format!("AWS4{secret}").as_bytes(), day);
+    for part in [region.as_str(), "sts", "aws4_request"] {
+        key = hmac(&key, part);
+    }
+    let expected = hex::encode(hmac(&key, &string_to_sign));
+    (expected != signature).then_some("the signature does not match")
+}
+
+/// SigV4's URI encoding: everything but the unreserved characters, upper-case hex.
+fn sigv4_encode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// `YYYYMMDDTHHMMSSZ` (UTC) as a time.
+fn amz_date(s: &str) -> Option<SystemTime> {
+    let b = s.as_bytes();
+    if b.len() != 16 || b[8] != b'T' || b[15] != b'Z' {
+        return None;
+    }
+    let num = |r: std::ops::Range<usize>| -> Option<i64> {
+        let part = s.get(r)?;
+        part.bytes()
+            .all(|c| c.is_ascii_digit())
+            .then(|| part.parse().ok())?
+    };
+    let (y, m, d) = (num(0..4)?, num(4..6)?, num(6..8)?);
+    let (hh, mm, ss) = (num(9..11)?, num(11..13)?, num(13..15)?);
+    if !(1..=12).contains(&m) || !(1..=31).contains(&d) || hh > 23 || mm > 59 || ss > 60 {
+        return None;
+    }
+    // Days from the civil date (Howard Hinnant's algorithm).
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    let secs = u64::try_from(days * 86_400 + hh * 3600 + mm * 60 + ss).ok()?;
+    Some(UNIX_EPOCH + Duration::from_secs(secs))
 }
 
 const B64: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
