@@ -22,7 +22,7 @@ use crate::kustomization::{
 use crate::resource::Resource;
 use crate::yaml::{self, Seg};
 use crate::{Diag, Entry, Loader, Remote, Span};
-use crate::{generator, hash, nameref, order, patch, replacement, transform};
+use crate::{generator, hash, nameref, order, patch, replacement, smp, transform};
 
 /// How deep kustomizations may include one another.
 pub const MAX_DEPTH: usize = 64;
@@ -57,6 +57,11 @@ struct Ctx {
     /// `buildMetadata: [transformerAnnotations]`: each builtin transformer a kustomization
     /// configures is recorded on every object it runs over.
     transformations: bool,
+    /// The OpenAPI schemas strategic merges consult, as kustomize holds them: for the whole
+    /// build, set by the first kustomization that names one (see [`openapi`]).
+    schemas: smp::Schemas,
+    /// `openapi.version` as set (`""` while none is).
+    openapi_version: String,
 }
 
 impl Ctx {
@@ -78,6 +83,8 @@ pub fn build(loader: Arc<dyn Loader>, dir: &str) -> Result<Build, Vec<Diag>> {
         top: dir.to_string(),
         origins: false,
         transformations: false,
+        schemas: smp::Schemas::default(),
+        openapi_version: String::new(),
     };
     let at = Span::file(loader.display(if dir.is_empty() { "." } else { dir }));
     let Some(top) = read_kustomization(&mut ctx, &loader, dir, &at) else {
@@ -315,6 +322,9 @@ fn kustomize(
     ctx.stack.push(id);
     let here = Dir::new(loader.as_ref(), dir);
     let k = &p.k;
+    if let Some(field) = &k.openapi {
+        openapi(ctx, here, p, field, depth == 0);
+    }
 
     for (field, list) in [("resources", &k.resources), ("bases", &k.bases)] {
         for (i, entry) in list.iter().enumerate() {
@@ -342,9 +352,6 @@ fn kustomize(
             Ok((path, text)) => crds(ctx, &loader.display(&path).into(), &text, acc),
             Err(d) => ctx.error(d),
         }
-    }
-    if let Some(openapi) = &k.openapi {
-        openapi_field(ctx, p, openapi);
     }
     for (i, entry) in k.components.iter().enumerate() {
         let span = p.item("components", i);
@@ -788,20 +795,69 @@ fn collect_refs(
     }
 }
 
-/// `openapi:` names a schema for custom resources' strategic merge patches. gitfleet merges
-/// custom resources as kustomize does without one; a schema file is refused rather than
-/// ignored.
-fn openapi_field(ctx: &mut Ctx, p: &Parsed, openapi: &BTreeMap<String, String>) {
-    for key in openapi.keys() {
-        if key == "version" {
-            continue;
-        }
-        ctx.error(Diag::error(
+/// `openapi:`, as kustomize's `openapi.SetSchema` (the state is global to the build). The top
+/// kustomization sets it; another kustomization (a base, a component) sets it only while none
+/// is set (no custom schema, no `version`), before its own resources and patches, and it stays
+/// for the rest of the build, overlays included. `path` names a schema file (JSON or YAML,
+/// read as kustomize reads it even when it is then not used); `version` may only be
+/// kustomize's built-in `v1.21.2` (or empty), and not together with `path`. Other keys are
+/// ignored, as kustomize ignores them.
+fn openapi(ctx: &mut Ctx, here: Dir<'_>, p: &Parsed, field: &BTreeMap<String, String>, top: bool) {
+    for key in field.keys().filter(|k| *k != "path" && *k != "version") {
+        ctx.diags.push(Diag::warning(
             p.span(&[Seg::Key("openapi"), Seg::Key(key)]),
-            format!("openapi `{key}` is not supported by gitfleet: custom resources are merged with the built-in schema's rules (maps merged, lists replaced)"),
+            format!("openapi `{key}` is not a field kustomize reads: it is ignored"),
         ));
     }
+    let mut schema = None;
+    if let Some(path) = field.get("path") {
+        let span = p.span(&[Seg::Key("openapi"), Seg::Key("path")]);
+        match here.read_file(path, &span) {
+            Ok((file, text)) => schema = Some((file, text, span)),
+            Err(d) => return ctx.error(d),
+        }
+    }
+    let is_set = !ctx.openapi_version.is_empty() || ctx.schemas.has_custom();
+    if is_set && !top {
+        return;
+    }
+    let version = field.get("version");
+    if let Some((file, text, span)) = schema {
+        if version.is_some() {
+            return ctx.error(Diag::error(
+                p.field("openapi"),
+                "builtin version and custom schema provided, cannot use both",
+            ));
+        }
+        match smp::OpenApi::parse(&text) {
+            Ok(api) => {
+                ctx.schemas.set_custom(api);
+                ctx.openapi_version = "custom".into();
+            }
+            Err(e) => ctx.error(Diag::error(
+                span,
+                format!("invalid schema file {}: {e}", here.loader.display(&file)),
+            )),
+        }
+        return;
+    }
+    let version = version.map(String::as_str).unwrap_or_default();
+    if !version.is_empty() && version != BUILTIN_OPENAPI_VERSION {
+        return ctx.error(
+            Diag::error(
+                p.span(&[Seg::Key("openapi"), Seg::Key("version")]),
+                "the specified OpenAPI version is not built in",
+            )
+            .with_hint(format!(
+                "kustomize {KUSTOMIZE_VERSION} has one built-in schema: {BUILTIN_OPENAPI_VERSION}"
+            )),
+        );
+    }
+    ctx.openapi_version = version.to_string();
 }
+
+/// The Kubernetes version of the schema kustomize has built in (`openapi: {version}`).
+const BUILTIN_OPENAPI_VERSION: &str = "v1.21.2";
 
 fn generators(ctx: &mut Ctx, loader: &Arc<dyn Loader>, dir: &str, p: &Parsed, acc: &mut Acc) {
     let here = Dir::new(loader.as_ref(), dir);
@@ -868,12 +924,19 @@ fn transformers(ctx: &mut Ctx, loader: &Arc<dyn Loader>, dir: &str, p: &Parsed, 
                 }
             }
         };
-        patch::strategic_merge_field(res, &content, &span, &mut ctx.diags);
+        patch::strategic_merge_field(res, &mut ctx.schemas, &content, &span, &mut ctx.diags);
     }
     for (i, entry) in k.patches.iter().enumerate() {
         let span = p.item("patches", i);
         if let Some(content) = patch_content(ctx, here, entry, &span) {
-            patch::patches(res, entry, &content, &span, &mut ctx.diags);
+            patch::patches(
+                res,
+                &mut ctx.schemas,
+                entry,
+                &content,
+                &span,
+                &mut ctx.diags,
+            );
         }
         note(res, "PatchTransformer");
     }
@@ -1460,7 +1523,14 @@ fn run_transformer_plugin(
                 options: t.options,
             };
             if let Some(content) = patch_content(ctx, here, &entry, span) {
-                patch::patches(&mut acc.resources, &entry, &content, span, &mut ctx.diags);
+                patch::patches(
+                    &mut acc.resources,
+                    &mut ctx.schemas,
+                    &entry,
+                    &content,
+                    span,
+                    &mut ctx.diags,
+                );
             }
         }
         "PatchStrategicMergeTransformer" => {
@@ -1471,13 +1541,25 @@ fn run_transformer_plugin(
             for path in &t.paths {
                 match here.read_file(path, span) {
                     Ok((_, text)) => {
-                        patch::strategic_merge_field(&mut acc.resources, &text, span, &mut ctx.diags)
+                        patch::strategic_merge_field(
+                            &mut acc.resources,
+                            &mut ctx.schemas,
+                            &text,
+                            span,
+                            &mut ctx.diags,
+                        )
                     }
                     Err(d) => ctx.error(d),
                 }
             }
             if !t.patches.is_empty() {
-                patch::strategic_merge_field(&mut acc.resources, &t.patches, span, &mut ctx.diags);
+                patch::strategic_merge_field(
+                    &mut acc.resources,
+                    &mut ctx.schemas,
+                    &t.patches,
+                    span,
+                    &mut ctx.diags,
+                );
             }
         }
         "PatchJson6902Transformer" => {

@@ -43,7 +43,8 @@ use yaml_rust2::scanner::{Marker, TScalarStyle};
 
 use crate::kustomization::{Patch, Selector};
 use crate::resource::ResId;
-use crate::{Diag, Resource, Span, smp, yaml};
+use crate::smp::{self, Schemas};
+use crate::{Diag, Resource, Span, yaml};
 
 /// kustomize's namespace for cluster-scoped objects when matching.
 const NOT_NAMESPACEABLE: &str = "_non_namespaceable_";
@@ -821,6 +822,7 @@ struct SmOptions {
 /// text); problems are located at `span` (the entry).
 pub fn patches(
     resources: &mut Vec<Resource>,
+    schemas: &mut Schemas,
     entry: &Patch,
     content: &str,
     span: &Span,
@@ -872,14 +874,14 @@ pub fn patches(
                 let Some(idxs) = selected(resources, target, span, diags) else {
                     return;
                 };
-                if let Err(e) = apply_sm_to(resources, &idxs, &docs[0], opts) {
+                if let Err(e) = apply_sm_to(resources, schemas, &idxs, &docs[0], opts) {
                     diags.push(Diag::error(span.clone(), e));
                 }
             }
             None => {
                 let n = docs.len();
                 for (k, doc) in docs.iter().enumerate() {
-                    if let Err(e) = apply_sm_by_id(resources, doc, opts, true) {
+                    if let Err(e) = apply_sm_by_id(resources, schemas, doc, opts, true) {
                         diags.push(Diag::error(span.clone(), doc_prefix(k, n, e)));
                         return;
                     }
@@ -931,6 +933,7 @@ pub fn patches(
 /// hold several documents).
 pub fn strategic_merge_field(
     resources: &mut Vec<Resource>,
+    schemas: &mut Schemas,
     content: &str,
     span: &Span,
     diags: &mut Vec<Diag>,
@@ -947,7 +950,7 @@ pub fn strategic_merge_field(
     };
     let n = docs.len();
     for (k, doc) in docs.iter().enumerate() {
-        if let Err(e) = apply_sm_by_id(resources, doc, SmOptions::default(), false) {
+        if let Err(e) = apply_sm_by_id(resources, schemas, doc, SmOptions::default(), false) {
             diags.push(Diag::error(span.clone(), doc_prefix(k, n, e)));
             return;
         }
@@ -1044,6 +1047,7 @@ fn patch_id(patch: &Value) -> ResId {
 /// An untargeted strategic merge patch: the one object whose any identity equals the patch's.
 fn apply_sm_by_id(
     resources: &mut Vec<Resource>,
+    schemas: &mut Schemas,
     patch: &Value,
     opts: SmOptions,
     in_patches: bool,
@@ -1070,7 +1074,7 @@ fn apply_sm_by_id(
         });
     }
     let i = matches[0];
-    if apply_sm(&mut resources[i], patch, opts)? {
+    if apply_sm(&mut resources[i], schemas, patch, opts)? {
         resources.remove(i);
     }
     Ok(())
@@ -1079,6 +1083,7 @@ fn apply_sm_by_id(
 /// A targeted strategic merge patch: each selected object, the patch taking its apiVersion.
 fn apply_sm_to(
     resources: &mut Vec<Resource>,
+    schemas: &mut Schemas,
     idxs: &[usize],
     patch: &Value,
     opts: SmOptions,
@@ -1092,7 +1097,7 @@ fn apply_sm_to(
                 None => obj.remove("apiVersion"),
             };
         }
-        if apply_sm(&mut resources[i], &p, opts)? {
+        if apply_sm(&mut resources[i], schemas, &p, opts)? {
             deleted.push(i);
         }
     }
@@ -1103,14 +1108,20 @@ fn apply_sm_to(
 }
 
 /// kustomize's `Resource.ApplySmPatch`. `Ok(true)` when the patch deleted the object.
-fn apply_sm(res: &mut Resource, patch: &Value, opts: SmOptions) -> Result<bool, String> {
+fn apply_sm(
+    res: &mut Resource,
+    schemas: &mut Schemas,
+    patch: &Value,
+    opts: SmOptions,
+) -> Result<bool, String> {
     let before = res.id();
     let (name, namespace, kind) = (
         res.name().to_string(),
         res.namespace().to_string(),
         res.kind().to_string(),
     );
-    let merged = smp::merge(&res.value, patch).map_err(|e| format!("patching {before}: {e}"))?;
+    let merged = smp::merge_with(&res.value, patch, schemas)
+        .map_err(|e| format!("patching {before}: {e}"))?;
     let empty = match &merged {
         Value::Null => true,
         Value::Object(m) => m.is_empty(),
@@ -1492,13 +1503,20 @@ spec: {a: 1}
             "patches" => {
                 let entries: Vec<Patch> = serde_yaml::from_str(entries).unwrap();
                 for e in &entries {
-                    patches(&mut rs, e, &e.patch, &span, &mut diags);
+                    patches(
+                        &mut rs,
+                        &mut Schemas::default(),
+                        e,
+                        &e.patch,
+                        &span,
+                        &mut diags,
+                    );
                 }
             }
             "patchesStrategicMerge" => {
                 let entries: Vec<String> = serde_yaml::from_str(entries).unwrap();
                 for e in &entries {
-                    strategic_merge_field(&mut rs, e, &span, &mut diags);
+                    strategic_merge_field(&mut rs, &mut Schemas::default(), e, &span, &mut diags);
                 }
             }
             _ => {
@@ -2799,6 +2817,7 @@ metadata:
         let mut diags = Vec::new();
         patches(
             &mut rs,
+            &mut Schemas::default(),
             &entry,
             "\n[{op: add, path: /data/x, value: hit}]\n",
             &span,
@@ -2808,6 +2827,7 @@ metadata:
         assert_eq!(rs[1].value["data"]["x"], "hit");
         patches(
             &mut rs,
+            &mut Schemas::default(),
             &entry,
             "[{op: add, path: /data/y, value: hit}]\n",
             &span,

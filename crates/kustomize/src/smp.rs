@@ -50,19 +50,33 @@
 //! mismatches) with no difference in result or error.
 
 use std::cell::RefCell;
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::rc::Rc;
+use std::sync::Arc;
 
 use serde_json::{Map, Value};
 
 /// Merges a strategic merge patch into an object (both as JSON). `Value::Null` means the patch
 /// deleted the object (`$patch: delete` at its top).
 pub fn merge(original: &Value, patch: &Value) -> Result<Value, String> {
+    merge_with(original, patch, &mut Schemas::default())
+}
+
+/// [`merge`] with the schemas of a build (an `openapi: {path}` schema, if one is set).
+pub fn merge_with(original: &Value, patch: &Value, schemas: &mut Schemas) -> Result<Value, String> {
+    // The walk asks for the object's schema: without a custom one that loads the built-in one.
+    if schemas.custom.is_none() {
+        schemas.builtin = true;
+    }
+    let cx = Cx {
+        custom: schemas.custom.as_deref(),
+        builtin: schemas.builtin,
+    };
     let dest = from_value(original);
     let origin = from_value(patch);
     // kustomize keeps the object it merged into (changed in place) and drops what the walk
     // returns: a `$patch: replace` at the top, which returns the patch, changes nothing.
-    match walk([Some(dest.clone()), Some(origin)], None)? {
+    match walk(&cx, [Some(dest.clone()), Some(origin)], None)? {
         Some(_) => to_value(&dest, 0),
         None => Ok(Value::Null),
     }
@@ -574,15 +588,271 @@ fn schema_for(api_version: &str, kind: &str) -> Option<&'static Ty> {
     })
 }
 
+// ---------------------------------------------------------------------------------------------
+// Custom schemas: `openapi: {path: FILE}`.
+
+/// The schemas a build's merges consult: kustomize's process-wide OpenAPI state. A custom schema
+/// replaces the built-in one, except when a merge already ran before it was set (kustomize loads
+/// the built-in schema at its first use, and a custom one set later is added on top of it).
+#[derive(Debug, Default, Clone)]
+pub struct Schemas {
+    custom: Option<Arc<OpenApi>>,
+    builtin: bool,
+}
+
+impl Schemas {
+    /// Sets the custom schema (`openapi.SetSchema` with a file).
+    pub fn set_custom(&mut self, schema: OpenApi) {
+        self.custom = Some(Arc::new(schema));
+    }
+    pub fn has_custom(&self) -> bool {
+        self.custom.is_some()
+    }
+}
+
+/// How many `$ref`s one lookup follows; kyaml follows a cycle of references forever.
+const MAX_REFS: usize = 64;
+
+/// A parsed OpenAPI (swagger 2.0) document: its `definitions`, and those with
+/// `x-kubernetes-group-version-kind` by `apiVersion` and `kind`. Schemas are read as kyaml reads
+/// them: `properties`, `additionalProperties`, `items` (of a `type: array`), `$ref`
+/// (`#/definitions/…`), `x-kubernetes-patch-strategy` (a list merges when it holds `merge`),
+/// `x-kubernetes-list-map-keys` or else `x-kubernetes-patch-merge-key`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OpenApi {
+    /// `{"definitions": …}`: what `$ref` pointers resolve against.
+    root: Value,
+    /// (apiVersion, kind) → definition name.
+    by_gvk: BTreeMap<(String, String), String>,
+}
+
+impl OpenApi {
+    /// Parses a schema file's text (JSON or YAML).
+    pub fn parse(text: &str) -> Result<OpenApi, String> {
+        let doc: Value = crate::yaml::load(text)
+            .map_err(|(line, column, m)| format!("invalid JSON or YAML at {line}:{column}: {m}"))?;
+        let Value::Object(doc) = doc else {
+            return Err("the schema must be a mapping (an OpenAPI document)".into());
+        };
+        let defs = match doc.get("definitions") {
+            None | Some(Value::Null) => Map::new(),
+            Some(Value::Object(d)) => d.clone(),
+            Some(_) => return Err("`definitions` must be a mapping of names to schemas".into()),
+        };
+        let mut by_gvk = BTreeMap::new();
+        for (name, def) in &defs {
+            check_schema(def, 0).map_err(|e| format!("definition {name}: {e}"))?;
+            let Some(Value::Array(gvks)) = def.get("x-kubernetes-group-version-kind") else {
+                continue;
+            };
+            for gvk in gvks.iter().filter_map(Value::as_object) {
+                let text = |key: &str, optional: bool| match gvk.get(key) {
+                    Some(Value::String(s)) => Ok(s.clone()),
+                    None if optional => Ok(String::new()),
+                    _ => Err(format!(
+                        "definition {name}: x-kubernetes-group-version-kind `{key}` must be a string"
+                    )),
+                };
+                let (group, version, kind) = (
+                    text("group", true)?,
+                    text("version", false)?,
+                    text("kind", false)?,
+                );
+                let api_version = if group.is_empty() {
+                    version
+                } else {
+                    format!("{group}/{version}")
+                };
+                by_gvk.insert((api_version, kind), name.clone());
+            }
+        }
+        let mut root = Map::new();
+        root.insert("definitions".into(), Value::Object(defs));
+        Ok(OpenApi {
+            root: Value::Object(root),
+            by_gvk,
+        })
+    }
+
+    /// The schema of a kind the document names, `None` for others.
+    fn kind(&self, api_version: &str, kind: &str) -> Option<&Value> {
+        let name = self
+            .by_gvk
+            .get(&(api_version.to_string(), kind.to_string()))?;
+        self.root["definitions"].get(name)
+    }
+
+    /// A schema with its `$ref`s followed; `None` when one does not resolve.
+    fn resolve<'a>(&'a self, mut s: &'a Value) -> Option<&'a Value> {
+        for _ in 0..MAX_REFS {
+            let Some(r) = s
+                .get("$ref")
+                .and_then(Value::as_str)
+                .filter(|r| !r.is_empty())
+            else {
+                return Some(s);
+            };
+            let pointer = r.strip_prefix('#')?;
+            if !pointer.starts_with("/definitions/") {
+                return None;
+            }
+            s = self.root.pointer(pointer)?;
+        }
+        None
+    }
+}
+
+/// What kyaml's OpenAPI reader would refuse (it panics on them): the parts the merge reads, of
+/// the wrong type.
+fn check_schema(s: &Value, depth: usize) -> Result<(), String> {
+    if depth > 200 {
+        return Err("the schema is nested too deeply".into());
+    }
+    let Some(map) = s.as_object() else {
+        return Err("a schema must be a mapping".into());
+    };
+    let strings = |v: &Value| v.as_array().is_some_and(|a| a.iter().all(Value::is_string));
+    for (key, v) in map {
+        let ok = match key.as_str() {
+            "properties" => match v.as_object() {
+                Some(props) => {
+                    for p in props.values() {
+                        check_schema(p, depth + 1)?;
+                    }
+                    true
+                }
+                None => false,
+            },
+            "additionalProperties" => match v {
+                Value::Bool(_) => true,
+                other => {
+                    check_schema(other, depth + 1)?;
+                    true
+                }
+            },
+            "items" => match v {
+                Value::Array(list) => {
+                    for i in list {
+                        check_schema(i, depth + 1)?;
+                    }
+                    true
+                }
+                other => {
+                    check_schema(other, depth + 1)?;
+                    true
+                }
+            },
+            "type" => v.is_string() || strings(v),
+            "$ref" | "x-kubernetes-patch-strategy" | "x-kubernetes-patch-merge-key" => {
+                v.is_string()
+            }
+            "x-kubernetes-list-map-keys" => strings(v),
+            _ => true,
+        };
+        if !ok {
+            return Err(format!("`{key}` has the wrong type"));
+        }
+    }
+    Ok(())
+}
+
+/// A schema during the walk: a node of the built-in table or of the custom document.
+#[derive(Clone, Copy, Debug)]
+enum S<'a> {
+    Static(&'static Ty),
+    Custom(&'a OpenApi, &'a Value),
+}
+
+impl<'a> S<'a> {
+    /// `ResourceSchema.Field`.
+    fn field(self, key: &str) -> Option<S<'a>> {
+        match self {
+            S::Static(t) => t.field(key).map(S::Static),
+            S::Custom(api, s) => {
+                let sub = s
+                    .get("properties")
+                    .and_then(|p| p.get(key))
+                    .or_else(|| s.get("additionalProperties").filter(|a| a.is_object()))?;
+                api.resolve(sub).map(|v| S::Custom(api, v))
+            }
+        }
+    }
+
+    /// For a list with a merge strategy: its merge keys and the schema of its elements
+    /// (`ResourceSchema.Elements`).
+    fn merge_list(self) -> Option<(Vec<String>, Option<S<'a>>)> {
+        match self {
+            S::Static(Ty::List(keys, elements)) => Some((
+                keys.iter().map(|k| k.to_string()).collect(),
+                Some(S::Static(elements)),
+            )),
+            S::Static(_) => None,
+            S::Custom(api, s) => {
+                let strategy = s.get("x-kubernetes-patch-strategy")?.as_str()?;
+                if !strategy.split(',').any(|p| p == "merge") {
+                    return None;
+                }
+                let keys = match (
+                    s.get("x-kubernetes-list-map-keys")
+                        .and_then(Value::as_array),
+                    s.get("x-kubernetes-patch-merge-key")
+                        .and_then(Value::as_str),
+                ) {
+                    (Some(list), _) => list
+                        .iter()
+                        .filter_map(Value::as_str)
+                        .map(str::to_string)
+                        .collect(),
+                    (None, Some(key)) => vec![key.to_string()],
+                    (None, None) => Vec::new(),
+                };
+                let array = match s.get("type") {
+                    Some(Value::String(t)) => t == "array",
+                    Some(Value::Array(t)) => t.len() == 1 && t[0] == "array",
+                    _ => false,
+                };
+                let elements = s
+                    .get("items")
+                    .filter(|i| array && i.is_object())
+                    .and_then(|i| api.resolve(i))
+                    .map(|v| S::Custom(api, v));
+                Some((keys, elements))
+            }
+        }
+    }
+}
+
+/// The schemas one merge consults.
+struct Cx<'a> {
+    custom: Option<&'a OpenApi>,
+    /// Whether the built-in schema is loaded (always, without a custom one).
+    builtin: bool,
+}
+
+impl<'a> Cx<'a> {
+    /// `openapi.SchemaForResourceType`.
+    fn lookup(&self, api_version: &str, kind: &str) -> Option<S<'a>> {
+        if let Some(api) = self.custom {
+            if let Some(s) = api.kind(api_version, kind) {
+                return Some(S::Custom(api, s));
+            }
+            if !self.builtin {
+                return None;
+            }
+        }
+        schema_for(api_version, kind).map(S::Static)
+    }
+}
+
 /// `Walker.GetSchema` when the parent gave none: the first source that names a built-in
 /// `apiVersion` and `kind` (an object embedded in a custom resource is merged with its schema).
-fn schema_of_sources(sources: &[Option<N>; 2]) -> Option<&'static Ty> {
+fn schema_of_sources<'a>(cx: &Cx<'a>, sources: &[Option<N>; 2]) -> Option<S<'a>> {
     sources.iter().flatten().find_map(|n| {
         let av = field(n, "apiVersion")?;
         let k = field(n, "kind")?;
         let (av, k) = (av.borrow(), k.borrow());
         match (&*av, &*k) {
-            (Node::Scalar(Value::String(av)), Node::Scalar(Value::String(k))) => schema_for(av, k),
+            (Node::Scalar(Value::String(av)), Node::Scalar(Value::String(k))) => cx.lookup(av, k),
             _ => None,
         }
     })
@@ -594,8 +864,8 @@ fn schema_of_sources(sources: &[Option<N>; 2]) -> Option<&'static Ty> {
 
 type Sources = [Option<N>; 2];
 
-fn walk(mut sources: Sources, schema: Option<&'static Ty>) -> Result<Option<N>, String> {
-    let schema = schema.or_else(|| schema_of_sources(&sources));
+fn walk<'a>(cx: &Cx<'a>, mut sources: Sources, schema: Option<S<'a>>) -> Result<Option<N>, String> {
+    let schema = schema.or_else(|| schema_of_sources(cx, &sources));
     let first = sources
         .iter()
         .flatten()
@@ -607,21 +877,29 @@ fn walk(mut sources: Sources, schema: Option<&'static Ty>) -> Result<Option<N>, 
                 check_kind(n, k)?;
             }
             match k {
-                Kind::Map => walk_map(&mut sources, schema),
-                Kind::Seq if matches!(schema, Some(Ty::List(..))) => {
-                    walk_assoc(&mut sources, schema)
-                }
-                Kind::Seq | Kind::Scalar => Ok(match &sources[1] {
+                Kind::Map => walk_map(cx, &mut sources, schema),
+                Kind::Seq => match schema.and_then(S::merge_list) {
+                    Some((keys, elements)) => walk_assoc(cx, &mut sources, keys, elements),
+                    None => Ok(match &sources[1] {
+                        Some(origin) => Some(origin.clone()),
+                        None => sources[0].clone(),
+                    }),
+                },
+                Kind::Scalar => Ok(match &sources[1] {
                     Some(origin) => Some(origin.clone()),
                     None => sources[0].clone(),
                 }),
             }
         }
-        None => walk_map(&mut sources, schema),
+        None => walk_map(cx, &mut sources, schema),
     }
 }
 
-fn walk_map(sources: &mut Sources, schema: Option<&'static Ty>) -> Result<Option<N>, String> {
+fn walk_map<'a>(
+    cx: &Cx<'a>,
+    sources: &mut Sources,
+    schema: Option<S<'a>>,
+) -> Result<Option<N>, String> {
     let dest = visit_map(sources)?;
     sources[0] = dest.clone();
     let Some(dest) = dest else { return Ok(None) };
@@ -637,7 +915,7 @@ fn walk_map(sources: &mut Sources, schema: Option<&'static Ty>) -> Result<Option
             sources[0].as_ref().and_then(|n| field(n, &key)),
             sources[1].as_ref().and_then(|n| field(n, &key)),
         ];
-        let val = walk(values, s)?;
+        let val = walk(cx, values, s)?;
         set_field(&dest, &key, val);
     }
     Ok(Some(dest))
@@ -755,22 +1033,21 @@ fn visit_assoc_list(sources: &Sources) -> Result<Option<N>, String> {
     })
 }
 
-fn walk_assoc(sources: &mut Sources, schema: Option<&'static Ty>) -> Result<Option<N>, String> {
+fn walk_assoc<'a>(
+    cx: &Cx<'a>,
+    sources: &mut Sources,
+    keys: Vec<String>,
+    elements: Option<S<'a>>,
+) -> Result<Option<N>, String> {
     let dest = visit_assoc_list(sources)?;
     sources[0] = dest.clone();
     let Some(dest) = dest else { return Ok(None) };
-    let (keys, elements): (Vec<String>, _) = match schema {
-        Some(Ty::List(keys, elements)) => (
-            keys.iter().map(|k| k.to_string()).collect(),
-            Some(*elements),
-        ),
-        _ => (Vec::new(), None),
-    };
     let values = element_values(sources, &keys);
     if !values.is_empty() || !keys.is_empty() {
-        return set_assoc(sources, values, &keys, dest, elements);
+        return set_assoc(cx, sources, values, &keys, dest, elements);
     }
     set_assoc(
+        cx,
         sources,
         element_primitive_values(sources),
         &[String::new()],
@@ -897,12 +1174,13 @@ fn element_value_list(sources: &Sources, keys: &[String], values: &[String]) -> 
 }
 
 /// `setAssociativeSequenceElements`.
-fn set_assoc(
+fn set_assoc<'a>(
+    cx: &Cx<'a>,
     sources: &Sources,
     mut list: Vec<Vec<String>>,
     keys: &[String],
     dest: N,
-    elements: Option<&'static Ty>,
+    elements: Option<S<'a>>,
 ) -> Result<Option<N>, String> {
     let added = new(Node::Seq(Vec::new()));
     if keys.len() > 1 {
@@ -916,6 +1194,7 @@ fn set_assoc(
         let valid_values;
         (valid_keys, valid_values) = validate_keys(&list, values, keys);
         let val = walk(
+            cx,
             element_value_list(sources, &valid_keys, &valid_values),
             elements,
         )?;
@@ -2905,6 +3184,112 @@ metadata:
     a: b
   name: d
 "#,
+        );
+    }
+}
+
+#[cfg(test)]
+mod openapi_tests {
+    use super::*;
+
+    fn yaml(s: &str) -> Value {
+        serde_yaml::from_str(s).unwrap()
+    }
+
+    const SCHEMA: &str = r##"{"definitions": {
+      "P": {"x-kubernetes-group-version-kind": [{"group": "ci.example.com", "kind": "Pipeline", "version": "v1"},
+                                                {"group": "", "kind": "Other", "version": "v1"}],
+            "properties": {"spec": {"$ref": "#/definitions/Spec"}}},
+      "Spec": {"properties": {
+        "steps": {"type": "array", "items": {"$ref": "#/definitions/Step"},
+                  "x-kubernetes-patch-merge-key": "name", "x-kubernetes-patch-strategy": "merge,retainKeys"},
+        "retainOnly": {"type": "array", "x-kubernetes-patch-merge-key": "name", "x-kubernetes-patch-strategy": "retainKeys"},
+        "prims": {"type": "array", "x-kubernetes-patch-strategy": "merge"},
+        "byName": {"additionalProperties": {"$ref": "#/definitions/Step"}},
+        "missing": {"$ref": "#/definitions/Nope"},
+        "loop": {"$ref": "#/definitions/A"}}},
+      "Step": {"properties": {"sub": {"type": "array", "x-kubernetes-patch-merge-key": "k", "x-kubernetes-patch-strategy": "merge"}}},
+      "A": {"$ref": "#/definitions/B"},
+      "B": {"$ref": "#/definitions/A"}}}"##;
+
+    fn schemas() -> Schemas {
+        let mut s = Schemas::default();
+        s.set_custom(OpenApi::parse(SCHEMA).unwrap());
+        s
+    }
+
+    #[test]
+    fn parses_kinds_by_group_version_kind() {
+        let api = OpenApi::parse(SCHEMA).unwrap();
+        assert!(api.kind("ci.example.com/v1", "Pipeline").is_some());
+        assert!(api.kind("v1", "Other").is_some());
+        assert!(api.kind("v1", "Pipeline").is_none());
+        // YAML too; no definitions at all is an empty schema.
+        let y = OpenApi::parse("definitions:\n  X:\n    x-kubernetes-group-version-kind:\n    - {kind: X, version: v2}\n").unwrap();
+        assert!(y.kind("v2", "X").is_some());
+        assert!(
+            OpenApi::parse(r#"{"swagger": "2.0"}"#)
+                .unwrap()
+                .by_gvk
+                .is_empty()
+        );
+    }
+
+    #[test]
+    fn refuses_what_kustomize_cannot_read() {
+        for bad in [
+            r#"{"definitions": "#,
+            "[1, 2]",
+            "hello",
+            r#"{"definitions": {"P": {"properties": 5}}}"#,
+            r#"{"definitions": {"P": {"x-kubernetes-group-version-kind": [{"kind": "P", "version": 1}]}}}"#,
+        ] {
+            assert!(OpenApi::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn ref_cycles_resolve_to_nothing() {
+        let api = OpenApi::parse(SCHEMA).unwrap();
+        assert!(api.resolve(&api.root["definitions"]["A"]).is_none());
+    }
+
+    /// Each expected value is what `kubectl kustomize` (v5.8.1) printed with this schema.
+    #[test]
+    fn merges_with_the_custom_schema() {
+        let original = yaml(
+            "apiVersion: ci.example.com/v1\nkind: Pipeline\nmetadata: {name: p}\nspec:\n  steps: [{name: a, sub: [{k: 1, v: 1}]}, {name: b}]\n  retainOnly: [{name: a}, {name: b}]\n  prims: [x, y]\n  byName: {one: {sub: [{k: 1, v: 1}]}}\n  missing: {sub: [{k: 1}]}\n  loop: {sub: [{k: 1}]}\n",
+        );
+        let patch = yaml(
+            "apiVersion: ci.example.com/v1\nkind: Pipeline\nmetadata: {name: p}\nspec:\n  steps: [{name: c}, {name: a, sub: [{k: 2}]}]\n  retainOnly: [{name: b, v: 2}]\n  prims: [z, x]\n  byName: {one: {sub: [{k: 2}]}}\n  missing: {sub: [{k: 2}]}\n  loop: {sub: [{k: 2}]}\n",
+        );
+        let want = yaml(
+            "apiVersion: ci.example.com/v1\nkind: Pipeline\nmetadata: {name: p}\nspec:\n  steps: [{name: c}, {name: a, sub: [{k: 2}, {k: 1, v: 1}]}, {name: b}]\n  retainOnly: [{name: b, v: 2}]\n  prims: [z, x, y]\n  byName: {one: {sub: [{k: 2}, {k: 1, v: 1}]}}\n  missing: {sub: [{k: 2}]}\n  loop: {sub: [{k: 2}]}\n",
+        );
+        assert_eq!(merge_with(&original, &patch, &mut schemas()).unwrap(), want);
+    }
+
+    /// A custom schema replaces the built-in one, unless a merge ran before it was set.
+    #[test]
+    fn custom_schema_replaces_builtin_unless_loaded_first() {
+        let d = yaml(
+            "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: d}\nspec: {template: {spec: {containers: [{name: a}, {name: b, image: b1}]}}}\n",
+        );
+        let p = yaml(
+            "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: d}\nspec: {template: {spec: {containers: [{name: b, image: b2}]}}}\n",
+        );
+        let replaced = merge_with(&d, &p, &mut schemas()).unwrap();
+        assert_eq!(
+            replaced["spec"]["template"]["spec"]["containers"],
+            yaml("[{name: b, image: b2}]")
+        );
+        let mut s = Schemas::default();
+        merge_with(&d, &p, &mut s).unwrap();
+        s.set_custom(OpenApi::parse(SCHEMA).unwrap());
+        let merged = merge_with(&d, &p, &mut s).unwrap();
+        assert_eq!(
+            merged["spec"]["template"]["spec"]["containers"],
+            yaml("[{name: b, image: b2}, {name: a}]")
         );
     }
 }
