@@ -127,20 +127,21 @@ fn peak_children_kib() -> i64 {
 }
 
 fn main() {
+    // GITFLEET_BENCH_DIR keeps the generated tree there (for profiling either tool).
     let dir = tempfile::tempdir().unwrap();
-    generate(dir.path());
+    let root = std::env::var_os("GITFLEET_BENCH_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| dir.path().to_path_buf());
+    generate(&root);
     let runs = 5;
     let (ours, ours_out) = time(
         Command::new(env!("CARGO_BIN_EXE_gitfleet"))
             .arg("build")
-            .arg(dir.path()),
+            .arg(&root),
         runs,
     );
     let ours_peak = peak_children_kib();
-    let (theirs, theirs_out) = time(
-        Command::new(kubectl()).arg("kustomize").arg(dir.path()),
-        runs,
-    );
+    let (theirs, theirs_out) = time(Command::new(kubectl()).arg("kustomize").arg(&root), runs);
     let theirs_peak = peak_children_kib();
     let (a, b) = (docs(&ours_out), docs(&theirs_out));
     assert_eq!(a.len(), b.len(), "both build the same number of objects");

@@ -43,6 +43,9 @@ struct Acc {
     resources: Vec<Resource>,
     config: Config,
     vars: Vec<(Var, Span)>,
+    /// The ids of `resources` and where each is, while nothing but [`append`] has changed
+    /// them (generators and transformers rename objects: they drop it).
+    index: Option<std::collections::HashMap<crate::ResId, usize>>,
 }
 
 struct Ctx {
@@ -392,8 +395,10 @@ fn kustomize(
         kustomize(ctx, loader, &sub, &cp, acc, depth + 1);
     }
 
+    acc.index = None;
     generators(ctx, loader, dir, p, acc);
     transformers(ctx, loader, dir, p, acc);
+    acc.index = None;
     for (i, _) in k.validators.iter().enumerate() {
         ctx.error(Diag::error(
             p.item("validators", i),
@@ -546,7 +551,14 @@ fn append(ctx: &mut Ctx, acc: &mut Acc, r: Resource) {
         return;
     }
     let id = r.id();
-    if let Some(existing) = acc.resources.iter().find(|e| e.id() == id) {
+    let index = acc.index.get_or_insert_with(|| {
+        acc.resources
+            .iter()
+            .enumerate()
+            .map(|(i, e)| (e.id(), i))
+            .collect()
+    });
+    if let Some(existing) = index.get(&id).map(|&i| &acc.resources[i]) {
         let d = Diag::error(
             r.origin.clone(),
             format!(
@@ -560,6 +572,7 @@ fn append(ctx: &mut Ctx, acc: &mut Acc, r: Resource) {
         ctx.error(d);
         return;
     }
+    index.insert(id, acc.resources.len());
     acc.resources.push(r);
 }
 
