@@ -186,6 +186,10 @@ impl Loader for SourceLoader {
             };
         let key = hex::encode(Sha256::digest(format!("{repo}\n{written_ref}").as_bytes()));
         let cache = remotes.cache.join(&key[..32]);
+        // One fetch at a time into the cache: two Syncs (or two bases of one build) naming the
+        // same repository and revision would otherwise write one checkout concurrently.
+        static FETCHING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+        let _one_at_a_time = FETCHING.lock().unwrap_or_else(|e| e.into_inner());
         let mut last = None;
         for reference in candidates {
             match crate::git::fetch(repo, &reference, &remotes.creds, &cache) {

@@ -1542,6 +1542,44 @@ spec: {a: 1}
         )
     }
 
+    /// JSON text with every map's keys sorted, whatever order the map keeps (serde_json keeps
+    /// insertion order when another crate of the build enables `preserve_order`).
+    fn canon(v: &Value) -> String {
+        let mut out = String::new();
+        write_sorted(v, &mut out);
+        out
+    }
+
+    fn write_sorted(v: &Value, out: &mut String) {
+        match v {
+            Value::Object(m) => {
+                let mut keys: Vec<&String> = m.keys().collect();
+                keys.sort();
+                out.push('{');
+                for (i, k) in keys.into_iter().enumerate() {
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    out.push_str(&Value::String(k.clone()).to_string());
+                    out.push(':');
+                    write_sorted(&m[k], out);
+                }
+                out.push('}');
+            }
+            Value::Array(a) => {
+                out.push('[');
+                for (i, x) in a.iter().enumerate() {
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    write_sorted(x, out);
+                }
+                out.push(']');
+            }
+            other => out.push_str(&other.to_string()),
+        }
+    }
+
     /// `changed` holds the objects `kubectl kustomize` printed that differ from [`BASE`]'s,
     /// `removed` the `Kind/name` of [`BASE`]'s objects it no longer printed.
     fn check(field: &str, entries: &str, changed: &str, removed: &[&str], warning: Option<&str>) {
@@ -1553,12 +1591,12 @@ spec: {a: 1}
         let mut got_changed: Vec<String> = got
             .iter()
             .filter(|v| !base.contains(v))
-            .map(|v| v.to_string())
+            .map(canon)
             .collect();
         got_changed.sort();
         let mut want_changed: Vec<String> = yaml::documents(changed)
             .into_iter()
-            .map(|(_, d)| serde_yaml::from_str::<Value>(&d).unwrap().to_string())
+            .map(|(_, d)| canon(&serde_yaml::from_str::<Value>(&d).unwrap()))
             .collect();
         want_changed.sort();
         assert_eq!(got_changed, want_changed);
