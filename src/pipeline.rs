@@ -115,6 +115,103 @@ enum OneError {
     Cluster(String),
 }
 
+/// The one observation of a cluster that `plan`, `up` and `adopt` share: its provider, what its
+/// definition asks for, and what is there.
+pub struct Observation {
+    pub provider: AnyProvider,
+    pub desired: plan::Desired,
+    pub observed: plan::Observed,
+    /// Why the reconciler's state could not be read, when it was looked for (`observed` then
+    /// holds no reconciler and no committed manifests).
+    pub reconciler_unobserved: Option<Unobserved>,
+}
+
+/// Why the reconciler's state in a cluster could not be read.
+#[derive(Debug, Clone)]
+pub enum Unobserved {
+    /// The cluster's API server could not be reached.
+    Unreachable(String),
+    /// The API server was reached, but the reconciler's objects could not be read.
+    Unreadable { server: String, error: String },
+}
+
+impl Observation {
+    /// Whether the cluster's API can be asked about the reconciler: an existing cluster always,
+    /// a provisioned one once its control plane exists (never offline).
+    pub fn reachable(&self) -> bool {
+        matches!(self.provider, AnyProvider::Existing)
+            || (self.observed.control_plane.is_some()
+                && !matches!(self.provider, AnyProvider::Offline(_)))
+    }
+}
+
+/// Observes one rendered cluster through its provider; with `reconciler`, also the reconciler's
+/// state through the cluster's API as `up` reaches it (the kubeconfig of an existing cluster,
+/// kind's, or the provider's credentials for EKS and AKS) and whether its manifests are in Git
+/// (read with `auth`). Observing writes no kubeconfig: only carrying out a plan does.
+/// `fleet_dir` resolves relative kubeconfig paths of existing clusters.
+pub async fn observe_cluster(
+    prepared: &Prepared,
+    rendered: &RenderedCluster,
+    options: &ProviderOptions,
+    fleet_dir: &std::path::Path,
+    reconciler: bool,
+    auth: &crate::bootstrap::GitAuth,
+) -> Result<Observation, ProviderError> {
+    let cluster = prepared
+        .fleet
+        .clusters
+        .iter()
+        .find(|c| c.name == rendered.name)
+        .expect("rendered clusters come from the fleet");
+    let desired = plan::desired_state(&prepared.fleet.fleet, cluster, rendered);
+    let provider = AnyProvider::connect(rendered, options).await?;
+    let observed = provider.observe(&desired, rendered).await?;
+    let mut observation = Observation {
+        provider,
+        desired,
+        observed,
+        reconciler_unobserved: None,
+    };
+    if reconciler && observation.reachable() {
+        observation.reconciler_unobserved =
+            observe_reconciler(prepared, rendered, fleet_dir, auth, &mut observation)
+                .await
+                .err();
+    }
+    Ok(observation)
+}
+
+/// Reads the reconciler's state in the cluster and whether its manifests are in Git.
+async fn observe_reconciler(
+    prepared: &Prepared,
+    rendered: &RenderedCluster,
+    fleet_dir: &std::path::Path,
+    auth: &crate::bootstrap::GitAuth,
+    observation: &mut Observation,
+) -> Result<(), Unobserved> {
+    let (conn, _) = connect_cluster(&observation.provider, rendered, fleet_dir, None)
+        .await
+        .map_err(Unobserved::Unreachable)?;
+    observation.observed.reconciler =
+        crate::bootstrap::observe(&conn, &prepared.fleet.fleet, &rendered.name)
+            .await
+            .map_err(|e| Unobserved::Unreadable {
+                server: conn.server.clone(),
+                error: e.to_string(),
+            })?;
+    let outputs = cluster_outputs(&observation.provider, &conn.server);
+    observation.observed.manifests_committed = crate::bootstrap::committed(
+        &prepared.fleet.fleet,
+        rendered,
+        &observation.desired.self_manifests_path,
+        &outputs,
+        auth,
+    )
+    .await;
+    Ok(())
+}
+
 /// Observes every rendered cluster through its provider and plans it. One cluster's failure
 /// does not stop the others.
 /// `fleet_dir` resolves relative kubeconfig paths of existing clusters.
@@ -125,43 +222,39 @@ pub async fn plan_all(
 ) -> Vec<ClusterOutcome> {
     let mut out = Vec::new();
     for rendered in &prepared.rendered {
-        let cluster = prepared
-            .fleet
-            .clusters
-            .iter()
-            .find(|c| c.name == rendered.name)
-            .expect("rendered clusters come from the fleet");
-        let desired = plan::desired_state(&prepared.fleet.fleet, cluster, rendered);
         let result: Result<ClusterPlan, OneError> = async {
-            let provider = AnyProvider::connect(rendered, options).await?;
-            let mut observed = provider.observe(&desired, rendered).await?;
-            // The reconciler's state, observed through the cluster's API as `up` reaches it:
-            // the kubeconfig of an existing cluster, kind's, or the provider's credentials for
-            // EKS and AKS. An existing or kind cluster that cannot be reached fails its plan; an
-            // EKS or AKS API server is often private, so there the reconciler's steps are
-            // reported as assumed (and the plan exits 1) instead.
-            let exists = observed.control_plane.is_some();
-            let cloud = matches!(provider, AnyProvider::Eks(_) | AnyProvider::Aks(_));
-            let local = matches!(provider, AnyProvider::Existing)
-                || (matches!(provider, AnyProvider::Kind(_)) && exists);
-            let mut unobserved = None;
-            if !options.offline && (local || (cloud && exists)) {
-                let seen = observe_reconciler(
-                    &provider,
-                    prepared,
-                    rendered,
-                    &desired,
-                    fleet_dir,
-                    &mut observed,
-                )
-                .await;
-                match seen {
-                    Ok(()) => {}
-                    Err(e) if cloud => unobserved = Some(e),
-                    Err(e) => return Err(OneError::Cluster(e)),
+            let observation = observe_cluster(
+                prepared,
+                rendered,
+                options,
+                fleet_dir,
+                !options.offline,
+                &Default::default(),
+            )
+            .await?;
+            // An existing or kind cluster that cannot be reached fails its plan; an EKS or AKS
+            // API server is often private, so there the reconciler's steps are reported as
+            // assumed (and the plan exits 1) instead.
+            let cloud = matches!(
+                observation.provider,
+                AnyProvider::Eks(_) | AnyProvider::Aks(_)
+            );
+            let unobserved = match observation.reconciler_unobserved {
+                None => None,
+                Some(u) => {
+                    let why = match u {
+                        Unobserved::Unreachable(e) => e,
+                        Unobserved::Unreadable { server, error } => {
+                            format!("cannot observe the reconciler at {server}: {error}")
+                        }
+                    };
+                    if !cloud {
+                        return Err(OneError::Cluster(why));
+                    }
+                    Some(why)
                 }
-            }
-            let mut plan = plan::plan_cluster(&desired, &observed)?;
+            };
+            let mut plan = plan::plan_cluster(&observation.desired, &observation.observed)?;
             if options.offline {
                 plan.assume(
                     &[
@@ -189,31 +282,6 @@ pub async fn plan_all(
         });
     }
     out
-}
-
-/// Reads the reconciler's state in the cluster and whether its manifests are in Git.
-async fn observe_reconciler(
-    provider: &AnyProvider,
-    prepared: &Prepared,
-    rendered: &RenderedCluster,
-    desired: &plan::Desired,
-    fleet_dir: &std::path::Path,
-    observed: &mut plan::Observed,
-) -> Result<(), String> {
-    let (conn, _) = connect_cluster(provider, rendered, fleet_dir, None).await?;
-    observed.reconciler = crate::bootstrap::observe(&conn, &prepared.fleet.fleet, &rendered.name)
-        .await
-        .map_err(|e| format!("cannot observe the reconciler at {}: {e}", conn.server))?;
-    let outputs = cluster_outputs(provider, &conn.server);
-    observed.manifests_committed = crate::bootstrap::committed(
-        &prepared.fleet.fleet,
-        rendered,
-        &desired.self_manifests_path,
-        &outputs,
-        &Default::default(),
-    )
-    .await;
-    Ok(())
 }
 
 /// What provisioning adds to the cluster-facts ConfigMap: the API endpoint, and for EKS the

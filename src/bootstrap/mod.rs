@@ -7,6 +7,8 @@
 //! (`gitfleet-sync-<cluster>`), the same inventory the agent uses when it applies them from Git,
 //! so the bootstrap and the agent agree on ownership and never undo each other.
 
+pub mod rollout;
+
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};

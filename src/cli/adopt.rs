@@ -8,8 +8,9 @@ use anyhow::bail;
 use clap::Args;
 
 use super::{EXIT_ERROR, EXIT_OK, FleetArgs, report_failure};
-use gitfleet::pipeline::prepare;
-use gitfleet::provider::{AnyProvider, ProviderOptions};
+use gitfleet::bootstrap::rollout::{Adoption, adoption};
+use gitfleet::pipeline::{observe_cluster, prepare};
+use gitfleet::provider::ProviderOptions;
 use gitfleet::render::{CLUSTER_KEY, FLEET_KEY, OWNER_KEY};
 use gitfleet::source::Source;
 
@@ -38,12 +39,6 @@ pub fn run(args: AdoptArgs) -> anyhow::Result<u8> {
         Err(e) => return Ok(report_failure(&e, super::OutputFormat::Text)),
     };
     let rendered = &prepared.rendered[0];
-    let cluster = prepared
-        .fleet
-        .clusters
-        .iter()
-        .find(|c| c.name == rendered.name)
-        .expect("rendered clusters come from the fleet");
     let fleet = &prepared.fleet.fleet.metadata.name;
     let options = ProviderOptions {
         offline: false,
@@ -52,39 +47,29 @@ pub fn run(args: AdoptArgs) -> anyhow::Result<u8> {
         wait_timeout: None,
         poll_interval: super::poll_interval(),
     };
-    let desired = gitfleet::plan::desired_state(&prepared.fleet.fleet, cluster, rendered);
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
-    let (provider, observed) = runtime.block_on(async {
-        let provider = AnyProvider::connect(rendered, &options).await?;
-        let observed = provider.observe(&desired, rendered).await?;
-        anyhow::Ok((provider, observed))
-    })?;
-    let Some(cp) = &observed.control_plane else {
+    let observation = runtime.block_on(observe_cluster(
+        &prepared,
+        rendered,
+        &options,
+        &args.fleet.fleet,
+        false,
+        &Default::default(),
+    ))?;
+    let Some(adoption) = adoption(&observation) else {
         eprintln!(
             "error: cluster {} does not exist; nothing to adopt (`gitfleet up` creates it)",
             rendered.name
         );
         return Ok(EXIT_ERROR);
     };
-    // Only what the definition names: a pool or add-on it does not name stays someone else's.
-    let pools: Vec<String> = observed
-        .pools
-        .iter()
-        .filter(|p| !p.owned && desired.pools.iter().any(|d| d.name == p.name))
-        .map(|p| p.name.clone())
-        .collect();
-    let addons: Vec<String> = observed
-        .addons
-        .iter()
-        .filter(|a| !a.owned && desired.addons.iter().any(|d| d.name == a.name))
-        .map(|a| a.name.clone())
-        .collect();
-    if cp.owned && pools.is_empty() && addons.is_empty() {
+    if adoption.is_empty() {
         println!("cluster {} is already managed by gitfleet", rendered.name);
         return Ok(EXIT_OK);
     }
+    let Adoption { pools, addons, .. } = adoption;
     let mut out = std::io::stderr().lock();
     writeln!(
         out,
@@ -107,7 +92,13 @@ pub fn run(args: AdoptArgs) -> anyhow::Result<u8> {
         bail!("not confirmed; nothing was changed");
     }
     let progress = super::progress::for_cluster(&rendered.name);
-    runtime.block_on(provider.adopt(rendered, fleet, &pools, &addons, progress.as_ref()))?;
+    runtime.block_on(observation.provider.adopt(
+        rendered,
+        fleet,
+        &pools,
+        &addons,
+        progress.as_ref(),
+    ))?;
     println!(
         "adopted cluster {} ({} node pool(s), {} add-on(s))",
         rendered.name,

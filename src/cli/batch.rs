@@ -6,10 +6,10 @@ use std::io::Write as _;
 use std::path::PathBuf;
 
 use clap::{Args, ValueEnum};
-use futures::StreamExt;
 use serde::Serialize;
 
 use super::{OutputFormat, SelectArgs};
+pub use gitfleet::bootstrap::rollout::Report;
 use gitfleet::fleet::types::ProviderKind;
 
 /// Which clusters, how many at once, and how the result is printed.
@@ -39,23 +39,6 @@ impl BatchArgs {
     /// Whether anything selects clusters (names or a selector).
     pub fn selects(&self) -> bool {
         !self.select.clusters.is_empty() || !self.names.is_empty() || self.select.selector.is_some()
-    }
-
-    /// Runs `work` on every item, `--parallel` at once; the results come back in any order.
-    pub async fn run_each<T, R, F, Fut>(
-        &self,
-        items: impl IntoIterator<Item = T>,
-        work: F,
-    ) -> Vec<R>
-    where
-        F: FnMut(T) -> Fut,
-        Fut: Future<Output = R>,
-    {
-        futures::stream::iter(items)
-            .map(work)
-            .buffer_unordered(self.parallel.max(1))
-            .collect()
-            .await
     }
 }
 
@@ -95,18 +78,13 @@ pub trait Outcome: Serialize {
     fn detail(&self) -> String;
 }
 
-/// `up -o json` and `down -o json`: every selected cluster's result.
-#[derive(Debug, Serialize, schemars::JsonSchema)]
-pub struct Report<R> {
-    /// Whether every cluster is ok (the exit code is 0 exactly then).
-    pub ok: bool,
-    /// One entry per selected cluster, by name.
-    pub clusters: Vec<R>,
-}
-
-/// Prints the summary on stdout, sorted by cluster: a table, or a [`Report`].
+/// Prints the summary on stdout, sorted by cluster: a table, or the [`Report`] itself.
 /// Returns whether every cluster is ok.
-pub fn report<R: Outcome>(mut results: Vec<R>, format: OutputFormat) -> anyhow::Result<bool> {
+pub fn report<R: Outcome>(report: Report<R>, format: OutputFormat) -> anyhow::Result<bool> {
+    let Report {
+        clusters: mut results,
+        ..
+    } = report;
     results.sort_by(|a, b| a.cluster().cmp(b.cluster()));
     let ok = results.iter().all(Outcome::ok);
     let mut out = std::io::stdout().lock();

@@ -7,14 +7,13 @@ use std::path::PathBuf;
 
 use anyhow::bail;
 use clap::Args;
-use serde::Serialize;
 
-use super::batch::{BatchArgs, Outcome};
+use super::batch::{BatchArgs, Outcome, Report};
 use super::{EXIT_ERROR, EXIT_OK, FleetArgs, OutputFormat, report_failure};
+use gitfleet::bootstrap::rollout::{self, DownAction, DownOptions, DownResult};
 use gitfleet::fleet::types::ProviderKind;
-use gitfleet::pipeline::{Prepared, connect_cluster, prepare};
-use gitfleet::provider::{AnyProvider, ProviderError, ProviderOptions};
-use gitfleet::render::RenderedCluster;
+use gitfleet::pipeline::{connect_cluster, prepare};
+use gitfleet::provider::{AnyProvider, ProviderOptions};
 use gitfleet::source::Source;
 
 #[derive(Debug, Args)]
@@ -42,40 +41,6 @@ pub struct DownArgs {
     /// Longest wait for one resource to become ready or go away, e.g. 40m.
     #[arg(long, value_name = "DURATION", value_parser = super::parse_duration)]
     pub timeout: Option<std::time::Duration>,
-}
-
-/// What happened to a cluster on `down`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, schemars::JsonSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum DownAction {
-    /// gitfleet's cluster is gone.
-    Deleted,
-    /// There was nothing to delete.
-    Absent,
-    /// An existing cluster: only the reconciler's seed was removed.
-    Kept,
-    /// Not gitfleet's: nothing was changed.
-    Refused,
-    Failed,
-}
-
-/// What `down` did to one cluster, as `-o json` prints it.
-#[derive(Debug, Serialize, schemars::JsonSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct DownResult {
-    cluster: String,
-    provider: ProviderKind,
-    result: DownAction,
-    /// The result is `deleted`, `absent` or `kept`.
-    ok: bool,
-    /// The reconciler's seed objects removed before the cluster went.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    seed_removed: Vec<String>,
-    /// The kubeconfig `up` had written for the cluster, now removed.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    kubeconfig_removed: Option<PathBuf>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    error: Option<String>,
 }
 
 impl Outcome for DownResult {
@@ -122,22 +87,6 @@ impl Outcome for DownResult {
     }
 }
 
-/// Why a cluster was not deleted.
-enum Failure {
-    /// Not gitfleet's: nothing was changed.
-    Refused(String),
-    Failed(String),
-}
-
-impl From<ProviderError> for Failure {
-    fn from(e: ProviderError) -> Self {
-        match e {
-            ProviderError::NotOwned { .. } => Failure::Refused(e.to_string()),
-            e => Failure::Failed(e.to_string()),
-        }
-    }
-}
-
 pub fn run(args: DownArgs) -> anyhow::Result<u8> {
     if !args.all && !args.batch.selects() {
         bail!(
@@ -160,7 +109,7 @@ pub fn run(args: DownArgs) -> anyhow::Result<u8> {
             writeln!(std::io::stdout().lock(), "no cluster matches the selection")?;
             return Ok(EXIT_OK);
         }
-        super::batch::report(Vec::<DownResult>::new(), args.batch.output)?;
+        super::batch::report(Report::<DownResult>::new(Vec::new()), args.batch.output)?;
         return Ok(EXIT_OK);
     }
     if !args.yes
@@ -171,129 +120,28 @@ pub fn run(args: DownArgs) -> anyhow::Result<u8> {
     {
         bail!("not confirmed; nothing was deleted");
     }
-    let options = ProviderOptions {
-        offline: false,
-        aws_endpoint_url: args.aws_endpoint_url.clone(),
-        azure_endpoint: args.azure_endpoint.clone(),
-        wait_timeout: args.timeout,
-        poll_interval: super::poll_interval(),
-    };
-    let kubeconfig_dir = args
-        .kubeconfig_dir
-        .clone()
-        .unwrap_or_else(super::batch::default_kubeconfig_dir);
-    let results = super::runtime()?.block_on(args.batch.run_each(&prepared.rendered, |rendered| {
-        down_one(&args, &prepared, rendered, &options, &kubeconfig_dir)
-    }));
-    let all_ok = super::batch::report(results, args.batch.output)?;
-    Ok(if all_ok { EXIT_OK } else { EXIT_ERROR })
-}
-
-async fn down_one(
-    args: &DownArgs,
-    prepared: &Prepared,
-    rendered: &RenderedCluster,
-    options: &ProviderOptions,
-    kubeconfig_dir: &std::path::Path,
-) -> DownResult {
-    let mut result = DownResult {
-        cluster: rendered.name.clone(),
-        provider: rendered.provider,
-        result: DownAction::Failed,
-        ok: false,
-        seed_removed: Vec::new(),
-        kubeconfig_removed: None,
-        error: None,
-    };
-    match delete(args, prepared, rendered, options, &mut result).await {
-        Ok(what) => {
-            result.result = what;
-            result.ok = true;
-            if what != DownAction::Kept {
-                match gitfleet::kubeconfig::remove_for_cluster(kubeconfig_dir, &rendered.name) {
-                    Ok(file) => result.kubeconfig_removed = file,
-                    Err(e) => eprintln!(
-                        "[{}] warning: cannot remove {}: {e}",
-                        rendered.name,
-                        gitfleet::kubeconfig::written_path(kubeconfig_dir, &rendered.name)
-                            .display()
-                    ),
-                }
-            }
-        }
-        Err(Failure::Refused(e)) => {
-            result.result = DownAction::Refused;
-            result.error = Some(e);
-        }
-        Err(Failure::Failed(e)) => result.error = Some(e),
-    }
-    result
-}
-
-/// The seed first (so the reconciler stops applying), then the cluster if gitfleet owns it.
-async fn delete(
-    args: &DownArgs,
-    prepared: &Prepared,
-    rendered: &RenderedCluster,
-    options: &ProviderOptions,
-    result: &mut DownResult,
-) -> Result<DownAction, Failure> {
-    let fleet = &prepared.fleet.fleet;
-    let progress = super::progress::for_cluster(&rendered.name);
-    let provider = AnyProvider::connect(rendered, options).await?;
-    // For kind, gitfleet's cluster facts are the proof of ownership (kind clusters carry no
-    // tags).
-    let exists = match &provider {
-        AnyProvider::Kind(k) => k.exists(&rendered.name)?,
-        AnyProvider::Existing => true,
-        _ => false,
-    };
-    if exists {
-        let (conn, _) = connect_cluster(&provider, rendered, &args.fleet.fleet, None)
-            .await
-            .map_err(|e| Failure::Failed(format!("cannot reach the cluster: {e}")))?;
-        if matches!(provider, AnyProvider::Kind(_)) {
-            let facts: kube::Api<k8s_openapi::api::core::v1::ConfigMap> =
-                kube::Api::namespaced(conn.client.clone(), &fleet.spec.reconciler.namespace);
-            let owned = facts
-                .get_opt("gitfleet-cluster-facts")
-                .await
-                .ok()
-                .flatten()
-                .and_then(|cm| cm.data)
-                .is_some_and(|d| d.get("name") == Some(&rendered.name));
-            if !owned {
-                return Err(Failure::Refused(format!(
-                    "kind cluster {} holds no gitfleet cluster facts for it; gitfleet never deletes what it did not create",
-                    rendered.name
-                )));
-            }
-        }
-        let seed = gitfleet::bootstrap::uninstall(&conn, fleet, rendered, false)
-            .await
-            .map_err(|e| Failure::Failed(format!("removing the seed: {e}")))?;
-        // A Sync or GitSource of the same name that is not gitfleet's stays and is not counted.
-        for kept in seed.iter().filter(|s| s.starts_with("(kept)")) {
-            tracing::warn!("{}: {kept}", rendered.name);
-        }
-        result.seed_removed = seed
-            .into_iter()
-            .filter(|s| !s.starts_with("(kept)"))
-            .collect();
-    }
-    if matches!(provider, AnyProvider::Existing) {
-        return Ok(DownAction::Kept);
-    }
-    Ok(
-        if provider
-            .delete(rendered, &fleet.metadata.name, progress.as_ref())
-            .await?
-        {
-            DownAction::Deleted
-        } else {
-            DownAction::Absent
+    let options = DownOptions {
+        provider: ProviderOptions {
+            offline: false,
+            aws_endpoint_url: args.aws_endpoint_url.clone(),
+            azure_endpoint: args.azure_endpoint.clone(),
+            wait_timeout: args.timeout,
+            poll_interval: super::poll_interval(),
         },
-    )
+        fleet_dir: args.fleet.fleet.clone(),
+        parallel: args.batch.parallel,
+        kubeconfig_dir: args
+            .kubeconfig_dir
+            .clone()
+            .unwrap_or_else(super::batch::default_kubeconfig_dir),
+    };
+    let report = super::runtime()?.block_on(rollout::execute_down(
+        &prepared,
+        &options,
+        &super::progress::Stderr,
+    ));
+    let all_ok = super::batch::report(report, args.batch.output)?;
+    Ok(if all_ok { EXIT_OK } else { EXIT_ERROR })
 }
 
 #[derive(Debug, Args)]

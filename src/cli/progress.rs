@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use gitfleet::bootstrap::rollout::{Event, Reporter};
 use gitfleet::provider::Progress;
 
 pub struct Lines {
@@ -87,5 +88,22 @@ pub fn for_cluster(prefix: &str) -> Box<dyn Progress> {
         Box::new(Spinners::new(prefix))
     } else {
         Box::new(Lines::new(prefix))
+    }
+}
+
+/// How `up` and `down` tell what they are doing: on stderr, prefixed by the cluster.
+pub struct Stderr;
+
+impl Reporter for Stderr {
+    fn progress(&self, cluster: &str) -> Box<dyn Progress> {
+        for_cluster(cluster)
+    }
+
+    fn event(&self, cluster: &str, event: Event<'_>) {
+        match event {
+            Event::Applying(step) => eprintln!("[{cluster}] {step} ..."),
+            Event::Applied(step) => eprintln!("[{cluster}] {step}: done"),
+            Event::Warning(warning) => eprintln!("[{cluster}] warning: {warning}"),
+        }
     }
 }

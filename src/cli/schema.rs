@@ -4,10 +4,8 @@
 use clap::{Args, ValueEnum};
 use serde_json::Value as J;
 
-use super::batch::Report;
-use super::down::DownResult;
-use super::up::ClusterResult;
 use super::{ErrorReport, InvalidReport};
+use gitfleet::bootstrap::rollout::{ClusterResult, DownResult, Report};
 use gitfleet::fleet::schema::{DocKind, combined_schema, generate, schema};
 use gitfleet::pipeline::PlanReport;
 

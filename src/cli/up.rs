@@ -2,25 +2,23 @@
 //! provider, get credentials, install the reconciler, give it read access to the repository, seed
 //! it, commit its manifests into the repository, and optionally wait until it is Ready. Clusters
 //! run concurrently (`--parallel`); one failure does not stop the others; a summary at the end.
+//! The orchestration itself is a library value: `gitfleet::bootstrap::rollout`; this command
+//! parses flags, prints the plan, confirms, and formats the report.
 
 use std::io::{IsTerminal, Write as _};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::bail;
 use clap::Args;
-use serde::Serialize;
 
 use super::batch::{BatchArgs, ExecPath, Outcome};
 use super::{EXIT_ERROR, EXIT_OK, FleetArgs, OutputFormat, report_failure};
-use gitfleet::bootstrap::{self, BootstrapOptions, BootstrapReport, GitAuth};
+use gitfleet::bootstrap::GitAuth;
+use gitfleet::bootstrap::rollout::{self, ClusterResult, UpOptions};
 use gitfleet::fleet::types::ProviderKind;
-use gitfleet::pipeline::{
-    KubeconfigFile, Prepared, cluster_outputs, connect_cluster, prepare, write_kubeconfig,
-};
-use gitfleet::plan::{self, ClusterPlan};
-use gitfleet::provider::{AnyProvider, ProviderOptions};
-use gitfleet::render::RenderedCluster;
+use gitfleet::pipeline::prepare;
+use gitfleet::provider::ProviderOptions;
 use gitfleet::source::Source;
 
 #[derive(Debug, Args)]
@@ -105,27 +103,6 @@ pub fn confirm(question: &str) -> anyhow::Result<bool> {
     let mut answer = String::new();
     std::io::stdin().read_line(&mut answer)?;
     Ok(matches!(answer.trim(), "y" | "Y" | "yes"))
-}
-
-/// One cluster's result, as `-o json` prints it.
-#[derive(Debug, Serialize, schemars::JsonSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct ClusterResult {
-    cluster: String,
-    provider: ProviderKind,
-    /// Everything planned for the cluster was carried out.
-    ok: bool,
-    /// Cloud steps carried out, as the plan shows them.
-    provisioned: Vec<String>,
-    /// The kubeconfig written for the cluster.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    kubeconfig: Option<PathBuf>,
-    /// What installing and seeding the reconciler did (absent with --no-install).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    bootstrap: Option<BootstrapReport>,
-    /// Why the cluster failed (one line).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    error: Option<String>,
 }
 
 impl Outcome for ClusterResult {
@@ -233,63 +210,37 @@ pub fn run(args: UpArgs) -> anyhow::Result<u8> {
         Ok(p) => p,
         Err(e) => return Ok(report_failure(&e, args.batch.output)),
     };
-    let auth = git_auth(&args)?;
-    let kubeconfig_dir = args
-        .kubeconfig_dir
-        .clone()
-        .unwrap_or_else(super::batch::default_kubeconfig_dir);
-    let options = ProviderOptions {
-        offline: false,
-        aws_endpoint_url: args.aws_endpoint_url.clone(),
-        azure_endpoint: args.azure_endpoint.clone(),
-        wait_timeout: args.timeout,
-        poll_interval: super::poll_interval(),
+    let options = UpOptions {
+        provider: ProviderOptions {
+            offline: false,
+            aws_endpoint_url: args.aws_endpoint_url.clone(),
+            azure_endpoint: args.azure_endpoint.clone(),
+            wait_timeout: args.timeout,
+            poll_interval: super::poll_interval(),
+        },
+        fleet_dir: args.fleet.fleet.clone(),
+        parallel: args.batch.parallel,
+        install: !args.no_install,
+        commit: !args.no_commit,
+        wait: args.wait,
+        write_kubeconfig: args.write_kubeconfig,
+        kubeconfig_dir: args
+            .kubeconfig_dir
+            .clone()
+            .unwrap_or_else(super::batch::default_kubeconfig_dir),
+        kubeconfig_exec: args.kubeconfig_exec.into(),
+        kind_load_image: args.kind_load_image.clone(),
+        timeout: args.timeout,
+        auth: git_auth(&args)?,
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()?;
-    runtime.block_on(run_all(&args, &prepared, &options, auth, &kubeconfig_dir))
-}
-
-/// What phase one found for a cluster.
-struct Planned<'a> {
-    rendered: &'a RenderedCluster,
-    provider: Option<AnyProvider>,
-    plan: Result<ClusterPlan, String>,
-}
-
-async fn run_all(
-    args: &UpArgs,
-    prepared: &Prepared,
-    options: &ProviderOptions,
-    auth: GitAuth,
-    kubeconfig_dir: &Path,
-) -> anyhow::Result<u8> {
-    let fleet_dir = args.fleet.fleet.clone();
     // Phase one: observe and plan every cluster (concurrently), show the plans, confirm once.
-    let auth_ref = &auth;
-    let mut planned: Vec<Planned<'_>> = args
-        .batch
-        .run_each(prepared.rendered.iter(), |rendered| {
-            let fleet_dir = fleet_dir.clone();
-            async move {
-                plan_one(
-                    prepared,
-                    rendered,
-                    options,
-                    &fleet_dir,
-                    args.no_install,
-                    auth_ref,
-                )
-                .await
-            }
-        })
-        .await;
-    planned.sort_by(|a, b| a.rendered.name.cmp(&b.rendered.name));
-    let mut total = 0;
-    for p in &planned {
-        match &p.plan {
+    let plan = runtime.block_on(rollout::plan_up(&prepared, &options));
+    for c in &plan.clusters {
+        match &c.plan {
             Ok(plan) if plan.steps.is_empty() => {
                 eprintln!("{} [{}]: nothing to do", plan.cluster, plan.provider)
             }
@@ -298,28 +249,25 @@ async fn run_all(
                 for (i, s) in plan.steps.iter().enumerate() {
                     eprintln!("  {}. {s}", i + 1);
                 }
-                total += plan.steps.iter().filter(|s| s.target.is_provider()).count();
             }
-            Err(e) => eprintln!("{}: cannot plan: {e}", p.rendered.name),
+            Err(e) => eprintln!("{}: cannot plan: {e}", c.rendered.name),
         }
     }
+    let total = plan.cloud_steps();
     if total > 0 && !args.yes && !confirm(&confirmation(total, args.no_install, args.no_commit))? {
         bail!("not confirmed; nothing was changed");
     }
 
     // Phase two: carry out, concurrently.
-    let mut results: Vec<ClusterResult> = args
-        .batch
-        .run_each(planned, |p| {
-            let auth = auth.clone();
-            let fleet_dir = fleet_dir.clone();
-            async move { execute(args, prepared, p, auth, &fleet_dir, kubeconfig_dir).await }
-        })
-        .await;
-    results.sort_by(|a, b| a.cluster.cmp(&b.cluster));
+    let report = runtime.block_on(rollout::execute_up(
+        &prepared,
+        plan,
+        &options,
+        &super::progress::Stderr,
+    ));
     if args.batch.output == OutputFormat::Text {
         let mut out = std::io::stdout().lock();
-        for r in &results {
+        for r in &report.clusters {
             if let Some(b) = &r.bootstrap
                 && let Some(key) = &b.deploy_key
             {
@@ -331,218 +279,8 @@ async fn run_all(
             }
         }
     }
-    let all_ok = super::batch::report(results, args.batch.output)?;
+    let all_ok = super::batch::report(report, args.batch.output)?;
     Ok(if all_ok { EXIT_OK } else { EXIT_ERROR })
-}
-
-async fn plan_one<'a>(
-    prepared: &Prepared,
-    rendered: &'a RenderedCluster,
-    options: &ProviderOptions,
-    fleet_dir: &Path,
-    no_install: bool,
-    auth: &GitAuth,
-) -> Planned<'a> {
-    let cluster = prepared
-        .fleet
-        .clusters
-        .iter()
-        .find(|c| c.name == rendered.name)
-        .expect("rendered clusters come from the fleet");
-    let desired = plan::desired_state(&prepared.fleet.fleet, cluster, rendered);
-    let provider = match AnyProvider::connect(rendered, options).await {
-        Ok(p) => p,
-        Err(e) => {
-            return Planned {
-                rendered,
-                provider: None,
-                plan: Err(e.to_string()),
-            };
-        }
-    };
-    let mut observed = match provider.observe(&desired, rendered).await {
-        Ok(o) => o,
-        Err(e) => {
-            return Planned {
-                rendered,
-                provider: Some(provider),
-                plan: Err(e.to_string()),
-            };
-        }
-    };
-    let reachable = observed.control_plane.is_some() || rendered.provider == ProviderKind::Existing;
-    if !no_install && reachable {
-        // Observing writes no kubeconfig: only carrying out the plan does.
-        match connect_cluster(&provider, rendered, fleet_dir, None).await {
-            Ok((conn, _)) => {
-                match bootstrap::observe(&conn, &prepared.fleet.fleet, &rendered.name).await {
-                    Ok(r) => {
-                        observed.reconciler = r;
-                        let outputs = cluster_outputs(&provider, &conn.server);
-                        observed.manifests_committed = bootstrap::committed(
-                            &prepared.fleet.fleet,
-                            rendered,
-                            &desired.self_manifests_path,
-                            &outputs,
-                            auth,
-                        )
-                        .await;
-                    }
-                    Err(e) if rendered.provider == ProviderKind::Existing => {
-                        return Planned {
-                            rendered,
-                            provider: Some(provider),
-                            plan: Err(e.to_string()),
-                        };
-                    }
-                    Err(_) => {}
-                }
-            }
-            Err(e) if rendered.provider == ProviderKind::Existing => {
-                return Planned {
-                    rendered,
-                    provider: Some(provider),
-                    plan: Err(e),
-                };
-            }
-            Err(_) => {}
-        }
-    }
-    let mut plan = plan::plan_cluster(&desired, &observed).map_err(|e| e.to_string());
-    if let Ok(p) = &mut plan
-        && no_install
-    {
-        p.steps.retain(|s| s.target.is_provider());
-    }
-    Planned {
-        rendered,
-        provider: Some(provider),
-        plan,
-    }
-}
-
-async fn execute(
-    args: &UpArgs,
-    prepared: &Prepared,
-    p: Planned<'_>,
-    auth: GitAuth,
-    fleet_dir: &Path,
-    kubeconfig_dir: &Path,
-) -> ClusterResult {
-    let rendered = p.rendered;
-    let mut result = ClusterResult {
-        cluster: rendered.name.clone(),
-        provider: rendered.provider,
-        ok: false,
-        provisioned: Vec::new(),
-        kubeconfig: None,
-        bootstrap: None,
-        error: None,
-    };
-    let (provider, plan) = match (p.provider, p.plan) {
-        (Some(provider), Ok(plan)) => (provider, plan),
-        (_, Err(e)) => {
-            result.error = Some(e);
-            return result;
-        }
-        (None, Ok(_)) => {
-            result.error = Some("no provider".into());
-            return result;
-        }
-    };
-    let progress = super::progress::for_cluster(&rendered.name);
-    for step in plan.steps.iter().filter(|s| s.target.is_provider()) {
-        eprintln!("[{}] {step} ...", rendered.name);
-        if let Err(e) = provider.apply(step, rendered, progress.as_ref()).await {
-            result.error = Some(format!("{step}: {e}"));
-            return result;
-        }
-        eprintln!("[{}] {step}: done", rendered.name);
-        result.provisioned.push(step.to_string());
-    }
-    let fleet = &prepared.fleet.fleet;
-    let kubeconfig_file = KubeconfigFile {
-        dir: kubeconfig_dir,
-        exec: args.kubeconfig_exec.into(),
-    };
-    if args.no_install {
-        // Provisioning only: a kubeconfig (and the describe call it costs) only when asked.
-        if args.write_kubeconfig && rendered.provider != ProviderKind::Existing {
-            match write_kubeconfig(&provider, rendered, kubeconfig_file).await {
-                Ok(file) => result.kubeconfig = Some(file),
-                Err(e) => {
-                    result.error = Some(format!("cannot get the kubeconfig: {e}"));
-                    return result;
-                }
-            }
-        }
-        if let (Some(image), AnyProvider::Kind(kind)) = (&args.kind_load_image, &provider)
-            && let Err(e) = kind.load_image(&rendered.name, image)
-        {
-            result.error = Some(e.to_string());
-            return result;
-        }
-        result.ok = true;
-        return result;
-    }
-    let conn = match connect_cluster(&provider, rendered, fleet_dir, Some(kubeconfig_file)).await {
-        Ok((conn, file)) => {
-            result.kubeconfig = file;
-            conn
-        }
-        Err(e) => {
-            result.error = Some(format!("cannot reach the cluster: {e}"));
-            return result;
-        }
-    };
-    if let (Some(image), AnyProvider::Kind(kind)) = (&args.kind_load_image, &provider)
-        && let Err(e) = kind.load_image(&rendered.name, image)
-    {
-        result.error = Some(e.to_string());
-        return result;
-    }
-    let cluster = prepared
-        .fleet
-        .clusters
-        .iter()
-        .find(|c| c.name == rendered.name)
-        .expect("cluster");
-    let desired = plan::desired_state(fleet, cluster, rendered);
-    let outputs = cluster_outputs(&provider, &conn.server);
-    let work = match tempfile::tempdir() {
-        Ok(w) => w,
-        Err(e) => {
-            result.error = Some(e.to_string());
-            return result;
-        }
-    };
-    let opts = BootstrapOptions {
-        auth,
-        commit: !args.no_commit,
-        wait: args.wait,
-        timeout: args.timeout.unwrap_or(Duration::from_secs(300)),
-        poll: super::poll_interval().unwrap_or(Duration::from_secs(2)),
-        deploy_key_file: Some(fleet_dir.join(format!("{}-deploy-key.pub", rendered.name))),
-        outputs,
-        work_dir: work.path().join("repo"),
-    };
-    match bootstrap::bootstrap(
-        &conn,
-        fleet,
-        rendered,
-        &desired.self_manifests_path,
-        &opts,
-        progress.as_ref(),
-    )
-    .await
-    {
-        Ok(report) => {
-            result.bootstrap = Some(report);
-            result.ok = true;
-        }
-        Err(e) => result.error = Some(e.to_string()),
-    }
-    result
 }
 
 #[cfg(test)]

@@ -15,6 +15,7 @@ mod kube_standin;
 mod kustomize;
 mod output_schema;
 mod props;
+mod rollout;
 mod snapshots;
 mod support;
 mod up;
