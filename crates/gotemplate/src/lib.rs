@@ -1,0 +1,169 @@
+//! Go `text/template`, with Helm's function set (the sprig functions charts
+//! use and Helm's own `include`, `tpl`, `required`, `fail`, `lookup`).
+//!
+//! ```
+//! use gotemplate::{TemplateSet, Value};
+//! let mut set = TemplateSet::new();
+//! set.parse("c/templates/_helpers.tpl", r#"{{ define "name" }}{{ .Values.name | default "app" }}{{ end }}"#).unwrap();
+//! set.parse("c/templates/cm.yaml", r#"name: {{ include "name" . | quote }}"#).unwrap();
+//! let data = Value::from_json_helm(&serde_json::json!({"Values": {}}));
+//! assert_eq!(set.execute_helm("c/templates/cm.yaml", &data).unwrap(), "name: \"app\"");
+//! ```
+
+mod exec;
+mod funcs;
+pub mod gofmt;
+mod parse;
+pub mod value;
+mod yaml;
+
+use std::collections::HashMap;
+use std::fmt;
+use std::rc::Rc;
+
+pub use value::{Map, Value};
+
+use parse::{Parser, Tree};
+
+/// What kind of failure an [`Error`] is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorKind {
+    /// The template text does not parse (`template: NAME:LINE: ...`).
+    Parse,
+    /// Execution failed (`template: NAME:LINE:COL: executing "NAME" at <...>: ...`).
+    Exec,
+    /// A bound was hit: steps, output size or template recursion.
+    Limit,
+}
+
+/// A parse or execution error, its message formatted as Go's text/template formats it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Error {
+    pub kind: ErrorKind,
+    pub message: String,
+}
+
+impl Error {
+    pub(crate) fn parse(message: String) -> Error {
+        Error {
+            kind: ErrorKind::Parse,
+            message,
+        }
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for Error {}
+
+/// Bounds on one execution.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Evaluation steps (nodes walked plus function calls).
+    pub fuel: u64,
+    /// Bytes written in total (including the output of `include` and `tpl`).
+    pub output_bytes: usize,
+    /// Nesting of `template`, `include` and `tpl` calls.
+    pub depth: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Limits {
+        Limits {
+            fuel: 50_000_000,
+            output_bytes: 64 << 20,
+            depth: 100,
+        }
+    }
+}
+
+/// A set of named templates, as Helm builds one from every file of a chart.
+///
+/// Each parsed file is a template named by the file's name; `define` and
+/// `block` add more. A later definition replaces an earlier one, except that
+/// an empty body never replaces a non-empty one (as Go's `AddParseTree`).
+#[derive(Clone, Default)]
+pub struct TemplateSet {
+    trees: HashMap<String, Rc<Tree>>,
+    limits: Limits,
+}
+
+impl TemplateSet {
+    pub fn new() -> TemplateSet {
+        TemplateSet::default()
+    }
+
+    pub fn with_limits(limits: Limits) -> TemplateSet {
+        TemplateSet {
+            trees: HashMap::new(),
+            limits,
+        }
+    }
+
+    pub fn set_limits(&mut self, limits: Limits) {
+        self.limits = limits;
+    }
+
+    /// Parses `text` as the template `name` (a file of the chart), adding
+    /// the templates it defines.
+    pub fn parse(&mut self, name: &str, text: &str) -> Result<(), Error> {
+        add_parse(&mut self.trees, name, text)
+    }
+
+    /// Whether a template of that name is defined.
+    pub fn contains(&self, name: &str) -> bool {
+        self.trees.contains_key(name)
+    }
+
+    /// The names of every template, sorted.
+    pub fn names(&self) -> Vec<String> {
+        let mut v: Vec<String> = self.trees.keys().cloned().collect();
+        v.sort();
+        v
+    }
+
+    /// Executes the named template with `data` as dot, returning the text as Go prints it
+    /// (a missing value prints `<no value>`).
+    pub fn execute(&self, name: &str, data: &Value) -> Result<String, Error> {
+        exec::execute(Rc::new(self.trees.clone()), self.limits, name, data)
+    }
+
+    /// Executes as Helm renders a file: `<no value>` is removed from the output.
+    pub fn execute_helm(&self, name: &str, data: &Value) -> Result<String, Error> {
+        Ok(self.execute(name, data)?.replace("<no value>", ""))
+    }
+}
+
+pub(crate) fn add_parse(
+    trees: &mut HashMap<String, Rc<Tree>>,
+    name: &str,
+    text: &str,
+) -> Result<(), Error> {
+    let source: Rc<str> = Rc::from(text);
+    let known = |f: &str| funcs::exists(f);
+    let (root, defs) = Parser::parse(name, text, &known)?;
+    let mut all = defs;
+    all.push((name.to_string(), root));
+    for (n, body) in all {
+        let empty = body
+            .iter()
+            .all(|node| matches!(node, parse::Node::Text(t) if t.trim().is_empty()));
+        if empty && trees.contains_key(&n) {
+            continue;
+        }
+        trees.insert(
+            n.clone(),
+            Rc::new(Tree {
+                name: n,
+                parse_name: name.to_string(),
+                source: source.clone(),
+                root: body,
+            }),
+        );
+    }
+    Ok(())
+}

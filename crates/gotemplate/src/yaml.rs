@@ -1,0 +1,494 @@
+//! `toYaml`/`toJson` as Helm produces them (sigs.k8s.io/yaml over go-yaml v2,
+//! and encoding/json), and `fromYaml`/`fromJson`.
+
+use crate::gofmt::{format_float_g, shortest_digits};
+use crate::value::{MAX_DEPTH, Map, Value};
+
+/// encoding/json's float formatting.
+fn json_float(f: f64) -> String {
+    if f.is_nan() || f.is_infinite() {
+        return "null".into();
+    }
+    let abs = f.abs();
+    if abs != 0.0 && !(1e-6..1e21).contains(&abs) {
+        // 'e' format, with exponent without leading zero padding beyond 2 digits
+        let (neg, digits, exp) = shortest_digits(f);
+        let mut s = String::new();
+        if neg {
+            s.push('-');
+        }
+        s.push_str(&digits[..1]);
+        if digits.len() > 1 {
+            s.push('.');
+            s.push_str(&digits[1..]);
+        }
+        s.push('e');
+        s.push(if exp < 0 { '-' } else { '+' });
+        s.push_str(&exp.abs().to_string());
+        s
+    } else {
+        let s = format!("{}", f);
+        if s == "-0" { "-0".into() } else { s }
+    }
+}
+
+fn json_string(out: &mut String, s: &str) {
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            '<' => out.push_str("\\u003c"),
+            '>' => out.push_str("\\u003e"),
+            '&' => out.push_str("\\u0026"),
+            '\u{2028}' => out.push_str("\\u2028"),
+            '\u{2029}' => out.push_str("\\u2029"),
+            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+}
+
+/// json.Marshal.
+pub fn to_json(v: &Value) -> Result<String, String> {
+    let mut out = String::new();
+    write_json(&mut out, v, 0)?;
+    Ok(out)
+}
+
+fn write_json(out: &mut String, v: &Value, depth: usize) -> Result<(), String> {
+    if depth > MAX_DEPTH {
+        return Err("json: unsupported value: encountered a cycle".into());
+    }
+    match v {
+        Value::Nil => out.push_str("null"),
+        Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
+        Value::Int(i) => out.push_str(&i.to_string()),
+        Value::Float(f) => {
+            if f.is_nan() || f.is_infinite() {
+                return Err(format!("json: unsupported value: {}", format_float_g(*f)));
+            }
+            out.push_str(&json_float(*f))
+        }
+        Value::Str(s) => json_string(out, s),
+        Value::List(l) => {
+            out.push('[');
+            for (i, x) in l.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                write_json(out, x, depth + 1)?;
+            }
+            out.push(']');
+        }
+        Value::Map(m) => {
+            out.push('{');
+            for (i, (k, x)) in m.borrow().iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                json_string(out, k);
+                out.push(':');
+                write_json(out, x, depth + 1)?;
+            }
+            out.push('}');
+        }
+    }
+    Ok(())
+}
+
+/// yaml.v2 resolve(): does this plain scalar read back as something other than a string?
+fn resolves_non_string(s: &str) -> bool {
+    const SPECIAL: &[&str] = &[
+        "", "~", "null", "Null", "NULL", "y", "Y", "yes", "Yes", "YES", "n", "N", "no", "No", "NO",
+        "true", "True", "TRUE", "false", "False", "FALSE", "on", "On", "ON", "off", "Off", "OFF",
+        ".inf", ".Inf", ".INF", "+.inf", "+.Inf", "+.INF", "-.inf", "-.Inf", "-.INF", ".nan",
+        ".NaN", ".NAN", "<<",
+    ];
+    if SPECIAL.contains(&s) {
+        return true;
+    }
+    let first = s.as_bytes()[0];
+    if !(first.is_ascii_digit() || matches!(first, b'+' | b'-' | b'.')) {
+        return false;
+    }
+    let plain = s.replace('_', "");
+    // ints (Go ParseInt base 0), binary
+    let (neg_stripped, _) = match plain.strip_prefix(['-', '+']) {
+        Some(r) => (r.to_string(), true),
+        None => (plain.clone(), false),
+    };
+    let n = neg_stripped.to_ascii_lowercase();
+    if let Some(h) = n.strip_prefix("0x") {
+        if !h.is_empty() && h.bytes().all(|c| c.is_ascii_hexdigit()) {
+            return true;
+        }
+    } else if let Some(b) = n.strip_prefix("0b") {
+        if !b.is_empty() && b.bytes().all(|c| c == b'0' || c == b'1') {
+            return true;
+        }
+    } else if let Some(o) = n.strip_prefix("0o") {
+        if !o.is_empty() && o.bytes().all(|c| (b'0'..=b'7').contains(&c)) {
+            return true;
+        }
+    } else if !n.is_empty() && n.bytes().all(|c| c.is_ascii_digit()) {
+        return true;
+    }
+    // yaml float: ^[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?$
+    if is_yaml_float(&plain) {
+        return true;
+    }
+    // timestamps (yyyy-mm-dd...)
+    let b = s.as_bytes();
+    if b.len() >= 10
+        && b[..4].iter().all(u8::is_ascii_digit)
+        && b[4] == b'-'
+        && b[5..7].iter().all(u8::is_ascii_digit)
+        && b[7] == b'-'
+        && b[8..10].iter().all(u8::is_ascii_digit)
+    {
+        return true;
+    }
+    false
+}
+
+fn is_yaml_float(s: &str) -> bool {
+    let s = s.strip_prefix(['-', '+']).unwrap_or(s);
+    let (mant, exp) = match s.find(['e', 'E']) {
+        Some(i) => (&s[..i], Some(&s[i + 1..])),
+        None => (s, None),
+    };
+    let mant_ok = if let Some(frac) = mant.strip_prefix('.') {
+        !frac.is_empty() && frac.bytes().all(|c| c.is_ascii_digit())
+    } else {
+        let (a, b) = mant.split_once('.').unwrap_or((mant, ""));
+        !a.is_empty()
+            && a.bytes().all(|c| c.is_ascii_digit())
+            && b.bytes().all(|c| c.is_ascii_digit())
+    };
+    let exp_ok = match exp {
+        None => true,
+        Some(e) => {
+            let e = e.strip_prefix(['-', '+']).unwrap_or(e);
+            !e.is_empty() && e.bytes().all(|c| c.is_ascii_digit())
+        }
+    };
+    mant_ok && exp_ok
+}
+
+/// yaml_emitter_analyze_scalar's verdict on plain style (block context).
+fn plain_allowed(s: &str) -> bool {
+    let b = s.as_bytes();
+    if b.is_empty() {
+        return false;
+    }
+    if s.starts_with("---") || s.starts_with("...") {
+        return false;
+    }
+    let first = b[0];
+    if matches!(
+        first,
+        b'#' | b','
+            | b'['
+            | b']'
+            | b'{'
+            | b'}'
+            | b'&'
+            | b'*'
+            | b'!'
+            | b'|'
+            | b'>'
+            | b'\''
+            | b'"'
+            | b'%'
+            | b'@'
+            | b'`'
+    ) {
+        return false;
+    }
+    if (first == b'-' || first == b'?' || first == b':')
+        && (b.len() == 1 || b[1] == b' ' || b[1] == b'\t')
+    {
+        return false;
+    }
+    if b[0] == b' ' || b[b.len() - 1] == b' ' || b[0] == b'\t' || b[b.len() - 1] == b'\t' {
+        return false;
+    }
+    for (i, &c) in b.iter().enumerate() {
+        if c == b':' && (i + 1 == b.len() || b[i + 1] == b' ' || b[i + 1] == b'\t') {
+            return false;
+        }
+        if c == b'#' && i > 0 && (b[i - 1] == b' ' || b[i - 1] == b'\t') {
+            return false;
+        }
+        if c < 0x20 || c == 0x7f {
+            return false;
+        }
+    }
+    !s.chars().any(|c| !is_printable(c))
+}
+
+fn is_printable(c: char) -> bool {
+    let u = c as u32;
+    u == 0x0a
+        || (0x20..=0x7e).contains(&u)
+        || u == 0x85
+        || (0xa0..=0xd7ff).contains(&u)
+        || ((0xe000..=0xfffd).contains(&u) && u != 0xfeff)
+        || (0x10000..=0x10ffff).contains(&u)
+}
+
+fn double_quoted(s: &str) -> String {
+    let mut out = String::from("\"");
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\0' => out.push_str("\\0"),
+            '\x07' => out.push_str("\\a"),
+            '\x08' => out.push_str("\\b"),
+            '\t' => out.push_str("\\t"),
+            '\n' => out.push_str("\\n"),
+            '\x0b' => out.push_str("\\v"),
+            '\x0c' => out.push_str("\\f"),
+            '\r' => out.push_str("\\r"),
+            '\x1b' => out.push_str("\\e"),
+            '\u{85}' => out.push_str("\\N"),
+            '\u{a0}' => out.push_str("\\_"),
+            '\u{2028}' => out.push_str("\\L"),
+            '\u{2029}' => out.push_str("\\P"),
+            c if !is_printable(c) || c == '\u{feff}' => {
+                let u = c as u32;
+                if u <= 0xff {
+                    out.push_str(&format!("\\x{u:02X}"))
+                } else if u <= 0xffff {
+                    out.push_str(&format!("\\u{u:04X}"))
+                } else {
+                    out.push_str(&format!("\\U{u:08X}"))
+                }
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+/// Folds a plain or single-quoted scalar at 80 columns, as go-yaml v2 does
+/// (a break replaces a single space once the line passes the width).
+fn fold(s: &str, indent: usize, start_col: usize) -> String {
+    let mut out = String::new();
+    let mut col = start_col;
+    let chars: Vec<char> = s.chars().collect();
+    let mut i = 0;
+    while i < chars.len() {
+        let c = chars[i];
+        if c == ' '
+            && col > 80
+            && i + 1 < chars.len()
+            && chars[i + 1] != ' '
+            && i > 0
+            && chars[i - 1] != ' '
+        {
+            out.push('\n');
+            out.push_str(&" ".repeat(indent));
+            col = indent;
+        } else {
+            out.push(c);
+            col += 1;
+        }
+        i += 1;
+    }
+    out
+}
+
+fn scalar_string(s: &str, indent: usize, col: usize) -> String {
+    if s.contains('\n') {
+        if s.chars().all(is_printable) && !s.contains(" \n") && !s.contains("\n ")
+            || (s.contains("\n ") && !s.contains(" \n") && s.chars().all(is_printable))
+        {
+            return literal(s, indent);
+        }
+        return double_quoted(s);
+    }
+    if resolves_non_string(s) {
+        return double_quoted(s);
+    }
+    if plain_allowed(s) {
+        return fold(s, indent, col);
+    }
+    if s.chars().all(is_printable) && !s.starts_with(' ') && !s.ends_with(' ')
+        || s.chars().all(is_printable)
+    {
+        return format!("'{}'", fold(&s.replace('\'', "''"), indent, col + 1));
+    }
+    double_quoted(s)
+}
+
+fn literal(s: &str, indent: usize) -> String {
+    let chomp = if !s.ends_with('\n') {
+        "-"
+    } else if s.ends_with("\n\n") || s == "\n" {
+        "+"
+    } else {
+        ""
+    };
+    let ind = if s.starts_with(' ') || s.starts_with('\n') {
+        "2"
+    } else {
+        ""
+    };
+    let mut out = format!("|{ind}{chomp}");
+    let body = s.strip_suffix('\n').unwrap_or(s);
+    let body = if chomp == "+" {
+        s.strip_suffix('\n').unwrap_or(s)
+    } else {
+        body
+    };
+    for line in body.split('\n') {
+        out.push('\n');
+        if !line.is_empty() {
+            out.push_str(&" ".repeat(indent));
+            out.push_str(line);
+        }
+    }
+    out
+}
+
+fn scalar(v: &Value, indent: usize, col: usize) -> Option<String> {
+    Some(match v {
+        Value::Nil => "null".into(),
+        Value::Bool(b) => b.to_string(),
+        Value::Int(i) => i.to_string(),
+        Value::Float(f) => {
+            if f.fract() == 0.0 && f.abs() < 1e21 {
+                format!("{}", *f as i128)
+            } else if f.is_nan() {
+                ".nan".into()
+            } else if f.is_infinite() {
+                if *f > 0.0 {
+                    ".inf".into()
+                } else {
+                    "-.inf".into()
+                }
+            } else {
+                format_float_g(*f)
+            }
+        }
+        Value::Str(s) => scalar_string(s, indent, col),
+        Value::List(l) if l.is_empty() => "[]".into(),
+        Value::Map(m) if m.borrow().is_empty() => "{}".into(),
+        _ => return None,
+    })
+}
+
+/// yaml.Marshal output (with the trailing newline).
+pub fn to_yaml(v: &Value) -> Result<String, String> {
+    let mut out = String::new();
+    match scalar(v, 2, 0) {
+        Some(s) => {
+            out.push_str(&s);
+            out.push('\n');
+        }
+        None => write_block(&mut out, v, 0, 0)?,
+    }
+    Ok(out)
+}
+
+fn write_block(out: &mut String, v: &Value, indent: usize, depth: usize) -> Result<(), String> {
+    if depth > MAX_DEPTH {
+        return Err("value nesting too deep".into());
+    }
+    let pad = " ".repeat(indent);
+    match v {
+        Value::Map(m) => {
+            let m = m.borrow();
+            for (i, (k, x)) in m.iter().enumerate() {
+                if i > 0 || !out.ends_with("- ") {
+                    out.push_str(&pad);
+                }
+                let key = scalar_string(k, indent + 2, indent);
+                out.push_str(&key);
+                out.push(':');
+                let col = indent + key.chars().count() + 2;
+                match scalar(x, indent + 2, col) {
+                    Some(s) => {
+                        out.push(' ');
+                        out.push_str(&s);
+                        out.push('\n');
+                    }
+                    None => {
+                        out.push('\n');
+                        let child = if matches!(x, Value::List(_)) {
+                            indent
+                        } else {
+                            indent + 2
+                        };
+                        write_block(out, x, child, depth + 1)?;
+                    }
+                }
+            }
+        }
+        Value::List(l) => {
+            for (i, x) in l.iter().enumerate() {
+                if i > 0 || !out.ends_with("- ") {
+                    out.push_str(&pad);
+                }
+                out.push_str("- ");
+                match scalar(x, indent + 2, indent + 2) {
+                    Some(s) => {
+                        out.push_str(&s);
+                        out.push('\n');
+                    }
+                    None => write_block(out, x, indent + 2, depth + 1)?,
+                }
+            }
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+/// Values read as Helm reads YAML/JSON: every number a float64.
+fn json_to_value(v: serde_json::Value) -> Value {
+    Value::from_json_helm(&v)
+}
+
+/// Helm's fromYaml: a map, or a map holding `Error` on failure.
+pub fn from_yaml(s: &str) -> Value {
+    match serde_yaml::from_str::<serde_json::Value>(s) {
+        Ok(serde_json::Value::Null) => Value::map(Map::new()),
+        Ok(v @ serde_json::Value::Object(_)) => json_to_value(v),
+        Ok(_) => error_map(
+            "error unmarshaling JSON: json: cannot unmarshal array into Go value of type map[string]interface {}",
+        ),
+        Err(e) => error_map(&format!("error converting YAML to JSON: {e}")),
+    }
+}
+
+pub fn from_json(s: &str) -> Value {
+    match serde_json::from_str::<serde_json::Value>(s) {
+        Ok(v @ serde_json::Value::Object(_)) => json_to_value(v),
+        Ok(serde_json::Value::Null) => Value::Nil,
+        Ok(other) => error_map(&format!(
+            "json: cannot unmarshal {} into Go value of type map[string]interface {{}}",
+            match other {
+                serde_json::Value::Array(_) => "array",
+                serde_json::Value::String(_) => "string",
+                serde_json::Value::Number(_) => "number",
+                _ => "bool",
+            }
+        )),
+        Err(e) => error_map(&e.to_string()),
+    }
+}
+
+fn error_map(msg: &str) -> Value {
+    let mut m = Map::new();
+    m.insert("Error".into(), Value::str(msg));
+    Value::map(m)
+}

@@ -1,0 +1,158 @@
+import json, sys
+C = []
+def case(name, t, values=None, files=None):
+    C.append({"name": name, "t": t, "values": values or {}, "files": files or {}})
+
+# --- text, actions, trimming, comments
+case("text_only", "hello\nworld\n")
+case("trim_both", "a  {{- 1 -}}  b\n{{- 2 }}\n  {{ 3 -}}\n c")
+case("trim_comment", "x  {{- /* hi */ -}}  y{{/* c */}}z")
+case("comment_multiline", "a{{/* line1\nline2 */}}b")
+case("negative_number_not_trim", "{{-3}} {{ -3 }}")
+case("missing_prints_empty", "[{{ .Values.nope }}] [{{ .Values.nul }}]", {"nul": None})
+case("print_nil", "{{ print .Values.nope }} {{ print nil }} {{ printf \"%v\" .Values.nope }}")
+# --- literals
+case("literals", "{{ \"a\\tb\\n\\u00e9\\x41\\101\" }} {{ `raw\\n` }} {{ 42 }} {{ 0x1F }} {{ 0o17 }} {{ 017 }} {{ 0b101 }} {{ 1_000 }} {{ 3.5 }} {{ 1e3 }} {{ 'a' }} {{ '\\n' }} {{ true }} {{ false }}")
+case("float_printing", "{{ .Values.a }} {{ .Values.b }} {{ .Values.c }} {{ .Values.d }} {{ .Values.e }} {{ .Values.f }} {{ .Values.g }} {{ 1e21 }} {{ 0.0001 }} {{ 0.00001 }}",
+     {"a": 3, "b": 1000000, "c": 123456, "d": 1.5, "e": 1234567.0, "f": -0.25, "g": 100000})
+case("print_maps_lists", "{{ .Values.m }} {{ .Values.l }} {{ .Values.e }} {{ list 1 \"a\" nil true 2.5 }} {{ dict \"b\" 1 \"a\" (list 1 2) }}",
+     {"m": {"z": 1, "a": "x", "n": {"k": [1, 2]}}, "l": ["a", "b", {"c": None}], "e": {}})
+# --- pipelines, variables
+case("pipeline", "{{ \"abc\" | upper | printf \"%s-%s\" \"x\" }}")
+case("paren_pipeline", "{{ (printf \"%d\" 3) }} {{ len (list 1 2 3) }} {{ (dict \"a\" (dict \"b\" 5)).a.b }}")
+case("vars", "{{ $x := 1 }}{{ $x }}{{ $x = 2 }}{{ $x }}{{ $y := .Values.a }}{{ $y.b }}{{ $.Values.a.b }}", {"a": {"b": "B"}})
+case("var_scope_if", "{{ $x := 1 }}{{ if true }}{{ $x = 2 }}{{ $y := 3 }}{{ $y }}{{ end }}{{ $x }}")
+case("var_scope_range", "{{ $s := 0 }}{{ range list 1 2 3 }}{{ $s = add $s . }}{{ end }}{{ $s }}")
+case("var_decl_in_if_pipeline", "{{ if $v := .Values.a }}{{ $v }}{{ else }}none{{ end }}", {"a": "A"})
+case("dollar_in_range", "{{ range .Values.l }}{{ $.Values.p }}{{ . }}{{ end }}", {"l": [1, 2], "p": "-"})
+# --- if / else if / else
+case("if_else_if", "{{ range list 0 1 2 }}{{ if eq . 0 }}zero{{ else if eq . 1 }}one{{ else }}many{{ end }},{{ end }}")
+case("truthiness", "{{ range list 0 1 \"\" \"a\" nil (list) (list 1) (dict) (dict \"a\" 1) false true 0.0 }}{{ if . }}T{{ else }}F{{ end }}{{ end }}")
+# --- range
+case("range_list_idx", "{{ range $i, $v := .Values.l }}{{ $i }}={{ $v }};{{ end }}", {"l": ["a", "b"]})
+case("range_map_sorted", "{{ range $k, $v := .Values.m }}{{ $k }}={{ $v }};{{ end }}{{ range .Values.m }}{{ . }}{{ end }}", {"m": {"b": 2, "a": 1, "c": 3}})
+case("range_int", "{{ range 3 }}{{ . }}{{ end }}|{{ range $i := 2 }}{{ $i }}{{ end }}|{{ range 0 }}x{{ else }}none{{ end }}")
+case("range_else", "{{ range .Values.l }}x{{ else }}empty{{ end }}{{ range .Values.missing }}x{{ else }}nil{{ end }}", {"l": []})
+case("range_break_continue", "{{ range $i, $v := list 1 2 3 4 5 }}{{ if eq $v 2 }}{{ continue }}{{ end }}{{ if eq $v 4 }}{{ break }}{{ end }}{{ $v }}{{ end }}")
+case("range_assign_outer", "{{ $v := 0 }}{{ range $v = list 7 8 }}{{ end }}{{ $v }}")
+# --- with
+case("with_else_with", "{{ with .Values.a }}{{ . }}{{ else with .Values.b }}b={{ . }}{{ else }}none{{ end }}|{{ with .Values.c }}c{{ else }}noc{{ end }}", {"b": "B"})
+# --- define / template / block
+case("define_template", "{{ template \"x\" . }}|{{ template \"y\" }}|{{ block \"z\" .Values }}default {{ .k }}{{ end }}",
+     {"k": "K"}, {"_h.tpl": "{{ define \"x\" }}X:{{ .Values.k }}{{ end }}{{ define \"y\" }}Y:{{ . }}{{ end }}"})
+case("block_overridden", "{{ block \"blk\" . }}default{{ end }}", {}, {"_o.tpl": "{{ define \"blk\" }}override{{ end }}"})
+case("define_in_same_file", "{{ define \"local\" }}L{{ .}}{{ end }}{{ template \"local\" 5 }}")
+# --- builtins
+case("and_or", "{{ and 1 0 2 }} {{ and 1 2 }} {{ or 0 \"\" \"x\" }} {{ or 0 false }} {{ not 0 }} {{ not \"a\" }} {{ and .Values.a .Values.a.b }}", {})
+case("cmp", "{{ eq 1 1 }} {{ eq \"a\" \"b\" \"a\" }} {{ ne 1 2 }} {{ lt 1 2 }} {{ le 2 2 }} {{ gt \"b\" \"a\" }} {{ ge 1.5 2.5 }} {{ eq .Values.n 3.0 }} {{ eq .Values.missing nil }} {{ eq .Values.s \"x\" }}", {"n": 3, "s": "x"})
+case("len_index_slice", "{{ len \"héllo\" }} {{ len .Values.l }} {{ len .Values.m }} {{ index .Values.l 1 }} {{ index .Values.m \"a\" }} {{ index .Values.n \"x\" 0 }} {{ index \"abc\" 1 }} {{ slice .Values.l 1 }} {{ slice .Values.l 1 2 }} {{ index .Values.m \"zz\" }}",
+     {"l": [1, 2, 3], "m": {"a": "A"}, "n": {"x": ["deep"]}})
+case("print_family", "{{ print 1 2 \"a\" \"b\" 3 }}|{{ println 1 \"a\" }}|{{ print }}|{{ printf \"%s=%d %v %q %x %X %5.2f %-4s| %04d %t %e %g %c %%\" \"a\" 42 (list 1) \"q\\\"\" 255 \"hi\" 3.14159 \"ab\" 7 true 1234.5678 0.000001 65 }}")
+case("printf_bad_verbs", "{{ printf \"%d\" \"s\" }} {{ printf \"%s\" 5 }} {{ printf \"%d %d\" 1 }} {{ printf \"%d\" 1 2 }} {{ printf \"%s\" nil }} {{ printf \"%d\" .Values.f }} {{ printf \"%v %s\" .Values.m .Values.l }}", {"f": 8080, "m": {"a": 1}, "l": ["x"]})
+case("html_js_urlquery", "{{ html \"<a href='x'>&\\\"</a>\" }} {{ js \"it's <b> & \\\"q\\\" = \\n\" }} {{ urlquery \"a b&c=d/é\" }} {{ html 1 2 }}")
+# --- sprig strings
+case("default_empty_coalesce", "{{ .Values.a | default \"d\" }} {{ .Values.z | default \"d\" }} {{ 0 | default 5 }} {{ empty \"\" }} {{ empty 0 }} {{ empty (list) }} {{ empty (dict \"a\" 1) }} {{ coalesce .Values.z \"\" 0 \"first\" \"second\" }} {{ ternary \"y\" \"n\" true }} {{ ternary \"y\" \"n\" false }}", {"a": "A"})
+case("quote_squote", "{{ quote \"a\" 1 nil \"b\\\"c\" }} {{ squote \"a\" 2 }} {{ .Values.n | quote }} {{ quote .Values.missing }}|", {"n": 8080})
+case("case_title", "{{ upper \"abc\" }} {{ lower \"ABC\" }} {{ title \"hello wORLD-foo bar_baz\" }}")
+case("trim_family", "[{{ trim \"  a b  \" }}] [{{ trimSuffix \".yaml\" \"x.yaml\" }}] [{{ trimPrefix \"v\" \"v1.2\" }}] [{{ trimAll \"$\" \"$$5$\" }}]")
+case("trunc", "{{ trunc 3 \"abcdef\" }} {{ trunc -2 \"abcdef\" }} {{ trunc 10 \"abc\" }} {{ \"abcdefghij\" | trunc 63 | trimSuffix \"-\" }}")
+case("replace_contains", "{{ replace \"a\" \"b\" \"banana\" }} {{ contains \"an\" \"banana\" }} {{ hasPrefix \"ba\" \"banana\" }} {{ hasSuffix \"x\" \"banana\" }}")
+case("indent_nindent", "a:{{ nindent 2 \"x: 1\\ny: 2\" }}\nb: {{ indent 4 \"p\\nq\" }}")
+case("tostring_etc", "{{ toString 5 }} {{ toString .Values.f }} {{ toString nil }} {{ toStrings (list 1 \"a\" nil) }} {{ join \",\" (list 1 \"a\" 2.5) }} {{ join \"-\" .Values.l }}", {"f": 1.5, "l": ["x", "y"]})
+case("split", "{{ $p := split \".\" \"a.b.c\" }}{{ $p._0 }}{{ $p._2 }} {{ splitList \",\" \"a,b,,c\" }} {{ len (splitList \",\" \"\") }}")
+# --- sprig lists/dicts
+case("list_dict", "{{ $d := dict \"a\" 1 \"b\" \"x\" }}{{ $d }} {{ get $d \"a\" }} [{{ get $d \"zz\" }}] {{ hasKey $d \"b\" }} {{ hasKey $d \"q\" }} {{ $_ := set $d \"c\" 3 }}{{ $d }} {{ $_ := unset $d \"a\" }}{{ $d }} {{ keys (dict \"k\" 1) }} {{ values (dict \"k\" 1) }} {{ keys $d | len }}")
+case("set_mutates_shared", "{{ $d := dict }}{{ $e := $d }}{{ $_ := set $e \"k\" \"v\" }}{{ $d.k }} {{ $_ := set .Values \"new\" 1 }}{{ .Values.new }}")
+case("pluck", "{{ pluck \"a\" (dict \"a\" 1) (dict \"b\" 2) (dict \"a\" 3) }}")
+case("merge", "{{ $a := dict \"x\" 1 \"n\" (dict \"p\" 1) \"e\" \"\" }}{{ $b := dict \"x\" 2 \"y\" 2 \"n\" (dict \"p\" 2 \"q\" 2) \"e\" \"filled\" }}{{ merge $a $b }} {{ mergeOverwrite (dict \"x\" 1 \"n\" (dict \"p\" 1 \"r\" 1)) (dict \"x\" 2 \"n\" (dict \"p\" 2)) }}")
+case("append_concat_first_last", "{{ append (list 1 2) 3 }} {{ concat (list 1) (list 2 3) (list) }} {{ first (list 1 2) }} {{ last (list 1 2) }} {{ first (list) }} {{ .Values.l | first }}", {"l": ["a", "b"]})
+case("until_seq", "{{ until 3 }} {{ until 0 }} {{ seq 3 }} {{ seq 2 4 }} {{ seq 4 2 }} {{ seq 0 2 6 }} {{ range until 2 }}{{ . }}{{ end }}")
+# --- sprig conversions/math
+case("int_float_conv", "{{ int 3.9 }} {{ int \"42\" }} {{ int64 .Values.n }} {{ float64 3 }} {{ int nil }} {{ int \"x\" }} {{ float64 \"2.5\" }} {{ int true }}", {"n": 7})
+case("math", "{{ add 1 2 3 }} {{ add .Values.n 1 }} {{ sub 10 3 }} {{ mul 2 3 4 }} {{ div 7 2 }} {{ mod 7 3 }} {{ max 1 5 3 }} {{ min 4 2 8 }} {{ add1 5 }} {{ add 1.9 1.9 }} {{ gt (int .Values.n) 5 }}", {"n": 7})
+# --- encoding, crypto, regex, semver
+case("b64_sha", "{{ b64enc \"hello\" }} {{ b64dec \"aGVsbG8=\" }} {{ sha256sum \"abc\" }}")
+case("regex", "{{ regexMatch \"^[a-z]+$\" \"abc\" }} {{ regexMatch \"^[a-z]+$\" \"ab1\" }} {{ regexReplaceAll \"a(x*)b\" \"-ab-axxb-\" \"${1}W\" }} {{ regexReplaceAll \"[^a-z0-9-]\" \"My_App.v2\" \"-\" }}")
+case("semver", "{{ semverCompare \">=1.19-0\" \"v1.36.0\" }} {{ semverCompare \"^1.2.0\" \"1.3.5\" }} {{ semverCompare \"^1.2.0\" \"2.0.0\" }} {{ semverCompare \"~1.2.0\" \"1.2.9\" }} {{ semverCompare \"~1.2.0\" \"1.3.0\" }} {{ semverCompare \">=1.0 <2\" \"1.5.0\" }} {{ semverCompare \"1.2.x\" \"1.2.7\" }} {{ semverCompare \"<1.20\" \"1.19.3\" }} {{ semverCompare \">1.0 || <0.5\" \"0.4.0\" }} {{ semverCompare \">=1.19\" \"1.20.0-beta.1\" }} {{ semverCompare \"=1.2.3\" \"1.2.3\" }} {{ semverCompare \"!=1.2.3\" \"1.2.3\" }} {{ semverCompare \"^0.2.3\" \"0.2.9\" }} {{ semverCompare \"^0.2.3\" \"0.3.0\" }}")
+# --- yaml/json
+case("toYaml", "{{ toYaml .Values }}", {"s": "true", "e": "", "l": [1, {"a": "x: y", "b": [1, 2]}, [3, 4]], "m": {}, "el": [], "ml": "a\nb\n", "ml2": "a\nb", "f": 1.5, "d": "2001-12-14", "y": "yes", "st": "*x", "n": None, "num": "123", "big": 1000000, "neg": -3, "long": "aaaa bbbb cccc dddd eeee ffff gggg hhhh iiii jjjj kkkk llll mmmm nnnn oooo pppp qqqq rrrr ssss", "hash": "a #b", "colon": "a:b", "q": "it's", "nested": {"deep": {"x": 1}}, "lm": [{"a": {"b": 1}}]})
+case("toYaml_nindent", "spec:\n  {{- toYaml .Values.res | nindent 2 }}\n  x: {{ toYaml \"s\" }} {{ toYaml 3 }} {{ toYaml (list) }}", {"res": {"limits": {"cpu": "100m", "memory": "128Mi"}, "ports": [80, 443]}})
+case("toJson", "{{ toJson .Values }} {{ toJson \"<&>\" }} {{ toJson 1.5 }} {{ toJson nil }}", {"a": [1, 2.5, "x"], "b": {"c": True}, "n": 1e21, "sm": 0.0000001})
+case("fromYaml_fromJson", "{{ $y := fromYaml \"a: 1\\nb: [x, z]\\nc: {d: true}\" }}{{ $y.a }} {{ $y.b }} {{ $y.c.d }} {{ $j := fromJson \"{\\\"k\\\": [1, 2], \\\"s\\\": \\\"v\\\"}\" }}{{ $j.k }} {{ $j.s }} {{ (fromYaml \"a: [\").Error | empty | not }}")
+# --- Helm functions
+case("include_nindent", "data:{{ include \"lbl\" . | nindent 2 }}\nname: {{ include \"name\" . }}", {"n": "app"},
+     {"_helpers.tpl": "{{- define \"name\" -}}\n{{ .Values.n | trunc 63 }}\n{{- end }}\n{{- define \"lbl\" -}}\napp: {{ include \"name\" . }}\nrel: {{ .Release.Name }}\n{{- end }}"})
+case("include_with_dict", "{{ include \"kv\" (dict \"k\" \"a\" \"v\" 1) }}", {}, {"_h.tpl": "{{ define \"kv\" }}{{ .k }}={{ .v }}{{ end }}"})
+case("tpl", "{{ tpl .Values.t . }} {{ tpl \"{{ .Values.x }}\" . }} {{ tpl \"{{ define \\\"inner\\\" }}I{{ end }}{{ include \\\"inner\\\" . }}\" . }} [{{ tpl \"{{ .missing }}\" . }}]", {"t": "{{ .Release.Name }}-{{ .Values.x }}", "x": "X"})
+case("required_ok_lookup", "{{ required \"msg\" .Values.a }} {{ lookup \"v1\" \"Secret\" \"ns\" \"n\" }} {{ (lookup \"v1\" \"Secret\" \"ns\" \"n\").data | default \"none\" }}", {"a": "A"})
+case("slice_sprig", "{{ slice .Values.l 1 }} {{ slice .Values.l 1 2 }} {{ slice .Values.l }}", {"l": [1, 2, 3]})
+case("err_slice_string", "{{ slice \"hello\" 1 3 }}")
+case("nil_dot_fields", "{{ template \"n\" }}|{{ with $x := .Values.missing }}{{ else }}{{ $x.a.b }}{{ end }}", {}, {"_n.tpl": "{{ define \"n\" }}[{{ .a.b }}]{{ end }}"})
+case("err_field_on_var_string", "{{ $s := \"str\" }}{{ $s.x }}")
+case("typical_chart", """apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: {{ include "fullname" . }}
+  labels:
+    {{- include "labels" . | nindent 4 }}
+spec:
+  {{- if not .Values.autoscaling.enabled }}
+  replicas: {{ .Values.replicaCount }}
+  {{- end }}
+  template:
+    spec:
+      containers:
+        - name: {{ .Chart.Name }}
+          image: "{{ .Values.image.repository }}:{{ .Values.image.tag | default .Chart.Version }}"
+          {{- with .Values.env }}
+          env:
+            {{- range $k, $v := . }}
+            - name: {{ $k }}
+              value: {{ $v | quote }}
+            {{- end }}
+          {{- end }}
+          resources:
+            {{- toYaml .Values.resources | nindent 12 }}
+""", {"replicaCount": 2, "autoscaling": {"enabled": False}, "image": {"repository": "nginx", "tag": ""}, "env": {"B": "2", "A": 1}, "resources": {"limits": {"cpu": "1"}}},
+{"_helpers.tpl": """{{- define "fullname" -}}
+{{- if contains .Chart.Name .Release.Name }}
+{{- .Release.Name | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- printf "%s-%s" .Release.Name .Chart.Name | trunc 63 | trimSuffix "-" }}
+{{- end }}
+{{- end }}
+{{- define "labels" -}}
+app.kubernetes.io/name: {{ .Chart.Name }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end }}
+"""})
+# --- errors
+case("err_nil_pointer", "{{ .Values.a.b }}")
+case("err_nil_pointer_var", "{{ $x := .Values.a }}\n  {{ $x.b.c }}")
+case("err_field_on_string", "{{ .Values.s.x }}", {"s": "str"})
+case("err_gt_float_int", "{{ if gt .Values.n 1 }}x{{end}}", {"n": 3})
+case("err_required", "{{ required \"need x\" .Values.x }}")
+case("err_required_empty_string", "a\n{{ required \"need y\" .Values.y }}", {"y": ""})
+case("err_fail", "{{ fail \"boom\" }}")
+case("err_include_nested", "{{ include \"x\" . }}", {}, {"_h.tpl": "{{define \"x\"}}\n {{ .Values.a.b }}{{end}}"})
+case("err_include_missing", "{{ include \"nope\" . }}")
+case("err_template_missing", "{{ template \"nope\" . }}")
+case("err_tpl", "{{ tpl \"{{ .a.b }}\" . }}")
+case("err_wrong_type_indent", "{{ indent .Values.n \"x\" }}", {"n": 2})
+case("err_wrong_type_upper", "{{ .Values.n | upper }}", {"n": 2})
+case("err_index_out_of_range", "{{ index .Values.l 5 }}", {"l": [1]})
+case("err_len_int", "{{ len 3 }}")
+case("err_div_zero", "{{ div 1 0 }}")
+case("err_range_float", "{{ range .Values.n }}{{ end }}", {"n": 3})
+case("err_eq_incompatible", "{{ eq 1 2.0 }}")
+case("err_noncomparable", "{{ eq (list 1) (list 1) }}")
+case("err_field_args", "{{ .Values.a 1 }}", {"a": {"b": 1}})
+case("err_nil_command", "{{ nil }}")
+case("err_parse_undefined_func", "{{ nosuchfunc 1 }}")
+case("err_parse_undefined_var", "line1\n{{ $nope }}")
+case("err_parse_unclosed", "{{ if true }}x")
+case("err_parse_unexpected_end", "x{{ end }}")
+case("err_parse_unclosed_action", "{{ .Values.a ")
+case("err_parse_break_outside", "{{ break }}")
+json.dump(C, open(sys.argv[1], "w"), indent=1)
+print(len(C))
