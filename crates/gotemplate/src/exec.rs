@@ -143,6 +143,17 @@ impl State {
         Ok(())
     }
 
+    /// Charges `n` steps at once (for work proportional to a value's size).
+    pub fn steps(&mut self, n: usize) -> R<()> {
+        let f = self.budget.fuel.get();
+        if (n as u64) >= f {
+            self.budget.fuel.set(0);
+            return self.step();
+        }
+        self.budget.fuel.set(f - n as u64);
+        Ok(())
+    }
+
     pub fn charge_output(&mut self, n: usize) -> R<()> {
         let total = self.budget.output.get().saturating_add(n);
         self.budget.output.set(total);
@@ -320,10 +331,10 @@ impl State {
             if !decl.is_empty() {
                 if pipe.is_assign {
                     if decl.len() > 1 {
-                        self.set_var(&decl[0], idx);
-                        self.set_var(&decl[1], elem.clone());
+                        self.set_var(&decl[0], idx)?;
+                        self.set_var(&decl[1], elem.clone())?;
                     } else {
-                        self.set_var(&decl[0], elem.clone());
+                        self.set_var(&decl[0], elem.clone())?;
                     }
                 } else {
                     let n = self.vars.len();
@@ -346,9 +357,13 @@ impl State {
         Ok(Flow::Normal)
     }
 
-    fn set_var(&mut self, name: &str, v: Value) {
-        if let Some(slot) = self.vars.iter_mut().rev().find(|(n, _)| n == name) {
-            slot.1 = v;
+    fn set_var(&mut self, name: &str, v: Value) -> R<()> {
+        match self.vars.iter_mut().rev().find(|(n, _)| n == name) {
+            Some(slot) => {
+                slot.1 = v;
+                Ok(())
+            }
+            None => Err(Fail::Msg(format!("undefined variable: {name}"))),
         }
     }
 
@@ -367,7 +382,7 @@ impl State {
         let value = value.unwrap_or_default();
         for d in &pipe.decl {
             if pipe.is_assign {
-                self.set_var(d, value.clone());
+                self.set_var(d, value.clone())?;
             } else {
                 self.vars.push((d.clone(), value.clone()));
             }
@@ -542,6 +557,25 @@ impl State {
             ))),
             _ => {
                 let v = self.eval_arg_any(dot, a)?;
+                // a map element that is nil is a typed nil (interface {}),
+                // which no concrete parameter type accepts
+                let typed_nil = matches!(v, Value::Nil)
+                    && match a {
+                        Arg::Field(..) | Arg::Chain(..) => true,
+                        Arg::Var(_, _, f) => !f.is_empty(),
+                        _ => false,
+                    };
+                if typed_nil && p != P::Any {
+                    let want = match p {
+                        P::Str => "string",
+                        P::Int => "int",
+                        P::Bool => "bool",
+                        _ => "map[string]interface {}",
+                    };
+                    return Err(Fail::Msg(format!(
+                        "wrong type for value; expected {want}; got interface {{}}"
+                    )));
+                }
                 self.validate(v, p)
             }
         }
@@ -635,7 +669,14 @@ impl State {
         self.step()?;
         self.at(cmd.pos, cmd_text);
         match (func.f)(self, dot, vals) {
-            Ok(v) => Ok(v),
+            Ok(v) => {
+                // strings a function builds count against the output bound,
+                // so doubling a string in a loop cannot exhaust memory
+                if let Value::Str(s) = &v {
+                    self.charge_output(s.len())?;
+                }
+                Ok(v)
+            }
             Err(Fail::Msg(m)) => Err(Fail::Msg(format!("error calling {name}: {m}"))),
             Err(Fail::Done(e)) if e.kind == ErrorKind::Limit => Err(Fail::Done(e)),
             Err(Fail::Done(e)) => Err(Fail::Msg(format!("error calling {name}: {}", e.message))),

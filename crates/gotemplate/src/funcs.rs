@@ -469,6 +469,11 @@ fn trunc(c: i64, s: &str) -> String {
     s.to_string()
 }
 
+fn pre_indent(st: &mut State, a: &[Value]) -> R<()> {
+    let lines = s(&a[1]).matches('\n').count() + 1;
+    st.charge_output(lines.saturating_mul(i(&a[0]).clamp(0, 10_000) as usize))
+}
+
 fn indent(n: i64, s: &str) -> String {
     let pad = " ".repeat(n.clamp(0, 10_000) as usize);
     format!("{pad}{}", s.replace('\n', &format!("\n{pad}")))
@@ -832,12 +837,16 @@ table! {
     "trimSuffix" => [S, S] => |_, _, a| ok_str(s(&a[1]).strip_suffix(s(&a[0])).unwrap_or(s(&a[1])));
     "trimPrefix" => [S, S] => |_, _, a| ok_str(s(&a[1]).strip_prefix(s(&a[0])).unwrap_or(s(&a[1])));
     "trunc" => [I, S] => |_, _, a| ok_str(trunc(i(&a[0]), s(&a[1])));
-    "replace" => [S, S, S] => |_, _, a| ok_str(s(&a[2]).replace(s(&a[0]), s(&a[1])));
+    "replace" => [S, S, S] => |st, _, a| {
+        let n = if s(&a[0]).is_empty() { s(&a[2]).chars().count() + 1 } else { s(&a[2]).matches(s(&a[0])).count() };
+        st.charge_output(n.saturating_mul(s(&a[1]).len()))?;
+        ok_str(s(&a[2]).replace(s(&a[0]), s(&a[1])))
+    };
     "contains" => [S, S] => |_, _, a| Ok(Value::Bool(s(&a[1]).contains(s(&a[0]))));
     "hasPrefix" => [S, S] => |_, _, a| Ok(Value::Bool(s(&a[1]).starts_with(s(&a[0]))));
     "hasSuffix" => [S, S] => |_, _, a| Ok(Value::Bool(s(&a[1]).ends_with(s(&a[0]))));
-    "indent" => [I, S] => |_, _, a| ok_str(indent(i(&a[0]), s(&a[1])));
-    "nindent" => [I, S] => |_, _, a| ok_str(format!("\n{}", indent(i(&a[0]), s(&a[1]))));
+    "indent" => [I, S] => |st, _, a| { pre_indent(st, &a)?; ok_str(indent(i(&a[0]), s(&a[1]))) };
+    "nindent" => [I, S] => |st, _, a| { pre_indent(st, &a)?; ok_str(format!("\n{}", indent(i(&a[0]), s(&a[1])))) };
     "repeat" => [I, S] => |st, _, a| {
         let n = i(&a[0]).max(0) as usize;
         let total = n.saturating_mul(s(&a[1]).len());
@@ -903,10 +912,11 @@ table! {
         Ok(Value::Map(dst))
     };
     "deepCopy" => [Any] => |_, _, a| Ok(a[0].deep_copy());
-    "append" => [Any, Any] => |_, _, a| { let l = list_of(&a[0], "append")?; let mut v = (*l).clone(); v.push(a[1].clone()); Ok(Value::list(v)) };
-    "push" => [Any, Any] => |_, _, a| { let l = list_of(&a[0], "push")?; let mut v = (*l).clone(); v.push(a[1].clone()); Ok(Value::list(v)) };
-    "concat" => [], ...Any => |_, _, a| {
+    "append" => [Any, Any] => |st, _, a| { let l = list_of(&a[0], "append")?; st.steps(l.len())?; let mut v = (*l).clone(); v.push(a[1].clone()); Ok(Value::list(v)) };
+    "push" => [Any, Any] => |st, _, a| { let l = list_of(&a[0], "push")?; st.steps(l.len())?; let mut v = (*l).clone(); v.push(a[1].clone()); Ok(Value::list(v)) };
+    "concat" => [], ...Any => |st, _, a| {
         let mut v = Vec::new();
+        for l in &a { if let Value::List(x) = l { st.steps(x.len())?; } }
         for l in &a { match l { Value::List(x) => v.extend(x.iter().cloned()), Value::Nil => {}, other => return msg(format!("Cannot concat type {} as list", other.type_name())) } }
         Ok(Value::list(v))
     };

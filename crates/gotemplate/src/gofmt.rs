@@ -263,10 +263,13 @@ fn fmt_float(f: f64, verb: char, spec: &Spec) -> String {
                 let s = exp_format(f, spec.prec.unwrap_or(6));
                 if verb == 'E' { s.to_uppercase() } else { s }
             }
-            'g' | 'G' | 'v' => match spec.prec {
-                None => format_float_g(f),
-                Some(p) => g_prec(f, p),
-            },
+            'g' | 'G' | 'v' => {
+                let s = match spec.prec {
+                    None => format_float_g(f),
+                    Some(p) => g_prec(f, p),
+                };
+                if verb == 'G' { s.to_uppercase() } else { s }
+            }
             _ => format_float_g(f),
         }
     };
@@ -328,6 +331,7 @@ fn fmt_one(v: &Value, verb: char, spec: &Spec) -> String {
         ('v', Value::List(_) | Value::Map(_)) => pad(sprint_value(v), spec, false),
         ('v' | 't', Value::Bool(b)) => pad(b.to_string(), spec, false),
         ('v' | 'd' | 'x' | 'X' | 'o' | 'O' | 'b', Value::Int(i)) => fmt_int(*i, verb, spec),
+        ('U', Value::Int(i)) => pad(format!("U+{:04X}", i), spec, false),
         ('c', Value::Int(i)) => pad(
             char::from_u32(*i as u32).unwrap_or('\u{fffd}').to_string(),
             spec,

@@ -27,6 +27,7 @@ enum Tok {
     Assign,
     Comma,
     Kw(&'static str),
+    Other(char),
     Eof,
 }
 
@@ -352,6 +353,13 @@ impl<'a> Lexer<'a> {
                     self.toks.push(Token { tok, pos: p });
                     self.pos += n;
                 }
+                c if c.is_ascii() && !c.is_ascii_control() => {
+                    self.toks.push(Token {
+                        tok: Tok::Other(c),
+                        pos: p,
+                    });
+                    self.pos += 1;
+                }
                 c => {
                     return Err(self.err(
                         p,
@@ -376,7 +384,7 @@ impl<'a> Lexer<'a> {
             .count();
         let text = &rest[..n];
         if parse_number(text).is_none() {
-            return Err(self.err(p, format!("bad number syntax: {:?}", text)));
+            return Err(self.err(p, format!("{:?}", text)));
         }
         self.toks.push(Token {
             tok: Tok::Number(text.to_string()),
@@ -764,6 +772,7 @@ impl<'a> Parser<'a> {
             Tok::Pipe => "\"|\"".to_string(),
             Tok::Declare => "\":=\"".to_string(),
             Tok::Assign => "\"=\"".to_string(),
+            Tok::Other(c) => format!("{:?}", c.to_string()),
             other => format!("{other:?}"),
         };
         self.err_at(t.pos, format!("unexpected {desc} in {ctx}"))
@@ -982,13 +991,7 @@ impl<'a> Parser<'a> {
                     self.next();
                     pipe.is_assign = after.tok == Tok::Assign;
                     pipe.decl.push(name.clone());
-                    if pipe.is_assign {
-                        if !self.vars.contains(name) {
-                            return Err(
-                                self.err_at(start.pos, format!("undefined variable {:?}", name))
-                            );
-                        }
-                    } else {
+                    if !pipe.is_assign {
                         self.vars.push(name.clone());
                     }
                 }

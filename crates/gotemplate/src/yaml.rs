@@ -483,8 +483,26 @@ pub fn from_json(s: &str) -> Value {
                 _ => "bool",
             }
         )),
-        Err(e) => error_map(&e.to_string()),
+        Err(e) => error_map(&go_json_error(s, &e)),
     }
+}
+
+/// encoding/json's wording for the common syntax errors.
+fn go_json_error(s: &str, e: &serde_json::Error) -> String {
+    if e.is_eof() {
+        return "unexpected end of JSON input".into();
+    }
+    // byte offset of the error
+    let mut off = 0;
+    for (i, line) in s.split_inclusive('\n').enumerate() {
+        if i + 1 == e.line() {
+            off += e.column().saturating_sub(1);
+            break;
+        }
+        off += line.len();
+    }
+    let c = s.get(off..).and_then(|r| r.chars().next()).unwrap_or(' ');
+    format!("invalid character {:?} looking for beginning of value", c)
 }
 
 fn error_map(msg: &str) -> Value {

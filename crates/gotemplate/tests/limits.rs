@@ -1,0 +1,211 @@
+//! Bounds and robustness: hostile templates end in errors, never hangs,
+//! stack overflows or panics.
+
+use gotemplate::{ErrorKind, Limits, TemplateSet, Value};
+use proptest::prelude::*;
+
+fn render(files: &[(&str, &str)], limits: Limits) -> Result<String, gotemplate::Error> {
+    let mut set = TemplateSet::with_limits(limits);
+    for (n, t) in files {
+        set.parse(n, t)?;
+    }
+    let data = Value::from_json_helm(&serde_json::json!({"Values": {"a": 1}}));
+    set.execute_helm(files[files.len() - 1].0, &data)
+}
+
+#[test]
+fn recursive_template_hits_depth_limit() {
+    let e = render(
+        &[(
+            "t",
+            r#"{{ define "r" }}x{{ template "r" . }}{{ end }}{{ template "r" . }}"#,
+        )],
+        Limits::default(),
+    )
+    .unwrap_err();
+    assert_eq!(e.kind, ErrorKind::Exec);
+    assert!(
+        e.message.contains("exceeded maximum template depth (100)"),
+        "{}",
+        e.message
+    );
+}
+
+#[test]
+fn recursive_include_hits_depth_limit() {
+    let e = render(
+        &[(
+            "t",
+            r#"{{ define "r" }}{{ include "r" . }}{{ end }}{{ include "r" . }}"#,
+        )],
+        Limits::default(),
+    )
+    .unwrap_err();
+    assert_eq!(e.kind, ErrorKind::Limit);
+    assert!(
+        e.message
+            .contains("rendering template has a nested reference name: r"),
+        "{}",
+        e.message
+    );
+}
+
+#[test]
+fn recursive_tpl_hits_depth_limit() {
+    let t = r#"{{ tpl .Values.t . }}"#;
+    let mut set = TemplateSet::new();
+    set.parse("t", t).unwrap();
+    let data =
+        Value::from_json_helm(&serde_json::json!({"Values": {"t": "{{ tpl .Values.t . }}"}}));
+    let e = set.execute("t", &data).unwrap_err();
+    assert_eq!(e.kind, ErrorKind::Limit, "{}", e.message);
+}
+
+#[test]
+fn huge_range_runs_out_of_fuel() {
+    let limits = Limits {
+        fuel: 100_000,
+        ..Limits::default()
+    };
+    let e = render(&[("t", "{{ range 1000000000000 }}{{ end }}")], limits).unwrap_err();
+    assert_eq!(e.kind, ErrorKind::Limit);
+    assert!(e.message.contains("step limit"), "{}", e.message);
+    let e = render(&[("t", "{{ range until 1000000000000 }}{{ end }}")], limits).unwrap_err();
+    assert_eq!(e.kind, ErrorKind::Limit);
+}
+
+#[test]
+fn output_is_bounded() {
+    let limits = Limits {
+        output_bytes: 1000,
+        ..Limits::default()
+    };
+    let e = render(&[("t", "{{ range 2000 }}x{{ end }}")], limits).unwrap_err();
+    assert_eq!(e.kind, ErrorKind::Limit);
+    assert!(
+        e.message.contains("output size limit (1000 bytes)"),
+        "{}",
+        e.message
+    );
+    let e = render(&[("t", r#"{{ repeat 100000000000 "abc" }}"#)], limits).unwrap_err();
+    assert_eq!(e.kind, ErrorKind::Limit);
+    // doubling a string through variables
+    let e = render(
+        &[(
+            "t",
+            r#"{{ $s := "xxxxxxxxxx" }}{{ range 100 }}{{ $s = printf "%s%s" $s $s }}{{ end }}{{ $s }}"#,
+        )],
+        Limits {
+            output_bytes: 1 << 20,
+            ..Limits::default()
+        },
+    );
+    assert!(e.is_err());
+}
+
+#[test]
+fn self_containing_dict_does_not_hang() {
+    let out = render(
+        &[(
+            "t",
+            r#"{{ $d := dict }}{{ $_ := set $d "me" $d }}{{ toJson $d }}|{{ len (toYaml $d) | lt 0 }}"#,
+        )],
+        Limits::default(),
+    );
+    assert!(out.is_ok() || out.is_err());
+    let e = render(
+        &[("t", r#"{{ $d := dict }}{{ $_ := set $d "me" $d }}{{ $d }}"#)],
+        Limits::default(),
+    );
+    assert!(e.is_ok() || e.is_err());
+}
+
+#[test]
+fn deep_nesting_is_a_parse_error() {
+    let t = format!("{{{{ {}1{} }}}}", "(".repeat(10_000), ")".repeat(10_000));
+    assert!(render(&[("t", &t)], Limits::default()).is_err());
+    let t = "{{ if 1 }}".repeat(10_000);
+    assert!(render(&[("t", &t)], Limits::default()).is_err());
+}
+
+const PIECES: &[&str] = &[
+    "{{",
+    "}}",
+    "{{-",
+    "-}}",
+    " ",
+    "\n",
+    ".",
+    ".Values",
+    ".a",
+    "$",
+    "$x",
+    ":=",
+    "=",
+    "|",
+    "(",
+    ")",
+    "\"s\"",
+    "`r`",
+    "'c'",
+    "1",
+    "-2",
+    "3.5",
+    "0x1f",
+    "if",
+    "else",
+    "end",
+    "range",
+    "with",
+    "define",
+    "template",
+    "block",
+    "break",
+    "continue",
+    "nil",
+    "true",
+    "printf",
+    "\"%d %s %v %q\"",
+    "include",
+    "tpl",
+    "toYaml",
+    "index",
+    "slice",
+    "len",
+    "eq",
+    "and",
+    "or",
+    "not",
+    "dict",
+    "list",
+    "default",
+    "required",
+    ",",
+    "/*",
+    "*/",
+    "\\",
+    "\"",
+    "{",
+    "}",
+    "é",
+    "\t",
+];
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 3000, ..ProptestConfig::default() })]
+
+    #[test]
+    fn random_templates_never_panic(idx in proptest::collection::vec(0..PIECES.len(), 0..40)) {
+        let text: String = idx.iter().map(|i| PIECES[*i]).collect();
+        let limits = Limits { fuel: 10_000, output_bytes: 10_000, depth: 20 };
+        let _ = render(&[("t", &text)], limits);
+    }
+
+    #[test]
+    fn random_bytes_never_panic(text in "\\PC{0,60}") {
+        let limits = Limits { fuel: 10_000, output_bytes: 10_000, depth: 20 };
+        let _ = render(&[("t", &text)], limits);
+        let wrapped = format!("{{{{ {text} }}}}");
+        let _ = render(&[("t", &wrapped)], limits);
+    }
+}
