@@ -366,6 +366,47 @@ fn go_kind(v: &Value) -> &'static str {
     }
 }
 
+fn deep_eq(a: &Value, b: &Value, depth: usize) -> bool {
+    if depth > crate::value::MAX_DEPTH {
+        return false;
+    }
+    match (a, b) {
+        (Value::Nil, Value::Nil) => true,
+        (Value::Bool(x), Value::Bool(y)) => x == y,
+        (Value::Int(x), Value::Int(y)) => x == y,
+        (Value::Float(x), Value::Float(y)) => x == y,
+        (Value::Str(x), Value::Str(y)) => x == y,
+        (Value::List(x), Value::List(y)) => {
+            x.len() == y.len()
+                && x.iter()
+                    .zip(y.iter())
+                    .all(|(p, q)| deep_eq(p, q, depth + 1))
+        }
+        (Value::Map(x), Value::Map(y)) => {
+            if Rc::ptr_eq(x, y) {
+                return true;
+            }
+            let (x, y) = (x.borrow(), y.borrow());
+            x.len() == y.len()
+                && x.iter()
+                    .zip(y.iter())
+                    .all(|((k1, v1), (k2, v2))| k1 == k2 && deep_eq(v1, v2, depth + 1))
+        }
+        _ => false,
+    }
+}
+
+fn go_path_base(p: &str) -> String {
+    if p.is_empty() {
+        return ".".into();
+    }
+    let t = p.trim_end_matches('/');
+    if t.is_empty() {
+        return "/".into();
+    }
+    t.rsplit('/').next().unwrap_or(t).to_string()
+}
+
 fn go_len(_: &mut State, _: &Value, a: Vec<Value>) -> R<Value> {
     match &a[0] {
         Value::Str(s) => Ok(Value::Int(s.len() as i64)),
@@ -934,6 +975,80 @@ table! {
         };
         ok_str(v.iter().map(sprint_value).collect::<Vec<_>>().join(" "))
     };
+
+    // sprig: more of what charts use
+    "tuple" => [], ...Any => |_, _, a| Ok(Value::list(a));
+    "sortAlpha" => [Any] => |_, _, a| { let mut v = strslice(&a[0]); v.sort(); Ok(Value::list(v.into_iter().map(Value::from).collect())) };
+    "uniq" => [Any] => |st, _, a| {
+        let l = list_of(&a[0], "uniq")?;
+        st.steps(l.len().saturating_mul(l.len()) / 8)?;
+        let mut out: Vec<Value> = Vec::new();
+        for x in l.iter() { if !out.iter().any(|y| deep_eq(x, y, 0)) { out.push(x.clone()); } }
+        Ok(Value::list(out))
+    };
+    "has" => [Any, Any] => |_, _, a| Ok(Value::Bool(match &a[1] { Value::List(l) => l.iter().any(|x| deep_eq(x, &a[0], 0)), _ => false }));
+    "without" => [Any], ...Any => |_, _, a| { let l = list_of(&a[0], "without")?; Ok(Value::list(l.iter().filter(|x| !a[1..].iter().any(|y| deep_eq(x, y, 0))).cloned().collect())) };
+    "rest" => [Any] => |_, _, a| { let l = list_of(&a[0], "find rest")?; Ok(Value::list(l.iter().skip(1).cloned().collect())) };
+    "initial" => [Any] => |_, _, a| { let l = list_of(&a[0], "find initial")?; Ok(Value::list(l[..l.len().saturating_sub(1)].to_vec())) };
+    "reverse" => [Any] => |_, _, a| { let l = list_of(&a[0], "find reverse")?; Ok(Value::list(l.iter().rev().cloned().collect())) };
+    "compact" => [Any] => |_, _, a| { let l = list_of(&a[0], "compact")?; Ok(Value::list(l.iter().filter(|x| !empty(x)).cloned().collect())) };
+    "nospace" => [S] => |_, _, a| ok_str(s(&a[0]).chars().filter(|c| !c.is_whitespace()).collect::<String>());
+    "cat" => [], ...Any => |_, _, a| ok_str(a.iter().filter(|v| !matches!(v, Value::Nil)).map(strval).collect::<Vec<_>>().join(" "));
+    "substr" => [I, I, S] => |_, _, a| {
+        let (st_, en, x) = (i(&a[0]), i(&a[1]), s(&a[2]));
+        let b = x.as_bytes();
+        let n = b.len() as i64;
+        let cut = |p: i64, q: i64| if p < 0 || q > n || p > q { Err(Fail::Msg(format!("runtime error: slice bounds out of range [{p}:{q}]"))) } else { Ok(String::from_utf8_lossy(&b[p as usize..q as usize]).into_owned()) };
+        ok_str(if st_ < 0 { cut(0, en)? } else if en < 0 || en > n { cut(st_, n)? } else { cut(st_, en)? })
+    };
+    "typeOf" => [Any] => |_, _, a| ok_str(a[0].type_name());
+    "kindOf" => [Any] => |_, _, a| ok_str(go_kind(&a[0]));
+    "kindIs" => [S, Any] => |_, _, a| Ok(Value::Bool(s(&a[0]) == go_kind(&a[1])));
+    "typeIs" => [S, Any] => |_, _, a| Ok(Value::Bool(s(&a[0]) == a[1].type_name()));
+    "toPrettyJson" => [Any] => |_, _, a| ok_str(yaml::to_json_pretty(&a[0]).unwrap_or_default());
+    "fromYamlArray" => [S] => |_, _, a| Ok(yaml::from_yaml_array(s(&a[0])));
+    "dig" => [Any], ...Any => |_, _, a| {
+        if a.len() < 3 { return msg("dig needs at least three arguments"); }
+        let n = a.len();
+        let (keys, def, dict) = (&a[..n - 2], &a[n - 2], &a[n - 1]);
+        let mut cur = dict.clone();
+        for k in keys {
+            let next = match &cur { Value::Map(m) => m.borrow().get(s(k)).cloned(), _ => None };
+            match next { Some(v) => cur = v, None => return Ok(def.clone()) }
+        }
+        Ok(cur)
+    };
+    "omit" => [M], ...S => |_, _, a| { let m = map_of(&a[0]); let out: Map = m.borrow().iter().filter(|(k, _)| !a[1..].iter().any(|x| s(x) == k.as_str())).map(|(k, v)| (k.clone(), v.clone())).collect(); Ok(Value::map(out)) };
+    "pick" => [M], ...S => |_, _, a| { let m = map_of(&a[0]); let out: Map = m.borrow().iter().filter(|(k, _)| a[1..].iter().any(|x| s(x) == k.as_str())).map(|(k, v)| (k.clone(), v.clone())).collect(); Ok(Value::map(out)) };
+    "atoi" => [S] => |_, _, a| Ok(Value::Int(s(&a[0]).parse().unwrap_or(0)));
+    "ceil" => [Any] => |_, _, a| Ok(Value::Float(to_f64(&a[0]).ceil()));
+    "floor" => [Any] => |_, _, a| Ok(Value::Float(to_f64(&a[0]).floor()));
+    "regexFind" => [S, S] => |_, _, a| ok_str(regex(s(&a[0]))?.find(s(&a[1])).map(|m| m.as_str().to_string()).unwrap_or_default());
+    "regexFindAll" => [S, S, I] => |_, _, a| {
+        let n = i(&a[2]);
+        let re = regex(s(&a[0]))?;
+        let it = re.find_iter(s(&a[1])).map(|m| Value::from(m.as_str()));
+        Ok(Value::list(if n < 0 { it.collect() } else { it.take(n as usize).collect() }))
+    };
+    "regexSplit" => [S, S, I] => |_, _, a| {
+        let n = i(&a[2]);
+        let re = regex(s(&a[0]))?;
+        if n == 0 { return Ok(Value::list(Vec::new())); }
+        let parts: Vec<Value> = if n < 0 { re.split(s(&a[1])).map(Value::from).collect() } else { re.splitn(s(&a[1]), n as usize).map(Value::from).collect() };
+        Ok(Value::list(parts))
+    };
+    "splitn" => [S, I, S] => |_, _, a| {
+        let n = i(&a[1]);
+        let parts: Vec<&str> = if n < 0 { s(&a[2]).split(s(&a[0])).collect() } else { s(&a[2]).splitn(n as usize, s(&a[0])).collect() };
+        Ok(Value::map(parts.into_iter().enumerate().map(|(k, p)| (format!("_{k}"), Value::from(p))).collect()))
+    };
+    "mustMerge" => [M], ...M => |_, _, a| { let dst = map_of(&a[0]); for src in &a[1..] { let s = map_of(src).borrow().clone(); merge_into(&dst, &s, false, 0); } Ok(Value::Map(dst)) };
+    "mustMergeOverwrite" => [M], ...M => |_, _, a| { let dst = map_of(&a[0]); for src in &a[1..] { let s = map_of(src).borrow().clone(); merge_into(&dst, &s, true, 0); } Ok(Value::Map(dst)) };
+    "mustRegexMatch" => [S, S] => |_, _, a| Ok(Value::Bool(regex(s(&a[0]))?.is_match(s(&a[1]))));
+    "mustRegexReplaceAll" => [S, S, S] => |_, _, a| ok_str(regex(s(&a[0]))?.replace_all(s(&a[1]), go_repl(s(&a[2])).as_str()).into_owned());
+    "mustFromJson" => [S] => |_, _, a| Ok(yaml::from_json(s(&a[0])));
+    "base" => [S] => |_, _, a| ok_str(go_path_base(s(&a[0])));
+    "ext" => [S] => |_, _, a| { let b = s(&a[0]); ok_str(b.rfind(['.', '/']).filter(|i| b.as_bytes()[*i] == b'.').map(|i| &b[i..]).unwrap_or("")) };
     // sprig: conversions and math
     "int" => [Any] => |_, _, a| Ok(Value::Int(to_i64(&a[0])));
     "int64" => [Any] => |_, _, a| Ok(Value::Int(to_i64(&a[0])));

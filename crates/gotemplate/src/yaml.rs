@@ -101,6 +101,48 @@ fn write_json(out: &mut String, v: &Value, depth: usize) -> Result<(), String> {
     Ok(())
 }
 
+/// json.MarshalIndent(v, "", "  ").
+pub fn to_json_pretty(v: &Value) -> Result<String, String> {
+    let mut out = String::new();
+    write_json_pretty(&mut out, v, 0)?;
+    Ok(out)
+}
+
+fn write_json_pretty(out: &mut String, v: &Value, depth: usize) -> Result<(), String> {
+    if depth > MAX_DEPTH {
+        return Err("json: unsupported value: encountered a cycle".into());
+    }
+    let pad = "  ".repeat(depth + 1);
+    let end = "  ".repeat(depth);
+    match v {
+        Value::List(l) if !l.is_empty() => {
+            out.push_str("[\n");
+            for (i, x) in l.iter().enumerate() {
+                out.push_str(&pad);
+                write_json_pretty(out, x, depth + 1)?;
+                out.push_str(if i + 1 < l.len() { ",\n" } else { "\n" });
+            }
+            out.push_str(&end);
+            out.push(']');
+        }
+        Value::Map(m) if !m.borrow().is_empty() => {
+            let m = m.borrow();
+            out.push_str("{\n");
+            for (i, (k, x)) in m.iter().enumerate() {
+                out.push_str(&pad);
+                json_string(out, k);
+                out.push_str(": ");
+                write_json_pretty(out, x, depth + 1)?;
+                out.push_str(if i + 1 < m.len() { ",\n" } else { "\n" });
+            }
+            out.push_str(&end);
+            out.push('}');
+        }
+        v => write_json(out, v, depth)?,
+    }
+    Ok(())
+}
+
 /// yaml.v2 resolve(): does this plain scalar read back as something other than a string?
 fn resolves_non_string(s: &str) -> bool {
     const SPECIAL: &[&str] = &[
@@ -464,9 +506,23 @@ pub fn from_yaml(s: &str) -> Value {
         Ok(serde_json::Value::Null) => Value::map(Map::new()),
         Ok(v @ serde_json::Value::Object(_)) => json_to_value(v),
         Ok(_) => error_map(
-            "error unmarshaling JSON: json: cannot unmarshal array into Go value of type map[string]interface {}",
+            "error unmarshaling JSON: while decoding JSON: json: cannot unmarshal array into Go value of type map[string]interface {}",
         ),
         Err(e) => error_map(&format!("error converting YAML to JSON: {e}")),
+    }
+}
+
+/// Helm's fromYamlArray: a list, or a one-element list holding the error.
+pub fn from_yaml_array(s: &str) -> Value {
+    match serde_yaml::from_str::<serde_json::Value>(s) {
+        Ok(serde_json::Value::Null) => Value::list(Vec::new()),
+        Ok(v @ serde_json::Value::Array(_)) => json_to_value(v),
+        Ok(_) => Value::list(vec![Value::str(
+            "error unmarshaling JSON: while decoding JSON: json: cannot unmarshal object into Go value of type []interface {}",
+        )]),
+        Err(e) => Value::list(vec![Value::str(format!(
+            "error converting YAML to JSON: {e}"
+        ))]),
     }
 }
 

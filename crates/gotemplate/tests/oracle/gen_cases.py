@@ -170,7 +170,7 @@ case("dollar_rebind_in_template", "{{ template \"d\" .Values }}", {"k": "v"}, {"
 case("template_in_range_dot", "{{ range .Values.l }}{{ template \"item\" . }}{{ end }}", {"l": ["a", "b"]}, {"_i.tpl": "{{ define \"item\" }}<{{ . }}>{{ end }}"})
 case("with_var_decl", "{{ with $v := .Values.a }}{{ $v }}{{ . }}{{ end }}", {"a": "A"})
 case("misc_sprig", "{{ default (list 1) .Values.z }} {{ default \"x\" (list) }} {{ empty 0.0 }} [{{ coalesce .Values.z \"\" }}] {{ quote (list 1 2) }} {{ toString (list 1 \"a\") }} {{ int64 \"3.7\" }} {{ div 7.9 2 }} {{ max 1.5 2.7 }} {{ add .Values.n 1.5 }} {{ until -3 }} {{ title \"élan vital\" }} {{ trunc -10 \"abc\" }} {{ join \",\" .Values.z }} [{{ get (dict) \"q\" }}] {{ dict \"a\" 1 \"b\" }} {{ hasKey .Values.z \"a\" }} {{ sha256sum \"é\" }} {{ regexReplaceAll \"(\\\\w+)@(\\\\w+)\" \"me@host you@there\" \"$2.$1\" }}", {"n": 2})
-case("fromJson_array_error", "{{ (fromJson \"[1,2]\").Error }}|{{ (fromJson \"x\").Error }}")
+case("fromJson_array_error", "{{ (fromJson \"[1,2]\").Error }}|{{ (fromJson \"x\").Error }}|{{ (fromYaml \"- 1\").Error }}")
 case("toJson_unicode", "{{ toJson \"é\\u2028<>&'\\\"\\\\\" }} {{ toJson (dict \"b\" 1 \"a\" (list)) }} {{ toJson (dict) }} {{ toJson .Values }}", {"f": 0.5, "i": 3, "big": 12345678901234567890})
 case("eq_many_and_nil", "{{ eq .Values.missing nil }} {{ ne .Values.missing nil }} {{ eq \"a\" \"b\" \"c\" }} {{ eq nil .Values.s }} {{ and }}", {"s": "x"})
 case("err_parse_bad_char", "{{ .Values.a & }}")
@@ -192,6 +192,14 @@ case("err_call_nil", "{{ call .Values.f }}")
 case("err_index_nil", "{{ index .Values.missing \"a\" }}")
 case("err_lt_bool", "{{ lt true false }}")
 case("err_in_define_line", "{{ include \"deep\" . }}", {}, {"_d.tpl": "{{- define \"deep\" }}\nline2\n  line3 {{ .Values.x.y.z }}\n{{- end }}"})
+
+
+# --- round 3: more sprig
+case("more_lists", "{{ sortAlpha (list \"b\" \"a\" 3) }} {{ uniq (list 1 2 1 \"a\" \"a\") }} {{ has 2 (list 1 2) }} {{ has \"x\" (list 1 2) }} {{ without (list 1 2 3 2) 2 }} {{ rest (list 1 2 3) }} {{ initial (list 1 2 3) }} {{ reverse (list 1 2 3) }} {{ compact (list 1 \"\" nil 0 \"a\") }} {{ tuple 1 \"a\" }}")
+case("more_strings", "{{ nospace \" a b\\tc \" }} {{ cat \"a\" 1 nil \"b\" }} {{ substr 1 3 \"hello\" }} {{ substr -1 2 \"hello\" }} {{ substr 2 99 \"hello\" }} {{ base \"a/b/c.txt\" }} {{ ext \"a/b/c.txt\" }} {{ atoi \"42\" }} {{ ceil 1.2 }} {{ floor 1.8 }} {{ regexFind \"[0-9]+\" \"ab123cd45\" }} {{ regexFindAll \"[0-9]+\" \"ab123cd45\" -1 }} {{ regexFindAll \"[0-9]+\" \"ab123cd45\" 1 }} {{ regexSplit \",\" \"a,b,c\" 2 }} {{ $p := splitn \"-\" 2 \"a-b-c\" }}{{ $p._1 }}")
+case("kinds_types", "{{ kindOf .Values.m }} {{ kindOf .Values.l }} {{ kindOf .Values.s }} {{ kindOf .Values.f }} {{ kindOf .Values.b }} {{ kindOf nil }} {{ kindIs \"map\" .Values.m }} {{ kindIs \"slice\" .Values.m }} {{ typeOf .Values.m }} {{ typeOf .Values.l }} {{ typeOf .Values.s }} {{ typeOf .Values.f }} {{ typeIs \"string\" .Values.s }} {{ typeOf (list) }} {{ typeOf (dict) }}", {"m": {"a": 1}, "l": [1], "s": "x", "f": 1.5, "b": True})
+case("dig_pick_omit", "{{ dig \"b\" \"def\" .Values.a }} {{ dig \"x\" \"y\" \"def\" .Values.a }} {{ dig \"a\" \"b\" \"def\" (dict \"a\" .Values.a) }} {{ pick .Values.a \"b\" }} {{ omit .Values.a \"b\" }} {{ mustMergeOverwrite (dict \"a\" 1) (dict \"a\" 2) }}", {"a": {"b": "B", "c": "C"}})
+case("pretty_json_yaml_array", "{{ toPrettyJson .Values }}\n{{ toPrettyJson (list) }} {{ toPrettyJson (dict) }}\n{{ fromYamlArray \"- a\\n- b: 1\" }} {{ index (fromYamlArray \"a: 1\") 0 }}", {"a": [1, {"b": None}], "c": {}})
 
 json.dump(C, open(sys.argv[1], "w"), indent=1)
 print(len(C))
