@@ -69,7 +69,10 @@ pub(crate) fn execute(
         });
     };
     let mut st = State::new(defs, tree, budget, 0, Default::default());
-    st.run(data)?;
+    let saved = crate::value::set_output_cap(limits.output_bytes);
+    let r = st.run(data);
+    crate::value::set_output_cap(saved);
+    r?;
     Ok(st.out)
 }
 

@@ -367,9 +367,15 @@ fn go_kind(v: &Value) -> &'static str {
 }
 
 fn deep_eq(a: &Value, b: &Value, depth: usize) -> bool {
-    if depth > crate::value::MAX_DEPTH {
+    let mut budget = 1_000_000usize;
+    deep_eq_b(a, b, depth, &mut budget)
+}
+
+fn deep_eq_b(a: &Value, b: &Value, depth: usize, budget: &mut usize) -> bool {
+    if depth > crate::value::MAX_DEPTH || *budget == 0 {
         return false;
     }
+    *budget -= 1;
     match (a, b) {
         (Value::Nil, Value::Nil) => true,
         (Value::Bool(x), Value::Bool(y)) => x == y,
@@ -814,6 +820,16 @@ fn f_required(_: &mut State, _: &Value, a: Vec<Value>) -> R<Value> {
     }
 }
 
+/// Helm's toYaml/toJson print nothing for a value that does not encode;
+/// hitting the output bound is an error.
+fn encoded(st: &mut State, r: Result<String, String>) -> R<String> {
+    match r {
+        Ok(s) => Ok(s),
+        Err(e) if e.starts_with("encoded value exceeds") => Err(st.limit_error(e)),
+        Err(_) => Ok(String::new()),
+    }
+}
+
 fn num_op(a: &[Value], f: impl Fn(i64, i64) -> Option<i64>, what: &str) -> R<Value> {
     let mut acc = to_i64(&a[0]);
     for x in &a[1..] {
@@ -853,9 +869,9 @@ table! {
     "required" => [S, Any] => f_required;
     "fail" => [S] => |_, _, a| msg(s(&a[0]));
     "lookup" => [S, S, S, S] => |_, _, _| Ok(Value::map(Map::new()));
-    "toYaml" => [Any] => |_, _, a| ok_str(yaml::to_yaml(&a[0]).map(|s| s.strip_suffix('\n').unwrap_or(&s).to_string()).unwrap_or_default());
-    "mustToYaml" => [Any] => |_, _, a| ok_str(yaml::to_yaml(&a[0]).map_err(Fail::Msg)?.trim_end_matches('\n').to_string());
-    "toJson" => [Any] => |_, _, a| ok_str(yaml::to_json(&a[0]).unwrap_or_default());
+    "toYaml" => [Any] => |st, _, a| { let y = encoded(st, yaml::to_yaml(&a[0]))?; ok_str(y.strip_suffix('\n').unwrap_or(&y)) };
+    "mustToYaml" => [Any] => |_, _, a| { let y = yaml::to_yaml(&a[0]).map_err(Fail::Msg)?; ok_str(y.strip_suffix('\n').unwrap_or(&y)) };
+    "toJson" => [Any] => |st, _, a| ok_str(encoded(st, yaml::to_json(&a[0]))?);
     "mustToJson" => [Any] => |_, _, a| ok_str(yaml::to_json(&a[0]).map_err(Fail::Msg)?);
     "fromYaml" => [S] => |_, _, a| Ok(yaml::from_yaml(s(&a[0])));
     "fromJson" => [S] => |_, _, a| Ok(yaml::from_json(s(&a[0])));
@@ -952,7 +968,13 @@ table! {
         for src in &a[1..] { let s = map_of(src).borrow().clone(); merge_into(&dst, &s, true, 0); }
         Ok(Value::Map(dst))
     };
-    "deepCopy" => [Any] => |_, _, a| Ok(a[0].deep_copy());
+    "deepCopy" => [Any] => |st, _, a| {
+        let mut budget = 1_000_000usize;
+        match a[0].deep_copy(&mut budget) {
+            Some(v) => { st.steps(1_000_000 - budget)?; Ok(v) }
+            None => Err(st.limit_error("deepCopy: value too large or too deeply nested".into())),
+        }
+    };
     "append" => [Any, Any] => |st, _, a| { let l = list_of(&a[0], "append")?; st.steps(l.len())?; let mut v = (*l).clone(); v.push(a[1].clone()); Ok(Value::list(v)) };
     "push" => [Any, Any] => |st, _, a| { let l = list_of(&a[0], "push")?; st.steps(l.len())?; let mut v = (*l).clone(); v.push(a[1].clone()); Ok(Value::list(v)) };
     "concat" => [], ...Any => |st, _, a| {
@@ -1005,7 +1027,7 @@ table! {
     "kindOf" => [Any] => |_, _, a| ok_str(go_kind(&a[0]));
     "kindIs" => [S, Any] => |_, _, a| Ok(Value::Bool(s(&a[0]) == go_kind(&a[1])));
     "typeIs" => [S, Any] => |_, _, a| Ok(Value::Bool(s(&a[0]) == a[1].type_name()));
-    "toPrettyJson" => [Any] => |_, _, a| ok_str(yaml::to_json_pretty(&a[0]).unwrap_or_default());
+    "toPrettyJson" => [Any] => |st, _, a| ok_str(encoded(st, yaml::to_json_pretty(&a[0]))?);
     "fromYamlArray" => [S] => |_, _, a| Ok(yaml::from_yaml_array(s(&a[0])));
     "dig" => [Any], ...Any => |_, _, a| {
         if a.len() < 3 { return msg("dig needs at least three arguments"); }

@@ -86,6 +86,9 @@ pub fn sprint_value(v: &Value) -> String {
 }
 
 fn write_value(out: &mut String, v: &Value, depth: usize) {
+    if out.len() > crate::value::output_cap() {
+        return;
+    }
     if depth > MAX_DEPTH {
         out.push_str("...");
         return;

@@ -16,6 +16,7 @@ pub mod gofmt;
 mod parse;
 pub mod value;
 mod yaml;
+mod yaml11;
 
 use std::collections::HashMap;
 use std::fmt;
@@ -136,6 +137,13 @@ impl TemplateSet {
     pub fn execute_helm(&self, name: &str, data: &Value) -> Result<String, Error> {
         Ok(self.execute(name, data)?.replace("<no value>", ""))
     }
+}
+
+/// Reads YAML as Helm reads values files and `fromYaml` input: YAML 1.1
+/// scalars (go-yaml v2), numbers as float64, keys as strings; the first
+/// document only (`Value::Nil` for an empty one).
+pub fn parse_yaml(text: &str) -> Result<Value, String> {
+    Ok(yaml11::parse(text)?.unwrap_or_default())
 }
 
 pub(crate) fn add_parse(

@@ -132,29 +132,52 @@ impl Value {
         }
     }
 
-    /// A deep copy (Go's values are copied when maps are rebuilt by `deepCopy`).
-    pub fn deep_copy(&self) -> Value {
-        self.deep_copy_depth(0)
+    /// A deep copy of at most `budget` nodes (`None` past it): aliased YAML
+    /// can make a small value stand for an enormous tree.
+    pub fn deep_copy(&self, budget: &mut usize) -> Option<Value> {
+        self.deep_copy_depth(0, budget)
     }
-    fn deep_copy_depth(&self, depth: usize) -> Value {
-        if depth > MAX_DEPTH {
-            return Value::Nil;
+    fn deep_copy_depth(&self, depth: usize, budget: &mut usize) -> Option<Value> {
+        if depth > MAX_DEPTH || *budget == 0 {
+            return None;
         }
-        match self {
-            Value::List(l) => Value::list(l.iter().map(|x| x.deep_copy_depth(depth + 1)).collect()),
-            Value::Map(m) => Value::map(
-                m.borrow()
-                    .iter()
-                    .map(|(k, x)| (k.clone(), x.deep_copy_depth(depth + 1)))
-                    .collect(),
-            ),
+        *budget -= 1;
+        Some(match self {
+            Value::List(l) => {
+                let mut v = Vec::with_capacity(l.len());
+                for x in l.iter() {
+                    v.push(x.deep_copy_depth(depth + 1, budget)?);
+                }
+                Value::list(v)
+            }
+            Value::Map(m) => {
+                let mut out = Map::new();
+                for (k, x) in m.borrow().iter() {
+                    out.insert(k.clone(), x.deep_copy_depth(depth + 1, budget)?);
+                }
+                Value::map(out)
+            }
             v => v.clone(),
-        }
+        })
     }
 }
 
 /// Nesting bound for printing, encoding and copying values.
 pub const MAX_DEPTH: usize = 200;
+
+thread_local! {
+    static OUTPUT_CAP: std::cell::Cell<usize> = const { std::cell::Cell::new(usize::MAX) };
+}
+
+/// The most bytes one printed or encoded value may take (the execution's
+/// output bound): writers stop there, and the caller's output check fails.
+pub fn output_cap() -> usize {
+    OUTPUT_CAP.with(|c| c.get())
+}
+
+pub(crate) fn set_output_cap(n: usize) -> usize {
+    OUTPUT_CAP.with(|c| c.replace(n))
+}
 
 impl From<&str> for Value {
     fn from(s: &str) -> Value {

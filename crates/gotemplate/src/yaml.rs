@@ -60,7 +60,15 @@ pub fn to_json(v: &Value) -> Result<String, String> {
     Ok(out)
 }
 
+fn too_long(out: &str) -> Result<(), String> {
+    if out.len() > crate::value::output_cap() {
+        return Err("encoded value exceeds the output size limit".into());
+    }
+    Ok(())
+}
+
 fn write_json(out: &mut String, v: &Value, depth: usize) -> Result<(), String> {
+    too_long(out)?;
     if depth > MAX_DEPTH {
         return Err("json: unsupported value: encountered a cycle".into());
     }
@@ -109,6 +117,7 @@ pub fn to_json_pretty(v: &Value) -> Result<String, String> {
 }
 
 fn write_json_pretty(out: &mut String, v: &Value, depth: usize) -> Result<(), String> {
+    too_long(out)?;
     if depth > MAX_DEPTH {
         return Err("json: unsupported value: encountered a cycle".into());
     }
@@ -442,6 +451,7 @@ pub fn to_yaml(v: &Value) -> Result<String, String> {
 }
 
 fn write_block(out: &mut String, v: &Value, indent: usize, depth: usize) -> Result<(), String> {
+    too_long(out)?;
     if depth > MAX_DEPTH {
         return Err("value nesting too deep".into());
     }
@@ -495,34 +505,46 @@ fn write_block(out: &mut String, v: &Value, indent: usize, depth: usize) -> Resu
     Ok(())
 }
 
-/// Values read as Helm reads YAML/JSON: every number a float64.
+/// Values read as Helm reads JSON: every number a float64.
 fn json_to_value(v: serde_json::Value) -> Value {
     Value::from_json_helm(&v)
 }
 
 /// Helm's fromYaml: a map, or a map holding `Error` on failure.
 pub fn from_yaml(s: &str) -> Value {
-    match serde_yaml::from_str::<serde_json::Value>(s) {
-        Ok(serde_json::Value::Null) => Value::map(Map::new()),
-        Ok(v @ serde_json::Value::Object(_)) => json_to_value(v),
-        Ok(_) => error_map(
-            "error unmarshaling JSON: while decoding JSON: json: cannot unmarshal array into Go value of type map[string]interface {}",
-        ),
+    match crate::yaml11::parse(s) {
+        Ok(None) | Ok(Some(Value::Nil)) => Value::map(Map::new()),
+        Ok(Some(v @ Value::Map(_))) => v,
+        Ok(Some(other)) => error_map(&format!(
+            "error unmarshaling JSON: while decoding JSON: json: cannot unmarshal {} into Go value of type map[string]interface {{}}",
+            json_kind(&other)
+        )),
         Err(e) => error_map(&format!("error converting YAML to JSON: {e}")),
     }
 }
 
 /// Helm's fromYamlArray: a list, or a one-element list holding the error.
 pub fn from_yaml_array(s: &str) -> Value {
-    match serde_yaml::from_str::<serde_json::Value>(s) {
-        Ok(serde_json::Value::Null) => Value::list(Vec::new()),
-        Ok(v @ serde_json::Value::Array(_)) => json_to_value(v),
-        Ok(_) => Value::list(vec![Value::str(
-            "error unmarshaling JSON: while decoding JSON: json: cannot unmarshal object into Go value of type []interface {}",
-        )]),
+    match crate::yaml11::parse(s) {
+        Ok(None) | Ok(Some(Value::Nil)) => Value::list(Vec::new()),
+        Ok(Some(v @ Value::List(_))) => v,
+        Ok(Some(other)) => Value::list(vec![Value::str(format!(
+            "error unmarshaling JSON: while decoding JSON: json: cannot unmarshal {} into Go value of type []interface {{}}",
+            json_kind(&other)
+        ))]),
         Err(e) => Value::list(vec![Value::str(format!(
             "error converting YAML to JSON: {e}"
         ))]),
+    }
+}
+
+fn json_kind(v: &Value) -> &'static str {
+    match v {
+        Value::List(_) => "array",
+        Value::Map(_) => "object",
+        Value::Str(_) => "string",
+        Value::Bool(_) => "bool",
+        _ => "number",
     }
 }
 

@@ -209,3 +209,31 @@ proptest! {
         let _ = render(&[("t", &wrapped)], limits);
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 2000, ..ProptestConfig::default() })]
+
+    #[test]
+    fn random_yaml_never_panics(text in "[-a-z0-9:&*!|>'\"\\[\\]{},#<~ \n]{0,80}") {
+        let _ = gotemplate::parse_yaml(&text);
+    }
+}
+
+#[test]
+fn yaml_alias_bombs_are_bounded() {
+    let mut doc = String::from("a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n");
+    for i in 1..12 {
+        let p = i - 1;
+        doc.push_str(&format!(
+            "a{i}: &a{i} [*a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}]\n"
+        ));
+    }
+    // aliases share the node, so reading is cheap; printing is bounded by the output limit
+    let v = gotemplate::parse_yaml(&doc).unwrap();
+    let mut set = TemplateSet::with_limits(Limits {
+        output_bytes: 1 << 20,
+        ..Limits::default()
+    });
+    set.parse("t", "{{ toJson . }}").unwrap();
+    assert!(set.execute("t", &v).is_err());
+}

@@ -201,5 +201,10 @@ case("kinds_types", "{{ kindOf .Values.m }} {{ kindOf .Values.l }} {{ kindOf .Va
 case("dig_pick_omit", "{{ dig \"b\" \"def\" .Values.a }} {{ dig \"x\" \"y\" \"def\" .Values.a }} {{ dig \"a\" \"b\" \"def\" (dict \"a\" .Values.a) }} {{ pick .Values.a \"b\" }} {{ omit .Values.a \"b\" }} {{ mustMergeOverwrite (dict \"a\" 1) (dict \"a\" 2) }}", {"a": {"b": "B", "c": "C"}})
 case("pretty_json_yaml_array", "{{ toPrettyJson .Values }}\n{{ toPrettyJson (list) }} {{ toPrettyJson (dict) }}\n{{ fromYamlArray \"- a\\n- b: 1\" }} {{ index (fromYamlArray \"a: 1\") 0 }}", {"a": [1, {"b": None}], "c": {}})
 
+
+# --- round 4: YAML 1.1 reading
+case("fromYaml_inf", "{{ (fromYaml \"k: .inf\").Error }}")
+case("fromYaml_yaml11", "{{ $y := fromYaml .Values.doc }}{{ range $k, $v := $y }}{{ $k }}={{ $v }}({{ kindOf $v }}) {{ end }}", {"doc": "a: yes\nb: off\nc: 0777\nd: 0x1F\ne: 1_000\nf: 1.5e3\ng: ~\nh: 'yes'\ni: \"1\"\nj: 2001-12-14\nl: [y, n, On]\nm: &anc {x: 1}\nn: *anc\no:\n  <<: *anc\n  z: 2\n1: one\ntrue: t\np: |\n  lit\nq: >\n  folded\n  text\n"})
+
 json.dump(C, open(sys.argv[1], "w"), indent=1)
 print(len(C))
