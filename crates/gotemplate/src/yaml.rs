@@ -293,9 +293,9 @@ fn is_printable(c: char) -> bool {
         || (0x10000..=0x10ffff).contains(&u)
 }
 
-fn double_quoted(s: &str) -> String {
-    let mut out = String::from("\"");
-    for c in s.chars() {
+fn escape_dq(c: char) -> String {
+    let mut out = String::new();
+    {
         match c {
             '"' => out.push_str("\\\""),
             '\\' => out.push_str("\\\\"),
@@ -323,6 +323,39 @@ fn double_quoted(s: &str) -> String {
                 }
             }
             c => out.push(c),
+        }
+    }
+    out
+}
+
+/// A double-quoted scalar, folded at 80 columns as libyaml's emitter does:
+/// a space past the width becomes a line break (escaped with `\` when the
+/// next character is a space too).
+fn double_quoted(s: &str, indent: usize, start_col: usize) -> String {
+    let chars: Vec<char> = s.chars().collect();
+    let mut out = String::from("\"");
+    let mut col = start_col + 1;
+    let mut spaces = false;
+    for (i, &c) in chars.iter().enumerate() {
+        if c == ' ' {
+            if !spaces && col > 80 && i != 0 && i + 1 != chars.len() {
+                out.push('\n');
+                out.push_str(&" ".repeat(indent));
+                col = indent;
+                if chars.get(i + 1) == Some(&' ') {
+                    out.push('\\');
+                    col += 1;
+                }
+            } else {
+                out.push(' ');
+                col += 1;
+            }
+            spaces = true;
+        } else {
+            let e = escape_dq(c);
+            col += e.chars().count();
+            out.push_str(&e);
+            spaces = false;
         }
     }
     out.push('"');
@@ -364,10 +397,10 @@ fn scalar_string(s: &str, indent: usize, col: usize) -> String {
         {
             return literal(s, indent);
         }
-        return double_quoted(s);
+        return double_quoted(s, indent, col);
     }
     if resolves_non_string(s) {
-        return double_quoted(s);
+        return double_quoted(s, indent, col);
     }
     if plain_allowed(s) {
         return fold(s, indent, col);
@@ -377,7 +410,7 @@ fn scalar_string(s: &str, indent: usize, col: usize) -> String {
     {
         return format!("'{}'", fold(&s.replace('\'', "''"), indent, col + 1));
     }
-    double_quoted(s)
+    double_quoted(s, indent, col)
 }
 
 fn literal(s: &str, indent: usize) -> String {

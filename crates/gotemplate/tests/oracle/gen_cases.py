@@ -206,5 +206,22 @@ case("pretty_json_yaml_array", "{{ toPrettyJson .Values }}\n{{ toPrettyJson (lis
 case("fromYaml_inf", "{{ (fromYaml \"k: .inf\").Error }}")
 case("fromYaml_yaml11", "{{ $y := fromYaml .Values.doc }}{{ range $k, $v := $y }}{{ $k }}={{ $v }}({{ kindOf $v }}) {{ end }}", {"doc": "a: yes\nb: off\nc: 0777\nd: 0x1F\ne: 1_000\nf: 1.5e3\ng: ~\nh: 'yes'\ni: \"1\"\nj: 2001-12-14\nl: [y, n, On]\nm: &anc {x: 1}\nn: *anc\no:\n  <<: *anc\n  z: 2\n1: one\ntrue: t\np: |\n  lit\nq: >\n  folded\n  text\n"})
 
+
+# --- round 5: YAML folding of long scalars
+L = "word " * 30
+case("yaml_folding", "{{ toYaml .Values }}", {
+    "plain": L.strip(),
+    "inlist": [L.strip(), {"k": L.strip()}],
+    "quoted": "'" + L.strip(),
+    "colon": "x: " + L.strip(),
+    "doublespace": "aaaa  bbbb " * 12,
+    "nospaces": "x" * 120,
+    "deep": {"deeper": {"deepest": L.strip()}},
+    "verylongkeyname_verylongkeyname_verylongkeyname_verylongkeyname_verylongkeyname": "v v v v v v v v v v v v v v v",
+    "numstr": "1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20 21 22 23 24 25 26 27 28 29 30 31 32",
+    "dq": "true " + L,
+    "ml": "line one\n" + L + "\n",
+})
+
 json.dump(C, open(sys.argv[1], "w"), indent=1)
 print(len(C))
