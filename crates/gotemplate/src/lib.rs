@@ -53,6 +53,81 @@ impl Error {
     }
 }
 
+impl Error {
+    /// The message as Helm 4 prints it: parse errors as `parse error at
+    /// (FILE:LINE): ...`, `required`/`fail` as `execution error at
+    /// (FILE:LINE:COL): MESSAGE`, a chain of plain execution errors (through
+    /// `include`) as one `FILE:LINE:COL` / `executing "NAME" at <NODE>:` /
+    /// message block per template, and any other error (a function's own,
+    /// `tpl`'s) in Go's form.
+    pub fn helm_message(&self) -> String {
+        match self.kind {
+            ErrorKind::Parse => match self
+                .message
+                .strip_prefix("template: ")
+                .and_then(|r| r.split_once(": "))
+            {
+                Some((loc, msg)) => format!("parse error at ({loc}): {msg}"),
+                None => self.message.clone(),
+            },
+            ErrorKind::Limit => self.message.clone(),
+            ErrorKind::Exec => helm_exec_message(&self.message),
+        }
+    }
+}
+
+/// One `template: LOC: executing "NAME" at <NODE>: ` segment of a Go message.
+fn split_segment(m: &str) -> Option<(&str, &str, &str, &str)> {
+    let rest = m.strip_prefix("template: ")?;
+    let (loc, rest) = rest.split_once(": executing \"")?;
+    let (name, rest) = rest.split_once("\" at <")?;
+    let (node, msg) = rest.split_once(">: ")?;
+    Some((loc, name, node, msg))
+}
+
+fn helm_exec_message(m: &str) -> String {
+    let Some((loc, _, _, first_msg)) = split_segment(m) else {
+        return m.to_string();
+    };
+    for f in ["required", "fail"] {
+        let marker = format!("error calling {f}: ");
+        if let Some(i) = first_msg.rfind(&marker)
+            && !first_msg[..i].contains("error calling tpl")
+        {
+            return format!(
+                "execution error at ({loc}): {}",
+                &first_msg[i + marker.len()..]
+            );
+        }
+    }
+    let mut blocks = Vec::new();
+    let mut cur = m;
+    loop {
+        let Some((loc, name, node, msg)) = split_segment(cur) else {
+            return m.to_string();
+        };
+        if let Some(inner) = msg.strip_prefix("error calling include: ") {
+            blocks.push(format!(
+                "{loc}\n  executing \"{name}\" at <{node}>:\n    error calling include:"
+            ));
+            if split_segment(inner).is_some() {
+                cur = inner;
+                continue;
+            }
+            blocks.push(inner.to_string());
+            break;
+        }
+        if msg.starts_with("error calling ") {
+            return m.to_string();
+        }
+        blocks.push(format!(
+            "{loc}\n  executing \"{name}\" at <{node}>:\n    {msg}"
+        ));
+        break;
+    }
+    blocks.join("\n")
+}
+
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.message)

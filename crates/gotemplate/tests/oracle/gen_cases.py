@@ -223,5 +223,15 @@ case("yaml_folding", "{{ toYaml .Values }}", {
     "ml": "line one\n" + L + "\n",
 })
 
+
+# --- round 6: Helm's error wording through include/template/tpl
+H = {"_h.tpl": "{{ define \"req\" }}\n{{ required \"inner required\" .Values.nope }}{{ end }}{{ define \"gt\" }}{{ gt 1 2.0 }}{{ end }}{{ define \"two\" }}{{ include \"np\" . }}{{ end }}{{ define \"np\" }}{{ .Values.a.b }}{{ end }}{{ define \"tp\" }}{{ template \"np\" . }}{{ end }}"}
+case("err_required_in_include", "x\n{{ include \"req\" . }}", {}, H)
+case("err_func_in_include", "{{ include \"gt\" . }}", {}, H)
+case("err_include_twice", "{{ include \"two\" . }}", {}, H)
+case("err_template_in_include", "{{ include \"tp\" . }}", {}, H)
+case("err_template_call", "{{ template \"np\" . }}", {}, H)
+case("err_fail_in_tpl", "{{ tpl \"{{ fail \\\"in tpl\\\" }}\" . }}")
+
 json.dump(C, open(sys.argv[1], "w"), indent=1)
 print(len(C))
