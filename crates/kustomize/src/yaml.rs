@@ -266,8 +266,30 @@ enum Frame {
 struct JsonLoader {
     stack: Vec<Frame>,
     docs: Vec<Value>,
-    anchors: std::collections::HashMap<usize, Value>,
+    /// Anchored values and how many nodes each holds.
+    anchors: std::collections::HashMap<usize, (Value, usize)>,
+    /// Nodes added by expanding aliases so far, against [`MAX_ALIAS_NODES`].
+    alias_nodes: usize,
     error: Option<(usize, usize, String)>,
+}
+
+/// How many nodes aliases may add to one document: the reader bounds itself, so no caller
+/// can forget to (the same bound as gitfleet's other YAML readers).
+pub const MAX_ALIAS_NODES: usize = 100_000;
+
+/// Nodes in a value, counted without recursion.
+fn node_count(v: &Value) -> usize {
+    let mut n = 0;
+    let mut todo = vec![v];
+    while let Some(v) = todo.pop() {
+        n += 1;
+        match v {
+            Value::Array(items) => todo.extend(items),
+            Value::Object(map) => todo.extend(map.values()),
+            _ => {}
+        }
+    }
+    n
 }
 
 fn key_text(v: &Value) -> String {
@@ -281,7 +303,7 @@ fn key_text(v: &Value) -> String {
 impl JsonLoader {
     fn push(&mut self, v: Value, anchor: usize, mark: Marker) {
         if anchor > 0 {
-            self.anchors.insert(anchor, v.clone());
+            self.anchors.insert(anchor, (v.clone(), node_count(&v)));
         }
         match self.stack.last_mut() {
             None => self.docs.push(v),
@@ -445,7 +467,17 @@ impl MarkedEventReceiver for JsonLoader {
                 self.push(v, anchor, mark);
             }
             Event::Alias(id) => {
-                let v = self.anchors.get(&id).cloned().unwrap_or(Value::Null);
+                let (v, nodes) = self.anchors.get(&id).cloned().unwrap_or((Value::Null, 1));
+                self.alias_nodes += nodes;
+                if self.alias_nodes > MAX_ALIAS_NODES {
+                    self.error = Some((
+                        mark.line(),
+                        mark.col() + 1,
+                        format!("YAML aliases expand to more than {MAX_ALIAS_NODES} nodes"),
+                    ));
+                    self.stack.clear();
+                    return;
+                }
                 self.push(v, 0, mark);
             }
             Event::SequenceStart(anchor, _) => self.stack.push(Frame::Seq(Vec::new(), anchor)),
@@ -525,6 +557,19 @@ mod tests {
                 .2
                 .contains("deeper than 128 levels")
         );
+    }
+
+    #[test]
+    fn alias_bombs_are_refused() {
+        let mut bomb = String::from("a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n");
+        for i in 1..9 {
+            let p = i - 1;
+            bomb.push_str(&format!(
+                "a{i}: &a{i} [*a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}]\n"
+            ));
+        }
+        let e = load(&bomb).unwrap_err();
+        assert!(e.2.contains("aliases expand to more than"), "{e:?}");
     }
 
     #[test]
