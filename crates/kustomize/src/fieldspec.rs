@@ -138,37 +138,6 @@ fn visit_key<E>(
     result
 }
 
-/// Reads every field the path names (lists entered implicitly), without changing anything.
-pub fn get<'a>(value: &'a Value, path: &[String], out: &mut Vec<&'a Value>) {
-    match value {
-        Value::Array(items) => {
-            for item in items {
-                get(item, path, out);
-            }
-        }
-        Value::Object(map) => match path.split_first() {
-            None => out.push(value),
-            Some((first, rest)) => {
-                if let Some(child) = map.get(first) {
-                    if rest.is_empty() {
-                        out.push(child);
-                    } else {
-                        get(child, rest, out);
-                    }
-                }
-            }
-        },
-        _ if path.is_empty() => out.push(value),
-        _ => {}
-    }
-}
-
-/// Parses a YAML table of field specs (as kustomize keeps its defaults): a mapping from a
-/// section name to a list of specs, or a plain list.
-pub fn parse_table(yaml: &str) -> Vec<FieldSpec> {
-    serde_yaml::from_str(yaml).expect("built-in field spec tables are valid")
-}
-
 /// A name reference rule: fields (`field_specs`) in other objects that hold the name of an
 /// object of this group/version/kind (kustomize's `nameReference` entries).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]

@@ -357,7 +357,7 @@ fn unknown_field_hint(mut d: Diag) -> Diag {
         .iter()
         .map(|c| {
             (
-                edit_distance(&field.to_ascii_lowercase(), &c.to_ascii_lowercase()),
+                strsim::levenshtein(&field.to_ascii_lowercase(), &c.to_ascii_lowercase()),
                 *c,
             )
         })
@@ -375,19 +375,4 @@ fn unknown_field_hint(mut d: Diag) -> Diag {
         d.hint = Some(format!("did you mean `{c}`?"));
     }
     d
-}
-
-fn edit_distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut prev: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut cur = vec![i + 1; b.len() + 1];
-        for (j, cb) in b.iter().enumerate() {
-            cur[j + 1] = (prev[j] + usize::from(ca != *cb))
-                .min(prev[j + 1] + 1)
-                .min(cur[j] + 1);
-        }
-        prev = cur;
-    }
-    prev[b.len()]
 }
