@@ -210,6 +210,10 @@ impl State {
                 if pipe.decl.is_empty() {
                     let s = match &v {
                         Value::Nil => "<no value>".to_string(),
+                        Value::Object(o) => match o.template_text() {
+                            Some(t) => t,
+                            None => sprint_value(&v),
+                        },
                         v => sprint_value(v),
                     };
                     self.write(&s)?;
@@ -284,7 +288,7 @@ impl State {
         else_list: Option<&[Node]>,
     ) -> R<Flow> {
         let mark = self.vars.len();
-        let val = self.eval_pipeline(dot, pipe)?;
+        let val = self.eval_pipeline(dot, pipe)?.plain();
         let decl = &pipe.decl;
         let (len, entries): (i64, Vec<(String, Value)>) = match &val {
             Value::List(l) => (l.len() as i64, Vec::new()),
@@ -409,7 +413,7 @@ impl State {
         match first {
             Arg::Field(pos, idents) => {
                 self.at(*pos, first.to_string());
-                self.field_chain(dot.clone(), idents, cmd, &final_, first)
+                self.field_chain(dot, dot.clone(), idents, cmd, &final_, first)
             }
             Arg::Var(pos, name, idents) => {
                 self.at(*pos, first.to_string());
@@ -418,13 +422,13 @@ impl State {
                     self.not_a_function(cmd, &final_)?;
                     return Ok(v);
                 }
-                self.field_chain(v, idents, cmd, &final_, first)
+                self.field_chain(dot, v, idents, cmd, &final_, first)
             }
             Arg::Chain(pos, node, idents) => {
                 self.at(*pos, first.to_string());
                 let v = self.eval_arg_any(dot, node)?;
                 self.at(*pos, first.to_string());
-                self.field_chain(v, idents, cmd, &final_, first)
+                self.field_chain(dot, v, idents, cmd, &final_, first)
             }
             Arg::Ident(pos, name) => {
                 self.at(*pos, name.clone());
@@ -451,6 +455,7 @@ impl State {
 
     fn field_chain(
         &mut self,
+        dot: &Value,
         recv: Value,
         idents: &[String],
         cmd: &Command,
@@ -458,19 +463,56 @@ impl State {
         node: &Arg,
     ) -> R<Value> {
         let has_args = (cmd.args.len() > 1 || final_.is_some()) && std::ptr::eq(node, &cmd.args[0]);
-        self.walk_fields(recv, idents, has_args)
+        let call = has_args.then_some((dot, cmd, final_));
+        self.walk_fields(recv, idents, call)
     }
 
-    fn walk_fields(&mut self, mut v: Value, idents: &[String], args_on_last: bool) -> R<Value> {
+    fn walk_fields(
+        &mut self,
+        mut v: Value,
+        idents: &[String],
+        call: Option<(&Value, &Command, &Option<Value>)>,
+    ) -> R<Value> {
         // whether v is a map element (static type interface {})
         let mut typed = false;
         for (i, id) in idents.iter().enumerate() {
-            let has_args = args_on_last && i + 1 == idents.len();
+            let last = i + 1 == idents.len();
             let was_map = matches!(v, Value::Map(_));
-            v = self.eval_field(&v, id, has_args, typed)?;
+            v = match (&v, call) {
+                (Value::Object(o), Some((dot, cmd, final_))) if last => {
+                    let o = o.clone();
+                    let mut args = Vec::with_capacity(cmd.args.len());
+                    for a in &cmd.args[1..] {
+                        args.push(self.eval_arg_any(dot, a)?);
+                    }
+                    if let Some(f) = final_ {
+                        args.push(f.clone());
+                    }
+                    self.at(cmd.args[0].pos(), cmd.args[0].to_string());
+                    self.member(&*o, id, &args)?
+                }
+                _ => self.eval_field(&v, id, last && call.is_some(), typed)?,
+            };
             typed = was_map;
         }
         Ok(v)
+    }
+
+    fn member(&mut self, o: &dyn crate::value::Object, name: &str, args: &[Value]) -> R<Value> {
+        self.step()?;
+        match o.member(name, args) {
+            Some(Ok(v)) => {
+                if let Value::Str(s) = &v {
+                    self.charge_output(s.len())?;
+                }
+                Ok(v)
+            }
+            Some(Err(m)) => Err(Fail::Msg(m)),
+            None => Err(Fail::Msg(format!(
+                "can't evaluate field {name} in type {}",
+                o.type_name()
+            ))),
+        }
     }
 
     /// Go's evalField on a map-typed world. `from_map` is whether the receiver
@@ -490,6 +532,10 @@ impl State {
                 "nil pointer evaluating interface {{}}.{name}"
             ))),
             Value::Nil => Ok(Value::Nil),
+            Value::Object(o) => {
+                let o = o.clone();
+                self.member(&*o, name, &[])
+            }
             v => Err(Fail::Msg(format!(
                 "can't evaluate field {name} in type {}",
                 if from_map {
@@ -510,15 +556,15 @@ impl State {
             Arg::Bool(_, b) => Ok(Value::Bool(*b)),
             Arg::Number(_, _, n) => Ok(num_value(*n)),
             Arg::Str(_, _, s) => Ok(Value::str(s.as_str())),
-            Arg::Field(_, idents) => self.walk_fields(dot.clone(), idents, false),
+            Arg::Field(_, idents) => self.walk_fields(dot.clone(), idents, None),
             Arg::Var(_, name, idents) => {
                 let v = self.var(name)?;
-                self.walk_fields(v, idents, false)
+                self.walk_fields(v, idents, None)
             }
             Arg::Chain(_, node, idents) => {
                 let v = self.eval_arg_any(dot, node)?;
                 self.at(a.pos(), a.to_string());
-                self.walk_fields(v, idents, false)
+                self.walk_fields(v, idents, None)
             }
             Arg::Pipe(_, p) => self.eval_pipeline(dot, p),
             Arg::Ident(pos, name) => {
@@ -669,6 +715,13 @@ impl State {
                 .unwrap_or(P::Any);
             vals.push(self.validate(f, p)?);
         }
+        if PLAIN_ARGS.contains(&name) {
+            for v in vals.iter_mut() {
+                if let Value::Object(o) = v {
+                    *v = o.to_value();
+                }
+            }
+        }
         self.step()?;
         self.at(cmd.pos, cmd_text);
         match (func.f)(self, dot, vals) {
@@ -720,6 +773,14 @@ impl State {
         Ok(sub.out)
     }
 }
+
+/// Functions that see an object's plain data (a Go map or slice) rather than
+/// the object: comparisons, `len`, `index` and the collection helpers.
+const PLAIN_ARGS: &[&str] = &[
+    "eq", "ne", "lt", "le", "gt", "ge", "len", "index", "slice", "empty", "keys", "values",
+    "hasKey", "get", "dig", "sortAlpha", "has", "first", "last", "rest", "initial", "join",
+    "toStrings", "uniq", "without", "compact", "reverse", "pick", "omit", "deepCopy",
+];
 
 pub(crate) fn num_value(n: Num) -> Value {
     match n {

@@ -363,6 +363,7 @@ fn go_kind(v: &Value) -> &'static str {
         Value::Str(_) => "string",
         Value::List(_) => "slice",
         Value::Map(_) => "map",
+        Value::Object(o) => go_kind(&o.to_value()),
     }
 }
 
@@ -415,7 +416,7 @@ fn go_path_base(p: &str) -> String {
 
 fn go_len(_: &mut State, _: &Value, a: Vec<Value>) -> R<Value> {
     match &a[0] {
-        Value::Str(s) => Ok(Value::Int(s.len() as i64)),
+        Value::Str(s) => Ok(Value::Int(crate::value::to_go_bytes(s).len() as i64)),
         Value::List(l) => Ok(Value::Int(l.len() as i64)),
         Value::Map(m) => Ok(Value::Int(m.borrow().len() as i64)),
         Value::Nil => msg("len of nil pointer"),
@@ -526,30 +527,51 @@ fn indent(n: i64, s: &str) -> String {
     format!("{pad}{}", s.replace('\n', &format!("\n{pad}")))
 }
 
+/// mergo's map merge as sprig calls it: `merge` fills keys that are missing
+/// or empty in `dst`; `mergeOverwrite` sets every key of `src` (empty values
+/// and nil included), except that a map or list never replaces a non-empty
+/// non-map value; maps merge recursively either way.
 fn merge_into(dst: &Rc<std::cell::RefCell<Map>>, src: &Map, overwrite: bool, depth: usize) {
     if depth > crate::value::MAX_DEPTH {
         return;
     }
     for (k, sv) in src {
         let dv = dst.borrow().get(k).cloned();
-        match (dv, sv) {
+        match (&dv, sv) {
             (Some(Value::Map(d)), Value::Map(s)) => {
-                if Rc::ptr_eq(&d, s) {
+                if Rc::ptr_eq(d, s) {
                     continue;
                 }
                 let s = s.borrow().clone();
-                merge_into(&d, &s, overwrite, depth + 1);
+                merge_into(d, &s, overwrite, depth + 1);
             }
-            (Some(d), sv) if !empty(&d) => {
-                if overwrite && !empty(sv) && !matches!((&d, sv), (Value::Map(_), Value::Map(_))) {
+            (_, Value::Nil) => {
+                if overwrite {
+                    dst.borrow_mut().insert(k.clone(), Value::Nil);
+                }
+            }
+            (Some(d), Value::Map(_)) if !empty(d) => {}
+            (Some(d), _) if !empty(d) => {
+                if overwrite {
                     dst.borrow_mut().insert(k.clone(), sv.clone());
                 }
             }
-            (_, sv) => {
+            _ => {
                 dst.borrow_mut().insert(k.clone(), sv.clone());
             }
         }
     }
+}
+
+/// Go's strings.Split: an empty separator splits into characters.
+fn go_split<'a>(text: &'a str, sep: &str) -> Vec<&'a str> {
+    if sep.is_empty() {
+        return text
+            .char_indices()
+            .map(|(i, c)| &text[i..i + c.len_utf8()])
+            .collect();
+    }
+    text.split(sep).collect()
 }
 
 fn until_step(start: i64, stop: i64, step: i64, st: &mut State) -> R<Vec<Value>> {
@@ -914,16 +936,16 @@ table! {
     "toStrings" => [Any] => |_, _, a| Ok(Value::list(strslice(&a[0]).into_iter().map(Value::from).collect()));
     "join" => [S, Any] => |_, _, a| ok_str(strslice(&a[1]).join(s(&a[0])));
     "split" => [S, S] => |_, _, a| {
-        let m: Map = s(&a[1]).split(s(&a[0])).enumerate().map(|(k, p)| (format!("_{k}"), Value::from(p))).collect();
+        let m: Map = go_split(s(&a[1]), s(&a[0])).into_iter().enumerate().map(|(k, p)| (format!("_{k}"), Value::from(p))).collect();
         Ok(Value::map(m))
     };
-    "splitList" => [S, S] => |_, _, a| Ok(Value::list(s(&a[1]).split(s(&a[0])).map(Value::from).collect()));
-    "b64enc" => [S] => |_, _, a| ok_str(base64::engine::general_purpose::STANDARD.encode(s(&a[0])));
+    "splitList" => [S, S] => |_, _, a| Ok(Value::list(go_split(s(&a[1]), s(&a[0])).into_iter().map(Value::from).collect()));
+    "b64enc" => [S] => |_, _, a| ok_str(base64::engine::general_purpose::STANDARD.encode(crate::value::to_go_bytes(s(&a[0]))));
     "b64dec" => [S] => |_, _, a| ok_str(match base64::engine::general_purpose::STANDARD.decode(s(&a[0])) {
         Ok(b) => String::from_utf8_lossy(&b).into_owned(),
         Err(e) => e.to_string(),
     });
-    "sha256sum" => [S] => |_, _, a| ok_str(sha2::Sha256::digest(s(&a[0]).as_bytes()).iter().map(|b| format!("{b:02x}")).collect::<String>());
+    "sha256sum" => [S] => |_, _, a| ok_str(sha2::Sha256::digest(crate::value::to_go_bytes(s(&a[0]))).iter().map(|b| format!("{b:02x}")).collect::<String>());
     "regexMatch" => [S, S] => |_, _, a| Ok(Value::Bool(regex(s(&a[0]))?.is_match(s(&a[1]))));
     "regexReplaceAll" => [S, S, S] => |_, _, a| ok_str(regex(s(&a[0]))?.replace_all(s(&a[1]), go_repl(s(&a[2])).as_str()).into_owned());
     "semverCompare" => [S, S] => |_, _, a| Ok(Value::Bool(semver_compare(s(&a[0]), s(&a[1]))?));
@@ -1083,4 +1105,18 @@ table! {
     "mod" => [Any, Any] => |_, _, a| num_op(&a, |x, y| x.checked_rem(y), "integer divide by zero");
     "max" => [Any], ...Any => |_, _, a| Ok(Value::Int(a.iter().map(to_i64).max().unwrap_or(0)));
     "min" => [Any], ...Any => |_, _, a| Ok(Value::Int(a.iter().map(to_i64).min().unwrap_or(0)));
+}
+
+/// Whether `version` satisfies `constraint` (Masterminds/semver, as
+/// `semverCompare` and Helm's dependency and repository resolution use it).
+pub fn semver_matches(constraint: &str, version: &str) -> Result<bool, String> {
+    semver_compare(constraint, version).map_err(|e| match e {
+        Fail::Msg(m) => m,
+        Fail::Done(e) => e.message,
+    })
+}
+
+/// Orders two versions by semver precedence; `None` when either is not a version.
+pub fn semver_order(a: &str, b: &str) -> Option<std::cmp::Ordering> {
+    Some(cmp_ver(&parse_ver(a)?, &parse_ver(b)?))
 }

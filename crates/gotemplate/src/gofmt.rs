@@ -99,6 +99,10 @@ fn write_value(out: &mut String, v: &Value, depth: usize) {
         Value::Int(i) => out.push_str(&i.to_string()),
         Value::Float(f) => out.push_str(&format_float_g(*f)),
         Value::Str(s) => out.push_str(s),
+        Value::Object(o) => match o.display() {
+            Some(s) => out.push_str(&s),
+            None => write_value(out, &o.to_value(), depth + 1),
+        },
         Value::List(l) => {
             out.push('[');
             for (i, x) in l.iter().enumerate() {
@@ -438,6 +442,20 @@ pub fn sprintf(format: &str, args: &[Value]) -> String {
         }
         match args.get(argi) {
             None => out.push_str(&format!("%!{verb}(MISSING)")),
+            Some(v) if verb == 'T' => {
+                let t = match v {
+                    Value::Nil => "<nil>",
+                    v => v.type_name(),
+                };
+                out.push_str(&pad(t.to_string(), &spec, false));
+            }
+            Some(Value::Object(o)) => {
+                let plain = match o.display() {
+                    Some(s) => Value::str(s),
+                    None => o.to_value(),
+                };
+                out.push_str(&fmt_one(&plain, verb, &spec))
+            }
             Some(v) => out.push_str(&fmt_one(v, verb, &spec)),
         }
         argi += 1;

@@ -22,7 +22,8 @@ use std::collections::HashMap;
 use std::fmt;
 use std::rc::Rc;
 
-pub use value::{Map, Value};
+pub use funcs::{semver_matches, semver_order};
+pub use value::{Map, Object, Value};
 
 use parse::{Parser, Tree};
 
@@ -219,6 +220,12 @@ impl TemplateSet {
 /// document only (`Value::Nil` for an empty one).
 pub fn parse_yaml(text: &str) -> Result<Value, String> {
     Ok(yaml11::parse(text)?.unwrap_or_default())
+}
+
+/// Encodes a value as Helm's `toYaml` does (sigs.k8s.io/yaml: sorted keys,
+/// go-yaml v2 scalars), with the trailing newline.
+pub fn to_yaml(v: &Value) -> Result<String, String> {
+    yaml::to_yaml(v)
 }
 
 pub(crate) fn add_parse(

@@ -22,6 +22,31 @@ pub enum Value {
     Str(Rc<str>),
     List(Rc<Vec<Value>>),
     Map(Rc<RefCell<Map>>),
+    /// A Go value with fields and methods (Helm's `.Files`,
+    /// `.Capabilities.APIVersions`, ...).
+    Object(Rc<dyn Object>),
+}
+
+/// A value with fields and methods, as Helm's render context holds them
+/// (`.Files.Get "x"`, `.Capabilities.APIVersions.Has "apps/v1"`).
+pub trait Object: std::fmt::Debug {
+    /// Go's type name, as error messages print it.
+    fn type_name(&self) -> &'static str;
+    /// The field or method `name` called with `args` (empty for a field or a
+    /// method without arguments); `None` when the type has no such member.
+    fn member(&self, name: &str, args: &[Value]) -> Option<Result<Value, String>>;
+    /// The value as plain data: what `range`, `len`, `index`, `toYaml` and
+    /// comparisons see.
+    fn to_value(&self) -> Value;
+    /// How Go's fmt prints it (`print`, `printf`, `quote`), when not as its plain data.
+    fn display(&self) -> Option<String> {
+        None
+    }
+    /// How an action prints it (`{{ .X }}`), when that differs from fmt: a
+    /// `String()` method on the pointer is used by text/template only.
+    fn template_text(&self) -> Option<String> {
+        self.display()
+    }
 }
 
 impl Value {
@@ -45,6 +70,7 @@ impl Value {
             Value::Str(_) => "string",
             Value::List(_) => "[]interface {}",
             Value::Map(_) => "map[string]interface {}",
+            Value::Object(o) => o.type_name(),
         }
     }
 
@@ -58,6 +84,7 @@ impl Value {
             Value::Str(s) => !s.is_empty(),
             Value::List(l) => !l.is_empty(),
             Value::Map(m) => !m.borrow().is_empty(),
+            Value::Object(o) => o.to_value().truth(),
         }
     }
 
@@ -129,6 +156,15 @@ impl Value {
                     .map(|(k, x)| (k.clone(), x.to_json_depth(depth + 1)))
                     .collect(),
             ),
+            Value::Object(o) => o.to_value().to_json_depth(depth + 1),
+        }
+    }
+
+    /// The value itself, or an object's plain data.
+    pub fn plain(&self) -> Value {
+        match self {
+            Value::Object(o) => o.to_value(),
+            v => v.clone(),
         }
     }
 
@@ -198,4 +234,37 @@ impl From<i64> for Value {
     fn from(i: i64) -> Value {
         Value::Int(i)
     }
+}
+
+/// Go strings hold bytes, a Rust `str` holds UTF-8: bytes that are not valid
+/// UTF-8 (a binary file read with `.Files.Get`) are carried as the
+/// private-use characters U+10FF00 + byte, and [`to_go_bytes`] restores them
+/// where bytes are consumed (`b64enc`, `sha256sum`, `len`).
+pub fn from_go_bytes(b: &[u8]) -> String {
+    let mut out = String::with_capacity(b.len());
+    for chunk in b.utf8_chunks() {
+        out.push_str(chunk.valid());
+        for &x in chunk.invalid() {
+            out.push(char::from_u32(0x10FF00 + x as u32).unwrap_or('\u{FFFD}'));
+        }
+    }
+    out
+}
+
+/// The bytes a string stands for (see [`from_go_bytes`]).
+pub fn to_go_bytes(s: &str) -> std::borrow::Cow<'_, [u8]> {
+    if !s.chars().any(|c| (0x10FF00..=0x10FFFF).contains(&(c as u32))) {
+        return std::borrow::Cow::Borrowed(s.as_bytes());
+    }
+    let mut out = Vec::with_capacity(s.len());
+    for c in s.chars() {
+        let u = c as u32;
+        if (0x10FF00..=0x10FFFF).contains(&u) {
+            out.push((u - 0x10FF00) as u8);
+        } else {
+            let mut buf = [0u8; 4];
+            out.extend_from_slice(c.encode_utf8(&mut buf).as_bytes());
+        }
+    }
+    std::borrow::Cow::Owned(out)
 }

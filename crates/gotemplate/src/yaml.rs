@@ -83,6 +83,7 @@ fn write_json(out: &mut String, v: &Value, depth: usize) -> Result<(), String> {
             out.push_str(&json_float(*f))
         }
         Value::Str(s) => json_string(out, s),
+        Value::Object(o) => write_json(out, &o.to_value(), depth + 1)?,
         Value::List(l) => {
             out.push('[');
             for (i, x) in l.iter().enumerate() {
@@ -444,6 +445,9 @@ fn literal(s: &str, indent: usize) -> String {
 }
 
 fn scalar(v: &Value, indent: usize, col: usize) -> Option<String> {
+    if let Value::Object(o) = v {
+        return scalar(&o.to_value(), indent, col);
+    }
     Some(match v {
         Value::Nil => "null".into(),
         Value::Bool(b) => b.to_string(),
@@ -487,6 +491,9 @@ fn write_block(out: &mut String, v: &Value, indent: usize, depth: usize) -> Resu
     too_long(out)?;
     if depth > MAX_DEPTH {
         return Err("value nesting too deep".into());
+    }
+    if let Value::Object(o) = v {
+        return write_block(out, &o.to_value(), indent, depth + 1);
     }
     let pad = " ".repeat(indent);
     match v {

@@ -63,7 +63,15 @@ fn parse_raw(s: &str) -> Result<Option<Value>, String> {
     let mut anchors: HashMap<usize, Value> = HashMap::new();
     let mut nodes = 0usize;
     loop {
-        let (ev, mark) = p.next_token().map_err(|e| format!("yaml: {e}"))?;
+        let (ev, mark) = p.next_token().map_err(|e| {
+            // go-yaml v2's wording: no line number for an error on the first line
+            let line = e.marker().line();
+            if line > 1 {
+                format!("yaml: line {line}: {}", e.info())
+            } else {
+                format!("yaml: {}", e.info())
+            }
+        })?;
         let line = mark.line();
         let value = match ev {
             Event::StreamEnd => return Ok(None),
