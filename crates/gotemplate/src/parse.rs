@@ -28,6 +28,9 @@ enum Tok {
     Comma,
     Kw(&'static str),
     Other(char),
+    /// A lexing error: Go's lexer emits it as an item, so the parser reports it only when it
+    /// reaches it (an earlier parse error wins, as in Go).
+    LexError(Error),
     Eof,
 }
 
@@ -70,6 +73,18 @@ impl<'a> Lexer<'a> {
     }
 
     fn run(mut self) -> Result<Vec<Token>, Error> {
+        if let Err(e) = self.run_inner() {
+            let pos = self.src.len();
+            self.toks.push(Token {
+                tok: Tok::LexError(e),
+                pos,
+            });
+            self.toks.push(Token { tok: Tok::Eof, pos });
+        }
+        Ok(self.toks)
+    }
+
+    fn run_inner(&mut self) -> Result<(), Error> {
         let bytes = self.src.as_bytes();
         let mut trim_next = false;
         loop {
@@ -92,7 +107,7 @@ impl<'a> Lexer<'a> {
                     tok: Tok::Eof,
                     pos: self.src.len(),
                 });
-                return Ok(self.toks);
+                return Ok(());
             };
             // left trim marker
             let mut after = ld + 2;
@@ -717,7 +732,18 @@ impl<'a> Parser<'a> {
             nest: 0,
             defs: Vec::new(),
         };
-        let (root, end) = p.list(true)?;
+        let lex_error = p
+            .toks
+            .iter()
+            .position(|t| matches!(t.tok, Tok::LexError(_)));
+        let parsed = p.list(true);
+        if let Some(k) = lex_error
+            && (parsed.is_ok() || p.i >= k)
+            && let Tok::LexError(e) = &p.toks[k].tok
+        {
+            return Err(e.clone());
+        }
+        let (root, end) = parsed?;
         match end {
             End::Eof => {}
             End::End => return Err(p.err_at(p.prev_pos(), "unexpected {{end}}")),

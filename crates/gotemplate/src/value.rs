@@ -253,7 +253,10 @@ pub fn from_go_bytes(b: &[u8]) -> String {
 
 /// The bytes a string stands for (see [`from_go_bytes`]).
 pub fn to_go_bytes(s: &str) -> std::borrow::Cow<'_, [u8]> {
-    if !s.chars().any(|c| (0x10FF00..=0x10FFFF).contains(&(c as u32))) {
+    if !s
+        .chars()
+        .any(|c| (0x10FF00..=0x10FFFF).contains(&(c as u32)))
+    {
         return std::borrow::Cow::Borrowed(s.as_bytes());
     }
     let mut out = Vec::with_capacity(s.len());

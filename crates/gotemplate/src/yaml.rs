@@ -605,22 +605,287 @@ pub fn from_json(s: &str) -> Value {
     }
 }
 
-/// encoding/json's wording for the common syntax errors.
+/// encoding/json's syntax error for `s`: its scanner's states and wording (serde_json found
+/// the error; this says it as Go does). Iterative, so nesting cannot overflow the stack.
 fn go_json_error(s: &str, e: &serde_json::Error) -> String {
-    if e.is_eof() {
-        return "unexpected end of JSON input".into();
-    }
-    // byte offset of the error
-    let mut off = 0;
-    for (i, line) in s.split_inclusive('\n').enumerate() {
-        if i + 1 == e.line() {
-            off += e.column().saturating_sub(1);
-            break;
+    go_json_syntax(s).unwrap_or_else(|| e.to_string())
+}
+
+fn quote_char(c: char) -> String {
+    match c {
+        '\'' => "'\\''".into(),
+        '"' => "'\"'".into(),
+        c => {
+            let q = crate::gofmt::go_quote(&c.to_string());
+            format!("'{}'", &q[1..q.len() - 1])
         }
-        off += line.len();
     }
-    let c = s.get(off..).and_then(|r| r.chars().next()).unwrap_or(' ');
-    format!("invalid character {:?} looking for beginning of value", c)
+}
+
+pub(crate) fn go_json_syntax(s: &str) -> Option<String> {
+    #[derive(Clone, Copy, PartialEq)]
+    enum Ctx {
+        Obj,
+        Arr,
+    }
+    #[derive(Clone, Copy, PartialEq)]
+    enum St {
+        Value,
+        ObjKeyOrEnd,
+        ObjKey,
+        Colon,
+        ObjNext,
+        ArrValueOrEnd,
+        ArrNext,
+        Top,
+    }
+    let chars: Vec<char> = s.chars().collect();
+    let mut i = 0;
+    let mut stack: Vec<Ctx> = Vec::new();
+    let mut st = St::Value;
+    let bad = |c: char, ctx: &str| Some(format!("invalid character {} {ctx}", quote_char(c)));
+    let ws = |c: char| matches!(c, ' ' | '\t' | '\n' | '\r');
+    loop {
+        while i < chars.len() && ws(chars[i]) {
+            i += 1;
+        }
+        let Some(&c) = chars.get(i) else {
+            return if st == St::Top {
+                None
+            } else {
+                Some("unexpected end of JSON input".into())
+            };
+        };
+        let after_value = |stack: &Vec<Ctx>| match stack.last() {
+            Some(Ctx::Obj) => St::ObjNext,
+            Some(Ctx::Arr) => St::ArrNext,
+            None => St::Top,
+        };
+        match st {
+            St::Top => return bad(c, "after top-level value"),
+            St::Colon => {
+                if c != ':' {
+                    return bad(c, "after object key");
+                }
+                i += 1;
+                st = St::Value;
+                continue;
+            }
+            St::ObjNext => {
+                i += 1;
+                match c {
+                    ',' => st = St::ObjKey,
+                    '}' => {
+                        stack.pop();
+                        st = after_value(&stack);
+                    }
+                    _ => return bad(c, "after object key:value pair"),
+                }
+                continue;
+            }
+            St::ArrNext => {
+                i += 1;
+                match c {
+                    ',' => st = St::Value,
+                    ']' => {
+                        stack.pop();
+                        st = after_value(&stack);
+                    }
+                    _ => return bad(c, "after array element"),
+                }
+                continue;
+            }
+            St::ObjKeyOrEnd | St::ObjKey => {
+                if c == '}' && st == St::ObjKeyOrEnd {
+                    i += 1;
+                    stack.pop();
+                    st = after_value(&stack);
+                    continue;
+                }
+                if c != '"' {
+                    return bad(c, "looking for beginning of object key string");
+                }
+            }
+            St::ArrValueOrEnd if c == ']' => {
+                i += 1;
+                stack.pop();
+                st = after_value(&stack);
+                continue;
+            }
+            St::Value | St::ArrValueOrEnd => {}
+        }
+        let is_key = matches!(st, St::ObjKeyOrEnd | St::ObjKey);
+        // a value (or a key string)
+        match c {
+            '{' => {
+                i += 1;
+                stack.push(Ctx::Obj);
+                st = St::ObjKeyOrEnd;
+                continue;
+            }
+            '[' => {
+                i += 1;
+                stack.push(Ctx::Arr);
+                st = St::ArrValueOrEnd;
+                continue;
+            }
+            '"' => {
+                i += 1;
+                loop {
+                    let Some(&d) = chars.get(i) else {
+                        return Some("unexpected end of JSON input".into());
+                    };
+                    i += 1;
+                    match d {
+                        '"' => break,
+                        '\\' => {
+                            let Some(&e) = chars.get(i) else {
+                                return Some("unexpected end of JSON input".into());
+                            };
+                            i += 1;
+                            match e {
+                                '"' | '\\' | '/' | 'b' | 'f' | 'n' | 'r' | 't' => {}
+                                'u' => {
+                                    for _ in 0..4 {
+                                        let Some(&h) = chars.get(i) else {
+                                            return Some("unexpected end of JSON input".into());
+                                        };
+                                        if !h.is_ascii_hexdigit() {
+                                            return bad(h, "in \\u hexadecimal character escape");
+                                        }
+                                        i += 1;
+                                    }
+                                }
+                                e => return bad(e, "in string escape code"),
+                            }
+                        }
+                        d if (d as u32) < 0x20 => return bad(d, "in string literal"),
+                        _ => {}
+                    }
+                }
+                st = if is_key {
+                    St::Colon
+                } else {
+                    after_value(&stack)
+                };
+                continue;
+            }
+            _ => {}
+        }
+        if c == '-' || c.is_ascii_digit() {
+            if c == '-' {
+                i += 1;
+                match chars.get(i) {
+                    None => return Some("unexpected end of JSON input".into()),
+                    Some(d) if d.is_ascii_digit() => {}
+                    Some(&d) => return bad(d, "in numeric literal"),
+                }
+            }
+            if chars[i] == '0' {
+                i += 1;
+            } else {
+                while chars.get(i).is_some_and(|d| d.is_ascii_digit()) {
+                    i += 1;
+                }
+            }
+            if chars.get(i) == Some(&'.') {
+                i += 1;
+                match chars.get(i) {
+                    None => return Some("unexpected end of JSON input".into()),
+                    Some(d) if d.is_ascii_digit() => {}
+                    Some(&d) => return bad(d, "after decimal point in numeric literal"),
+                }
+                while chars.get(i).is_some_and(|d| d.is_ascii_digit()) {
+                    i += 1;
+                }
+            }
+            if matches!(chars.get(i), Some('e' | 'E')) {
+                i += 1;
+                if matches!(chars.get(i), Some('+' | '-')) {
+                    i += 1;
+                }
+                match chars.get(i) {
+                    None => return Some("unexpected end of JSON input".into()),
+                    Some(d) if d.is_ascii_digit() => {}
+                    Some(&d) => return bad(d, "in exponent of numeric literal"),
+                }
+                while chars.get(i).is_some_and(|d| d.is_ascii_digit()) {
+                    i += 1;
+                }
+            }
+            st = after_value(&stack);
+            continue;
+        }
+        for lit in ["true", "false", "null"] {
+            if c == lit.chars().next().unwrap_or(' ') {
+                i += 1;
+                for want in lit.chars().skip(1) {
+                    match chars.get(i) {
+                        None => return Some("unexpected end of JSON input".into()),
+                        Some(&d) if d == want => i += 1,
+                        Some(&d) => {
+                            return bad(
+                                d,
+                                &format!("in literal {lit} (expecting {})", quote_char(want)),
+                            );
+                        }
+                    }
+                }
+                st = after_value(&stack);
+                break;
+            }
+        }
+        if matches!(c, 't' | 'f' | 'n') {
+            continue;
+        }
+        return bad(c, "looking for beginning of value");
+    }
+}
+
+#[cfg(test)]
+mod json_error_tests {
+    use super::go_json_syntax;
+
+    #[test]
+    fn go_wording() {
+        let cases = [
+            (
+                "{not json}",
+                "invalid character 'n' looking for beginning of object key string",
+            ),
+            ("{\"a\" 1}", "invalid character '1' after object key"),
+            (
+                "{\"a\":1 \"b\"}",
+                "invalid character '\"' after object key:value pair",
+            ),
+            ("[1 2]", "invalid character '2' after array element"),
+            ("tru", "unexpected end of JSON input"),
+            (
+                "trux",
+                "invalid character 'x' in literal true (expecting 'e')",
+            ),
+            (
+                "1.x",
+                "invalid character 'x' after decimal point in numeric literal",
+            ),
+            ("{} x", "invalid character 'x' after top-level value"),
+            (
+                "'a'",
+                "invalid character '\\'' looking for beginning of value",
+            ),
+            (
+                "{\"a\":1,}",
+                "invalid character '}' looking for beginning of object key string",
+            ),
+        ];
+        for (input, want) in cases {
+            assert_eq!(go_json_syntax(input).as_deref(), Some(want), "{input}");
+        }
+        assert_eq!(
+            go_json_syntax("{\"a\": [1, 2.5e3, true, null, \"x\\u00e9\"]}"),
+            None
+        );
+    }
 }
 
 fn error_map(msg: &str) -> Value {

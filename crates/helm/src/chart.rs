@@ -99,7 +99,11 @@ fn lenient_string<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
             Some(f) if f.fract() == 0.0 && f.abs() < 1e15 => format!("{}", f as i64),
             _ => n.to_string(),
         },
-        other => return Err(serde::de::Error::custom(format!("expected a string, got {other}"))),
+        other => {
+            return Err(serde::de::Error::custom(format!(
+                "expected a string, got {other}"
+            )));
+        }
     })
 }
 
@@ -166,15 +170,17 @@ fn load_files_depth(files: Vec<File>, depth: usize, within: &str) -> Result<Char
             "{within}: sub-charts nested deeper than {MAX_NESTING} levels"
         )));
     }
-    let label = if within.is_empty() { "the chart" } else { within };
+    let label = if within.is_empty() {
+        "the chart"
+    } else {
+        within
+    };
     let Some(chart_yaml) = files.iter().find(|f| f.name == "Chart.yaml") else {
-        return Err(Error::plain(format!(
-            "{label}: Chart.yaml file is missing"
-        )));
+        return Err(Error::plain(format!("{label}: Chart.yaml file is missing")));
     };
     let text = utf8(chart_yaml, within)?;
     let meta_json = gotemplate::parse_yaml(text)
-        .map_err(|e| Error::in_file(within, "Chart.yaml", e))?
+        .map_err(|e| yaml_error(within, "Chart.yaml", e))?
         .to_json();
     let mut metadata: Metadata = if meta_json.is_null() {
         Metadata::default()
@@ -190,7 +196,7 @@ fn load_files_depth(files: Vec<File>, depth: usize, within: &str) -> Result<Char
     } else {
         within.to_string()
     };
-    validate_metadata(&metadata, &chart_label)?;
+    validate_metadata(&metadata, &chart_label, within)?;
 
     let mut chart = Chart {
         metadata,
@@ -205,16 +211,16 @@ fn load_files_depth(files: Vec<File>, depth: usize, within: &str) -> Result<Char
         match f.name.as_str() {
             "Chart.yaml" | "Chart.lock" => {}
             "values.yaml" => {
-                let text = utf8(&f, &chart_label)?;
+                let text = utf8(&f, within)?;
                 let v = gotemplate::parse_yaml(text)
-                    .map_err(|e| Error::in_file(&chart_label, "values.yaml", e))?
+                    .map_err(|e| yaml_error(within, "values.yaml", e))?
                     .to_json();
                 chart.values = match v {
                     Json::Null => Default::default(),
                     Json::Object(m) => m,
                     other => {
                         return Err(Error::in_file(
-                            &chart_label,
+                            within,
                             "values.yaml",
                             format!("values must be a map, not {}", json_kind(&other)),
                         ));
@@ -222,17 +228,23 @@ fn load_files_depth(files: Vec<File>, depth: usize, within: &str) -> Result<Char
                 };
             }
             "values.schema.json" => {
-                let text = utf8(&f, &chart_label)?;
+                let text = utf8(&f, within)?;
                 chart.schema = Some(serde_json::from_str(text).map_err(|e| {
-                    Error::at(&chart_label, "values.schema.json", e.line(), e.column(), e.to_string())
+                    Error::at(
+                        within,
+                        "values.schema.json",
+                        e.line(),
+                        e.column(),
+                        e.to_string(),
+                    )
                 })?);
             }
             "requirements.yaml" => {
                 // read for every apiVersion (Helm warns for v2); only a v1
                 // chart serves the file through .Files
-                let text = utf8(&f, &chart_label)?;
+                let text = utf8(&f, within)?;
                 let v = gotemplate::parse_yaml(text)
-                    .map_err(|e| Error::in_file(within, "requirements.yaml", e))?
+                    .map_err(|e| yaml_error(within, "requirements.yaml", e))?
                     .to_json();
                 #[derive(Deserialize)]
                 struct Reqs {
@@ -240,9 +252,8 @@ fn load_files_depth(files: Vec<File>, depth: usize, within: &str) -> Result<Char
                     dependencies: Vec<Dependency>,
                 }
                 if !v.is_null() {
-                    let r: Reqs = serde_json::from_value(v).map_err(|e| {
-                        Error::in_file(within, "requirements.yaml", e.to_string())
-                    })?;
+                    let r: Reqs = serde_json::from_value(v)
+                        .map_err(|e| Error::in_file(within, "requirements.yaml", e.to_string()))?;
                     chart.metadata.dependencies = r.dependencies;
                 }
                 if chart.metadata.api_version == "v1" {
@@ -267,7 +278,11 @@ fn load_files_depth(files: Vec<File>, depth: usize, within: &str) -> Result<Char
         if n.starts_with(['_', '.']) || n.is_empty() {
             continue;
         }
-        let inner = format!("{chart_label}/charts/{n}");
+        let inner = if within.is_empty() {
+            format!("charts/{n}")
+        } else {
+            format!("{within}/charts/{n}")
+        };
         let sub = if n.ends_with(".tgz") {
             let Some(file) = files.iter().find(|f| f.name == format!("charts/{n}")) else {
                 continue;
@@ -285,7 +300,11 @@ fn load_files_depth(files: Vec<File>, depth: usize, within: &str) -> Result<Char
                 .collect();
             if !files.iter().any(|f| f.name == "Chart.yaml") {
                 // a directory under charts/ that is not a chart (Helm fails the same way)
-                return Err(Error::plain(format!("{inner}: Chart.yaml file is missing")));
+                return Err(Error::in_file(
+                    &inner,
+                    "Chart.yaml",
+                    "Chart.yaml file is missing".into(),
+                ));
             }
             load_files_depth(files, depth + 1, &inner)?
         };
@@ -293,6 +312,17 @@ fn load_files_depth(files: Vec<File>, depth: usize, within: &str) -> Result<Char
     }
     chart.dependencies.sort_by(|a, b| a.name().cmp(b.name()));
     Ok(chart)
+}
+
+/// A YAML error placed at the line go-yaml's message names.
+fn yaml_error(within: &str, name: &str, e: String) -> Error {
+    let line = e
+        .split("line ")
+        .nth(1)
+        .and_then(|r| r.split(':').next())
+        .and_then(|n| n.trim().parse::<usize>().ok())
+        .unwrap_or(0);
+    Error::at(within, name, line, 0, e)
 }
 
 fn json_kind(v: &Json) -> &'static str {
@@ -305,13 +335,22 @@ fn json_kind(v: &Json) -> &'static str {
     }
 }
 
-fn validate_metadata(m: &Metadata, label: &str) -> Result<(), Error> {
-    let fail = |msg: String| Err(Error::in_file(label, "Chart.yaml", msg));
+fn validate_metadata(m: &Metadata, label: &str, within: &str) -> Result<(), Error> {
+    let fail = |msg: String| {
+        Err(Error::in_file(
+            within,
+            "Chart.yaml",
+            format!("{label}: {msg}"),
+        ))
+    };
     if m.name.is_empty() {
         return fail("validation: chart.metadata.name is required".into());
     }
     if m.name.contains('/') || m.name.contains("..") || m.name.contains('\\') {
-        return fail(format!("validation: chart.metadata.name {:?} is not a valid chart name", m.name));
+        return fail(format!(
+            "validation: chart.metadata.name {:?} is not a valid chart name",
+            m.name
+        ));
     }
     if m.version.is_empty() {
         return fail("validation: chart.metadata.version is required".into());

@@ -14,11 +14,27 @@ pub trait Dir {
     fn read(&self, rel: &str, limit: u64) -> Result<Vec<u8>, String>;
 }
 
-/// Reads every file of the chart that `.helmignore` keeps, then builds the chart.
-pub fn load_dir(d: &dyn Dir) -> Result<Chart, Error> {
-    let ignore = match d.entries("")?.iter().any(|(n, dir)| n == ".helmignore" && !dir) {
+/// Reads every file of the chart that `.helmignore` keeps, then builds the chart. Every file
+/// that cannot be read is reported, not only the first.
+pub fn load_dir(d: &dyn Dir) -> Result<Chart, Vec<Error>> {
+    let (files, errors) = read_all(d).map_err(|e| vec![e])?;
+    if !errors.is_empty() {
+        return Err(errors);
+    }
+    crate::load_files(files).map_err(|e| vec![e])
+}
+
+fn read_all(d: &dyn Dir) -> Result<(Vec<File>, Vec<Error>), Error> {
+    let mut errors = Vec::new();
+    let ignore = match d
+        .entries("")?
+        .iter()
+        .any(|(n, dir)| n == ".helmignore" && !dir)
+    {
         true => {
-            let data = d.read(".helmignore", MAX_FILE_BYTES).map_err(Error::plain)?;
+            let data = d
+                .read(".helmignore", MAX_FILE_BYTES)
+                .map_err(Error::plain)?;
             Ignore::parse(&String::from_utf8_lossy(&data)).map_err(Error::plain)?
         }
         false => Ignore::parse("").map_err(Error::plain)?,
@@ -27,7 +43,13 @@ pub fn load_dir(d: &dyn Dir) -> Result<Chart, Error> {
     let mut total = 0u64;
     let mut stack = vec![String::new()];
     while let Some(dir) = stack.pop() {
-        let mut entries = d.entries(&dir)?;
+        let mut entries = match d.entries(&dir) {
+            Ok(e) => e,
+            Err(e) => {
+                errors.push(Error::plain(e));
+                continue;
+            }
+        };
         entries.sort();
         for (name, is_dir) in entries {
             let rel = if dir.is_empty() {
@@ -42,7 +64,13 @@ pub fn load_dir(d: &dyn Dir) -> Result<Chart, Error> {
                 stack.push(rel);
                 continue;
             }
-            let data = d.read(&rel, MAX_FILE_BYTES).map_err(Error::plain)?;
+            let data = match d.read(&rel, MAX_FILE_BYTES) {
+                Ok(d) => d,
+                Err(e) => {
+                    errors.push(Error::plain(e));
+                    continue;
+                }
+            };
             total += data.len() as u64;
             if total > MAX_CHART_BYTES || files.len() >= MAX_FILES {
                 return Err(Error::plain(format!(
@@ -53,7 +81,7 @@ pub fn load_dir(d: &dyn Dir) -> Result<Chart, Error> {
             files.push(File { name: rel, data });
         }
     }
-    crate::load_files(files)
+    Ok((files, errors))
 }
 
 impl From<String> for Error {

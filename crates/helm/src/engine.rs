@@ -9,10 +9,10 @@ use std::rc::Rc;
 use gotemplate::{Map, TemplateSet, Value};
 use serde_json::Value as Json;
 
+use crate::Error;
 use crate::chart::Chart;
 use crate::objects::{self, Files, HelmVersion, KubeVersion, VersionSet};
 use crate::values::{self, Vals};
-use crate::Error;
 
 /// How to render: the release and the cluster it is rendered for.
 #[derive(Clone, Debug)]
@@ -89,14 +89,20 @@ pub fn render(chart: &Chart, user_values: &Vals, opts: &Options) -> Result<Rende
         ))]);
     }
     let kube = match &opts.kube_version {
-        Some(v) => KubeVersion::parse(v).ok_or_else(|| {
-            vec![Error::plain(format!("invalid Kubernetes version {v:?}"))]
-        })?,
+        Some(v) => KubeVersion::parse(v)
+            .ok_or_else(|| vec![Error::plain(format!("invalid Kubernetes version {v:?}"))])?,
         None => KubeVersion::parse(objects::DEFAULT_KUBE_VERSION).expect("default version"),
     };
     if !chart.metadata.kube_version.is_empty() {
-        let ok = gotemplate::semver_matches(&chart.metadata.kube_version, &kube.version)
-            .map_err(|e| vec![Error::in_file("", "Chart.yaml", format!("kubeVersion: {e}"))])?;
+        let ok = gotemplate::semver_matches(&chart.metadata.kube_version, &kube.version).map_err(
+            |e| {
+                vec![Error::in_file(
+                    "",
+                    "Chart.yaml",
+                    format!("kubeVersion: {e}"),
+                )]
+            },
+        )?;
         if !ok {
             return Err(vec![Error::plain(format!(
                 "chart requires kubeVersion: {} which is incompatible with Kubernetes {}",
@@ -138,12 +144,18 @@ pub fn render(chart: &Chart, user_values: &Vals, opts: &Options) -> Result<Rende
 
     let mut api: Vec<String> = match &opts.discovered_api_versions {
         Some(v) => v.clone(),
-        None => objects::DEFAULT_API_VERSIONS.iter().map(|s| s.to_string()).collect(),
+        None => objects::DEFAULT_API_VERSIONS
+            .iter()
+            .map(|s| s.to_string())
+            .collect(),
     };
     api.extend(opts.api_versions.iter().cloned());
     let mut caps = Map::new();
     caps.insert("KubeVersion".into(), Value::Object(Rc::new(kube)));
-    caps.insert("APIVersions".into(), Value::Object(Rc::new(VersionSet(api))));
+    caps.insert(
+        "APIVersions".into(),
+        Value::Object(Rc::new(VersionSet(api))),
+    );
     caps.insert("HelmVersion".into(), Value::Object(Rc::new(HelmVersion)));
     let caps = Value::map(caps);
     let mut release = Map::new();
@@ -183,6 +195,7 @@ pub fn render(chart: &Chart, user_values: &Vals, opts: &Options) -> Result<Rende
         }
     }
     if !errors.is_empty() {
+        errors.sort_by(|a, b| (&a.file, a.line, a.col).cmp(&(&b.file, b.line, b.col)));
         return Err(errors);
     }
     let mut out = Rendered {
@@ -224,6 +237,7 @@ pub fn render(chart: &Chart, user_values: &Vals, opts: &Options) -> Result<Rende
         }
     }
     if !errors.is_empty() {
+        errors.sort_by(|a, b| (&a.file, a.line, a.col).cmp(&(&b.file, b.line, b.col)));
         return Err(errors);
     }
     // template order (as Helm renders) is reversed lexical; present it in path order
@@ -268,7 +282,10 @@ fn collect(
     let subcharts = Value::map(Map::new());
     let mut next = Map::new();
     next.insert("Chart".into(), chart_value(c, parent.is_none()));
-    next.insert("Files".into(), Value::Object(Rc::new(Files(Rc::new(files)))));
+    next.insert(
+        "Files".into(),
+        Value::Object(Rc::new(Files(Rc::new(files)))),
+    );
     next.insert("Release".into(), release.clone());
     next.insert("Capabilities".into(), caps.clone());
     next.insert("Values".into(), values);
@@ -358,7 +375,12 @@ fn chart_value(c: &Chart, is_root: bool) -> Value {
     out.insert("Deprecated".into(), Value::Bool(m.deprecated));
     out.insert(
         "Annotations".into(),
-        Value::map(m.annotations.iter().map(|(k, v)| (k.clone(), s(v))).collect()),
+        Value::map(
+            m.annotations
+                .iter()
+                .map(|(k, v)| (k.clone(), s(v)))
+                .collect(),
+        ),
     );
     out.insert("KubeVersion".into(), s(&m.kube_version));
     out.insert(
@@ -397,10 +419,10 @@ pub fn split_manifests(text: &str) -> Vec<String> {
     let mut cur = String::new();
     let mut first = true;
     for line in text.split('\n') {
-        if line.starts_with("---") {
+        if let Some(rest) = line.strip_prefix("---") {
             // text after `---` on the separator line (a comment) starts the next document
             docs.push(std::mem::take(&mut cur));
-            cur.push_str(line[3..].trim_start());
+            cur.push_str(rest.trim_start());
             first = false;
             continue;
         }
@@ -423,9 +445,18 @@ mod tests {
 
     #[test]
     fn documents_split_as_helm_splits_them() {
-        assert_eq!(split_manifests("a: 1\n---\nb: 2\n--- \n\n---\nc: 3"), vec!["a: 1", "b: 2", "c: 3"]);
+        assert_eq!(
+            split_manifests("a: 1\n---\nb: 2\n--- \n\n---\nc: 3"),
+            vec!["a: 1", "b: 2", "c: 3"]
+        );
         assert_eq!(split_manifests("---\na: 1\n"), vec!["a: 1"]);
-        assert_eq!(split_manifests("a: |\n  ---x\nb: ---"), vec!["a: |\n  ---x\nb: ---"]);
-        assert_eq!(split_manifests("a: 1\n---# c\nb: 2"), vec!["a: 1", "# c\nb: 2"]);
+        assert_eq!(
+            split_manifests("a: |\n  ---x\nb: ---"),
+            vec!["a: |\n  ---x\nb: ---"]
+        );
+        assert_eq!(
+            split_manifests("a: 1\n---# c\nb: 2"),
+            vec!["a: 1", "# c\nb: 2"]
+        );
     }
 }

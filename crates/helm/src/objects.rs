@@ -102,7 +102,12 @@ impl Object for Files {
         Value::map(
             self.0
                 .iter()
-                .map(|(k, v)| (k.clone(), Value::str(String::from_utf8_lossy(v).into_owned())))
+                .map(|(k, v)| {
+                    (
+                        k.clone(),
+                        Value::str(String::from_utf8_lossy(v).into_owned()),
+                    )
+                })
                 .collect(),
         )
     }
@@ -232,9 +237,9 @@ impl Object for VersionSet {
 
     fn member(&self, name: &str, args: &[Value]) -> Option<Result<Value, String>> {
         match name {
-            "Has" => Some(
-                str_arg(name, args, 1).map(|v| Value::Bool(self.0.iter().any(|x| *x == v))),
-            ),
+            "Has" => {
+                Some(str_arg(name, args, 1).map(|v| Value::Bool(self.0.contains(&v))))
+            }
             _ => None,
         }
     }
@@ -276,7 +281,9 @@ impl Object for HelmVersion {
     }
 
     fn display(&self) -> Option<String> {
-        Some(format!("{{{HELM_VERSION}   {GO_VERSION} {KUBE_CLIENT_VERSION}}}"))
+        Some(format!(
+            "{{{HELM_VERSION}   {GO_VERSION} {KUBE_CLIENT_VERSION}}}"
+        ))
     }
 }
 

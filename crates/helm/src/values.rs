@@ -114,11 +114,11 @@ fn coalesce_chart_values(c: &Chart, v: &mut Vals, _prefix: &str, merge: bool) {
             Some(value) => {
                 if value.is_null() && !merge {
                     v.remove(key);
-                } else if let Json::Object(dest) = value {
-                    if let Json::Object(src) = val {
-                        let merge = merge || c.dependencies.iter().any(|d| d.name() == key);
-                        coalesce_tables(dest, src.clone(), key, merge);
-                    }
+                } else if let Json::Object(dest) = value
+                    && let Json::Object(src) = val
+                {
+                    let merge = merge || c.dependencies.iter().any(|d| d.name() == key);
+                    coalesce_tables(dest, src.clone(), key, merge);
                 }
             }
             None => {
@@ -166,10 +166,10 @@ pub fn coalesce_tables(dst: &mut Vals, mut src: Vals, prefix: &str, merge: bool)
                 }
             }
             Some(dv) => {
-                if let Json::Object(sv) = val {
-                    if let Json::Object(dvm) = dv {
-                        coalesce_tables(dvm, sv, &concat_prefix(prefix, &key), merge);
-                    }
+                if let Json::Object(sv) = val
+                    && let Json::Object(dvm) = dv
+                {
+                    coalesce_tables(dvm, sv, &concat_prefix(prefix, &key), merge);
                 }
             }
         }
@@ -283,10 +283,11 @@ fn process_enabled(c: &mut Chart, v: &Vals, path: &str) -> Result<(), String> {
         .filter(|r| !r.enabled)
         .map(|r| r.name.clone())
         .collect();
-    c.dependencies.retain(|d| !removed.iter().any(|n| n == d.name()));
+    c.dependencies
+        .retain(|d| !removed.iter().any(|n| n == d.name()));
     c.metadata
         .dependencies
-        .retain(|r| !removed.iter().any(|n| *n == r.name));
+        .retain(|r| !removed.contains(&r.name));
     for sub in c.dependencies.iter_mut() {
         let subpath = format!("{path}{}.", sub.name());
         process_enabled(sub, &cvals, &subpath)?;
@@ -321,8 +322,14 @@ fn process_imports(c: &mut Chart) -> Result<(), String> {
         for iv in &r.import_values {
             let (child, parent) = match iv {
                 Json::Object(m) => (
-                    m.get("child").and_then(Json::as_str).unwrap_or("").to_string(),
-                    m.get("parent").and_then(Json::as_str).unwrap_or("").to_string(),
+                    m.get("child")
+                        .and_then(Json::as_str)
+                        .unwrap_or("")
+                        .to_string(),
+                    m.get("parent")
+                        .and_then(Json::as_str)
+                        .unwrap_or("")
+                        .to_string(),
                 ),
                 Json::String(s) => (format!("exports.{s}"), ".".to_string()),
                 _ => continue,
@@ -366,7 +373,12 @@ mod tests {
     #[test]
     fn a_null_deletes_a_default() {
         let mut dst = m(json!({"a": null, "b": {"c": null}}));
-        coalesce_tables(&mut dst, m(json!({"a": 1, "b": {"c": 2, "d": 3}, "e": 4})), "", false);
+        coalesce_tables(
+            &mut dst,
+            m(json!({"a": 1, "b": {"c": 2, "d": 3}, "e": 4})),
+            "",
+            false,
+        );
         assert_eq!(Json::Object(dst), json!({"b": {"d": 3}, "e": 4}));
     }
 }

@@ -1,0 +1,266 @@
+//! Helm charts through gitfleet's repository reader: the `helm` crate walks a chart directory
+//! through [`ChartDir`], which answers from a [`Source`] (confined to the repository root,
+//! bounded, links that leave the root refused), renders it, and this module turns the output
+//! into objects with the file each came from.
+
+use std::sync::Arc;
+
+use serde_json::{Map, Value};
+
+use crate::diagnostic::{Diagnostic, Span};
+use crate::source::{Problem, Source};
+
+/// How a chart is rendered: the release, its values and the cluster it is rendered for.
+#[derive(Debug, Clone, Default)]
+pub struct HelmOptions {
+    /// `.Release.Name` (default: the chart's name).
+    pub release_name: Option<String>,
+    /// `.Release.Namespace` (default: `default`).
+    pub namespace: Option<String>,
+    /// Values files, relative to the chart's directory (they may name files elsewhere in the
+    /// repository, never outside it), merged in order, under `values`.
+    pub values_files: Vec<String>,
+    /// Inline values, merged last.
+    pub values: Map<String, Value>,
+    /// `.Capabilities.KubeVersion` (default: Helm's, v1.36.0).
+    pub kube_version: Option<String>,
+    /// API versions added to `.Capabilities.APIVersions`.
+    pub api_versions: Vec<String>,
+    /// The cluster's API versions from discovery: they replace Helm's defaults.
+    pub discovered_api_versions: Option<Vec<String>>,
+    /// Leave out the chart's `crds/`.
+    pub skip_crds: bool,
+    /// `.Release.IsUpgrade` (the agent: a revision after the first).
+    pub is_upgrade: bool,
+}
+
+/// A chart directory read through a [`Source`]; what it cannot read is kept as gitfleet's own
+/// diagnostics (with their hints), and the engine only hears that reading failed.
+struct ChartDir<'a> {
+    src: Arc<Source>,
+    base: String,
+    shown: &'a dyn Fn(&str) -> Arc<str>,
+    problems: std::cell::RefCell<Vec<Diagnostic>>,
+}
+
+impl ChartDir<'_> {
+    fn problem(&self, e: crate::source::SourceError) -> String {
+        let mut d = e.to_diagnostic();
+        d.span.file = (self.shown)(&e.path);
+        let text = d.message.clone();
+        self.problems.borrow_mut().push(d);
+        text
+    }
+}
+
+fn join(a: &str, b: &str) -> String {
+    match (a.is_empty(), b.is_empty()) {
+        (true, _) => b.to_string(),
+        (_, true) => a.to_string(),
+        _ => format!("{a}/{b}"),
+    }
+}
+
+impl helm::Dir for ChartDir<'_> {
+    fn entries(&self, rel: &str) -> Result<Vec<(String, bool)>, String> {
+        self.src
+            .entries(&join(&self.base, rel))
+            .map_err(|e| self.problem(e))
+    }
+
+    fn read(&self, rel: &str, limit: u64) -> Result<Vec<u8>, String> {
+        let path = join(&self.base, rel);
+        match self.src.read_bytes(&path) {
+            Ok(Some(b)) if b.len() as u64 <= limit => Ok(b),
+            Ok(Some(_)) => Err(self.problem(crate::source::SourceError::new(
+                path,
+                Problem::TooLarge { limit },
+            ))),
+            Ok(None) => Err(self.problem(crate::source::SourceError::new(path, Problem::NotFound))),
+            Err(e) => Err(self.problem(e)),
+        }
+    }
+}
+
+/// Whether the directory `rel` holds a chart (`Chart.yaml`).
+pub fn is_chart_dir(src: &Source, rel: &str) -> bool {
+    matches!(src.resolve(&join(rel, "Chart.yaml")), Ok(Some(p)) if p.is_file())
+}
+
+/// One rendered object and the chart file it came from.
+pub struct Rendered {
+    pub value: Value,
+    pub span: Span,
+}
+
+/// Renders the chart in `dir` (relative to the source's root); `shown` names files as the
+/// caller shows them. Every error at once; nothing is returned if any template fails.
+pub fn build(
+    src: &Arc<Source>,
+    dir: &str,
+    shown: &dyn Fn(&str) -> Arc<str>,
+    opts: &HelmOptions,
+) -> Result<Vec<Rendered>, Vec<Diagnostic>> {
+    let at = |file: Option<&str>, line: usize, col: usize| -> Span {
+        let f = match file {
+            Some(f) => shown(&join(dir, f)),
+            None => shown(&join(dir, "Chart.yaml")),
+        };
+        Span::new(f, line.max(1) as u32, col.max(1) as u32)
+    };
+    let to_diag = |e: &helm::Error| {
+        Diagnostic::error(at(e.file.as_deref(), e.line, e.col), e.message.clone())
+    };
+    let reader = ChartDir {
+        src: src.clone(),
+        base: dir.to_string(),
+        shown,
+        problems: Default::default(),
+    };
+    let loaded = helm::load_dir(&reader);
+    let problems = reader.problems.take();
+    if !problems.is_empty() {
+        return Err(problems);
+    }
+    let chart = loaded.map_err(|es| es.iter().map(to_diag).collect::<Vec<_>>())?;
+
+    // values files in order, then the inline values (Helm's -f then --set)
+    let mut values = helm::Vals::new();
+    let mut diags = Vec::new();
+    for f in &opts.values_files {
+        let path = match crate::source::normalize(&join(dir, f)) {
+            Ok(p) => p.to_string_lossy().replace('\\', "/"),
+            Err(p) => {
+                diags.push(crate::source::SourceError::new(f.clone(), p).to_diagnostic());
+                continue;
+            }
+        };
+        let text = match crate::source::FileSource::read(&**src, &path) {
+            Ok(Some(t)) => t,
+            Ok(None) => {
+                diags.push(
+                    crate::source::SourceError::new(path.clone(), Problem::NotFound)
+                        .to_diagnostic(),
+                );
+                continue;
+            }
+            Err(e) => {
+                diags.push(e.to_diagnostic());
+                continue;
+            }
+        };
+        match gotemplate::parse_yaml(&text).map(|v| v.to_json()) {
+            Ok(Value::Object(m)) => values = helm::values::merge_maps(&values, &m),
+            Ok(Value::Null) => {}
+            Ok(_) => diags.push(Diagnostic::error(
+                Span::file_start(shown(&path)),
+                "a values file must hold a mapping",
+            )),
+            Err(e) => diags.push(Diagnostic::error(Span::file_start(shown(&path)), e)),
+        }
+    }
+    if !diags.is_empty() {
+        return Err(diags);
+    }
+    let inline = match Value::from(opts.values.clone()) {
+        // the same reading as a values file: every number a float64, as Helm sees values
+        v => match gotemplate::Value::from_json_helm(&v).to_json() {
+            Value::Object(m) => m,
+            _ => Map::new(),
+        },
+    };
+    values = helm::values::merge_maps(&values, &inline);
+
+    let ropts = helm::Options {
+        release_name: opts
+            .release_name
+            .clone()
+            .unwrap_or_else(|| chart.name().to_string()),
+        namespace: opts.namespace.clone().unwrap_or_else(|| "default".into()),
+        revision: 1,
+        is_upgrade: opts.is_upgrade,
+        kube_version: opts.kube_version.clone(),
+        discovered_api_versions: opts.discovered_api_versions.clone(),
+        api_versions: opts.api_versions.clone(),
+        skip_schema_validation: false,
+        limits: gotemplate::Limits::default(),
+    };
+    let rendered = helm::render(&chart, &values, &ropts)
+        .map_err(|es| es.iter().map(to_diag).collect::<Vec<_>>())?;
+
+    let mut out = Vec::new();
+    let mut docs: Vec<&helm::Manifest> = Vec::new();
+    if !opts.skip_crds {
+        docs.extend(rendered.crds.iter());
+    }
+    docs.extend(rendered.manifests.iter());
+    for m in docs {
+        let span = at(Some(&m.source), 1, 1);
+        let parts: Vec<String> = if m.source.starts_with("crds/") || m.source.contains("/crds/") {
+            helm::split_manifests(&m.text)
+        } else {
+            vec![m.text.clone()]
+        };
+        for text in parts {
+            let value = match gotemplate::parse_yaml(&text) {
+                Ok(v) => whole_numbers(v.to_json()),
+                Err(e) => {
+                    diags.push(Diagnostic::error(
+                        span.clone(),
+                        format!(
+                            "YAML parse error on {}: error converting YAML to JSON: {e}",
+                            m.template
+                        ),
+                    ));
+                    continue;
+                }
+            };
+            if value.is_null() {
+                continue;
+            }
+            if !is_applied_hook(&value) {
+                continue;
+            }
+            out.push(Rendered {
+                value,
+                span: span.clone(),
+            });
+        }
+    }
+    if !diags.is_empty() {
+        return Err(diags);
+    }
+    Ok(out)
+}
+
+/// Whether a rendered object is applied: ordinary objects and install/upgrade hooks are;
+/// `test` hooks and delete/rollback-only hooks are not (Helm runs them on other commands).
+fn is_applied_hook(v: &Value) -> bool {
+    let Some(hooks) = v["metadata"]["annotations"]["helm.sh/hook"].as_str() else {
+        return true;
+    };
+    hooks.split(',').map(str::trim).any(|h| {
+        matches!(
+            h,
+            "pre-install" | "post-install" | "pre-upgrade" | "post-upgrade"
+        )
+    })
+}
+
+/// Numbers as Kubernetes receives them from Helm: Helm reads YAML into float64 and writes
+/// JSON, where a whole float64 is an integer (`3`, not `3.0`).
+fn whole_numbers(v: Value) -> Value {
+    match v {
+        Value::Number(n) => match n.as_f64() {
+            Some(f) if n.is_f64() && f.fract() == 0.0 && f.abs() < 9.007_199_254_740_992e15 => {
+                Value::from(f as i64)
+            }
+            _ => Value::Number(n),
+        },
+        Value::Array(a) => Value::Array(a.into_iter().map(whole_numbers).collect()),
+        Value::Object(m) => {
+            Value::Object(m.into_iter().map(|(k, x)| (k, whole_numbers(x))).collect())
+        }
+        v => v,
+    }
+}

@@ -1,0 +1,3 @@
+{{- define "helperlib.stamp" -}}
+stamped-by-helperlib for {{ .Chart.Name }}
+{{- end -}}

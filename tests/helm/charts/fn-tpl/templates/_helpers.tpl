@@ -1,0 +1,3 @@
+{{- define "fntpl.fullname" -}}
+{{ .Release.Name }}-{{ .Chart.Name }}
+{{- end -}}

@@ -1,0 +1,3 @@
+{{- define "objtpl.where" -}}
+name={{ .Template.Name }} base={{ .Template.BasePath }}
+{{- end -}}

@@ -1,0 +1,2 @@
+{{- define "tdb.dup" -}}from-deep{{- end -}}
+{{- define "tdb.deepOnly" -}}deep-{{ .Template.Name }}{{- end -}}
