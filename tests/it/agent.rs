@@ -913,3 +913,163 @@ async fn a_kustomize_overlay_syncs_and_a_generator_change_rolls_the_deployment()
         "the old ConfigMap is pruned"
     );
 }
+
+/// A Helm chart synced from Git with `spec.helm` (release name, a values file, inline values):
+/// the cluster's version and API versions reach `.Capabilities`, a test hook is not applied;
+/// a commit that changes values upgrades the release (`.Release.IsUpgrade`, a new config
+/// checksum on the Deployment) and a template that renders nothing any more is pruned.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_helm_chart_syncs_and_a_values_change_upgrades_it() {
+    let c = Cluster::new();
+    let ns = c.name("helm");
+    let repo = Repo::new(c.dir());
+    let values = |extra: bool| format!("replicas: 1\ncolor: blue\nextra: {extra}\n");
+    repo.write(
+        "apps/web/Chart.yaml",
+        "apiVersion: v2\nname: web\nversion: 0.1.0\nappVersion: \"1.27\"\n",
+    )
+    .write("apps/web/values.yaml", &values(true))
+    .write("apps/web/values-dev.yaml", "color: green\n")
+    .write(
+        "apps/web/templates/_helpers.tpl",
+        "{{- define \"web.fullname\" -}}{{ .Release.Name }}-{{ .Chart.Name }}{{- end }}\n{{- define \"web.labels\" -}}\napp.kubernetes.io/name: {{ .Chart.Name }}\napp.kubernetes.io/instance: {{ .Release.Name }}\n{{- end }}\n",
+    )
+    .write(
+        "apps/web/templates/configmap.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ include \"web.fullname\" . }}\n  labels:\n    {{- include \"web.labels\" . | nindent 4 }}\ndata:\n  color: {{ .Values.color | quote }}\n  kube: {{ .Capabilities.KubeVersion.Version | quote }}\n  apps: {{ .Capabilities.APIVersions.Has \"apps/v1\" | quote }}\n  upgrade: {{ .Release.IsUpgrade | quote }}\n  namespace: {{ .Release.Namespace | quote }}\n",
+    )
+    .write(
+        "apps/web/templates/deployment.yaml",
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: {{ include \"web.fullname\" . }}\nspec:\n  replicas: {{ .Values.replicas }}\n  selector:\n    matchLabels:\n      {{- include \"web.labels\" . | nindent 6 }}\n  template:\n    metadata:\n      labels:\n        {{- include \"web.labels\" . | nindent 8 }}\n      annotations:\n        checksum/config: {{ include (print $.Template.BasePath \"/configmap.yaml\") . | sha256sum }}\n    spec:\n      containers:\n      - name: web\n        image: \"nginx:{{ .Chart.AppVersion }}\"\n",
+    )
+    .write(
+        "apps/web/templates/extra.yaml",
+        "{{- if .Values.extra }}\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ include \"web.fullname\" . }}-extra\ndata: {k: v}\n{{- end }}\n",
+    )
+    .write(
+        "apps/web/templates/tests/test-connection.yaml",
+        "apiVersion: v1\nkind: Pod\nmetadata:\n  name: {{ include \"web.fullname\" . }}-test\n  annotations:\n    helm.sh/hook: test\nspec:\n  containers: [{name: t, image: busybox}]\n",
+    );
+    let first = repo.commit("chart");
+    install(
+        &c,
+        &ns,
+        &repo,
+        "1s",
+        &sync_doc(
+            &ns,
+            "web",
+            "apps/web",
+            "  helm:\n    releaseName: shop\n    valuesFiles: [values-dev.yaml]\n    values: {replicas: 2}\n",
+        ),
+    );
+    let agent = Agent::start(&c, &ns);
+    let client = c.client().await;
+    eventually("first sync", &agent, || async {
+        let st = sync_status(&client, &ns, "web").await;
+        (st["lastAppliedRevision"] == first.as_str()).then_some(())
+    })
+    .await;
+    let config = get(&client, "v1", "ConfigMap", "configmaps", &ns, "shop-web")
+        .await
+        .expect("the chart's ConfigMap, named by the release");
+    assert_eq!(
+        config["data"]["color"], "green",
+        "the values file wins over values.yaml"
+    );
+    let version = client
+        .apiserver_version()
+        .await
+        .expect("/version")
+        .git_version;
+    assert_eq!(
+        config["data"]["kube"],
+        version.as_str(),
+        "the cluster's version"
+    );
+    assert_eq!(config["data"]["apps"], "true");
+    assert_eq!(config["data"]["upgrade"], "false");
+    assert_eq!(config["data"]["namespace"], ns.as_str());
+    let deployment = get(
+        &client,
+        "apps/v1",
+        "Deployment",
+        "deployments",
+        &ns,
+        "shop-web",
+    )
+    .await
+    .expect("the Deployment");
+    assert_eq!(
+        deployment["spec"]["replicas"], 2,
+        "inline values win: {deployment}"
+    );
+    assert_eq!(
+        deployment["spec"]["template"]["spec"]["containers"][0]["image"],
+        "nginx:1.27"
+    );
+    let checksum =
+        deployment["spec"]["template"]["metadata"]["annotations"]["checksum/config"].clone();
+    assert!(
+        get(
+            &client,
+            "v1",
+            "ConfigMap",
+            "configmaps",
+            &ns,
+            "shop-web-extra"
+        )
+        .await
+        .is_some()
+    );
+    assert!(
+        get(&client, "v1", "Pod", "pods", &ns, "shop-web-test")
+            .await
+            .is_none(),
+        "a test hook is not applied"
+    );
+
+    repo.write("apps/web/values-dev.yaml", "color: red\n")
+        .write("apps/web/values.yaml", &values(false));
+    let second = repo.commit("red, no extra");
+    eventually("second sync", &agent, || async {
+        let st = sync_status(&client, &ns, "web").await;
+        (st["lastAppliedRevision"] == second.as_str()).then_some(())
+    })
+    .await;
+    let config = get(&client, "v1", "ConfigMap", "configmaps", &ns, "shop-web")
+        .await
+        .unwrap();
+    assert_eq!(config["data"]["color"], "red");
+    assert_eq!(
+        config["data"]["upgrade"], "true",
+        "a later revision is an upgrade"
+    );
+    let deployment = get(
+        &client,
+        "apps/v1",
+        "Deployment",
+        "deployments",
+        &ns,
+        "shop-web",
+    )
+    .await
+    .unwrap();
+    assert_ne!(
+        deployment["spec"]["template"]["metadata"]["annotations"]["checksum/config"], checksum,
+        "the config checksum rolls the pods"
+    );
+    assert!(
+        get(
+            &client,
+            "v1",
+            "ConfigMap",
+            "configmaps",
+            &ns,
+            "shop-web-extra"
+        )
+        .await
+        .is_none(),
+        "the template that renders nothing now is pruned"
+    );
+}

@@ -303,6 +303,47 @@ fn bombs_end_in_a_clean_error_under_a_memory_limit() {
         &["build", "--root", ".", "m"],
         "m/print.yaml.j2:1:1: error: template output is larger than",
     );
+
+    // Helm charts: an alias bomb in values.yaml, a template that prints without end, one
+    // that loops without printing, and an include that calls itself.
+    let chart_yaml = "apiVersion: v2\nname: c\nversion: 0.1.0\n".to_string();
+    for (what, values, template, expect) in [
+        (
+            "chart values alias bomb",
+            bomb(""),
+            "kind: ConfigMap\n".to_string(),
+            "c/values.yaml",
+        ),
+        (
+            "chart template output without end",
+            String::new(),
+            "{{ range until 100000 }}{{ range until 100000 }}xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx{{ end }}{{ end }}\n".to_string(),
+            "c/templates/t.yaml",
+        ),
+        (
+            "chart template endless loop",
+            String::new(),
+            "{{ range until 100000 }}{{ range until 100000 }}{{ end }}{{ end }}\n".to_string(),
+            "c/templates/t.yaml",
+        ),
+        (
+            "chart include recursion",
+            String::new(),
+            "{{ define \"x\" }}{{ include \"x\" . }}{{ end }}{{ include \"x\" . }}\n".to_string(),
+            "c/templates/t.yaml",
+        ),
+    ] {
+        let t = tempfile::tempdir().unwrap();
+        write(
+            t.path(),
+            &[
+                ("c/Chart.yaml", chart_yaml.clone()),
+                ("c/values.yaml", values),
+                ("c/templates/t.yaml", template),
+            ],
+        );
+        check(what, t.path(), &["build", "--root", ".", "c"], expect);
+    }
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));
 }
 

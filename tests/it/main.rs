@@ -10,6 +10,7 @@ mod corpus;
 mod eks;
 mod eks_standin;
 mod git;
+mod helm;
 mod hostile;
 mod kube_standin;
 mod kustomize;

@@ -62,6 +62,11 @@ fn parse_raw(s: &str) -> Result<Option<Value>, String> {
     let mut stack: Vec<Frame> = Vec::new();
     let mut anchors: HashMap<usize, Value> = HashMap::new();
     let mut nodes = 0usize;
+    // Nodes as if every alias were expanded (what converting to JSON builds): an alias adds
+    // its anchor's whole size, so a small alias bomb is refused here, not when copied.
+    let mut expanded = 0usize;
+    let mut starts: Vec<usize> = Vec::new();
+    let mut sizes: HashMap<usize, usize> = HashMap::new();
     loop {
         let (ev, mark) = p.next_token().map_err(|e| {
             // go-yaml v2's wording: no line number for an error on the first line
@@ -83,6 +88,7 @@ fn parse_raw(s: &str) -> Result<Option<Value>, String> {
                     return Err(format!("yaml: line {line}: exceeded max depth"));
                 }
                 stack.push(Frame::Seq(Vec::new(), anchor));
+                starts.push(expanded);
                 continue;
             }
             Event::MappingStart(anchor, _) => {
@@ -90,13 +96,16 @@ fn parse_raw(s: &str) -> Result<Option<Value>, String> {
                     return Err(format!("yaml: line {line}: exceeded max depth"));
                 }
                 stack.push(Frame::Map(Map::new(), None, anchor, Vec::new()));
+                starts.push(expanded);
                 continue;
             }
             Event::SequenceEnd => match stack.pop() {
                 Some(Frame::Seq(v, anchor)) => {
                     let v = Value::list(v);
+                    let start = starts.pop().unwrap_or(0);
                     if anchor > 0 {
                         anchors.insert(anchor, v.clone());
+                        sizes.insert(anchor, expanded - start + 1);
                     }
                     v
                 }
@@ -119,15 +128,21 @@ fn parse_raw(s: &str) -> Result<Option<Value>, String> {
                         }
                     }
                     let v = Value::map(m);
+                    let start = starts.pop().unwrap_or(0);
                     if anchor > 0 {
                         anchors.insert(anchor, v.clone());
+                        sizes.insert(anchor, expanded - start + 1);
                     }
                     v
                 }
                 _ => return Err("yaml: unbalanced mapping".into()),
             },
             Event::Alias(id) => match anchors.get(&id) {
-                Some(v) => v.clone(),
+                Some(v) => {
+                    // the alias stands for its anchor's nodes (one is counted below)
+                    expanded += sizes.get(&id).copied().unwrap_or(1).saturating_sub(1);
+                    v.clone()
+                }
                 None => return Err(format!("yaml: line {line}: unknown anchor referenced")),
             },
             Event::Scalar(text, style, anchor, tag) => {
@@ -155,8 +170,11 @@ fn parse_raw(s: &str) -> Result<Option<Value>, String> {
             }
         };
         nodes += 1;
-        if nodes > MAX_NODES {
-            return Err("yaml: document too large".into());
+        expanded += 1;
+        if nodes > MAX_NODES || expanded > MAX_NODES {
+            return Err(format!(
+                "yaml: line {line}: the document expands to more than {MAX_NODES} nodes (aliases included)"
+            ));
         }
         match stack.last_mut() {
             None => return Ok(Some(value)),

@@ -1,0 +1,159 @@
+//! Helm charts through the CLI: `gitfleet build` of a chart directory (and of a directory that
+//! holds charts beside plain manifests), with values files, `--set`, the release name and
+//! namespace, `--kube-version` and `--skip-crds`. Conformance to Helm itself is the helm
+//! crate's differential test (crates/helm/tests/oracle.rs); this checks the wiring.
+
+use serde_json::Value;
+
+use crate::support;
+
+fn chart(dir: &std::path::Path) {
+    let files: &[(&str, &str)] = &[
+        (
+            "web/Chart.yaml",
+            "apiVersion: v2\nname: web\nversion: 1.2.3\nkubeVersion: \">=1.20.0-0\"\n",
+        ),
+        ("web/values.yaml", "replicas: 1\ncolor: blue\n"),
+        ("web/prod.yaml", "color: red\n"),
+        (
+            "web/templates/cm.yaml",
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ .Release.Name }}-config\n  namespace: {{ .Release.Namespace }}\ndata:\n  color: {{ .Values.color | quote }}\n  replicas: {{ .Values.replicas | quote }}\n  kube: {{ .Capabilities.KubeVersion.Version | quote }}\n  policy: {{ .Capabilities.APIVersions.Has \"example.com/v1\" | quote }}\n",
+        ),
+        (
+            "web/templates/NOTES.txt",
+            "Installed {{ .Release.Name }}.\n",
+        ),
+        (
+            "web/crds/widgets.yaml",
+            "apiVersion: apiextensions.k8s.io/v1\nkind: CustomResourceDefinition\nmetadata:\n  name: widgets.example.com\nspec:\n  group: example.com\n  names: {kind: Widget, plural: widgets}\n  scope: Namespaced\n  versions: [{name: v1, served: true, storage: true, schema: {openAPIV3Schema: {type: object}}}]\n",
+        ),
+        (
+            "plain/cm.yaml",
+            "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: plain}\n",
+        ),
+    ];
+    for (p, text) in files {
+        let path = dir.join(p);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, text).unwrap();
+    }
+}
+
+fn build(dir: &std::path::Path, args: &[&str]) -> (i32, Vec<Value>, String) {
+    let out = support::gitfleet(dir)
+        .args(["build", "--root", ".", "-o", "json"])
+        .args(args)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let items = serde_json::from_str::<Value>(&stdout)
+        .ok()
+        .and_then(|v| v["items"].as_array().cloned())
+        .unwrap_or_default();
+    (
+        out.status.code().unwrap_or(-1),
+        items,
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn named<'a>(items: &'a [Value], name: &str) -> &'a Value {
+    items
+        .iter()
+        .find(|o| o["metadata"]["name"] == name)
+        .unwrap_or_else(|| panic!("no object {name} in {items:?}"))
+}
+
+#[test]
+fn a_chart_directory_builds_with_values_release_and_capabilities() {
+    let t = tempfile::tempdir().unwrap();
+    chart(t.path());
+    let (code, items, stderr) = build(
+        t.path(),
+        &[
+            "web",
+            "--values",
+            "web/prod.yaml",
+            "--set",
+            "replicas=3",
+            "--release-name",
+            "shop",
+            "-n",
+            "prod",
+            "--kube-version",
+            "v1.30.2",
+            "--api-versions",
+            "example.com/v1",
+        ],
+    );
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(
+        items.len(),
+        2,
+        "the CRD and the ConfigMap; NOTES.txt is not an object: {items:?}"
+    );
+    let cm = named(&items, "shop-config");
+    assert_eq!(cm["metadata"]["namespace"], "prod");
+    assert_eq!(cm["data"]["color"], "red", "--values wins over values.yaml");
+    assert_eq!(cm["data"]["replicas"], "3", "--set wins over --values");
+    assert_eq!(cm["data"]["kube"], "v1.30.2");
+    assert_eq!(cm["data"]["policy"], "true");
+    assert_eq!(
+        named(&items, "widgets.example.com")["kind"],
+        "CustomResourceDefinition"
+    );
+
+    // defaults: the chart's name as the release, Helm's Kubernetes version; --skip-crds
+    let (code, items, stderr) = build(t.path(), &["web", "--skip-crds"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(items.len(), 1);
+    let cm = named(&items, "web-config");
+    assert_eq!(cm["data"]["color"], "blue");
+    assert_eq!(cm["data"]["kube"], helm::DEFAULT_KUBE_VERSION);
+    assert_eq!(cm["metadata"]["namespace"], "default");
+    assert_eq!(cm["data"]["policy"], "false");
+
+    // a chart's kubeVersion constraint is checked as `helm template` checks it
+    let (code, items, stderr) = build(t.path(), &["web", "--kube-version", "v1.19.0"]);
+    assert_eq!(code, 1);
+    assert!(items.is_empty());
+    assert!(
+        stderr.contains(
+            "chart requires kubeVersion: >=1.20.0-0 which is incompatible with Kubernetes v1.19.0"
+        ),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_directory_holding_a_chart_and_plain_manifests_reads_both() {
+    let t = tempfile::tempdir().unwrap();
+    chart(t.path());
+    let (code, items, stderr) = build(t.path(), &["."]);
+    assert_eq!(code, 0, "{stderr}");
+    let mut names: Vec<&str> = items
+        .iter()
+        .map(|o| o["metadata"]["name"].as_str().unwrap())
+        .collect();
+    names.sort();
+    // the chart's values files are not read as manifests
+    assert_eq!(names, ["plain", "web-config", "widgets.example.com"]);
+}
+
+#[test]
+fn a_template_error_names_the_file_line_and_column_and_nothing_is_printed() {
+    let t = tempfile::tempdir().unwrap();
+    chart(t.path());
+    std::fs::write(
+        t.path().join("web/templates/broken.yaml"),
+        "apiVersion: v1\nkind: Secret\nmetadata:\n  name: s\nstringData:\n  pw: {{ required \"password is required\" .Values.password }}\n",
+    )
+    .unwrap();
+    let (code, items, stderr) = build(t.path(), &["web"]);
+    assert_eq!(code, 1);
+    assert!(items.is_empty());
+    assert!(
+        stderr.contains("web/templates/broken.yaml:6:9: error: execution error at (web/templates/broken.yaml:6:9): password is required"),
+        "{stderr}"
+    );
+}
