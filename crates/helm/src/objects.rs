@@ -237,9 +237,7 @@ impl Object for VersionSet {
 
     fn member(&self, name: &str, args: &[Value]) -> Option<Result<Value, String>> {
         match name {
-            "Has" => {
-                Some(str_arg(name, args, 1).map(|v| Value::Bool(self.0.contains(&v))))
-            }
+            "Has" => Some(str_arg(name, args, 1).map(|v| Value::Bool(self.0.contains(&v)))),
             _ => None,
         }
     }
