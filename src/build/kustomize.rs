@@ -142,6 +142,10 @@ impl Loader for SourceLoader {
         }
     }
 
+    fn list(&self, path: &str) -> Result<Vec<(String, bool)>, Diag> {
+        self.src.entries(path).map_err(|e| self.diag(&e))
+    }
+
     fn display(&self, path: &str) -> String {
         (self.shown)(path)
     }

@@ -791,3 +791,111 @@ fn a_patch_that_selects_nothing_builds_with_a_warning() {
     }
     assert!(!got.stderr.contains("error"), "{}", got.stderr);
 }
+
+/// The Helm oracle's Python (helm-python-sdk; scripts/test.sh sets `GITFLEET_HELM_PYTHON`).
+fn helm_python() -> PathBuf {
+    std::env::var_os("GITFLEET_HELM_PYTHON")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| support::root().join(".venv/bin/python"))
+}
+
+/// `helmCharts` as kustomize runs it, rebuilt from the two oracles: Helm 4's SDK renders the
+/// chart (what `helm template` prints), and `kubectl kustomize` applies the same kustomization
+/// to those documents as plain resources. gitfleet's build of the `helmCharts` kustomization
+/// must equal that, document for document: the chart's objects with the overlay's prefix,
+/// labels, images and patches on them; CRDs only with `includeCRDs`; valuesInline over the
+/// chart's values.yaml.
+#[test]
+fn helm_charts_in_a_kustomization_build_as_helm_then_kustomize() {
+    let charts = support::root().join("tests/helm/charts");
+    let transforms = "namePrefix: dev-\ncommonLabels: {env: dev}\nimages:\n- name: nginx\n  newTag: \"1.29\"\npatches:\n- target: {kind: ConfigMap}\n  patch: |\n    - op: add\n      path: /metadata/annotations\n      value: {patched: \"yes\"}\n";
+    // (chart, helmCharts fields besides name, the values Helm gets: values.yaml + valuesInline)
+    let cases: &[(&str, &str, &str)] = &[
+        (
+            "app-webapp",
+            "  releaseName: shop\n  namespace: prod\n  valuesInline:\n    replicaCount: 3\n",
+            r#"{"replicaCount": 3}"#,
+        ),
+        ("deps-dirs", "  releaseName: deps\n", "{}"),
+        (
+            "chart-crds",
+            "  releaseName: crd\n  includeCRDs: true\n",
+            "{}",
+        ),
+        ("chart-crds", "  releaseName: nocrd\n", "{}"),
+    ];
+    let mut problems = Vec::new();
+    for (chart, fields, inline) in cases {
+        let t = tempfile::tempdir().unwrap();
+        // gitfleet: the helmCharts kustomization, the chart under charts/ (chartHome)
+        let ours_dir = t.path().join("ours");
+        std::fs::create_dir_all(ours_dir.join("charts")).unwrap();
+        let status = std::process::Command::new("cp")
+            .arg("-r")
+            .arg(charts.join(chart))
+            .arg(ours_dir.join("charts").join(chart))
+            .status()
+            .unwrap();
+        assert!(status.success());
+        std::fs::write(
+            ours_dir.join("kustomization.yaml"),
+            format!("helmCharts:\n- name: {chart}\n{fields}{transforms}"),
+        )
+        .unwrap();
+        let ours = gitfleet_build(&ours_dir);
+        // the oracles: Helm renders, kustomize transforms
+        let release = fields
+            .lines()
+            .find_map(|l| l.trim().strip_prefix("releaseName: "))
+            .unwrap_or("release-name");
+        let namespace = fields
+            .lines()
+            .find_map(|l| l.trim().strip_prefix("namespace: "))
+            .unwrap_or("default");
+        let crds = fields.contains("includeCRDs: true");
+        let script = format!(
+            "import json, sys\nfrom helm_python.chart import Chart\nc = Chart.load({dir:?})\nout = []\nif {crds}:\n    out += [x['data'] for x in c.crds]\nr = c.render(json.loads({inline:?}), name={release:?}, namespace={namespace:?})\nfor k in sorted(r):\n    if not k.endswith('NOTES.txt'):\n        out.append(r[k])\nsys.stdout.write('\\n---\\n'.join(out))\n",
+            dir = ours_dir.join("charts").join(chart).to_string_lossy(),
+            crds = if crds { "True" } else { "False" },
+        );
+        let rendered = std::process::Command::new(helm_python())
+            .args(["-c", &script])
+            .output()
+            .unwrap_or_else(|e| panic!("the Helm oracle cannot run ({e}); run scripts/test.sh"));
+        assert!(
+            rendered.status.success(),
+            "the Helm oracle failed: {}",
+            String::from_utf8_lossy(&rendered.stderr)
+        );
+        let theirs_dir = t.path().join("theirs");
+        std::fs::create_dir_all(&theirs_dir).unwrap();
+        std::fs::write(theirs_dir.join("rendered.yaml"), &rendered.stdout).unwrap();
+        std::fs::write(
+            theirs_dir.join("kustomization.yaml"),
+            format!("resources:\n- rendered.yaml\n{transforms}"),
+        )
+        .unwrap();
+        let theirs = kubectl_kustomize(&theirs_dir);
+        let label = format!("{chart} ({})", fields.trim().replace('\n', ", "));
+        if theirs.code != Some(0) {
+            problems.push(format!("{label}: the oracle failed: {}", theirs.stderr));
+            continue;
+        }
+        if ours.code != Some(0) {
+            problems.push(format!("{label}: gitfleet failed: {}", ours.stderr));
+            continue;
+        }
+        match (documents(&theirs.stdout), documents(&ours.stdout)) {
+            (Ok(want), Ok(got)) => {
+                if want.is_empty() {
+                    problems.push(format!("{label}: the oracle built nothing"));
+                }
+                if let Some(d) = compare(&want, &got) {
+                    problems.push(format!("{label}: {d}"));
+                }
+            }
+            (w, g) => problems.push(format!("{label}: unreadable output: {w:?} {g:?}")),
+        }
+    }
+    fail_if_any("helmCharts kustomizations", cases.len(), &problems);
+}

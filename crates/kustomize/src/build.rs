@@ -905,6 +905,18 @@ fn generators(ctx: &mut Ctx, loader: &Arc<dyn Loader>, dir: &str, p: &Parsed, ac
             }
         }
     }
+    // kustomize runs its builtin generators in this order: ConfigMaps, Secrets, Helm charts
+    for (i, chart) in p.k.helm_charts.iter().enumerate() {
+        let span = p.item("helmCharts", i);
+        match crate::helmchart::inflate(here, chart, p.k.helm_globals.as_ref(), &span) {
+            Ok(rs) => {
+                for r in rs {
+                    append(ctx, acc, r);
+                }
+            }
+            Err(ds) => ctx.diags.extend(ds),
+        }
+    }
     for (i, entry) in p.k.generators.iter().enumerate() {
         let span = p.item("generators", i);
         for (config, cspan) in plugin_configs(ctx, loader, dir, entry, &span) {

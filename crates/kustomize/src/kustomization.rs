@@ -1,7 +1,6 @@
 //! The kustomization file: every field kustomize v5 documents, typed. An unknown field is an
-//! error that names it (kustomize itself refuses unknown fields too); fields that only the Helm
-//! support reads (`helmCharts`, `helmGlobals`, `helmChartInflationGenerator`) are refused with a
-//! message that says so.
+//! error that names it (kustomize itself refuses unknown fields too); the deprecated
+//! `helmChartInflationGenerator` field is refused with a pointer to `helmCharts`.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -80,11 +79,60 @@ pub struct Kustomization {
     #[serde(default)]
     pub build_metadata: Vec<String>,
     #[serde(default)]
-    pub helm_charts: Option<Value>,
+    pub helm_charts: Vec<HelmChart>,
     #[serde(default)]
-    pub helm_globals: Option<Value>,
+    pub helm_globals: Option<HelmGlobals>,
     #[serde(default)]
     pub helm_chart_inflation_generator: Option<Value>,
+}
+
+/// One `helmCharts` entry (kustomize's HelmChartInflationGenerator arguments).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct HelmChart {
+    pub name: String,
+    #[serde(default)]
+    pub version: String,
+    #[serde(default)]
+    pub repo: String,
+    #[serde(default)]
+    pub release_name: String,
+    #[serde(default)]
+    pub namespace: String,
+    #[serde(default)]
+    pub values_file: String,
+    #[serde(default)]
+    pub additional_values_files: Vec<String>,
+    #[serde(default)]
+    pub values_inline: Option<Value>,
+    #[serde(default)]
+    pub values_merge: String,
+    #[serde(default, rename = "includeCRDs")]
+    pub include_crds: bool,
+    #[serde(default)]
+    pub skip_hooks: bool,
+    #[serde(default)]
+    pub skip_tests: bool,
+    #[serde(default)]
+    pub api_versions: Vec<String>,
+    #[serde(default)]
+    pub kube_version: String,
+    #[serde(default)]
+    pub name_template: String,
+    #[serde(default)]
+    pub skip_schema_validation: bool,
+    #[serde(default)]
+    pub devel: bool,
+}
+
+/// `helmGlobals`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct HelmGlobals {
+    #[serde(default)]
+    pub chart_home: String,
+    #[serde(default)]
+    pub config_home: String,
 }
 
 /// One `labels` entry.
@@ -321,14 +369,14 @@ pub fn parse(file: &Arc<str>, text: &str) -> Result<Parsed, Vec<Diag>> {
             format!("kind {other} is not a kustomization: expected Kustomization or Component"),
         )),
     }
-    for field in ["helmCharts", "helmGlobals", "helmChartInflationGenerator"] {
+    for field in ["helmChartInflationGenerator"] {
         if parsed.doc.root.key(field).is_some() {
             diags.push(
                 Diag::error(
                     parsed.field(field),
                     format!("`{field}` is not supported by this build of gitfleet"),
                 )
-                .with_hint("Helm charts in kustomizations arrive with gitfleet's Helm support"),
+                .with_hint("list the charts under `helmCharts:`, which gitfleet renders natively"),
             );
         }
     }

@@ -18,6 +18,7 @@ pub mod emit;
 pub mod fieldspec;
 pub mod generator;
 pub mod hash;
+mod helmchart;
 pub mod kustomization;
 mod mem;
 pub mod nameref;
@@ -138,6 +139,14 @@ pub trait Loader: Send + Sync {
     /// in or below its own directory, which a link may not get around either.
     fn canonical(&self, path: &str) -> Result<Option<String>, Diag> {
         Ok(self.entry(path)?.map(|_| path.to_string()))
+    }
+    /// The entries of a directory (dot-files included): each name and whether it is a
+    /// directory (`helmCharts` reads whole chart directories).
+    fn list(&self, path: &str) -> Result<Vec<(String, bool)>, Diag> {
+        Err(Diag::error(
+            Span::file(self.display(path)),
+            "this loader cannot list directories",
+        ))
     }
     /// How a path is shown in messages (for example relative to the repository, or prefixed
     /// with a remote base's URL).

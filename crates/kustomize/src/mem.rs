@@ -41,6 +41,27 @@ impl Loader for MemLoader {
             .any(|k| k.starts_with(&prefix))
             .then_some(Entry::Dir))
     }
+    fn list(&self, path: &str) -> Result<Vec<(String, bool)>, Diag> {
+        let prefix = if path.is_empty() {
+            String::new()
+        } else {
+            format!("{path}/")
+        };
+        let mut out: Vec<(String, bool)> = Vec::new();
+        for k in self.files.keys() {
+            if let Some(rest) = k.strip_prefix(&prefix) {
+                let (name, is_dir) = match rest.split_once('/') {
+                    Some((d, _)) => (d.to_string(), true),
+                    None => (rest.to_string(), false),
+                };
+                if !out.iter().any(|(n, _)| *n == name) {
+                    out.push((name, is_dir));
+                }
+            }
+        }
+        out.sort();
+        Ok(out)
+    }
     fn display(&self, path: &str) -> String {
         path.to_string()
     }
