@@ -1216,6 +1216,29 @@ table! {
     // URLs
     "urlParse" => [S] => |_, _, a| url_parse(s(&a[0]));
     "urlJoin" => [M] => |_, _, a| url_join(&a[0]);
+    // dates
+    "now" => [] => |_, _, _| time_value(&GoTime::now());
+    "date" => [S, Any] => |_, _, a| ok_str(date_in_zone(s(&a[0]), &a[1], "Local"));
+    "dateInZone" => [S, Any, S] => |_, _, a| ok_str(date_in_zone(s(&a[0]), &a[1], s(&a[2])));
+    "date_in_zone" => [S, Any, S] => |_, _, a| ok_str(date_in_zone(s(&a[0]), &a[1], s(&a[2])));
+    "htmlDate" => [Any] => |_, _, a| ok_str(date_in_zone("2006-01-02", &a[0], "Local"));
+    "htmlDateInZone" => [Any, S] => |_, _, a| ok_str(date_in_zone("2006-01-02", &a[0], s(&a[1])));
+    "toDate" => [S, S] => |_, _, a| time_value(&go_parse(s(&a[0]), s(&a[1]), local_zone()).unwrap_or(GoTime { sec: -62135596800, nsec: 0, zone: Zone::Fixed(0, "UTC".into()) }));
+    "mustToDate" => [S, S] => |_, _, a| time_value(&go_parse(s(&a[0]), s(&a[1]), local_zone()).map_err(Fail::Msg)?);
+    "unixEpoch" => [Any] => |_, _, a| ok_str(time_param(&a[0])?.sec.to_string());
+    "dateModify" => [S, Any] => |_, _, a| Ok(date_modify(s(&a[0]), &a[1])?.unwrap_or_else(|_| a[1].clone()));
+    "date_modify" => [S, Any] => |_, _, a| Ok(date_modify(s(&a[0]), &a[1])?.unwrap_or_else(|_| a[1].clone()));
+    "mustDateModify" => [S, Any] => |_, _, a| date_modify(s(&a[0]), &a[1])?.map_err(Fail::Msg);
+    "must_date_modify" => [S, Any] => |_, _, a| date_modify(s(&a[0]), &a[1])?.map_err(Fail::Msg);
+    "ago" => [Any] => |_, _, a| {
+        let t = match &a[0] { Value::Int(n) => GoTime::unix(*n), Value::Str(x) => GoTime::parse_string(x).unwrap_or_else(GoTime::now), _ => GoTime::now() };
+        ok_str(duration_string(duration_round(since_ns(&t), 1_000_000_000)))
+    };
+    "duration" => [Any] => |_, _, a| {
+        let n: i64 = match &a[0] { Value::Str(x) => x.parse().unwrap_or(0), Value::Int(n) => *n, _ => 0 };
+        ok_str(duration_string(n.wrapping_mul(1_000_000_000)))
+    };
+    "durationRound" => [Any] => |_, _, a| ok_str(duration_round_str(&a[0]));
 }
 
 /// math.Max / math.Min (NaN wins, -0 < +0).
@@ -1237,4 +1260,1098 @@ fn go_min(a: f64, b: f64) -> f64 {
         return if a.is_sign_negative() { a } else { b };
     }
     a.min(b)
+}
+
+// ------------------------------------------------------------ dates
+
+/// A Go `time.Time`: an instant and the zone it prints in.
+#[derive(Clone)]
+struct GoTime {
+    sec: i64,
+    nsec: u32,
+    zone: Zone,
+}
+
+#[derive(Clone)]
+enum Zone {
+    Tz(jiff::tz::TimeZone),
+    Fixed(i32, String),
+}
+
+fn local_zone() -> Zone {
+    Zone::Tz(jiff::tz::TimeZone::system())
+}
+
+/// time.LoadLocation; None where Go fails.
+fn load_location(name: &str) -> Option<Zone> {
+    match name {
+        "" | "UTC" => Some(Zone::Fixed(0, "UTC".into())),
+        "Local" => Some(local_zone()),
+        n => jiff::tz::TimeZone::get(n).ok().map(Zone::Tz),
+    }
+}
+
+impl Zone {
+    /// Offset (seconds east) and abbreviation in effect at `sec`.
+    fn at(&self, sec: i64) -> (i32, String) {
+        match self {
+            Zone::Fixed(o, n) => (*o, n.clone()),
+            Zone::Tz(tz) => match jiff::Timestamp::new(sec, 0) {
+                Ok(ts) => {
+                    let info = tz.to_offset_info(ts);
+                    (info.offset().seconds(), info.abbreviation().to_string())
+                }
+                Err(_) => (0, "UTC".into()),
+            },
+        }
+    }
+    /// The instant of a civil time in this zone (seconds since the epoch).
+    fn instant(&self, civil_sec: i64) -> i64 {
+        match self {
+            Zone::Fixed(o, _) => civil_sec - i64::from(*o),
+            Zone::Tz(tz) => {
+                // Go's Date: the offset in effect just before, then re-checked
+                let (o1, _) = self.at(civil_sec);
+                let guess = civil_sec - i64::from(o1);
+                let (o2, _) = self.at(guess);
+                let _ = tz;
+                if o1 == o2 {
+                    guess
+                } else {
+                    let g2 = civil_sec - i64::from(o2);
+                    if self.at(g2).0 == o2 { g2 } else { guess }
+                }
+            }
+        }
+    }
+}
+
+fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146097 + doe - 719468
+}
+
+fn civil_from_days(z: i64) -> (i64, i64, i64) {
+    let z = z + 719468;
+    let era = z.div_euclid(146097);
+    let doe = z - era * 146097;
+    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    (if m <= 2 { y + 1 } else { y }, m, d)
+}
+
+fn is_leap(y: i64) -> bool {
+    y % 4 == 0 && (y % 100 != 0 || y % 400 == 0)
+}
+
+fn days_in(m: i64, y: i64) -> i64 {
+    match m {
+        2 if is_leap(y) => 29,
+        2 => 28,
+        4 | 6 | 9 | 11 => 30,
+        _ => 31,
+    }
+}
+
+/// The civil fields of a time in its zone.
+struct Civil {
+    year: i64,
+    month: i64,
+    day: i64,
+    hour: i64,
+    min: i64,
+    sec: i64,
+    nsec: u32,
+    wday: usize,
+    yday: i64,
+    offset: i32,
+    abbr: String,
+}
+
+impl GoTime {
+    fn civil(&self) -> Civil {
+        let (offset, abbr) = self.zone.at(self.sec);
+        let local = self.sec + i64::from(offset);
+        let days = local.div_euclid(86400);
+        let rem = local.rem_euclid(86400);
+        let (year, month, day) = civil_from_days(days);
+        Civil {
+            year,
+            month,
+            day,
+            hour: rem / 3600,
+            min: rem % 3600 / 60,
+            sec: rem % 60,
+            nsec: self.nsec,
+            wday: (days + 4).rem_euclid(7) as usize,
+            yday: days - days_from_civil(year, 1, 1) + 1,
+            offset,
+            abbr,
+        }
+    }
+
+    fn now() -> GoTime {
+        let ts = jiff::Timestamp::now();
+        GoTime {
+            sec: ts.as_second(),
+            nsec: ts.subsec_nanosecond().max(0) as u32,
+            zone: local_zone(),
+        }
+    }
+
+    fn unix(sec: i64) -> GoTime {
+        GoTime {
+            sec,
+            nsec: 0,
+            zone: local_zone(),
+        }
+    }
+
+    fn in_zone(mut self, z: Zone) -> GoTime {
+        self.zone = z;
+        self
+    }
+
+    /// Time.String() without the monotonic clock reading.
+    fn string(&self) -> String {
+        go_format(self, "2006-01-02 15:04:05.999999999 -0700 MST")
+    }
+
+    /// Reads back what `string` printed.
+    fn parse_string(s: &str) -> Option<GoTime> {
+        let re = regex::Regex::new(
+            r"^(-?\d{4,})-(\d\d)-(\d\d) (\d\d):(\d\d):(\d\d)(?:\.(\d{1,9}))? ([+-])(\d\d)(\d\d)(\d\d)? (\S+)$",
+        )
+        .ok()?;
+        let c = re.captures(s)?;
+        let n = |k: usize| {
+            c.get(k)
+                .map(|m| m.as_str().parse::<i64>().unwrap_or(0))
+                .unwrap_or(0)
+        };
+        let frac = c.get(7).map(|m| m.as_str()).unwrap_or("");
+        let nsec: u32 = if frac.is_empty() {
+            0
+        } else {
+            format!("{frac:0<9}").parse().ok()?
+        };
+        let mut off = (n(9) * 3600 + n(10) * 60 + n(11)) as i32;
+        if &c[8] == "-" {
+            off = -off;
+        }
+        let civil = days_from_civil(n(1), n(2), n(3)) * 86400 + n(4) * 3600 + n(5) * 60 + n(6);
+        let name = c[12].to_string();
+        let name = if name.starts_with(['+', '-']) {
+            String::new()
+        } else {
+            name
+        };
+        Some(GoTime {
+            sec: civil - i64::from(off),
+            nsec,
+            zone: Zone::Fixed(off, name),
+        })
+    }
+}
+
+const MONTHS: [&str; 12] = [
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
+];
+const DAYS: [&str; 7] = [
+    "Sunday",
+    "Monday",
+    "Tuesday",
+    "Wednesday",
+    "Thursday",
+    "Friday",
+    "Saturday",
+];
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Std {
+    LongMonth,
+    Month,
+    NumMonth,
+    ZeroMonth,
+    LongWeekDay,
+    WeekDay,
+    Day,
+    UnderDay,
+    ZeroDay,
+    UnderYearDay,
+    ZeroYearDay,
+    Hour,
+    Hour12,
+    ZeroHour12,
+    Minute,
+    ZeroMinute,
+    Second,
+    ZeroSecond,
+    LongYear,
+    Year,
+    PM,
+    Pm,
+    Tz,
+    Iso(&'static str),
+    Num(&'static str),
+    Frac(usize, bool, u8),
+}
+
+/// time's nextStdChunk: literal prefix, the element, its layout text, the rest.
+fn next_std(layout: &str) -> (&str, Option<(Std, &str)>, &str) {
+    let b = layout.as_bytes();
+    let n = b.len();
+    let at = |k: usize, s: &str| layout[k..].starts_with(s);
+    let lower_at = |k: usize| k < n && b[k].is_ascii_lowercase();
+    for k in 0..n {
+        let found: Option<(Std, usize)> = match b[k] {
+            b'J' if at(k, "Jan") => {
+                if at(k, "January") {
+                    Some((Std::LongMonth, 7))
+                } else if !lower_at(k + 3) {
+                    Some((Std::Month, 3))
+                } else {
+                    None
+                }
+            }
+            b'M' if at(k, "Mon") => {
+                if at(k, "Monday") {
+                    Some((Std::LongWeekDay, 6))
+                } else if !lower_at(k + 3) {
+                    Some((Std::WeekDay, 3))
+                } else {
+                    None
+                }
+            }
+            b'M' if at(k, "MST") => Some((Std::Tz, 3)),
+            b'0' if k + 1 < n && (b'1'..=b'6').contains(&b[k + 1]) => Some((
+                [
+                    Std::ZeroMonth,
+                    Std::ZeroDay,
+                    Std::ZeroHour12,
+                    Std::ZeroMinute,
+                    Std::ZeroSecond,
+                    Std::Year,
+                ][(b[k + 1] - b'1') as usize],
+                2,
+            )),
+            b'0' if at(k, "002") => Some((Std::ZeroYearDay, 3)),
+            b'1' => Some(if at(k, "15") {
+                (Std::Hour, 2)
+            } else {
+                (Std::NumMonth, 1)
+            }),
+            b'2' => Some(if at(k, "2006") {
+                (Std::LongYear, 4)
+            } else {
+                (Std::Day, 1)
+            }),
+            b'_' if at(k, "_2") => {
+                if at(k, "_2006") {
+                    return (
+                        &layout[..k + 1],
+                        Some((Std::LongYear, &layout[k + 1..k + 5])),
+                        &layout[k + 5..],
+                    );
+                }
+                Some((Std::UnderDay, 2))
+            }
+            b'_' if at(k, "__2") => Some((Std::UnderYearDay, 3)),
+            b'3' => Some((Std::Hour12, 1)),
+            b'4' => Some((Std::Minute, 1)),
+            b'5' => Some((Std::Second, 1)),
+            b'P' if at(k, "PM") => Some((Std::PM, 2)),
+            b'p' if at(k, "pm") => Some((Std::Pm, 2)),
+            b'-' => ["-070000", "-07:00:00", "-0700", "-07:00", "-07"]
+                .iter()
+                .find(|p| at(k, p))
+                .map(|p| (Std::Num(p), p.len())),
+            b'Z' => ["Z070000", "Z07:00:00", "Z0700", "Z07:00", "Z07"]
+                .iter()
+                .find(|p| at(k, p))
+                .map(|p| (Std::Iso(p), p.len())),
+            c @ (b'.' | b',') if k + 1 < n && (b[k + 1] == b'0' || b[k + 1] == b'9') => {
+                let ch = b[k + 1];
+                let mut j = k + 1;
+                while j < n && b[j] == ch {
+                    j += 1;
+                }
+                if j < n && b[j].is_ascii_digit() {
+                    None
+                } else {
+                    Some((Std::Frac(j - k - 1, ch == b'9', c), j - k))
+                }
+            }
+            _ => None,
+        };
+        if let Some((std, len)) = found {
+            return (
+                &layout[..k],
+                Some((std, &layout[k..k + len])),
+                &layout[k + len..],
+            );
+        }
+    }
+    (layout, None, "")
+}
+
+fn pad(n: i64, w: usize) -> String {
+    if n < 0 {
+        format!("-{:0w$}", -n)
+    } else {
+        format!("{n:0w$}")
+    }
+}
+
+/// Time.Format.
+fn go_format(t: &GoTime, layout: &str) -> String {
+    let c = t.civil();
+    let mut out = String::new();
+    let mut rest = layout;
+    loop {
+        let (prefix, std, suffix) = next_std(rest);
+        out.push_str(prefix);
+        let Some((std, _)) = std else { break };
+        rest = suffix;
+        let h12 = if c.hour % 12 == 0 { 12 } else { c.hour % 12 };
+        match std {
+            Std::Year => out.push_str(&pad(c.year.rem_euclid(100), 2)),
+            Std::LongYear => out.push_str(&pad(c.year, 4)),
+            Std::Month => out.push_str(&MONTHS[c.month as usize - 1][..3]),
+            Std::LongMonth => out.push_str(MONTHS[c.month as usize - 1]),
+            Std::NumMonth => out.push_str(&c.month.to_string()),
+            Std::ZeroMonth => out.push_str(&pad(c.month, 2)),
+            Std::WeekDay => out.push_str(&DAYS[c.wday][..3]),
+            Std::LongWeekDay => out.push_str(DAYS[c.wday]),
+            Std::Day => out.push_str(&c.day.to_string()),
+            Std::UnderDay => out.push_str(&format!("{:>2}", c.day)),
+            Std::ZeroDay => out.push_str(&pad(c.day, 2)),
+            Std::UnderYearDay => out.push_str(&format!("{:>3}", c.yday)),
+            Std::ZeroYearDay => out.push_str(&pad(c.yday, 3)),
+            Std::Hour => out.push_str(&pad(c.hour, 2)),
+            Std::Hour12 => out.push_str(&h12.to_string()),
+            Std::ZeroHour12 => out.push_str(&pad(h12, 2)),
+            Std::Minute => out.push_str(&c.min.to_string()),
+            Std::ZeroMinute => out.push_str(&pad(c.min, 2)),
+            Std::Second => out.push_str(&c.sec.to_string()),
+            Std::ZeroSecond => out.push_str(&pad(c.sec, 2)),
+            Std::PM => out.push_str(if c.hour >= 12 { "PM" } else { "AM" }),
+            Std::Pm => out.push_str(if c.hour >= 12 { "pm" } else { "am" }),
+            Std::Iso(p) | Std::Num(p) => {
+                if matches!(std, Std::Iso(_)) && c.offset == 0 {
+                    out.push('Z');
+                    continue;
+                }
+                let zone = c.offset / 60;
+                let abs = c.offset.abs();
+                out.push(if zone < 0 { '-' } else { '+' });
+                let zone = zone.abs();
+                out.push_str(&pad(i64::from(zone / 60), 2));
+                let colon = p.contains(':');
+                if p.len() > 3 {
+                    if colon {
+                        out.push(':');
+                    }
+                    out.push_str(&pad(i64::from(zone % 60), 2));
+                }
+                if p.ends_with("0000") || p.ends_with(":00:00") {
+                    if colon {
+                        out.push(':');
+                    }
+                    out.push_str(&pad(i64::from(abs % 60), 2));
+                }
+            }
+            Std::Tz => {
+                if !c.abbr.is_empty() {
+                    out.push_str(&c.abbr);
+                } else {
+                    let zone = c.offset / 60;
+                    out.push(if zone < 0 { '-' } else { '+' });
+                    out.push_str(&pad(i64::from(zone.abs() / 60), 2));
+                    out.push_str(&pad(i64::from(zone.abs() % 60), 2));
+                }
+            }
+            Std::Frac(digits, nines, sep) => {
+                let f = format!("{:09}", c.nsec);
+                let f = &f[..digits.min(9)];
+                if nines {
+                    let t = f.trim_end_matches('0');
+                    if !t.is_empty() {
+                        out.push(sep as char);
+                        out.push_str(t);
+                    }
+                } else {
+                    out.push(sep as char);
+                    out.push_str(f);
+                }
+            }
+        }
+    }
+    out
+}
+
+fn parse_err(value: &str, layout: &str, velem: &str, lelem: &str) -> String {
+    format!(
+        "parsing time {} as {}: cannot parse {} as {}",
+        go_quote(value),
+        go_quote(layout),
+        go_quote(velem),
+        go_quote(lelem)
+    )
+}
+
+/// getnum: one or two digits (exactly two when `fixed`).
+fn getnum(s: &str, fixed: bool) -> Option<(i64, &str)> {
+    let b = s.as_bytes();
+    if b.is_empty() || !b[0].is_ascii_digit() {
+        return None;
+    }
+    if b.len() < 2 || !b[1].is_ascii_digit() {
+        if fixed {
+            return None;
+        }
+        return Some((i64::from(b[0] - b'0'), &s[1..]));
+    }
+    Some((
+        i64::from(b[0] - b'0') * 10 + i64::from(b[1] - b'0'),
+        &s[2..],
+    ))
+}
+
+fn cutspace(s: &str) -> &str {
+    s.trim_start_matches(' ')
+}
+
+/// time.skip: layout spaces match any run of spaces.
+fn skip<'a>(mut value: &'a str, mut prefix: &str) -> Result<&'a str, ()> {
+    while !prefix.is_empty() {
+        if prefix.starts_with(' ') {
+            if !value.is_empty() && !value.starts_with(' ') {
+                return Err(());
+            }
+            prefix = cutspace(prefix);
+            value = cutspace(value);
+            continue;
+        }
+        if value.is_empty() || value.as_bytes()[0] != prefix.as_bytes()[0] {
+            return Err(());
+        }
+        prefix = &prefix[1..];
+        value = &value[1..];
+    }
+    Ok(value)
+}
+
+fn lookup_name<'a>(names: &[&str], short: bool, v: &'a str) -> Option<(usize, &'a str)> {
+    for (k, n) in names.iter().enumerate() {
+        let n = if short { &n[..3] } else { n };
+        if v.len() >= n.len() && v.is_char_boundary(n.len()) && v[..n.len()].eq_ignore_ascii_case(n)
+        {
+            return Some((k, &v[n.len()..]));
+        }
+    }
+    None
+}
+
+/// time.parseTimeZone's length of a zone abbreviation.
+fn tz_len(v: &str) -> Option<usize> {
+    let b = v.as_bytes();
+    if b.len() < 3 {
+        return None;
+    }
+    if b.len() >= 4 && (&v[..4] == "ChST" || &v[..4] == "MeST") {
+        return Some(4);
+    }
+    if &v[..3] == "GMT" {
+        let r = &b[3..];
+        if r.is_empty() || !(r[0] == b'+' || r[0] == b'-') {
+            return Some(3);
+        }
+        let digits = r[1..].iter().take_while(|c| c.is_ascii_digit()).count();
+        if digits == 0 {
+            return Some(3);
+        }
+        return Some(3 + 1 + digits);
+    }
+    if b[0] == b'+' || b[0] == b'-' {
+        return None;
+    }
+    let up = b.iter().take_while(|c| c.is_ascii_uppercase()).count();
+    match up {
+        0 | 1 | 2 | 6 => None,
+        5 if b[4] == b'T' => Some(5),
+        4 if b[3] == b'T' || &v[..4] == "WITA" => Some(4),
+        3 => Some(3),
+        _ => None,
+    }
+}
+
+/// time.ParseInLocation.
+fn go_parse(layout: &str, value: &str, loc: Zone) -> Result<GoTime, String> {
+    let (alayout, avalue) = (layout, value);
+    let mut layout = layout;
+    let mut value = value;
+    let (mut year, mut month, mut day, mut yday) = (0i64, -1i64, -1i64, -1i64);
+    let (mut hour, mut min, mut sec, mut nsec) = (0i64, 0i64, 0i64, 0u32);
+    let (mut pm, mut am) = (false, false);
+    let mut utc = false;
+    let mut zone_offset: Option<i32> = None;
+    let mut zone_name = String::new();
+    let range = |what: &str| {
+        Err(format!(
+            "parsing time {}: {what} out of range",
+            go_quote(avalue)
+        ))
+    };
+    loop {
+        let (prefix, std, suffix) = next_std(layout);
+        let stdstr = std.map(|(_, s)| s).unwrap_or("");
+        value = skip(value, prefix).map_err(|_| parse_err(avalue, alayout, value, prefix))?;
+        let Some((std, _)) = std else {
+            if !value.is_empty() {
+                return Err(format!(
+                    "parsing time {}: extra text: {}",
+                    go_quote(avalue),
+                    go_quote(value)
+                ));
+            }
+            break;
+        };
+        layout = suffix;
+        let hold = value;
+        let bad = || parse_err(avalue, alayout, hold, stdstr);
+        match std {
+            Std::Year => {
+                if value.len() < 2 || !value.is_char_boundary(2) {
+                    return Err(bad());
+                }
+                let y: i64 = value[..2].parse().map_err(|_| bad())?;
+                year = if y >= 69 { y + 1900 } else { y + 2000 };
+                value = &value[2..];
+            }
+            Std::LongYear => {
+                if value.len() < 4
+                    || !value.as_bytes()[0].is_ascii_digit()
+                    || !value.is_char_boundary(4)
+                {
+                    return Err(bad());
+                }
+                year = value[..4].parse().map_err(|_| bad())?;
+                value = &value[4..];
+            }
+            Std::Month | Std::LongMonth => {
+                let (m, r) = lookup_name(&MONTHS, std == Std::Month, value).ok_or_else(bad)?;
+                month = m as i64 + 1;
+                value = r;
+            }
+            Std::NumMonth | Std::ZeroMonth => {
+                let (m, r) = getnum(value, std == Std::ZeroMonth).ok_or_else(bad)?;
+                if !(1..=12).contains(&m) {
+                    return range("month");
+                }
+                month = m;
+                value = r;
+            }
+            Std::WeekDay | Std::LongWeekDay => {
+                value = lookup_name(&DAYS, std == Std::WeekDay, value)
+                    .ok_or_else(bad)?
+                    .1;
+            }
+            Std::Day | Std::UnderDay | Std::ZeroDay => {
+                if std == Std::UnderDay && value.starts_with(' ') {
+                    value = &value[1..];
+                }
+                let (d, r) = getnum(value, std == Std::ZeroDay).ok_or_else(bad)?;
+                day = d;
+                value = r;
+            }
+            Std::UnderYearDay | Std::ZeroYearDay => {
+                let mut v = value;
+                if std == Std::UnderYearDay {
+                    v = v.trim_start_matches(' ');
+                }
+                let digits = v.bytes().take(3).take_while(|c| c.is_ascii_digit()).count();
+                if digits == 0 || (std == Std::ZeroYearDay && digits < 3) {
+                    return Err(bad());
+                }
+                yday = v[..digits].parse().map_err(|_| bad())?;
+                value = &v[digits..];
+            }
+            Std::Hour => {
+                let (h, r) = getnum(value, false).ok_or_else(bad)?;
+                if !(0..24).contains(&h) {
+                    return range("hour");
+                }
+                hour = h;
+                value = r;
+            }
+            Std::Hour12 | Std::ZeroHour12 => {
+                let (h, r) = getnum(value, std == Std::ZeroHour12).ok_or_else(bad)?;
+                if !(0..=12).contains(&h) {
+                    return range("hour");
+                }
+                hour = h;
+                value = r;
+            }
+            Std::Minute | Std::ZeroMinute => {
+                let (m, r) = getnum(value, std == Std::ZeroMinute).ok_or_else(bad)?;
+                if !(0..60).contains(&m) {
+                    return range("minute");
+                }
+                min = m;
+                value = r;
+            }
+            Std::Second | Std::ZeroSecond => {
+                let (s_, r) = getnum(value, std == Std::ZeroSecond).ok_or_else(bad)?;
+                if !(0..60).contains(&s_) {
+                    return range("second");
+                }
+                sec = s_;
+                value = r;
+                // a fraction the layout does not spell out is still read
+                let vb = value.as_bytes();
+                if vb.len() >= 2 && (vb[0] == b'.' || vb[0] == b',') && vb[1].is_ascii_digit() {
+                    let (_, next, _) = next_std(layout);
+                    if !matches!(next, Some((Std::Frac(..), _))) {
+                        let n = 1 + vb[1..].iter().take_while(|c| c.is_ascii_digit()).count();
+                        nsec = frac_nanos(&value[1..n]);
+                        value = &value[n..];
+                    }
+                }
+            }
+            Std::PM | Std::Pm => {
+                if value.len() < 2 || !value.is_char_boundary(2) {
+                    return Err(bad());
+                }
+                let p = &value[..2];
+                let (up, down) = if std == Std::PM {
+                    ("PM", "AM")
+                } else {
+                    ("pm", "am")
+                };
+                if p == up {
+                    pm = true;
+                } else if p == down {
+                    am = true;
+                } else {
+                    return Err(bad());
+                }
+                value = &value[2..];
+            }
+            Std::Iso(p) | Std::Num(p) => {
+                if matches!(std, Std::Iso(_)) && value.starts_with('Z') {
+                    value = &value[1..];
+                    utc = true;
+                    continue;
+                }
+                let vb = value.as_bytes();
+                let shape: &[u8] = match p.trim_start_matches(['Z', '-']) {
+                    "07:00" => b"s00:00",
+                    "07" => b"s00",
+                    "07:00:00" => b"s00:00:00",
+                    "070000" => b"s000000",
+                    _ => b"s0000",
+                };
+                if vb.len() < shape.len() {
+                    return Err(bad());
+                }
+                let mut digits = Vec::new();
+                for (k, &want) in shape.iter().enumerate() {
+                    match want {
+                        b':' if vb[k] != b':' => return Err(bad()),
+                        b'0' if !vb[k].is_ascii_digit() => return Err(bad()),
+                        b'0' => digits.push(i32::from(vb[k] - b'0')),
+                        _ => {}
+                    }
+                }
+                let two = |k: usize| {
+                    digits.get(k).copied().unwrap_or(0) * 10
+                        + digits.get(k + 1).copied().unwrap_or(0)
+                };
+                let mut off = (two(0) * 60 + two(2)) * 60 + two(4);
+                match vb[0] {
+                    b'+' => {}
+                    b'-' => off = -off,
+                    _ => return Err(bad()),
+                }
+                zone_offset = Some(off);
+                value = &value[shape.len()..];
+            }
+            Std::Tz => {
+                if value.starts_with("UTC") {
+                    utc = true;
+                    value = &value[3..];
+                    continue;
+                }
+                let n = tz_len(value).ok_or_else(bad)?;
+                zone_name = value[..n].to_string();
+                value = &value[n..];
+            }
+            Std::Frac(digits, nines, _) => {
+                let vb = value.as_bytes();
+                if !nines {
+                    let nd = 1 + digits;
+                    if vb.len() < nd
+                        || !(vb[0] == b'.' || vb[0] == b',')
+                        || !vb[1..nd].iter().all(|c| c.is_ascii_digit())
+                    {
+                        return Err(bad());
+                    }
+                    nsec = frac_nanos(&value[1..nd]);
+                    value = &value[nd..];
+                } else {
+                    if vb.len() < 2 || !(vb[0] == b'.' || vb[0] == b',') || !vb[1].is_ascii_digit()
+                    {
+                        continue;
+                    }
+                    let n = 1 + vb[1..].iter().take_while(|c| c.is_ascii_digit()).count();
+                    nsec = frac_nanos(&value[1..n]);
+                    value = &value[n..];
+                }
+            }
+        }
+    }
+    if pm && hour < 12 {
+        hour += 12;
+    } else if am && hour == 12 {
+        hour = 0;
+    }
+    if yday >= 0 {
+        let (mut m, mut d) = (1, yday);
+        let leap_days = if is_leap(year) { 366 } else { 365 };
+        if yday < 1 || yday > leap_days {
+            return range("day-of-year");
+        }
+        while d > days_in(m, year) {
+            d -= days_in(m, year);
+            m += 1;
+        }
+        if (month >= 0 && month != m) || (day >= 0 && day != d) {
+            return range("day-of-year");
+        }
+        month = m;
+        day = d;
+    } else {
+        if month < 0 {
+            month = 1;
+        }
+        if day < 0 {
+            day = 1;
+        }
+    }
+    if day < 1 || day > days_in(month, year) {
+        return Err(format!(
+            "parsing time {}: day out of range",
+            go_quote(avalue)
+        ));
+    }
+    let civil = days_from_civil(year, month, day) * 86400 + hour * 3600 + min * 60 + sec;
+    let mk = |s: i64, zone: Zone| GoTime { sec: s, nsec, zone };
+    if utc {
+        return Ok(mk(civil, Zone::Fixed(0, "UTC".into())));
+    }
+    if let Some(off) = zone_offset {
+        let t = civil - i64::from(off);
+        let (lo, lname) = loc.at(t);
+        if lo == off && (zone_name.is_empty() || lname == zone_name) {
+            return Ok(mk(t, loc));
+        }
+        return Ok(mk(t, Zone::Fixed(off, zone_name)));
+    }
+    if !zone_name.is_empty() {
+        // a known abbreviation of the location at about that time
+        let (lo, lname) = loc.at(civil);
+        if lname == zone_name {
+            return Ok(mk(civil - i64::from(lo), loc));
+        }
+        let off = zone_name
+            .strip_prefix("GMT")
+            .and_then(|r| r.parse::<i32>().ok())
+            .map(|h| h * 3600)
+            .unwrap_or(0);
+        return Ok(mk(civil, Zone::Fixed(off, zone_name)));
+    }
+    Ok(mk(loc.instant(civil), loc))
+}
+
+fn frac_nanos(digits: &str) -> u32 {
+    let d: String = digits.chars().take(9).collect();
+    format!("{d:0<9}").parse().unwrap_or(0)
+}
+
+/// The time a date function's argument stands for, as sprig's type switch
+/// reads it: time.Time (our time strings) and ints; anything else is now.
+fn time_arg(v: &Value) -> GoTime {
+    match v {
+        Value::Int(n) => GoTime::unix(*n),
+        Value::Str(s) => GoTime::parse_string(s).unwrap_or_else(GoTime::now),
+        _ => GoTime::now(),
+    }
+}
+
+/// A parameter typed time.Time.
+fn time_param(v: &Value) -> R<GoTime> {
+    match v {
+        Value::Str(s) => match GoTime::parse_string(s) {
+            Some(t) => Ok(t),
+            None => msg("wrong type for value; expected time.Time; got string"),
+        },
+        Value::Nil => msg("invalid value; expected time.Time"),
+        v => msg(format!(
+            "wrong type for value; expected time.Time; got {}",
+            v.type_name()
+        )),
+    }
+}
+
+fn date_in_zone(layout: &str, date: &Value, zone: &str) -> String {
+    let t = time_arg(date);
+    let z = load_location(zone).unwrap_or(Zone::Fixed(0, "UTC".into()));
+    go_format(&t.in_zone(z), layout)
+}
+
+/// time.Duration.String.
+fn duration_string(d: i64) -> String {
+    let neg = d < 0;
+    let mut u = d.unsigned_abs();
+    let frac = |u: u64, prec: u32| -> (String, u64) {
+        let p = 10u64.pow(prec);
+        let f = u % p;
+        if f == 0 {
+            return (String::new(), u / p);
+        }
+        let s = format!("{f:0w$}", w = prec as usize);
+        (format!(".{}", s.trim_end_matches('0')), u / p)
+    };
+    let mut out = String::new();
+    if u < 1_000_000_000 {
+        if u == 0 {
+            return "0s".into();
+        }
+        let (prec, unit) = if u < 1_000 {
+            (0, "ns")
+        } else if u < 1_000_000 {
+            (3, "µs")
+        } else {
+            (6, "ms")
+        };
+        let (f, whole) = frac(u, prec);
+        out = format!("{whole}{f}{unit}");
+    } else {
+        let (f, secs) = frac(u, 9);
+        u = secs;
+        let s = format!("{}{f}s", u % 60);
+        u /= 60;
+        if u > 0 {
+            let m = format!("{}m", u % 60);
+            u /= 60;
+            if u > 0 {
+                out.push_str(&format!("{u}h"));
+            }
+            out.push_str(&m);
+        }
+        out.push_str(&s);
+    }
+    if neg {
+        out.insert(0, '-');
+    }
+    out
+}
+
+/// time.ParseDuration.
+fn parse_duration(orig: &str) -> Result<i64, String> {
+    let invalid = || format!("time: invalid duration {}", go_quote(orig));
+    let mut s = orig;
+    let mut neg = false;
+    if let Some(c) = s.chars().next()
+        && (c == '-' || c == '+')
+    {
+        neg = c == '-';
+        s = &s[1..];
+    }
+    if s == "0" {
+        return Ok(0);
+    }
+    if s.is_empty() {
+        return Err(invalid());
+    }
+    let mut d: u64 = 0;
+    while !s.is_empty() {
+        let b = s.as_bytes();
+        if !(b[0] == b'.' || b[0].is_ascii_digit()) {
+            return Err(invalid());
+        }
+        let n = b.iter().take_while(|c| c.is_ascii_digit()).count();
+        let mut v: u64 = 0;
+        for &c in &b[..n] {
+            v = v
+                .checked_mul(10)
+                .and_then(|v| v.checked_add(u64::from(c - b'0')))
+                .filter(|v| *v <= 1 << 63)
+                .ok_or_else(invalid)?;
+        }
+        let pre = n > 0;
+        s = &s[n..];
+        let (mut f, mut scale, mut post) = (0u64, 1f64, false);
+        if let Some(r) = s.strip_prefix('.') {
+            s = r;
+            let b = s.as_bytes();
+            let n = b.iter().take_while(|c| c.is_ascii_digit()).count();
+            let mut overflow = false;
+            for &c in &b[..n] {
+                if overflow {
+                    continue;
+                }
+                if f > (1u64 << 63) / 10 {
+                    overflow = true;
+                    continue;
+                }
+                let y = f * 10 + u64::from(c - b'0');
+                if y > 1 << 63 {
+                    overflow = true;
+                    continue;
+                }
+                f = y;
+                scale *= 10.0;
+            }
+            post = n > 0;
+            s = &s[n..];
+        }
+        if !pre && !post {
+            return Err(invalid());
+        }
+        let k = s
+            .bytes()
+            .take_while(|c| !(*c == b'.' || c.is_ascii_digit()))
+            .count();
+        if k == 0 {
+            return Err(format!("time: missing unit in duration {}", go_quote(orig)));
+        }
+        let u = &s[..k];
+        s = &s[k..];
+        let unit: u64 = match u {
+            "ns" => 1,
+            "us" | "µs" | "μs" => 1_000,
+            "ms" => 1_000_000,
+            "s" => 1_000_000_000,
+            "m" => 60_000_000_000,
+            "h" => 3_600_000_000_000,
+            _ => {
+                return Err(format!(
+                    "time: unknown unit {} in duration {}",
+                    go_quote(u),
+                    go_quote(orig)
+                ));
+            }
+        };
+        if v > (1u64 << 63) / unit {
+            return Err(invalid());
+        }
+        v *= unit;
+        if f > 0 {
+            v += (f as f64 * (unit as f64 / scale)) as u64;
+            if v > 1 << 63 {
+                return Err(invalid());
+            }
+        }
+        d = d
+            .checked_add(v)
+            .filter(|d| *d <= 1 << 63)
+            .ok_or_else(invalid)?;
+    }
+    if neg {
+        return Ok((d as i128).wrapping_neg() as i64);
+    }
+    if d > i64::MAX as u64 {
+        return Err(invalid());
+    }
+    Ok(d as i64)
+}
+
+/// Duration.Round.
+fn duration_round(d: i64, m: i64) -> i64 {
+    let r = d % m;
+    let less_half = |x: i64| (x as u64).wrapping_add(x as u64) < m as u64;
+    if d < 0 {
+        let r = -r;
+        if less_half(r) {
+            return d + r;
+        }
+        return d.checked_sub(m - r).unwrap_or(i64::MIN);
+    }
+    if less_half(r) {
+        return d - r;
+    }
+    d.checked_add(m - r).unwrap_or(i64::MAX)
+}
+
+fn since_ns(t: &GoTime) -> i64 {
+    let now = GoTime::now();
+    let s = i128::from(now.sec - t.sec) * 1_000_000_000 + i128::from(now.nsec) - i128::from(t.nsec);
+    s.clamp(i128::from(i64::MIN), i128::from(i64::MAX)) as i64
+}
+
+/// sprig's durationRound: the largest unit, truncated.
+fn duration_round_str(v: &Value) -> String {
+    let d: i64 = match v {
+        Value::Str(s) => match GoTime::parse_string(s) {
+            Some(t) => since_ns(&t),
+            None => parse_duration(s).unwrap_or(0),
+        },
+        Value::Int(n) => *n,
+        _ => 0,
+    };
+    let u = d.unsigned_abs();
+    let h: u64 = 3_600_000_000_000;
+    let steps: [(u64, &str); 6] = [
+        (h * 24 * 365, "y"),
+        (h * 24 * 30, "m"),
+        (h * 24, "d"),
+        (h, "h"),
+        (60_000_000_000, "m"),
+        (1_000_000_000, "s"),
+    ];
+    for (unit, name) in steps {
+        if u > unit {
+            return format!("{}{name}", u / unit);
+        }
+    }
+    "0s".into()
+}
+
+fn time_value(t: &GoTime) -> R<Value> {
+    ok_str(t.string())
+}
+
+fn date_modify(d: &str, t: &Value) -> R<Result<Value, String>> {
+    let mut t = time_param(t)?;
+    Ok(match parse_duration(d) {
+        Ok(ns) => {
+            let total = i128::from(t.nsec) + i128::from(ns);
+            t.sec += total.div_euclid(1_000_000_000) as i64;
+            t.nsec = total.rem_euclid(1_000_000_000) as u32;
+            Ok(Value::str(t.string()))
+        }
+        Err(e) => Err(e),
+    })
 }

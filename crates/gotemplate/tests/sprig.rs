@@ -71,3 +71,55 @@ fn shuffle_permutes_and_randint_stays_in_range() {
     assert_eq!(b.len(), 16);
     assert!(!b.contains('='));
 }
+
+fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+}
+
+#[test]
+fn now_is_the_current_time() {
+    // printed as Go prints a time.Time (without the monotonic reading)
+    let re = regex::Regex::new(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(\.\d+)? [+-]\d{4} \S+$").unwrap();
+    let t = ok("{{ now }}");
+    assert!(re.is_match(&t), "{t}");
+    let epoch: i64 = ok("{{ now | unixEpoch }}").parse().unwrap();
+    assert!((epoch - unix_now()).abs() <= 2);
+    // formatting a time and an int that is the same instant agree
+    let both = ok(&format!(
+        "{{{{ $t := now }}}}{{{{ date \"2006-01-02T15\" $t }}}}|{{{{ dateInZone \"2006-01-02T15\" {} \"UTC\" }}}}|{{{{ dateInZone \"2006-01-02T15\" $t \"UTC\" }}}}",
+        unix_now()
+    ));
+    let parts: Vec<&str> = both.split('|').collect();
+    assert_eq!(parts[1], parts[2], "{both}");
+    // a later time is later
+    assert_eq!(
+        ok(
+            "{{ $t := now }}{{ gt (now | dateModify \"1h\" | unixEpoch | atoi) ($t | unixEpoch | atoi) }}"
+        ),
+        "true"
+    );
+    // values are float64 in Helm, and sprig's date treats those as now
+    assert_eq!(
+        ok("{{ date \"2006\" 1.5 }}"),
+        ok("{{ now | date \"2006\" }}")
+    );
+}
+
+#[test]
+fn ago_and_duration_round_count_from_now() {
+    assert_eq!(ok("{{ now | ago }}"), "0s");
+    // rounded to the second, and the clock moves on
+    let a = ok(&format!("{{{{ ago {} }}}}", unix_now() - 3600));
+    assert!(a == "1h0m0s" || a == "1h0m1s", "{a}");
+    let y = ok("{{ toDate \"2006-01-02\" \"2000-01-01\" | durationRound }}");
+    assert!(
+        y.ends_with('y') && y.trim_end_matches('y').parse::<u32>().unwrap() >= 25,
+        "{y}"
+    );
+    let a = ok("{{ toDate \"2006-01-02\" \"2000-01-01\" | ago }}");
+    let hours: u64 = a.split('h').next().unwrap().parse().unwrap();
+    assert!(hours >= 25 * 365 * 24 && a.ends_with('s'), "{a}");
+}
