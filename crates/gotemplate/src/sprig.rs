@@ -1216,6 +1216,14 @@ table! {
     // URLs
     "urlParse" => [S] => |_, _, a| url_parse(s(&a[0]));
     "urlJoin" => [M] => |_, _, a| url_join(&a[0]);
+    // TOML
+    "toToml" => [Any] => |st, _, a| ok_str(match to_toml(&a[0]) {
+        Ok(s) => s,
+        Err(e) if e.starts_with("encoded value exceeds") => return Err(st.limit_error(e)),
+        Err(e) if e.starts_with("reflect:") => return msg(e),
+        Err(e) => e,
+    });
+    "mustToToml" => [Any] => |_, _, a| ok_str(to_toml(&a[0]).map_err(Fail::Msg)?);
     // dates
     "now" => [] => |_, _, _| time_value(&GoTime::now());
     "date" => [S, Any] => |_, _, a| ok_str(date_in_zone(s(&a[0]), &a[1], "Local"));
@@ -2354,4 +2362,223 @@ fn date_modify(d: &str, t: &Value) -> R<Result<Value, String>> {
         }
         Err(e) => Err(e),
     })
+}
+
+// ------------------------------------------------------------ TOML
+
+/// strconv.FormatFloat(f, 'g', -1, 64), plus ".0" where that reads as an int
+/// (BurntSushi/toml's float form).
+fn toml_float(f: f64) -> String {
+    if f.is_nan() {
+        return "nan".into();
+    }
+    if f.is_infinite() {
+        return if f > 0.0 { "inf".into() } else { "-inf".into() };
+    }
+    if f == 0.0 {
+        return if f.is_sign_negative() {
+            "-0.0".into()
+        } else {
+            "0.0".into()
+        };
+    }
+    let (neg, digits, exp) = crate::gofmt::shortest_digits(f);
+    let mut s = String::new();
+    if neg {
+        s.push('-');
+    }
+    if !(-4..6).contains(&exp) {
+        s.push_str(&digits[..1]);
+        if digits.len() > 1 {
+            s.push('.');
+            s.push_str(&digits[1..]);
+        }
+        s.push_str(&format!(
+            "e{}{:02}",
+            if exp < 0 { '-' } else { '+' },
+            exp.abs()
+        ));
+        return s;
+    }
+    let nd = digits.len() as i32;
+    if exp < 0 {
+        s.push_str("0.");
+        s.push_str(&"0".repeat((-exp - 1) as usize));
+        s.push_str(&digits);
+    } else if exp + 1 >= nd {
+        s.push_str(&digits);
+        s.push_str(&"0".repeat((exp + 1 - nd) as usize));
+        s.push_str(".0");
+    } else {
+        s.push_str(&digits[..(exp + 1) as usize]);
+        s.push('.');
+        s.push_str(&digits[(exp + 1) as usize..]);
+    }
+    s
+}
+
+fn toml_string(s: &str) -> String {
+    let mut out = String::from("\"");
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\u{8}' => out.push_str("\\b"),
+            '\t' => out.push_str("\\t"),
+            '\n' => out.push_str("\\n"),
+            '\u{c}' => out.push_str("\\f"),
+            '\r' => out.push_str("\\r"),
+            c if (c as u32) < 0x20 || c == '\u{7f}' => {
+                out.push_str(&format!("\\u{:04x}", c as u32))
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+fn toml_key(k: &str) -> String {
+    if !k.is_empty()
+        && k.bytes()
+            .all(|c| c.is_ascii_alphanumeric() || c == b'_' || c == b'-')
+    {
+        k.to_string()
+    } else {
+        toml_string(k)
+    }
+}
+
+fn is_table_array(v: &Value) -> bool {
+    match v {
+        Value::List(l) => !l.is_empty() && l.iter().all(|x| matches!(x, Value::Map(_))),
+        _ => false,
+    }
+}
+
+/// BurntSushi/toml's Encoder (two-space indent), as Helm's toToml runs it.
+struct Toml {
+    out: String,
+}
+
+impl Toml {
+    fn newline(&mut self) {
+        if !self.out.is_empty() {
+            self.out.push('\n');
+        }
+    }
+
+    fn element(&mut self, v: &Value, depth: usize) -> Result<(), String> {
+        if depth > crate::value::MAX_DEPTH {
+            return Err("toml: value nested too deeply".into());
+        }
+        match v {
+            Value::Bool(b) => self.out.push_str(if *b { "true" } else { "false" }),
+            Value::Int(i) => self.out.push_str(&i.to_string()),
+            Value::Float(f) => self.out.push_str(&toml_float(*f)),
+            Value::Str(s) => self.out.push_str(&toml_string(s)),
+            Value::List(l) => {
+                if l.iter().any(|x| matches!(x, Value::Nil)) {
+                    return Err("toml: cannot encode array with nil element".into());
+                }
+                self.out.push('[');
+                for (k, x) in l.iter().enumerate() {
+                    if k > 0 {
+                        self.out.push_str(", ");
+                    }
+                    self.element(x, depth + 1)?;
+                }
+                self.out.push(']');
+            }
+            Value::Map(m) => {
+                self.out.push('{');
+                let mut first = true;
+                for (k, x) in m.borrow().iter() {
+                    if matches!(x, Value::Nil) {
+                        continue;
+                    }
+                    if !first {
+                        self.out.push_str(", ");
+                    }
+                    first = false;
+                    self.out.push_str(&toml_key(k));
+                    self.out.push_str(" = ");
+                    self.element(x, depth + 1)?;
+                }
+                self.out.push('}');
+            }
+            _ => return Err("reflect: call of reflect.Value.Type on zero Value".into()),
+        }
+        Ok(())
+    }
+
+    fn table(&mut self, key: &[String], m: &Map, depth: usize) -> Result<(), String> {
+        if depth > crate::value::MAX_DEPTH {
+            return Err("toml: value nested too deeply".into());
+        }
+        let indent = "  ".repeat(key.len());
+        let (mut direct, mut sub) = (Vec::new(), Vec::new());
+        for (k, v) in m {
+            match v {
+                Value::Nil => {}
+                Value::Map(_) => sub.push((k, v)),
+                v if is_table_array(v) => sub.push((k, v)),
+                v => direct.push((k, v)),
+            }
+        }
+        for (k, v) in direct {
+            self.out.push_str(&indent);
+            self.out.push_str(&toml_key(k));
+            self.out.push_str(" = ");
+            self.element(v, depth + 1)?;
+            self.newline();
+        }
+        for (k, v) in sub {
+            let mut key = key.to_vec();
+            key.push(k.clone());
+            let name = key
+                .iter()
+                .map(|k| toml_key(k))
+                .collect::<Vec<_>>()
+                .join(".");
+            match v {
+                Value::Map(sm) => {
+                    if key.len() == 1 {
+                        self.newline();
+                    }
+                    self.out.push_str(&format!("{indent}[{name}]"));
+                    self.newline();
+                    let sm = sm.borrow().clone();
+                    self.table(&key, &sm, depth + 1)?;
+                }
+                Value::List(l) => {
+                    for x in l.iter() {
+                        let Value::Map(sm) = x else { continue };
+                        self.newline();
+                        self.out.push_str(&format!("{indent}[[{name}]]"));
+                        self.newline();
+                        let sm = sm.borrow().clone();
+                        self.table(&key, &sm, depth + 1)?;
+                    }
+                }
+                _ => {}
+            }
+            if self.out.len() > crate::value::output_cap() {
+                return Err("encoded value exceeds the output size limit".into());
+            }
+        }
+        Ok(())
+    }
+}
+
+fn to_toml(v: &Value) -> Result<String, String> {
+    let mut t = Toml { out: String::new() };
+    match v {
+        Value::Map(m) => {
+            let m = m.borrow().clone();
+            t.table(&[], &m, 0)?;
+        }
+        v => t.element(v, 0)?,
+    }
+    Ok(t.out)
 }
