@@ -1216,6 +1216,15 @@ table! {
     // URLs
     "urlParse" => [S] => |_, _, a| url_parse(s(&a[0]));
     "urlJoin" => [M] => |_, _, a| url_join(&a[0]);
+    // crypto
+    "bcrypt" => [S] => |_, _, a| ok_str(bcrypt_hash(s(&a[0]))?);
+    "htpasswd" => [S, S] => |_, _, a| {
+        if s(&a[0]).contains(':') { return ok_str(format!("invalid username: {}", s(&a[0]))); }
+        ok_str(format!("{}:{}", s(&a[0]), bcrypt_hash(s(&a[1]))?))
+    };
+    "derivePassword" => [I, S, S, S, S] => |_, _, a| ok_str(derive_password(i(&a[0]) as u32, s(&a[1]), s(&a[2]), s(&a[3]), s(&a[4])));
+    "encryptAES" => [S, S] => |_, _, a| ok_str(encrypt_aes(s(&a[0]), s(&a[1]))?);
+    "decryptAES" => [S, S] => |_, _, a| ok_str(decrypt_aes(s(&a[0]), s(&a[1]))?);
     // TOML
     "toToml" => [Any] => |st, _, a| ok_str(match to_toml(&a[0]) {
         Ok(s) => s,
@@ -2581,4 +2590,198 @@ fn to_toml(v: &Value) -> Result<String, String> {
         v => t.element(v, 0)?,
     }
     Ok(t.out)
+}
+
+// ------------------------------------------------------------ crypto
+
+/// golang.org/x/crypto/bcrypt's GenerateFromPassword at DefaultCost.
+fn bcrypt_hash(pw: &str) -> R<String> {
+    if pw.len() > 72 {
+        return Ok(
+            "failed to encrypt string with bcrypt: bcrypt: password length exceeds 72 bytes".into(),
+        );
+    }
+    let salt: [u8; 16] = random_bytes(16)?.try_into().unwrap_or([0; 16]);
+    match bcrypt::hash_with_salt(pw, 10, salt) {
+        Ok(h) => Ok(h.format_for_version(bcrypt::Version::TwoA)),
+        Err(e) => Ok(format!("failed to encrypt string with bcrypt: {e}")),
+    }
+}
+
+const MP_SEED: &str = "com.lyndir.masterpassword";
+
+fn mp_templates(kind: &str) -> Option<&'static [&'static str]> {
+    Some(match kind {
+        "maximum" => &["anoxxxxxxxxxxxxxxxxx", "axxxxxxxxxxxxxxxxxno"],
+        "long" => &[
+            "CvcvnoCvcvCvcv",
+            "CvcvCvcvnoCvcv",
+            "CvcvCvcvCvcvno",
+            "CvccnoCvcvCvcv",
+            "CvccCvcvnoCvcv",
+            "CvccCvcvCvcvno",
+            "CvcvnoCvccCvcv",
+            "CvcvCvccnoCvcv",
+            "CvcvCvccCvcvno",
+            "CvcvnoCvcvCvcc",
+            "CvcvCvcvnoCvcc",
+            "CvcvCvcvCvccno",
+            "CvccnoCvccCvcv",
+            "CvccCvccnoCvcv",
+            "CvccCvccCvcvno",
+            "CvcvnoCvccCvcc",
+            "CvcvCvccnoCvcc",
+            "CvcvCvccCvccno",
+            "CvccnoCvcvCvcc",
+            "CvccCvcvnoCvcc",
+            "CvccCvcvCvccno",
+        ],
+        "medium" => &["CvcnoCvc", "CvcCvcno"],
+        "short" => &["Cvcn"],
+        "basic" => &["aaanaaan", "aannaaan", "aaannaaa"],
+        "pin" => &["nnnn"],
+        _ => return None,
+    })
+}
+
+fn mp_chars(c: u8) -> &'static [u8] {
+    match c {
+        b'V' => b"AEIOU",
+        b'C' => b"BCDFGHJKLMNPQRSTVWXYZ",
+        b'v' => b"aeiou",
+        b'c' => b"bcdfghjklmnpqrstvwxyz",
+        b'A' => b"AEIOUBCDFGHJKLMNPQRSTVWXYZ",
+        b'a' => b"AEIOUaeiouBCDFGHJKLMNPQRSTVWXYZbcdfghjklmnpqrstvwxyz",
+        b'n' => b"0123456789",
+        b'o' => b"@&%?,=[]_:-+*$#!'^~;()/.",
+        _ => b"AEIOUaeiouBCDFGHJKLMNPQRSTVWXYZbcdfghjklmnpqrstvwxyz0123456789!@#$%^&*()",
+    }
+}
+
+/// sprig's derivePassword: the Master Password algorithm (scrypt, HMAC-SHA256).
+fn derive_password(counter: u32, kind: &str, password: &str, user: &str, site: &str) -> String {
+    use hmac::{KeyInit as _, Mac as _};
+    let Some(templates) = mp_templates(kind) else {
+        return format!("cannot find password template {kind}");
+    };
+    let mut salt = MP_SEED.as_bytes().to_vec();
+    salt.extend_from_slice(&(user.len() as u32).to_be_bytes());
+    salt.extend_from_slice(user.as_bytes());
+    let mut key = [0u8; 64];
+    let params = scrypt::Params::new(15, 8, 2, 64).expect("N=32768, r=8, p=2 are valid");
+    if let Err(e) = scrypt::scrypt(password.as_bytes(), &salt, &params, &mut key) {
+        return format!("failed to derive password: {e}");
+    }
+    let mut msg = MP_SEED.as_bytes().to_vec();
+    msg.extend_from_slice(&(site.len() as u32).to_be_bytes());
+    msg.extend_from_slice(site.as_bytes());
+    msg.extend_from_slice(&counter.to_be_bytes());
+    let Ok(mut mac) = hmac::Hmac::<sha2::Sha256>::new_from_slice(&key) else {
+        return "failed to derive password".into();
+    };
+    mac.update(&msg);
+    let seed = mac.finalize().into_bytes();
+    let t = templates[seed[0] as usize % templates.len()];
+    t.bytes()
+        .enumerate()
+        .map(|(k, c)| {
+            let cs = mp_chars(c);
+            cs[seed[k + 1] as usize % cs.len()] as char
+        })
+        .collect()
+}
+
+fn aes_key(password: &str) -> aes::Aes256 {
+    use aes::cipher::KeyInit as _;
+    let mut key = [0u8; 32];
+    let n = password.len().min(32);
+    key[..n].copy_from_slice(&password.as_bytes()[..n]);
+    aes::Aes256::new(&key.into())
+}
+
+/// sprig's encryptAES: AES-256-CBC, PKCS#7 padding, random IV first, base64.
+fn encrypt_aes(password: &str, plain: &str) -> R<String> {
+    use aes::cipher::BlockEncrypt as _;
+    use base64::Engine as _;
+    if plain.is_empty() {
+        return Ok(String::new());
+    }
+    let cipher = aes_key(password);
+    let mut content = plain.as_bytes().to_vec();
+    let pad = 16 - content.len() % 16;
+    content.extend(std::iter::repeat_n(pad as u8, pad));
+    let mut out = random_bytes(16)?;
+    let mut prev: [u8; 16] = out[..16].try_into().unwrap_or([0; 16]);
+    for block in content.chunks(16) {
+        let mut b = [0u8; 16];
+        for k in 0..16 {
+            b[k] = block[k] ^ prev[k];
+        }
+        let mut ga = b.into();
+        cipher.encrypt_block(&mut ga);
+        prev = ga.into();
+        out.extend_from_slice(&prev);
+    }
+    Ok(base64::engine::general_purpose::STANDARD.encode(out))
+}
+
+/// Go's base64.StdEncoding.DecodeString error position (the common cases).
+fn b64_go(s: &str) -> Result<Vec<u8>, String> {
+    use base64::Engine as _;
+    let clean: String = s.chars().filter(|c| *c != '\r' && *c != '\n').collect();
+    match base64::engine::general_purpose::STANDARD.decode(&clean) {
+        Ok(b) => Ok(b),
+        Err(base64::DecodeError::InvalidByte(k, _))
+        | Err(base64::DecodeError::InvalidLastSymbol(k, _)) => {
+            Err(format!("illegal base64 data at input byte {k}"))
+        }
+        Err(_) => {
+            let k = clean.trim_end_matches('=').len() / 4 * 4;
+            Err(format!(
+                "illegal base64 data at input byte {}",
+                k.min(clean.len())
+            ))
+        }
+    }
+}
+
+/// sprig's decryptAES, including where Go's slicing panics.
+fn decrypt_aes(password: &str, crypt64: &str) -> R<String> {
+    use aes::cipher::BlockDecrypt as _;
+    if crypt64.is_empty() {
+        return Ok(String::new());
+    }
+    let crypt = b64_go(crypt64).map_err(Fail::Msg)?;
+    if crypt.len() < 16 {
+        return msg(format!(
+            "runtime error: slice bounds out of range [:16] with capacity {}",
+            crypt.len()
+        ));
+    }
+    let (iv, body) = crypt.split_at(16);
+    if body.len() % 16 != 0 {
+        return msg("crypto/cipher: input not full blocks");
+    }
+    if body.is_empty() {
+        return msg("runtime error: index out of range [-1]");
+    }
+    let cipher = aes_key(password);
+    let mut prev: [u8; 16] = iv.try_into().unwrap_or([0; 16]);
+    let mut out = Vec::with_capacity(body.len());
+    for block in body.chunks(16) {
+        let cur: [u8; 16] = block.try_into().unwrap_or([0; 16]);
+        let mut ga = cur.into();
+        cipher.decrypt_block(&mut ga);
+        let b: [u8; 16] = ga.into();
+        out.extend(b.iter().zip(prev.iter()).map(|(x, y)| x ^ y));
+        prev = cur;
+    }
+    let pad = out[out.len() - 1] as usize;
+    if pad > out.len() {
+        return msg(format!(
+            "runtime error: slice bounds out of range [:{}]",
+            out.len() as i64 - pad as i64
+        ));
+    }
+    Ok(lossy(&out[..out.len() - pad]))
 }

@@ -123,3 +123,34 @@ fn ago_and_duration_round_count_from_now() {
     let hours: u64 = a.split('h').next().unwrap().parse().unwrap();
     assert!(hours >= 25 * 365 * 24 && a.ends_with('s'), "{a}");
 }
+
+#[test]
+fn bcrypt_and_htpasswd_hash_verifiably() {
+    let h = ok("{{ bcrypt \"s3cret\" }}");
+    assert!(h.starts_with("$2a$10$") && h.len() == 60, "{h}");
+    assert!(bcrypt::verify("s3cret", &h).unwrap());
+    assert!(!bcrypt::verify("other", &h).unwrap());
+    assert_ne!(h, ok("{{ bcrypt \"s3cret\" }}"), "salted");
+    let line = ok("{{ htpasswd \"admin\" \"pw\" }}");
+    let (user, hash) = line.split_once(':').unwrap();
+    assert_eq!(user, "admin");
+    assert!(bcrypt::verify("pw", hash).unwrap());
+    // Go's bcrypt refuses what it would truncate
+    assert_eq!(
+        ok(&format!("{{{{ bcrypt \"{}\" }}}}", "x".repeat(73))),
+        "failed to encrypt string with bcrypt: bcrypt: password length exceeds 72 bytes"
+    );
+}
+
+#[test]
+fn encrypt_aes_uses_a_fresh_iv() {
+    let a = ok("{{ encryptAES \"key\" \"some text\" }}");
+    let b = ok("{{ encryptAES \"key\" \"some text\" }}");
+    assert_ne!(a, b);
+    for c in [a, b] {
+        assert_eq!(
+            ok(&format!("{{{{ decryptAES \"key\" \"{c}\" }}}}")),
+            "some text"
+        );
+    }
+}

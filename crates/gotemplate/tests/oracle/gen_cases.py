@@ -294,5 +294,15 @@ case("toToml_values", "{{ toToml .Values }}", {"a": 1, "b": "x\"y\\z\n\t\u0001\u
 case("toToml_shapes", "{{ toToml \"x\" }}|{{ toToml (list 1 \"a\") }}|{{ toToml (dict) }}|{{ toToml 1.5 }}|{{ toToml true }}|{{ toToml (dict \"a\" 1 \"b\" 2.0 \"c\" (list (dict \"x\" 1) 2)) }}|{{ toToml (dict \"a\" (list (dict \"b\" (dict \"c\" 1)) (dict))) }}|{{ toToml (dict \"\" 1 \"é\" 2 \"a-b_C9\" 3 \"x\\ny\" 4) }}|{{ toToml (dict \"m\" (dict \"n\" nil \"o\" (list (list (dict \"p\" 1))))) }}|{{ toToml (dict \"a\" (dict \"b\" (list (dict \"c\" 1) (dict \"d\" (dict \"e\" 2))))) }}|{{ mustToToml (dict \"a\" (dict \"b\" (dict \"c\" (list 1)) \"d\" 1)) }}|{{ mustToToml 1 }}|{{ toToml (dict \"a\" (list 1 nil)) }}|{{ toToml (dict \"i\" (dict \"x\" (dict \"y\" (list 1)) \"z\" (list (dict \"q\" (dict))))) }}")
 case("err_mustToToml_nil", "{{ mustToToml (dict \"a\" (list nil)) }}")
 
+# --- round 10: crypto helpers (the deterministic parts; bcrypt's salt is random: tests/sprig.rs)
+case("derivePassword", "{{ derivePassword 1 \"long\" \"password\" \"user\" \"example.com\" }}|{{ derivePassword 2 \"maximum\" \"pw\" \"u\" \"s\" }}|{{ derivePassword 1 \"nope\" \"pw\" \"u\" \"s\" }}")
+case("derivePassword_kinds", "{{ derivePassword 3 \"medium\" \"pw\" \"ü\" \"s\" }}|{{ derivePassword 1 \"short\" \"pw\" \"u\" \"s\" }}|{{ derivePassword 1 \"basic\" \"pw\" \"u\" \"s\" }}|{{ derivePassword 1 \"pin\" \"pw\" \"u\" \"s\" }}")
+case("aes_roundtrip", "{{ decryptAES \"secretkey\" (encryptAES \"secretkey\" \"plaintext\") }}|{{ encryptAES \"k\" \"\" }}|{{ encryptAES \"k\" \"0123456789abcdef\" | len }}|{{ decryptAES \"k\" \"\" }}|{{ decryptAES \"a key longer than thirty-two bytes!!\" (encryptAES \"a key longer than thirty-two bytes!?\" \"héllo\") }}|{{ len (encryptAES \"k\" \"x\") }}")
+case("htpasswd_shapes", "{{ htpasswd \"user\" \"pass\" | len }}|{{ htpasswd \"us:er\" \"pass\" }}|{{ htpasswd \"u\" \"p\" | trunc 9 }}|{{ bcrypt \"x\" | len }}|{{ bcrypt \"x\" | trunc 7 }}")
+case("err_decryptAES_base64", "{{ decryptAES \"k\" \"notb64!\" }}")
+case("err_decryptAES_short", "{{ decryptAES \"k\" \"YWJj\" }}")
+case("err_decryptAES_blocks", "{{ decryptAES \"k\" \"MDEyMzQ1Njc4OWFiY2RlZjAxMjM=\" }}")
+case("err_htpasswd_args", "{{ htpasswd \"u\" \"p\" \"sha\" }}")
+
 json.dump(C, open(sys.argv[1], "w"), indent=1)
 print(len(C))
