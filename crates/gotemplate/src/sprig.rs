@@ -1232,6 +1232,7 @@ table! {
         Err(e) if e.starts_with("reflect:") => return msg(e),
         Err(e) => e,
     });
+    "fromToml" => [S] => |_, _, a| Ok(from_toml(s(&a[0])));
     "mustToToml" => [Any] => |_, _, a| ok_str(to_toml(&a[0]).map_err(Fail::Msg)?);
     // dates
     "now" => [] => |_, _, _| time_value(&GoTime::now());
@@ -2784,4 +2785,107 @@ fn decrypt_aes(password: &str, crypt64: &str) -> R<String> {
         ));
     }
     Ok(lossy(&out[..out.len() - pad]))
+}
+
+/// A TOML datetime as BurntSushi/toml decodes it: a time.Time whose zone
+/// is the offset, or one of its "date-local"-style names for local forms.
+fn toml_datetime(d: &toml_edit::Datetime) -> Value {
+    let (y, mo, da) = d
+        .date
+        .map(|x| (i64::from(x.year), i64::from(x.month), i64::from(x.day)))
+        .unwrap_or((0, 1, 1));
+    let (h, mi, se, ns) = d
+        .time
+        .map(|t| {
+            (
+                i64::from(t.hour),
+                i64::from(t.minute),
+                i64::from(t.second.unwrap_or(0)),
+                t.nanosecond.unwrap_or(0),
+            )
+        })
+        .unwrap_or((0, 0, 0, 0));
+    let civil = days_from_civil(y, mo, da) * 86400 + h * 3600 + mi * 60 + se;
+    let zone = match (d.offset, d.date.is_some(), d.time.is_some()) {
+        (Some(toml_edit::Offset::Z), ..) => Zone::Fixed(0, "UTC".into()),
+        (Some(toml_edit::Offset::Custom { minutes }), ..) => {
+            Zone::Fixed(i32::from(minutes) * 60, String::new())
+        }
+        (None, true, true) => Zone::Fixed(0, "datetime-local".into()),
+        (None, true, false) => Zone::Fixed(0, "date-local".into()),
+        _ => Zone::Fixed(0, "time-local".into()),
+    };
+    let off = match &zone {
+        Zone::Fixed(o, _) => i64::from(*o),
+        _ => 0,
+    };
+    Value::str(
+        GoTime {
+            sec: civil - off,
+            nsec: ns,
+            zone,
+        }
+        .string(),
+    )
+}
+
+fn toml_value(v: &toml_edit::Value, depth: usize) -> Value {
+    if depth > crate::value::MAX_DEPTH {
+        return Value::Nil;
+    }
+    match v {
+        toml_edit::Value::String(s) => Value::str(s.value().as_str()),
+        toml_edit::Value::Integer(n) => Value::Int(*n.value()),
+        toml_edit::Value::Float(f) => Value::Float(*f.value()),
+        toml_edit::Value::Boolean(b) => Value::Bool(*b.value()),
+        toml_edit::Value::Datetime(d) => toml_datetime(d.value()),
+        toml_edit::Value::Array(a) => {
+            Value::list(a.iter().map(|x| toml_value(x, depth + 1)).collect())
+        }
+        toml_edit::Value::InlineTable(t) => Value::map(
+            t.iter()
+                .map(|(k, x)| (k.to_string(), toml_value(x, depth + 1)))
+                .collect(),
+        ),
+    }
+}
+
+fn toml_item(v: &toml_edit::Item, depth: usize) -> Value {
+    if depth > crate::value::MAX_DEPTH {
+        return Value::Nil;
+    }
+    match v {
+        toml_edit::Item::Value(x) => toml_value(x, depth),
+        toml_edit::Item::Table(t) => Value::map(
+            t.iter()
+                .map(|(k, x)| (k.to_string(), toml_item(x, depth + 1)))
+                .collect(),
+        ),
+        toml_edit::Item::ArrayOfTables(a) => Value::list(
+            a.iter()
+                .map(|t| toml_item(&toml_edit::Item::Table(t.clone()), depth + 1))
+                .collect(),
+        ),
+        toml_edit::Item::None => Value::Nil,
+    }
+}
+
+/// Helm's fromToml: a map, or a map holding `Error` (toml_edit's wording,
+/// prefixed with the line as BurntSushi/toml does).
+fn from_toml(s: &str) -> Value {
+    match s.parse::<toml_edit::DocumentMut>() {
+        Ok(doc) => toml_item(doc.as_item(), 0),
+        Err(e) => {
+            let line = e
+                .span()
+                .map(|r| s[..r.start.min(s.len())].matches('\n').count() + 1)
+                .unwrap_or(1);
+            let mut m = Map::new();
+            m.insert(
+                "Error".into(),
+                Value::from(format!("toml: line {line}: {}", e.message())),
+            );
+            Value::map(m)
+        }
+    }
 }
