@@ -1225,6 +1225,14 @@ table! {
     "derivePassword" => [I, S, S, S, S] => |_, _, a| ok_str(derive_password(i(&a[0]) as u32, s(&a[1]), s(&a[2]), s(&a[3]), s(&a[4])));
     "encryptAES" => [S, S] => |_, _, a| ok_str(encrypt_aes(s(&a[0]), s(&a[1]))?);
     "decryptAES" => [S, S] => |_, _, a| ok_str(decrypt_aes(s(&a[0]), s(&a[1]))?);
+    "genPrivateKey" => [S] => |_, _, a| ok_str(gen_private_key(s(&a[0]))?);
+    "genCA" => [S, I] => |_, _, a| gen_ca(s(&a[0]), i(&a[1]), None);
+    "genCAWithKey" => [S, I, S] => |_, _, a| gen_ca(s(&a[0]), i(&a[1]), Some(&a[2]));
+    "genSelfSignedCert" => [S, Any, Any, I] => |_, _, a| gen_self_signed(&a);
+    "genSelfSignedCertWithKey" => [S, Any, Any, I, S] => |_, _, a| gen_self_signed(&a);
+    "genSignedCert" => [S, Any, Any, I, Any] => |_, _, a| gen_signed(&a);
+    "genSignedCertWithKey" => [S, Any, Any, I, Any, S] => |_, _, a| gen_signed(&a);
+    "buildCustomCert" => [S, S] => |_, _, a| build_custom_cert(s(&a[0]), s(&a[1]));
     // TOML
     "toToml" => [Any] => |st, _, a| ok_str(match to_toml(&a[0]) {
         Ok(s) => s,
@@ -2888,4 +2896,290 @@ fn from_toml(s: &str) -> Value {
             Value::map(m)
         }
     }
+}
+
+// ------------------------------------------------------------ certificates
+
+/// A private key as sprig holds one, with rcgen's signing key for it.
+struct PrivKey {
+    /// The PEM that pemBlockForKey writes: "RSA PRIVATE KEY" (PKCS#1),
+    /// "EC PRIVATE KEY" (SEC1), "PRIVATE KEY" (PKCS#8, Ed25519).
+    pem: String,
+    pair: rcgen::KeyPair,
+}
+
+fn cert_err(e: impl std::fmt::Display) -> Fail {
+    Fail::Msg(e.to_string())
+}
+
+fn rsa_key(bits: usize) -> R<PrivKey> {
+    let key = rsa::RsaPrivateKey::new(&mut rand_core::OsRng, bits)
+        .map_err(|e| Fail::Msg(format!("error generating rsa key: {e}")))?;
+    rsa_priv(&key)
+}
+
+fn rsa_priv(key: &rsa::RsaPrivateKey) -> R<PrivKey> {
+    use rsa::pkcs1::EncodeRsaPrivateKey as _;
+    use rsa::pkcs8::EncodePrivateKey as _;
+    let pem = key
+        .to_pkcs1_pem(rsa::pkcs8::LineEnding::LF)
+        .map_err(cert_err)?
+        .to_string();
+    let p8 = key
+        .to_pkcs8_pem(rsa::pkcs8::LineEnding::LF)
+        .map_err(cert_err)?;
+    let pair = rcgen::KeyPair::from_pkcs8_pem_and_sign_algo(&p8, &rcgen::PKCS_RSA_SHA256)
+        .map_err(cert_err)?;
+    Ok(PrivKey { pem, pair })
+}
+
+fn ec_priv(key: &p256::SecretKey) -> R<PrivKey> {
+    use p256::pkcs8::EncodePrivateKey as _;
+    let pem = key
+        .to_sec1_pem(p256::pkcs8::LineEnding::LF)
+        .map_err(cert_err)?
+        .to_string();
+    let der = key.to_pkcs8_der().map_err(cert_err)?;
+    let pair = rcgen::KeyPair::try_from(der.as_bytes()).map_err(cert_err)?;
+    Ok(PrivKey { pem, pair })
+}
+
+/// An Ed25519 key as Go's MarshalPKCS8PrivateKey writes it (version 1).
+fn ed_priv(seed: &[u8]) -> R<PrivKey> {
+    use base64::Engine as _;
+    let mut der = vec![
+        0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04,
+        0x20,
+    ];
+    der.extend_from_slice(seed);
+    let b64 = base64::engine::general_purpose::STANDARD.encode(&der);
+    let pem = format!("-----BEGIN PRIVATE KEY-----\n{b64}\n-----END PRIVATE KEY-----\n");
+    let pair = rcgen::KeyPair::from_pkcs8_pem_and_sign_algo(&pem, &rcgen::PKCS_ED25519)
+        .map_err(cert_err)?;
+    Ok(PrivKey { pem, pair })
+}
+
+/// sprig's genPrivateKey.
+fn gen_private_key(kind: &str) -> R<String> {
+    Ok(match kind {
+        "" | "rsa" => rsa_key(4096)?.pem,
+        "ecdsa" => {
+            let pair =
+                rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).map_err(cert_err)?;
+            let key = {
+                use p256::pkcs8::DecodePrivateKey as _;
+                p256::SecretKey::from_pkcs8_der(pair.serialized_der()).map_err(cert_err)?
+            };
+            ec_priv(&key)?.pem
+        }
+        "ed25519" => {
+            let pair = rcgen::KeyPair::generate_for(&rcgen::PKCS_ED25519).map_err(cert_err)?;
+            ed_priv(&pair.serialized_der()[16..48])?.pem
+        }
+        "dsa" => "failed to generate private key: DSA keys are not supported here".into(),
+        other => format!("Unknown type {other}"),
+    })
+}
+
+/// sprig's parsePrivateKeyPEM (RSA, P-256 and Ed25519 keys).
+fn parse_private_key(text: &str) -> Result<PrivKey, String> {
+    let Some(block) = pem_block(text) else {
+        return Err("no PEM data in input".into());
+    };
+    let (label, der) = block;
+    if label == "PRIVATE KEY" {
+        use rsa::pkcs8::DecodePrivateKey as _;
+        if let Ok(k) = rsa::RsaPrivateKey::from_pkcs8_der(&der) {
+            return rsa_priv(&k).map_err(fail_text);
+        }
+        if let Ok(k) = p256::SecretKey::from_pkcs8_der(&der) {
+            return ec_priv(&k).map_err(fail_text);
+        }
+        if der.len() >= 48 && der[5..12] == [0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70] {
+            return ed_priv(&der[16..48]).map_err(fail_text);
+        }
+        return Err("decoding PEM as PKCS#8: x509: PKCS#8 wrapping contained private key with unknown algorithm".into());
+    }
+    let Some(kind) = label.strip_suffix(" PRIVATE KEY") else {
+        return Err(format!("no private key data in PEM block of type {label}"));
+    };
+    match kind {
+        "RSA" => {
+            use rsa::pkcs1::DecodeRsaPrivateKey as _;
+            let k = rsa::RsaPrivateKey::from_pkcs1_der(&der)
+                .map_err(|e| format!("parsing RSA private key from PEM: {e}"))?;
+            rsa_priv(&k).map_err(fail_text)
+        }
+        "EC" => {
+            let k = p256::SecretKey::from_sec1_der(&der)
+                .map_err(|e| format!("parsing EC private key from PEM: {e}"))?;
+            ec_priv(&k).map_err(fail_text)
+        }
+        _ => Err(format!("invalid private key type {label}")),
+    }
+}
+
+fn fail_text(f: Fail) -> String {
+    match f {
+        Fail::Msg(m) => m,
+        Fail::Done(e) => e.message,
+    }
+}
+
+/// encoding/pem's Decode of the first block: its label and bytes.
+fn pem_block(text: &str) -> Option<(String, Vec<u8>)> {
+    use base64::Engine as _;
+    let start = text.find("-----BEGIN ")?;
+    let rest = &text[start + 11..];
+    let (label, rest) = rest.split_once("-----")?;
+    let end = rest.find(&format!("-----END {label}-----"))?;
+    let body: String = rest[..end].chars().filter(|c| !c.is_whitespace()).collect();
+    let der = base64::engine::general_purpose::STANDARD
+        .decode(body)
+        .ok()?;
+    Some((label.to_string(), der))
+}
+
+fn str_list(v: &Value, what: &str) -> R<Vec<String>> {
+    match v {
+        Value::Nil => Ok(Vec::new()),
+        Value::List(l) => l
+            .iter()
+            .map(|x| match x {
+                Value::Str(s) => Ok(s.to_string()),
+                x => msg(format!(
+                    "{what}: {} is not a string",
+                    crate::gofmt::sprint_value(x)
+                )),
+            })
+            .collect(),
+        v => msg(format!(
+            "wrong type for value; expected []interface {{}}; got {}",
+            v.type_name()
+        )),
+    }
+}
+
+/// sprig's getBaseCertTemplate.
+fn base_params(cn: &str, ips: &Value, dns: &Value, days: i64) -> R<rcgen::CertificateParams> {
+    let ips = str_list(ips, "error parsing ip")?;
+    let dns = str_list(dns, "error processing alternate dns name")?;
+    let mut p = rcgen::CertificateParams::default();
+    let mut dn = rcgen::DistinguishedName::new();
+    dn.push(rcgen::DnType::CommonName, cn);
+    p.distinguished_name = dn;
+    for d in dns {
+        let name = d.as_str().try_into().map_err(cert_err)?;
+        p.subject_alt_names.push(rcgen::SanType::DnsName(name));
+    }
+    for ip in ips {
+        let addr: std::net::IpAddr = ip
+            .parse()
+            .map_err(|_| Fail::Msg(format!("error parsing ip: {ip}")))?;
+        p.subject_alt_names.push(rcgen::SanType::IpAddress(addr));
+    }
+    let mut serial = random_bytes(16)?;
+    serial[0] &= 0x7f;
+    p.serial_number = Some(rcgen::SerialNumber::from(serial));
+    let now = GoTime::now().sec;
+    let at = |s: i64| time::OffsetDateTime::from_unix_timestamp(s).map_err(cert_err);
+    p.not_before = at(now)?;
+    p.not_after = at(now.saturating_add(days.saturating_mul(86400)))?;
+    p.key_usages = vec![
+        rcgen::KeyUsagePurpose::KeyEncipherment,
+        rcgen::KeyUsagePurpose::DigitalSignature,
+    ];
+    p.extended_key_usages = vec![
+        rcgen::ExtendedKeyUsagePurpose::ServerAuth,
+        rcgen::ExtendedKeyUsagePurpose::ClientAuth,
+    ];
+    p.is_ca = rcgen::IsCa::ExplicitNoCa;
+    Ok(p)
+}
+
+fn cert_value(cert: &str, key: &str) -> Value {
+    let mut m = Map::new();
+    m.insert("Cert".into(), Value::from(cert));
+    m.insert("Key".into(), Value::from(key));
+    Value::map(m)
+}
+
+fn with_key(pem: Option<&Value>, bits: usize) -> R<PrivKey> {
+    match pem {
+        Some(p) => {
+            parse_private_key(s(p)).map_err(|e| Fail::Msg(format!("parsing private key: {e}")))
+        }
+        None => rsa_key(bits),
+    }
+}
+
+/// genCA / genCAWithKey.
+fn gen_ca(cn: &str, days: i64, pem: Option<&Value>) -> R<Value> {
+    let key = with_key(pem, 2048)?;
+    let mut p = base_params(cn, &Value::Nil, &Value::Nil, days)?;
+    p.key_usages.push(rcgen::KeyUsagePurpose::KeyCertSign);
+    p.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    let cert = p
+        .self_signed(&key.pair)
+        .map_err(|e| Fail::Msg(format!("error creating certificate: {e}")))?;
+    Ok(cert_value(&cert.pem(), &key.pem))
+}
+
+/// genSelfSignedCert / genSelfSignedCertWithKey.
+fn gen_self_signed(a: &[Value]) -> R<Value> {
+    let key = with_key(a.get(4), 2048)?;
+    let p = base_params(s(&a[0]), &a[1], &a[2], i(&a[3]))?;
+    let cert = p
+        .self_signed(&key.pair)
+        .map_err(|e| Fail::Msg(format!("error creating certificate: {e}")))?;
+    Ok(cert_value(&cert.pem(), &key.pem))
+}
+
+/// genSignedCert / genSignedCertWithKey: `a[4]` is the CA (Cert and Key).
+fn gen_signed(a: &[Value]) -> R<Value> {
+    let ca = map_of(&a[4]);
+    let (ca_cert, ca_key) = {
+        let m = ca.borrow();
+        let get = |k: &str| m.get(k).and_then(|v| v.as_str()).unwrap_or("").to_string();
+        (get("Cert"), get("Key"))
+    };
+    let Some((_, der)) = pem_block(&ca_cert) else {
+        return msg("unable to decode certificate");
+    };
+    if x509_parser::parse_x509_certificate(&der).is_err() {
+        return msg(
+            "error parsing certificate: decodedSignerCert.Bytes: x509: malformed certificate",
+        );
+    }
+    let signer = parse_private_key(&ca_key)
+        .map_err(|e| Fail::Msg(format!("error parsing private key: {e}")))?;
+    let issuer = rcgen::Issuer::from_ca_cert_der(&der.into(), signer.pair).map_err(|e| {
+        Fail::Msg(format!(
+            "error parsing certificate: decodedSignerCert.Bytes: {e}"
+        ))
+    })?;
+    let key = with_key(a.get(5), 2048)?;
+    let mut p = base_params(s(&a[0]), &a[1], &a[2], i(&a[3]))?;
+    p.use_authority_key_identifier_extension = true;
+    let cert = p
+        .signed_by(&key.pair, &issuer)
+        .map_err(|e| Fail::Msg(format!("error creating certificate: {e}")))?;
+    Ok(cert_value(&cert.pem(), &key.pem))
+}
+
+/// sprig's buildCustomCert: checks both halves, returns them as they are.
+fn build_custom_cert(b64cert: &str, b64key: &str) -> R<Value> {
+    let cert =
+        b64_go(b64cert).map_err(|_| Fail::Msg("unable to decode base64 certificate".into()))?;
+    let key =
+        b64_go(b64key).map_err(|_| Fail::Msg("unable to decode base64 private key".into()))?;
+    let (cert, key) = (lossy(&cert), lossy(&key));
+    let Some((_, der)) = pem_block(&cert) else {
+        return msg("unable to decode certificate");
+    };
+    if let Err(e) = x509_parser::parse_x509_certificate(&der) {
+        return msg(format!("error parsing certificate: decodedCert.Bytes: {e}"));
+    }
+    parse_private_key(&key).map_err(|e| Fail::Msg(format!("error parsing private key: {e}")))?;
+    Ok(cert_value(&cert, &key))
 }

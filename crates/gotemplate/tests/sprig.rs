@@ -154,3 +154,129 @@ fn encrypt_aes_uses_a_fresh_iv() {
         );
     }
 }
+
+/// The DER of a PEM block with the given label.
+fn pem_der(text: &str, label: &str) -> Vec<u8> {
+    use base64::Engine as _;
+    let begin = format!("-----BEGIN {label}-----\n");
+    let end = format!("-----END {label}-----");
+    let body = text
+        .strip_prefix(&begin)
+        .and_then(|r| r.split_once(&end))
+        .map(|(b, rest)| {
+            assert_eq!(rest, "\n", "one block, newline-terminated");
+            b
+        })
+        .unwrap_or_else(|| panic!("not a {label} block: {text}"));
+    assert!(
+        body.lines().all(|l| l.len() <= 64),
+        "64-column lines as Go's pem"
+    );
+    base64::engine::general_purpose::STANDARD
+        .decode(body.replace('\n', ""))
+        .unwrap()
+}
+
+fn spki_of_rsa(key_pem: &str) -> Vec<u8> {
+    use rsa::pkcs1::DecodeRsaPrivateKey as _;
+    use rsa::pkcs8::EncodePublicKey as _;
+    let k = rsa::RsaPrivateKey::from_pkcs1_der(&pem_der(key_pem, "RSA PRIVATE KEY")).unwrap();
+    k.to_public_key()
+        .to_public_key_der()
+        .unwrap()
+        .as_bytes()
+        .to_vec()
+}
+
+#[test]
+fn certificates_are_real_and_chain() {
+    use x509_parser::prelude::*;
+    let out = ok(
+        "{{ $ca := genCA \"my-ca\" 365 }}{{ $c := genSignedCert \"svc\" (list \"10.0.0.1\" \"::1\") (list \"svc.ns\" \"svc\") 30 $ca }}{{ $s := genSelfSignedCert \"self\" nil (list \"x.y\") 2 }}{{ $ca.Cert }}|{{ $ca.Key }}|{{ $c.Cert }}|{{ $c.Key }}|{{ $s.Cert }}|{{ $s.Key }}",
+    );
+    let p: Vec<&str> = out.split('|').collect();
+    let ca_der = pem_der(p[0], "CERTIFICATE");
+    let (_, ca) = parse_x509_certificate(&ca_der).unwrap();
+    assert_eq!(ca.subject().to_string(), "CN=my-ca");
+    assert_eq!(ca.issuer().to_string(), "CN=my-ca");
+    assert!(ca.is_ca());
+    let ku = ca.key_usage().unwrap().unwrap().value;
+    assert!(ku.key_cert_sign() && ku.digital_signature() && ku.key_encipherment());
+    ca.verify_signature(None).expect("self-signed");
+    let days = (ca.validity().not_after.timestamp() - ca.validity().not_before.timestamp()) / 86400;
+    assert_eq!(days, 365);
+    assert_eq!(
+        ca.public_key().raw,
+        spki_of_rsa(p[1]).as_slice(),
+        "Key is the CA's key"
+    );
+    assert_eq!(
+        ca.public_key().parsed().map(|k| k.key_size()).unwrap(),
+        2048
+    );
+
+    let leaf_der = pem_der(p[2], "CERTIFICATE");
+    let (_, leaf) = parse_x509_certificate(&leaf_der).unwrap();
+    assert_eq!(leaf.subject().to_string(), "CN=svc");
+    assert_eq!(leaf.issuer().to_string(), "CN=my-ca");
+    assert!(!leaf.is_ca());
+    leaf.verify_signature(Some(ca.public_key()))
+        .expect("signed by the CA");
+    let san = leaf.subject_alternative_name().unwrap().unwrap().value;
+    let names: Vec<String> = san.general_names.iter().map(|n| n.to_string()).collect();
+    assert_eq!(
+        names,
+        [
+            "DNSName(svc.ns)",
+            "DNSName(svc)",
+            "IPAddress(0a:00:00:01)",
+            "IPAddress(00:00:00:00:00:00:00:00:00:00:00:00:00:00:00:01)"
+        ]
+    );
+    let eku = leaf.extended_key_usage().unwrap().unwrap().value;
+    assert!(eku.server_auth && eku.client_auth);
+    assert_eq!(leaf.public_key().raw, spki_of_rsa(p[3]).as_slice());
+
+    let s_der = pem_der(p[4], "CERTIFICATE");
+    let (_, s) = parse_x509_certificate(&s_der).unwrap();
+    s.verify_signature(None).expect("self-signed");
+    assert_eq!(s.subject().to_string(), "CN=self");
+    assert_eq!(s.public_key().raw, spki_of_rsa(p[5]).as_slice());
+}
+
+#[test]
+fn private_keys_parse_and_sign() {
+    use x509_parser::prelude::*;
+    let ec = ok("{{ genPrivateKey \"ecdsa\" }}");
+    let k = p256::SecretKey::from_sec1_der(&pem_der(&ec, "EC PRIVATE KEY")).unwrap();
+    let ed = ok("{{ genPrivateKey \"ed25519\" }}");
+    let ed_der = pem_der(&ed, "PRIVATE KEY");
+    assert_eq!(ed_der.len(), 48, "PKCS#8 v1 as Go writes Ed25519 keys");
+    // certificates made with the given keys carry those keys
+    let t = format!(
+        "{{{{ $ca := genCAWithKey \"ec-ca\" 10 `{ec}` }}}}{{{{ $c := genSignedCertWithKey \"ed\" nil nil 5 $ca `{ed}` }}}}{{{{ $ca.Cert }}}}|{{{{ $c.Cert }}}}"
+    );
+    let out = ok(&t);
+    let (ca_pem, leaf_pem) = out.split_once('|').unwrap();
+    let ca_der = pem_der(ca_pem, "CERTIFICATE");
+    let (_, ca) = parse_x509_certificate(&ca_der).unwrap();
+    ca.verify_signature(None).unwrap();
+    let point = k.public_key().to_sec1_bytes();
+    assert_eq!(
+        ca.public_key().subject_public_key.data.as_ref(),
+        point.as_ref()
+    );
+    let leaf_der = pem_der(leaf_pem, "CERTIFICATE");
+    let (_, leaf) = parse_x509_certificate(&leaf_der).unwrap();
+    leaf.verify_signature(Some(ca.public_key())).unwrap();
+    assert_eq!(
+        leaf.public_key().algorithm.algorithm.to_id_string(),
+        "1.3.101.112"
+    );
+    // RSA keys are 4096 bits, PKCS#1
+    let rsa = ok("{{ genPrivateKey \"rsa\" }}");
+    use rsa::pkcs1::DecodeRsaPrivateKey as _;
+    use rsa::traits::PublicKeyParts as _;
+    let k = rsa::RsaPrivateKey::from_pkcs1_der(&pem_der(&rsa, "RSA PRIVATE KEY")).unwrap();
+    assert_eq!(k.size() * 8, 4096);
+}

@@ -305,5 +305,13 @@ case("err_decryptAES_short", "{{ decryptAES \"k\" \"YWJj\" }}")
 case("err_decryptAES_blocks", "{{ decryptAES \"k\" \"MDEyMzQ1Njc4OWFiY2RlZjAxMjM=\" }}")
 case("err_htpasswd_args", "{{ htpasswd \"u\" \"p\" \"sha\" }}")
 
+# --- round 11: certificates and keys (their shape; tests/sprig.rs parses and verifies them)
+case("certs_shapes", "{{ $ca := genCA \"my-ca\" 365 }}{{ $ca.Cert | trunc 28 }}|{{ $ca.Key | trunc 31 }}|{{ $ca.Cert | trimSuffix \"\\n\" | splitList \"\\n\" | last }}|{{ $c := genSignedCert \"svc\" (list \"10.0.0.1\") (list \"svc.ns\") 30 $ca }}{{ $c.Cert | trunc 27 }}|{{ $c.Key | trunc 31 }}|{{ $s := genSelfSignedCert \"self\" nil nil 1 }}{{ $s.Key | trunc 31 }}|{{ $b := buildCustomCert ($ca.Cert | b64enc) ($ca.Key | b64enc) }}{{ eq $b.Cert $ca.Cert }} {{ eq $b.Key $ca.Key }}")
+case("keys_shapes", "{{ genPrivateKey \"ecdsa\" | trunc 30 }}|{{ genPrivateKey \"ed25519\" | trunc 27 }}|{{ genPrivateKey \"nope\" }}|{{ $k := genPrivateKey \"ecdsa\" }}{{ $ca := genCAWithKey \"ca\" 3 $k }}{{ eq $ca.Key $k }}|{{ $e := genPrivateKey \"ed25519\" }}{{ $s := genSelfSignedCertWithKey \"x\" nil (list \"a.b\") 2 $e }}{{ eq $s.Key $e }}|{{ $t := genSignedCertWithKey \"y\" nil nil 2 $ca $e }}{{ eq $t.Key $e }}")
+case("err_genSelfSignedCert_ip", "{{ genSelfSignedCert \"x\" (list \"not-an-ip\") nil 1 }}")
+case("err_genCAWithKey_pem", "{{ genCAWithKey \"x\" 1 \"not a pem\" }}")
+case("err_buildCustomCert_b64", "{{ buildCustomCert \"!!\" \"eA==\" }}")
+case("err_buildCustomCert_pem", "{{ buildCustomCert \"eA==\" \"eA==\" }}")
+
 json.dump(C, open(sys.argv[1], "w"), indent=1)
 print(len(C))
