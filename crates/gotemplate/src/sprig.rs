@@ -1035,9 +1035,16 @@ fn random_from(st: &mut State, n: i64, alphabet: &[u8]) -> R<Value> {
         return ok_str("");
     }
     st.charge_output(n as usize)?;
-    let mut out = String::with_capacity(n as usize);
-    for _ in 0..n {
-        out.push(alphabet[random_below(alphabet.len() as u64)? as usize] as char);
+    let n = n as usize;
+    // bytes below the largest multiple of the alphabet's size pick uniformly
+    let zone = 256 - 256 % alphabet.len();
+    let mut out = String::with_capacity(n);
+    while out.len() < n {
+        for b in random_bytes((n - out.len()) * 2)? {
+            if (b as usize) < zone && out.len() < n {
+                out.push(alphabet[b as usize % alphabet.len()] as char);
+            }
+        }
     }
     ok_str(out)
 }
@@ -1217,21 +1224,22 @@ table! {
     "urlParse" => [S] => |_, _, a| url_parse(s(&a[0]));
     "urlJoin" => [M] => |_, _, a| url_join(&a[0]);
     // crypto
-    "bcrypt" => [S] => |_, _, a| ok_str(bcrypt_hash(s(&a[0]))?);
-    "htpasswd" => [S, S] => |_, _, a| {
+    "bcrypt" => [S] => |st, _, a| { st.steps(COST_BCRYPT)?; ok_str(bcrypt_hash(s(&a[0]))?) };
+    "htpasswd" => [S, S] => |st, _, a| {
+        st.steps(COST_BCRYPT)?;
         if s(&a[0]).contains(':') { return ok_str(format!("invalid username: {}", s(&a[0]))); }
         ok_str(format!("{}:{}", s(&a[0]), bcrypt_hash(s(&a[1]))?))
     };
-    "derivePassword" => [I, S, S, S, S] => |_, _, a| ok_str(derive_password(i(&a[0]) as u32, s(&a[1]), s(&a[2]), s(&a[3]), s(&a[4])));
+    "derivePassword" => [I, S, S, S, S] => |st, _, a| { st.steps(COST_SCRYPT)?; ok_str(derive_password(i(&a[0]) as u32, s(&a[1]), s(&a[2]), s(&a[3]), s(&a[4]))) };
     "encryptAES" => [S, S] => |_, _, a| ok_str(encrypt_aes(s(&a[0]), s(&a[1]))?);
     "decryptAES" => [S, S] => |_, _, a| ok_str(decrypt_aes(s(&a[0]), s(&a[1]))?);
-    "genPrivateKey" => [S] => |_, _, a| ok_str(gen_private_key(s(&a[0]))?);
-    "genCA" => [S, I] => |_, _, a| gen_ca(s(&a[0]), i(&a[1]), None);
-    "genCAWithKey" => [S, I, S] => |_, _, a| gen_ca(s(&a[0]), i(&a[1]), Some(&a[2]));
-    "genSelfSignedCert" => [S, Any, Any, I] => |_, _, a| gen_self_signed(&a);
-    "genSelfSignedCertWithKey" => [S, Any, Any, I, S] => |_, _, a| gen_self_signed(&a);
-    "genSignedCert" => [S, Any, Any, I, Any] => |_, _, a| gen_signed(&a);
-    "genSignedCertWithKey" => [S, Any, Any, I, Any, S] => |_, _, a| gen_signed(&a);
+    "genPrivateKey" => [S] => |st, _, a| { st.steps(if matches!(s(&a[0]), "" | "rsa") { COST_RSA4096 } else { COST_BCRYPT })?; ok_str(gen_private_key(s(&a[0]))?) };
+    "genCA" => [S, I] => |st, _, a| { st.steps(COST_RSA2048)?; gen_ca(s(&a[0]), i(&a[1]), None) };
+    "genCAWithKey" => [S, I, S] => |st, _, a| { st.steps(COST_SIGN)?; gen_ca(s(&a[0]), i(&a[1]), Some(&a[2])) };
+    "genSelfSignedCert" => [S, Any, Any, I] => |st, _, a| { st.steps(COST_RSA2048)?; gen_self_signed(&a) };
+    "genSelfSignedCertWithKey" => [S, Any, Any, I, S] => |st, _, a| { st.steps(COST_SIGN)?; gen_self_signed(&a) };
+    "genSignedCert" => [S, Any, Any, I, Any] => |st, _, a| { st.steps(COST_RSA2048)?; gen_signed(&a) };
+    "genSignedCertWithKey" => [S, Any, Any, I, Any, S] => |st, _, a| { st.steps(COST_SIGN)?; gen_signed(&a) };
     "buildCustomCert" => [S, S] => |_, _, a| build_custom_cert(s(&a[0]), s(&a[1]));
     // TOML
     "toToml" => [Any] => |st, _, a| ok_str(match to_toml(&a[0]) {
@@ -1406,7 +1414,7 @@ struct Civil {
 impl GoTime {
     fn civil(&self) -> Civil {
         let (offset, abbr) = self.zone.at(self.sec);
-        let local = self.sec + i64::from(offset);
+        let local = self.sec.saturating_add(i64::from(offset));
         let days = local.div_euclid(86400);
         let rem = local.rem_euclid(86400);
         let (year, month, day) = civil_from_days(days);
@@ -1455,7 +1463,7 @@ impl GoTime {
     /// Reads back what `string` printed.
     fn parse_string(s: &str) -> Option<GoTime> {
         let re = regex::Regex::new(
-            r"^(-?\d{4,})-(\d\d)-(\d\d) (\d\d):(\d\d):(\d\d)(?:\.(\d{1,9}))? ([+-])(\d\d)(\d\d)(\d\d)? (\S+)$",
+            r"^(-?\d{4,9})-(\d\d)-(\d\d) (\d\d):(\d\d):(\d\d)(?:\.(\d{1,9}))? ([+-])(\d\d)(\d\d)(\d\d)? (\S+)$",
         )
         .ok()?;
         let c = re.captures(s)?;
@@ -1779,11 +1787,12 @@ fn skip<'a>(mut value: &'a str, mut prefix: &str) -> Result<&'a str, ()> {
             value = cutspace(value);
             continue;
         }
-        if value.is_empty() || value.as_bytes()[0] != prefix.as_bytes()[0] {
+        let c = prefix.chars().next().unwrap_or(' ');
+        if !value.starts_with(c) {
             return Err(());
         }
-        prefix = &prefix[1..];
-        value = &value[1..];
+        prefix = &prefix[c.len_utf8()..];
+        value = &value[c.len_utf8()..];
     }
     Ok(value)
 }
@@ -1805,10 +1814,10 @@ fn tz_len(v: &str) -> Option<usize> {
     if b.len() < 3 {
         return None;
     }
-    if b.len() >= 4 && (&v[..4] == "ChST" || &v[..4] == "MeST") {
+    if b.len() >= 4 && (&b[..4] == b"ChST" || &b[..4] == b"MeST") {
         return Some(4);
     }
-    if &v[..3] == "GMT" {
+    if &b[..3] == b"GMT" {
         let r = &b[3..];
         if r.is_empty() || !(r[0] == b'+' || r[0] == b'-') {
             return Some(3);
@@ -1826,7 +1835,7 @@ fn tz_len(v: &str) -> Option<usize> {
     match up {
         0 | 1 | 2 | 6 => None,
         5 if b[4] == b'T' => Some(5),
-        4 if b[3] == b'T' || &v[..4] == "WITA" => Some(4),
+        4 if b[3] == b'T' || &b[..4] == b"WITA" => Some(4),
         3 => Some(3),
         _ => None,
     }
@@ -2333,7 +2342,8 @@ fn duration_round(d: i64, m: i64) -> i64 {
 
 fn since_ns(t: &GoTime) -> i64 {
     let now = GoTime::now();
-    let s = i128::from(now.sec - t.sec) * 1_000_000_000 + i128::from(now.nsec) - i128::from(t.nsec);
+    let s = (i128::from(now.sec) - i128::from(t.sec)) * 1_000_000_000 + i128::from(now.nsec)
+        - i128::from(t.nsec);
     s.clamp(i128::from(i64::MIN), i128::from(i64::MAX)) as i64
 }
 
@@ -2374,7 +2384,7 @@ fn date_modify(d: &str, t: &Value) -> R<Result<Value, String>> {
     Ok(match parse_duration(d) {
         Ok(ns) => {
             let total = i128::from(t.nsec) + i128::from(ns);
-            t.sec += total.div_euclid(1_000_000_000) as i64;
+            t.sec = t.sec.saturating_add(total.div_euclid(1_000_000_000) as i64);
             t.nsec = total.rem_euclid(1_000_000_000) as u32;
             Ok(Value::str(t.string()))
         }
@@ -2602,6 +2612,15 @@ fn to_toml(v: &Value) -> Result<String, String> {
 }
 
 // ------------------------------------------------------------ crypto
+
+/// What the expensive functions cost in evaluation steps (a step is about
+/// 100 ns), so that the step budget bounds a render that calls them in a
+/// loop as it bounds any other work.
+const COST_BCRYPT: usize = 500_000;
+const COST_SCRYPT: usize = 1_000_000;
+const COST_SIGN: usize = 100_000;
+const COST_RSA2048: usize = 1_000_000;
+const COST_RSA4096: usize = 10_000_000;
 
 /// golang.org/x/crypto/bcrypt's GenerateFromPassword at DefaultCost.
 fn bcrypt_hash(pw: &str) -> R<String> {

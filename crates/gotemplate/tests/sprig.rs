@@ -280,3 +280,95 @@ fn private_keys_parse_and_sign() {
     let k = rsa::RsaPrivateKey::from_pkcs1_der(&pem_der(&rsa, "RSA PRIVATE KEY")).unwrap();
     assert_eq!(k.size() * 8, 4096);
 }
+
+#[test]
+fn expensive_functions_draw_on_the_step_budget() {
+    let mut set = TemplateSet::with_limits(gotemplate::Limits {
+        fuel: 2_000_000,
+        ..Default::default()
+    });
+    set.parse(
+        "t",
+        "{{ range until 100 }}{{ bcrypt \"x\" | len }}{{ end }}",
+    )
+    .unwrap();
+    let data = Value::from_json_helm(&serde_json::json!({"Values": {}}));
+    let e = set.execute_helm("t", &data).unwrap_err();
+    assert_eq!(e.kind, gotemplate::ErrorKind::Limit, "{}", e.message);
+}
+
+#[test]
+fn extreme_date_inputs_do_not_panic() {
+    for t in [
+        "{{ date \"2006-01-02 15:04:05 MST\" 9223372036854775807 }}",
+        "{{ date \"2006\" -9223372036854775808 }}",
+        "{{ ago -9223372036854775808 }}",
+        "{{ ago 9223372036854775807 }}",
+        "{{ toDate \"2006-01-02\" \"99999999999-01-01\" }}",
+        "{{ toDate \"MST\" \"ABé\" }}",
+        "{{ toDate \"Jan _2 15:04:05.000 -07:00 Z07 MST\" \"Feb  3 04:05:06.789 +01:00 Z CET\" }}",
+        "{{ \"99999999-01-01 00:00:00 +0000 UTC\" | dateModify \"2562047h\" }}",
+        "{{ durationRound \"9223372036s\" }} {{ duration \"9223372036854775807\" }}",
+        "{{ mustDateModify \"-9223372036854775808ns\" (toDate \"2006\" \"2000\") }}",
+    ] {
+        let _ = render(t);
+    }
+}
+
+#[test]
+fn odd_strings_do_not_panic() {
+    let odd = [
+        "",
+        " ",
+        "é",
+        "ÉÀ__x--",
+        "a\u{0}b",
+        "日本語テキスト",
+        "ABCdEF9gh",
+        "%",
+        "%zz",
+        "//",
+        "http://[",
+        "a:b@c",
+        "\u{1F600}\u{1F600}",
+        "-07:00",
+        "Z",
+        "2006-01-02T15:04:05.999999999Z07:00",
+    ];
+    let funcs = [
+        "camelcase",
+        "snakecase",
+        "kebabcase",
+        "swapcase",
+        "untitle",
+        "initials",
+        "shuffle",
+        "b32dec",
+        "b32enc",
+        "regexQuoteMeta",
+        "dir",
+        "clean",
+        "urlParse",
+        "fromToml",
+        "fromJsonArray",
+        "sha1sum",
+        "adler32sum",
+    ];
+    for s in odd {
+        let q = serde_json::to_string(s).unwrap();
+        for f in funcs {
+            let _ = render(&format!("{{{{ {f} {q} }}}}"));
+        }
+        for n in [-5, 0, 1, 3, 4, 7, 100] {
+            let _ = render(&format!(
+                "{{{{ abbrev {n} {q} }}}}{{{{ abbrevboth {n} 7 {q} }}}}{{{{ wrap {n} {q} }}}}{{{{ wrapWith {n} \"|\" {q} }}}}"
+            ));
+        }
+        let _ = render(&format!(
+            "{{{{ toDate {q} {q} }}}}{{{{ date {q} 0 }}}}{{{{ mustToDate \"2006\" {q} }}}}"
+        ));
+        let _ = render(&format!(
+            "{{{{ decryptAES \"k\" {q} }}}}{{{{ durationRound {q} }}}}"
+        ));
+    }
+}
