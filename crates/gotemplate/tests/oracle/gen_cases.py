@@ -271,7 +271,7 @@ case("err_urlJoin_type", "{{ urlJoin (dict \"host\" 1) }}")
 case("err_urlParse_bad", "{{ urlParse \"http://a b.com/%zz\" }}")
 case("sprig_removed_env", "{{ env \"HOME\" }}")
 case("sprig_removed_expandenv", "{{ expandenv \"$HOME\" }}")
-case("sprig_getHostByName", "[{{ getHostByName \"localhost.invalid\" }}]")
+case("sprig_getHostByName", "[{{ getHostByName \"localhost.invalid\" }}][{{ getHostByName \"localhost\" }}]")
 case("sprig_random_shapes", "{{ len (randAlpha 5) }} {{ len (randAlphaNum 7) }} {{ len (randNumeric 3) }} {{ len (randAscii 4) }} {{ len (uuidv4) }} {{ len (shuffle \"abcd\") }} {{ randAlpha 0 }}|{{ randInt 3 4 }} {{ len (randBytes 3) }}")
 case("err_randInt_empty", "{{ randInt 5 5 }}")
 
