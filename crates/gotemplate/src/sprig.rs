@@ -1241,6 +1241,11 @@ table! {
     "genSignedCert" => [S, Any, Any, I, Any] => |st, _, a| { st.steps(COST_RSA2048)?; gen_signed(&a) };
     "genSignedCertWithKey" => [S, Any, Any, I, Any, S] => |st, _, a| { st.steps(COST_SIGN)?; gen_signed(&a) };
     "buildCustomCert" => [S, S] => |_, _, a| build_custom_cert(s(&a[0]), s(&a[1]));
+    "toYamlPretty" => [Any] => |st, _, a| ok_str(match to_yaml_pretty(&a[0]) {
+        Ok(y) => y,
+        Err(e) if e.starts_with("encoded value exceeds") => return Err(st.limit_error(e)),
+        Err(_) => String::new(),
+    });
     // TOML
     "toToml" => [Any] => |st, _, a| ok_str(match to_toml(&a[0]) {
         Ok(s) => s,
@@ -3201,4 +3206,120 @@ fn build_custom_cert(b64cert: &str, b64key: &str) -> R<Value> {
     }
     parse_private_key(&key).map_err(|e| Fail::Msg(format!("error parsing private key: {e}")))?;
     Ok(cert_value(&cert, &key))
+}
+
+// ------------------------------------------------------------ toYamlPretty
+
+/// A scalar as go-yaml writes it, on one line (no 80-column folding: the
+/// v3 encoder behind toYamlPretty does not fold), or as a block scalar
+/// whose content lines are re-indented to `indent`.
+fn pretty_scalar(v: &Value, indent: usize) -> Result<String, String> {
+    let y = yaml::to_yaml(v)?;
+    let y = y.strip_suffix('\n').unwrap_or(&y);
+    if y.starts_with('|') || y.starts_with('>') {
+        // go-yaml indents the content two past its parent's column
+        let pad = " ".repeat(indent.saturating_sub(2));
+        let mut lines = y.split('\n');
+        let mut out = lines.next().unwrap_or("").to_string();
+        for l in lines {
+            out.push('\n');
+            if !l.is_empty() {
+                out.push_str(&pad);
+                out.push_str(l);
+            }
+        }
+        return Ok(out);
+    }
+    // undo the folds: a line break (and its indentation) was one space
+    let dq = y.starts_with('"');
+    let mut out = String::with_capacity(y.len());
+    let mut it = y.chars().peekable();
+    while let Some(c) = it.next() {
+        if c != '\n' {
+            out.push(c);
+            continue;
+        }
+        while it.peek() == Some(&' ') {
+            it.next();
+        }
+        out.push(' ');
+        if dq && it.peek() == Some(&'\\') {
+            let mut look = it.clone();
+            look.next();
+            if look.peek() == Some(&' ') {
+                it.next();
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn is_block_collection(v: &Value) -> bool {
+    match v {
+        Value::List(l) => !l.is_empty(),
+        Value::Map(m) => !m.borrow().is_empty(),
+        _ => false,
+    }
+}
+
+/// yaml.v3's encoder with SetIndent(2): go-yaml's scalars, but a sequence
+/// under a mapping key is indented by two.
+fn pretty(out: &mut String, v: &Value, indent: usize, depth: usize) -> Result<(), String> {
+    if depth > crate::value::MAX_DEPTH {
+        return Err("value nested too deeply".into());
+    }
+    if out.len() > crate::value::output_cap() {
+        return Err("encoded value exceeds the output size limit".into());
+    }
+    let pad = " ".repeat(indent);
+    match v {
+        Value::Map(m) if !m.borrow().is_empty() => {
+            for (k, (key, x)) in m.borrow().iter().enumerate() {
+                if k > 0 {
+                    out.push('\n');
+                    out.push_str(&pad);
+                }
+                if key.contains('\n') {
+                    // a complex key: "? " and the block scalar, then ":"
+                    out.push_str("? ");
+                    out.push_str(&pretty_scalar(&Value::str(key.as_str()), indent + 2)?);
+                    out.push('\n');
+                    out.push_str(&pad);
+                } else {
+                    out.push_str(&pretty_scalar(&Value::str(key.as_str()), 0)?);
+                }
+                out.push(':');
+                if is_block_collection(x) {
+                    out.push('\n');
+                    out.push_str(&pad);
+                    out.push_str("  ");
+                    pretty(out, x, indent + 2, depth + 1)?;
+                } else {
+                    out.push(' ');
+                    pretty(out, x, indent + 2, depth + 1)?;
+                }
+            }
+        }
+        Value::List(l) if !l.is_empty() => {
+            for (k, x) in l.iter().enumerate() {
+                if k > 0 {
+                    out.push('\n');
+                    out.push_str(&pad);
+                }
+                out.push_str("- ");
+                pretty(out, x, indent + 2, depth + 1)?;
+            }
+        }
+        Value::Map(_) => out.push_str("{}"),
+        Value::List(_) => out.push_str("[]"),
+        v => out.push_str(&pretty_scalar(v, indent)?),
+    }
+    Ok(())
+}
+
+/// Helm's toYamlPretty ("" when the value does not encode).
+fn to_yaml_pretty(v: &Value) -> Result<String, String> {
+    let mut out = String::new();
+    pretty(&mut out, v, 0, 0)?;
+    Ok(out)
 }

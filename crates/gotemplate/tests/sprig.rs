@@ -353,6 +353,8 @@ fn odd_strings_do_not_panic() {
         "fromJsonArray",
         "sha1sum",
         "adler32sum",
+        "toYamlPretty",
+        "toToml",
     ];
     for s in odd {
         let q = serde_json::to_string(s).unwrap();

@@ -313,5 +313,10 @@ case("err_genCAWithKey_pem", "{{ genCAWithKey \"x\" 1 \"not a pem\" }}")
 case("err_buildCustomCert_b64", "{{ buildCustomCert \"!!\" \"eA==\" }}")
 case("err_buildCustomCert_pem", "{{ buildCustomCert \"eA==\" \"eA==\" }}")
 
+# --- round 12: toYamlPretty (yaml.v3, indent 2)
+L2 = "word " * 30
+case("toYamlPretty_values", "{{ toYamlPretty .Values }}", {"a": [1, {"b": "c", "d": [1, 2]}, [3, [4]], []], "e": {"f": "yes", "g": "", "on": "off"}, "h": "a\nb\n", "h2": "a\nb", "h3": "  lead\nx", "i": 1.5, "j": None, "k": L2.strip(), "l": "x: y", "m": "#c", "n": "123", "o": {}, "p": [{"q": [{"r": 1}]}], "s": "tab\there", "t": "é", "u": 1e21, "v": 100000, "w": "- x", "x": "true", "y": "null", "z": "a'b", "zz": 'a"b', "long": "x" * 100, "dq": "true " + L2, "ml": "line one\n" + L2 + "\n", "trail": "a \nb", "nl2": "a\n\nb\n\n", "sp2": "aaaa  bbbb " * 12, "lst": ["a\nb\n", {"k": "c\nd"}, ["e\nf"]], "deep": {"x": {"y": ["  z\nw", {"q": "r\ns\n"}]}}})
+case("toYamlPretty_shapes", "{{ toYamlPretty \"s\" }}|{{ toYamlPretty 1 }}|{{ toYamlPretty (list) }}|{{ toYamlPretty (dict) }}|{{ toYamlPretty nil }}|{{ toYamlPretty (list 1 (list 2 3) (dict \"a\" (list 4))) }}|{{ toYamlPretty \"a\\nb\" }}|{{ toYamlPretty (dict \"a\\nb\" 1 \"- k\" 2 \"\" 3) }}\nspec:\n  {{- toYamlPretty .Values.r | nindent 2 }}", {"r": {"limits": {"cpu": "1"}, "ports": [80, {"name": "x", "list": ["a"]}]}})
+
 json.dump(C, open(sys.argv[1], "w"), indent=1)
 print(len(C))
