@@ -35,13 +35,17 @@ macro_rules! table {
         pub fn lookup(name: &str) -> Option<Func> {
             match name {
                 $( $name => Some(Func { params: &[$($p),*], variadic: table!(@v $($v)?), f: $f }), )*
-                _ => None,
+                _ => fallback(name),
             }
         }
     };
     (@v) => { None };
     (@v $v:expr) => { Some($v) };
 }
+
+#[path = "sprig.rs"]
+mod sprig;
+use sprig::lookup as fallback;
 
 pub fn exists(name: &str) -> bool {
     name == "and" || name == "or" || lookup(name).is_some()
@@ -125,8 +129,8 @@ fn strslice(v: &Value) -> Vec<String> {
 fn list_of(v: &Value, fname: &str) -> R<Rc<Vec<Value>>> {
     match v {
         Value::List(l) => Ok(l.clone()),
-        Value::Nil => msg(format!("Cannot {fname} on type <nil>")),
-        v => msg(format!("Cannot {fname} on type {}", v.type_name())),
+        Value::Nil => msg("runtime error: invalid memory address or nil pointer dereference"),
+        v => msg(format!("Cannot {fname} on type {}", go_kind(v))),
     }
 }
 
@@ -997,7 +1001,7 @@ table! {
             None => Err(st.limit_error("deepCopy: value too large or too deeply nested".into())),
         }
     };
-    "append" => [Any, Any] => |st, _, a| { let l = list_of(&a[0], "append")?; st.steps(l.len())?; let mut v = (*l).clone(); v.push(a[1].clone()); Ok(Value::list(v)) };
+    "append" => [Any, Any] => |st, _, a| { let l = list_of(&a[0], "push")?; st.steps(l.len())?; let mut v = (*l).clone(); v.push(a[1].clone()); Ok(Value::list(v)) };
     "push" => [Any, Any] => |st, _, a| { let l = list_of(&a[0], "push")?; st.steps(l.len())?; let mut v = (*l).clone(); v.push(a[1].clone()); Ok(Value::list(v)) };
     "concat" => [], ...Any => |st, _, a| {
         let mut v = Vec::new();
@@ -1005,8 +1009,8 @@ table! {
         for l in &a { match l { Value::List(x) => v.extend(x.iter().cloned()), Value::Nil => {}, other => return msg(format!("Cannot concat type {} as list", other.type_name())) } }
         Ok(Value::list(v))
     };
-    "first" => [Any] => |_, _, a| match &a[0] { Value::Nil => Ok(Value::Nil), v => Ok(list_of(v, "find first")?.first().cloned().unwrap_or_default()) };
-    "last" => [Any] => |_, _, a| match &a[0] { Value::Nil => Ok(Value::Nil), v => Ok(list_of(v, "find last")?.last().cloned().unwrap_or_default()) };
+    "first" => [Any] => |_, _, a| Ok(list_of(&a[0], "find first")?.first().cloned().unwrap_or_default());
+    "last" => [Any] => |_, _, a| Ok(list_of(&a[0], "find last")?.last().cloned().unwrap_or_default());
     "until" => [I] => |st, _, a| { let n = i(&a[0]); let step = if n < 0 { -1 } else { 1 }; Ok(Value::list(until_step(0, n, step, st)?)) };
     "untilStep" => [I, I, I] => |st, _, a| Ok(Value::list(until_step(i(&a[0]), i(&a[1]), i(&a[2]), st)?));
     "seq" => [], ...I => |st, _, a| {
@@ -1024,14 +1028,14 @@ table! {
     "tuple" => [], ...Any => |_, _, a| Ok(Value::list(a));
     "sortAlpha" => [Any] => |_, _, a| { let mut v = strslice(&a[0]); v.sort(); Ok(Value::list(v.into_iter().map(Value::from).collect())) };
     "uniq" => [Any] => |st, _, a| {
-        let l = list_of(&a[0], "uniq")?;
+        let l = list_of(&a[0], "find uniq")?;
         st.steps(l.len().saturating_mul(l.len()) / 8)?;
         let mut out: Vec<Value> = Vec::new();
         for x in l.iter() { if !out.iter().any(|y| deep_eq(x, y, 0)) { out.push(x.clone()); } }
         Ok(Value::list(out))
     };
-    "has" => [Any, Any] => |_, _, a| Ok(Value::Bool(match &a[1] { Value::List(l) => l.iter().any(|x| deep_eq(x, &a[0], 0)), _ => false }));
-    "without" => [Any], ...Any => |_, _, a| { let l = list_of(&a[0], "without")?; Ok(Value::list(l.iter().filter(|x| !a[1..].iter().any(|y| deep_eq(x, y, 0))).cloned().collect())) };
+    "has" => [Any, Any] => |_, _, a| Ok(Value::Bool(match &a[1] { Value::List(l) => l.iter().any(|x| deep_eq(x, &a[0], 0)), Value::Nil => false, v => return msg(format!("Cannot find has on type {}", go_kind(v))) }));
+    "without" => [Any], ...Any => |_, _, a| { let l = list_of(&a[0], "find without")?; Ok(Value::list(l.iter().filter(|x| !a[1..].iter().any(|y| deep_eq(x, y, 0))).cloned().collect())) };
     "rest" => [Any] => |_, _, a| { let l = list_of(&a[0], "find rest")?; Ok(Value::list(l.iter().skip(1).cloned().collect())) };
     "initial" => [Any] => |_, _, a| { let l = list_of(&a[0], "find initial")?; Ok(Value::list(l[..l.len().saturating_sub(1)].to_vec())) };
     "reverse" => [Any] => |_, _, a| { let l = list_of(&a[0], "find reverse")?; Ok(Value::list(l.iter().rev().cloned().collect())) };
