@@ -300,7 +300,7 @@ impl State {
                     .collect();
                 (e.len() as i64, e)
             }
-            Value::Int(n) => {
+            Value::Int(n) | Value::I64(n) => {
                 if decl.len() > 1 {
                     return Err(self.fail_here(format!(
                         "can't use {n} to iterate over more than one variable"

@@ -60,7 +60,7 @@ fn s(v: &Value) -> &str {
 }
 fn i(v: &Value) -> i64 {
     match v {
-        Value::Int(i) => *i,
+        Value::Int(i) | Value::I64(i) => *i,
         _ => 0,
     }
 }
@@ -81,7 +81,7 @@ pub fn empty(v: &Value) -> bool {
 /// cast.ToInt64 as sprig uses it (errors become 0).
 pub fn to_i64(v: &Value) -> i64 {
     match v {
-        Value::Int(i) => *i,
+        Value::Int(i) | Value::I64(i) => *i,
         Value::Float(f) => {
             if f.is_nan() {
                 0
@@ -106,7 +106,7 @@ pub fn to_i64(v: &Value) -> i64 {
 
 pub fn to_f64(v: &Value) -> f64 {
     match v {
-        Value::Int(i) => *i as f64,
+        Value::Int(i) | Value::I64(i) => *i as f64,
         Value::Float(f) => *f,
         Value::Bool(b) => f64::from(u8::from(*b)),
         Value::Str(s) => s.trim().parse().unwrap_or(0.0),
@@ -157,7 +157,7 @@ fn kind(v: &Value) -> Kind {
     match v {
         Value::Nil => Kind::Invalid,
         Value::Bool(_) => Kind::Bool,
-        Value::Int(_) => Kind::Int,
+        Value::Int(_) | Value::I64(_) => Kind::Int,
         Value::Float(_) => Kind::Float,
         Value::Str(_) => Kind::Str,
         _ => Kind::Other,
@@ -183,7 +183,7 @@ fn eq2(a: &Value, b: &Value) -> R<bool> {
     Ok(match (a, b) {
         (Value::Nil, Value::Nil) => true,
         (Value::Bool(x), Value::Bool(y)) => x == y,
-        (Value::Int(x), Value::Int(y)) => x == y,
+        (Value::Int(x) | Value::I64(x), Value::Int(y) | Value::I64(y)) => x == y,
         (Value::Float(x), Value::Float(y)) => x == y,
         (Value::Str(x), Value::Str(y)) => x == y,
         _ => {
@@ -216,7 +216,7 @@ fn lt2(a: &Value, b: &Value) -> R<bool> {
         return Err(bad_cmp(a, b));
     }
     Ok(match (a, b) {
-        (Value::Int(x), Value::Int(y)) => x < y,
+        (Value::Int(x) | Value::I64(x), Value::Int(y) | Value::I64(y)) => x < y,
         (Value::Float(x), Value::Float(y)) => x < y,
         (Value::Str(x), Value::Str(y)) => x < y,
         _ => false,
@@ -271,7 +271,7 @@ fn go_index(_: &mut State, _: &Value, a: Vec<Value>) -> R<Value> {
 
 fn index_arg(idx: &Value, len: usize) -> R<usize> {
     match idx {
-        Value::Int(x) => {
+        Value::Int(x) | Value::I64(x) => {
             if *x < 0 || *x as u64 >= len as u64 {
                 return msg(format!("index out of range: {x}"));
             }
@@ -301,7 +301,7 @@ fn go_slice(_: &mut State, _: &Value, a: Vec<Value>) -> R<Value> {
     let mut ix = [0usize, len, len];
     for (k, v) in idx.iter().enumerate() {
         let x = match v {
-            Value::Int(x) => *x,
+            Value::Int(x) | Value::I64(x) => *x,
             Value::Nil => return msg("cannot index slice/array with nil"),
             v => {
                 return msg(format!(
@@ -363,6 +363,7 @@ fn go_kind(v: &Value) -> &'static str {
         Value::Nil => "invalid",
         Value::Bool(_) => "bool",
         Value::Int(_) => "int",
+        Value::I64(_) => "int64",
         Value::Float(_) => "float64",
         Value::Str(_) => "string",
         Value::List(_) => "slice",
@@ -384,7 +385,7 @@ fn deep_eq_b(a: &Value, b: &Value, depth: usize, budget: &mut usize) -> bool {
     match (a, b) {
         (Value::Nil, Value::Nil) => true,
         (Value::Bool(x), Value::Bool(y)) => x == y,
-        (Value::Int(x), Value::Int(y)) => x == y,
+        (Value::Int(x), Value::Int(y)) | (Value::I64(x), Value::I64(y)) => x == y,
         (Value::Float(x), Value::Float(y)) => x == y,
         (Value::Str(x), Value::Str(y)) => x == y,
         (Value::List(x), Value::List(y)) => {
@@ -864,7 +865,7 @@ fn num_op(a: &[Value], f: impl Fn(i64, i64) -> Option<i64>, what: &str) -> R<Val
             None => return msg(format!("runtime error: {what}")),
         };
     }
-    Ok(Value::Int(acc))
+    Ok(Value::I64(acc))
 }
 
 table! {
@@ -1099,16 +1100,16 @@ table! {
     "ext" => [S] => |_, _, a| { let b = s(&a[0]); ok_str(b.rfind(['.', '/']).filter(|i| b.as_bytes()[*i] == b'.').map(|i| &b[i..]).unwrap_or("")) };
     // sprig: conversions and math
     "int" => [Any] => |_, _, a| Ok(Value::Int(to_i64(&a[0])));
-    "int64" => [Any] => |_, _, a| Ok(Value::Int(to_i64(&a[0])));
+    "int64" => [Any] => |_, _, a| Ok(Value::I64(to_i64(&a[0])));
     "float64" => [Any] => |_, _, a| Ok(Value::Float(to_f64(&a[0])));
-    "add" => [], ...Any => |_, _, a| { let mut t: i64 = 0; for x in &a { t = t.wrapping_add(to_i64(x)); } Ok(Value::Int(t)) };
-    "add1" => [Any] => |_, _, a| Ok(Value::Int(to_i64(&a[0]).wrapping_add(1)));
-    "sub" => [Any, Any] => |_, _, a| Ok(Value::Int(to_i64(&a[0]).wrapping_sub(to_i64(&a[1]))));
+    "add" => [], ...Any => |_, _, a| { let mut t: i64 = 0; for x in &a { t = t.wrapping_add(to_i64(x)); } Ok(Value::I64(t)) };
+    "add1" => [Any] => |_, _, a| Ok(Value::I64(to_i64(&a[0]).wrapping_add(1)));
+    "sub" => [Any, Any] => |_, _, a| Ok(Value::I64(to_i64(&a[0]).wrapping_sub(to_i64(&a[1]))));
     "mul" => [Any], ...Any => |_, _, a| num_op(&a, |x, y| Some(x.wrapping_mul(y)), "");
     "div" => [Any, Any] => |_, _, a| num_op(&a, |x, y| x.checked_div(y), "integer divide by zero");
     "mod" => [Any, Any] => |_, _, a| num_op(&a, |x, y| x.checked_rem(y), "integer divide by zero");
-    "max" => [Any], ...Any => |_, _, a| Ok(Value::Int(a.iter().map(to_i64).max().unwrap_or(0)));
-    "min" => [Any], ...Any => |_, _, a| Ok(Value::Int(a.iter().map(to_i64).min().unwrap_or(0)));
+    "max" => [Any], ...Any => |_, _, a| Ok(Value::I64(a.iter().map(to_i64).max().unwrap_or(0)));
+    "min" => [Any], ...Any => |_, _, a| Ok(Value::I64(a.iter().map(to_i64).min().unwrap_or(0)));
 }
 
 /// Whether `version` satisfies `constraint` (Masterminds/semver, as

@@ -96,7 +96,7 @@ fn write_value(out: &mut String, v: &Value, depth: usize) {
     match v {
         Value::Nil => out.push_str("<nil>"),
         Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
-        Value::Int(i) => out.push_str(&i.to_string()),
+        Value::Int(i) | Value::I64(i) => out.push_str(&i.to_string()),
         Value::Float(f) => out.push_str(&format_float_g(*f)),
         Value::Str(s) => out.push_str(s),
         Value::Object(o) => match o.display() {
@@ -337,14 +337,16 @@ fn fmt_one(v: &Value, verb: char, spec: &Spec) -> String {
         ('v', Value::Nil) => pad("<nil>".into(), spec, false),
         ('v', Value::List(_) | Value::Map(_)) => pad(sprint_value(v), spec, false),
         ('v' | 't', Value::Bool(b)) => pad(b.to_string(), spec, false),
-        ('v' | 'd' | 'x' | 'X' | 'o' | 'O' | 'b', Value::Int(i)) => fmt_int(*i, verb, spec),
-        ('U', Value::Int(i)) => pad(format!("U+{:04X}", i), spec, false),
-        ('c', Value::Int(i)) => pad(
+        ('v' | 'd' | 'x' | 'X' | 'o' | 'O' | 'b', Value::Int(i) | Value::I64(i)) => {
+            fmt_int(*i, verb, spec)
+        }
+        ('U', Value::Int(i) | Value::I64(i)) => pad(format!("U+{:04X}", i), spec, false),
+        ('c', Value::Int(i) | Value::I64(i)) => pad(
             char::from_u32(*i as u32).unwrap_or('\u{fffd}').to_string(),
             spec,
             false,
         ),
-        ('q', Value::Int(i)) => {
+        ('q', Value::Int(i) | Value::I64(i)) => {
             let c = char::from_u32(*i as u32).unwrap_or('\u{fffd}');
             let q = go_quote(&c.to_string());
             let inner = &q[1..q.len() - 1];
@@ -410,7 +412,7 @@ pub fn sprintf(format: &str, args: &[Value]) -> String {
             if chars.peek() == Some(&'*') {
                 chars.next();
                 let w = match args.get(*argi) {
-                    Some(Value::Int(i)) => Some((*i).clamp(0, 1_000_000) as usize),
+                    Some(Value::Int(i) | Value::I64(i)) => Some((*i).clamp(0, 1_000_000) as usize),
                     _ => None,
                 };
                 *argi += 1;

@@ -25,7 +25,7 @@ fn fallback(_: &str) -> Option<Func> {
 
 fn i(v: &Value) -> i64 {
     match v {
-        Value::Int(i) => *i,
+        Value::Int(i) | Value::I64(i) => *i,
         _ => 0,
     }
 }
@@ -1188,9 +1188,9 @@ table! {
     "divf" => [Any], ...Any => |_, _, a| Ok(Value::Float(decimal_op(to_f64(&a[0]), &floats(&a[1..]), '/')?));
     "maxf" => [Any], ...Any => |_, _, a| Ok(Value::Float(floats(&a[1..]).into_iter().fold(to_f64(&a[0]), go_max)));
     "minf" => [Any], ...Any => |_, _, a| Ok(Value::Float(floats(&a[1..]).into_iter().fold(to_f64(&a[0]), go_min)));
-    "biggest" => [Any], ...Any => |_, _, a| Ok(Value::Int(a.iter().map(to_i64).max().unwrap_or(0)));
+    "biggest" => [Any], ...Any => |_, _, a| Ok(Value::I64(a.iter().map(to_i64).max().unwrap_or(0)));
     "round" => [Any, I], ...Any => |_, _, a| Ok(Value::Float(round(to_f64(&a[0]), i(&a[1]), a.get(2).map(to_f64).unwrap_or(0.5))));
-    "toDecimal" => [Any] => |_, _, a| Ok(Value::Int(to_decimal(&a[0])));
+    "toDecimal" => [Any] => |_, _, a| Ok(Value::I64(to_decimal(&a[0])));
     "randInt" => [I, I] => |_, _, a| {
         let (lo, hi) = (i(&a[0]), i(&a[1]));
         let n = hi.wrapping_sub(lo);
@@ -1270,11 +1270,12 @@ table! {
     "mustDateModify" => [S, Any] => |_, _, a| date_modify(s(&a[0]), &a[1])?.map_err(Fail::Msg);
     "must_date_modify" => [S, Any] => |_, _, a| date_modify(s(&a[0]), &a[1])?.map_err(Fail::Msg);
     "ago" => [Any] => |_, _, a| {
-        let t = match &a[0] { Value::Int(n) => GoTime::unix(*n), Value::Str(x) => GoTime::parse_string(x).unwrap_or_else(GoTime::now), _ => GoTime::now() };
+        let t = match &a[0] { Value::Int(n) | Value::I64(n) => GoTime::unix(*n), Value::Str(x) => GoTime::parse_string(x).unwrap_or_else(GoTime::now), _ => GoTime::now() };
         ok_str(duration_string(duration_round(since_ns(&t), 1_000_000_000)))
     };
     "duration" => [Any] => |_, _, a| {
-        let n: i64 = match &a[0] { Value::Str(x) => x.parse().unwrap_or(0), Value::Int(n) => *n, _ => 0 };
+        // sprig's type switch: a string or an int64; an int or a float64 is 0s
+        let n: i64 = match &a[0] { Value::Str(x) => x.parse().unwrap_or(0), Value::I64(n) => *n, _ => 0 };
         ok_str(duration_string(n.wrapping_mul(1_000_000_000)))
     };
     "durationRound" => [Any] => |_, _, a| ok_str(duration_round_str(&a[0]));
@@ -2143,7 +2144,7 @@ fn frac_nanos(digits: &str) -> u32 {
 /// reads it: time.Time (our time strings) and ints; anything else is now.
 fn time_arg(v: &Value) -> GoTime {
     match v {
-        Value::Int(n) => GoTime::unix(*n),
+        Value::Int(n) | Value::I64(n) => GoTime::unix(*n),
         Value::Str(s) => GoTime::parse_string(s).unwrap_or_else(GoTime::now),
         _ => GoTime::now(),
     }
@@ -2359,7 +2360,8 @@ fn duration_round_str(v: &Value) -> String {
             Some(t) => since_ns(&t),
             None => parse_duration(s).unwrap_or(0),
         },
-        Value::Int(n) => *n,
+        // sprig: an int64 is nanoseconds; an int or a float64 is 0
+        Value::I64(n) => *n,
         _ => 0,
     };
     let u = d.unsigned_abs();
@@ -2507,7 +2509,7 @@ impl Toml {
         }
         match v {
             Value::Bool(b) => self.out.push_str(if *b { "true" } else { "false" }),
-            Value::Int(i) => self.out.push_str(&i.to_string()),
+            Value::Int(i) | Value::I64(i) => self.out.push_str(&i.to_string()),
             Value::Float(f) => self.out.push_str(&toml_float(*f)),
             Value::Str(s) => self.out.push_str(&toml_string(s)),
             Value::List(l) => {
@@ -2867,7 +2869,7 @@ fn toml_value(v: &toml_edit::Value, depth: usize) -> Value {
     }
     match v {
         toml_edit::Value::String(s) => Value::str(s.value().as_str()),
-        toml_edit::Value::Integer(n) => Value::Int(*n.value()),
+        toml_edit::Value::Integer(n) => Value::I64(*n.value()),
         toml_edit::Value::Float(f) => Value::Float(*f.value()),
         toml_edit::Value::Boolean(b) => Value::Bool(*b.value()),
         toml_edit::Value::Datetime(d) => toml_datetime(d.value()),

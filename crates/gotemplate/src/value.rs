@@ -15,8 +15,11 @@ pub enum Value {
     #[default]
     Nil,
     Bool(bool),
-    /// Go `int`/`int64`.
+    /// Go `int` (template literals, `len`, `int`, `atoi`).
     Int(i64),
+    /// Go `int64` (`int64`, sprig's math: `add`, `sub`, `mul`, `max`, ...). Printed and compared
+    /// as `Int`, but Go's type switches tell them apart (`duration`, `typeOf`, `deepEqual`).
+    I64(i64),
     /// Go `float64` (every number in Helm values is one).
     Float(f64),
     Str(Rc<str>),
@@ -66,6 +69,7 @@ impl Value {
             Value::Nil => "<nil>",
             Value::Bool(_) => "bool",
             Value::Int(_) => "int",
+            Value::I64(_) => "int64",
             Value::Float(_) => "float64",
             Value::Str(_) => "string",
             Value::List(_) => "[]interface {}",
@@ -79,7 +83,7 @@ impl Value {
         match self {
             Value::Nil => false,
             Value::Bool(b) => *b,
-            Value::Int(i) => *i != 0,
+            Value::Int(i) | Value::I64(i) => *i != 0,
             Value::Float(f) => *f != 0.0,
             Value::Str(s) => !s.is_empty(),
             Value::List(l) => !l.is_empty(),
@@ -142,7 +146,7 @@ impl Value {
         match self {
             Value::Nil => serde_json::Value::Null,
             Value::Bool(b) => serde_json::Value::Bool(*b),
-            Value::Int(i) => serde_json::Value::from(*i),
+            Value::Int(i) | Value::I64(i) => serde_json::Value::from(*i),
             Value::Float(f) => serde_json::Number::from_f64(*f)
                 .map(serde_json::Value::Number)
                 .unwrap_or(serde_json::Value::Null),

@@ -75,7 +75,7 @@ fn write_json(out: &mut String, v: &Value, depth: usize) -> Result<(), String> {
     match v {
         Value::Nil => out.push_str("null"),
         Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
-        Value::Int(i) => out.push_str(&i.to_string()),
+        Value::Int(i) | Value::I64(i) => out.push_str(&i.to_string()),
         Value::Float(f) => {
             if f.is_nan() || f.is_infinite() {
                 return Err(format!("json: unsupported value: {}", format_float_g(*f)));
@@ -451,7 +451,7 @@ fn scalar(v: &Value, indent: usize, col: usize) -> Option<String> {
     Some(match v {
         Value::Nil => "null".into(),
         Value::Bool(b) => b.to_string(),
-        Value::Int(i) => i.to_string(),
+        Value::Int(i) | Value::I64(i) => i.to_string(),
         Value::Float(f) => {
             if f.fract() == 0.0 && f.abs() < 1e21 {
                 format!("{}", *f as i128)

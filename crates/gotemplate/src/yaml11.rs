@@ -184,7 +184,7 @@ fn parse_raw(s: &str) -> Result<Option<Value>, String> {
                     let k = match &value {
                         Value::Str(s) => s.to_string(),
                         Value::Nil => "null".to_string(),
-                        Value::Bool(_) | Value::Int(_) | Value::Float(_) => {
+                        Value::Bool(_) | Value::Int(_) | Value::I64(_) | Value::Float(_) => {
                             crate::gofmt::sprint_value(&value)
                         }
                         _ => {

@@ -318,5 +318,10 @@ L2 = "word " * 30
 case("toYamlPretty_values", "{{ toYamlPretty .Values }}", {"a": [1, {"b": "c", "d": [1, 2]}, [3, [4]], []], "e": {"f": "yes", "g": "", "on": "off"}, "h": "a\nb\n", "h2": "a\nb", "h3": "  lead\nx", "i": 1.5, "j": None, "k": L2.strip(), "l": "x: y", "m": "#c", "n": "123", "o": {}, "p": [{"q": [{"r": 1}]}], "s": "tab\there", "t": "é", "u": 1e21, "v": 100000, "w": "- x", "x": "true", "y": "null", "z": "a'b", "zz": 'a"b', "long": "x" * 100, "dq": "true " + L2, "ml": "line one\n" + L2 + "\n", "trail": "a \nb", "nl2": "a\n\nb\n\n", "sp2": "aaaa  bbbb " * 12, "lst": ["a\nb\n", {"k": "c\nd"}, ["e\nf"]], "deep": {"x": {"y": ["  z\nw", {"q": "r\ns\n"}]}}})
 case("toYamlPretty_shapes", "{{ toYamlPretty \"s\" }}|{{ toYamlPretty 1 }}|{{ toYamlPretty (list) }}|{{ toYamlPretty (dict) }}|{{ toYamlPretty nil }}|{{ toYamlPretty (list 1 (list 2 3) (dict \"a\" (list 4))) }}|{{ toYamlPretty \"a\\nb\" }}|{{ toYamlPretty (dict \"a\\nb\" 1 \"- k\" 2 \"\" 3) }}\nspec:\n  {{- toYamlPretty .Values.r | nindent 2 }}", {"r": {"limits": {"cpu": "1"}, "ports": [80, {"name": "x", "list": ["a"]}]}})
 
+# --- int vs int64: sprig's math returns int64, template literals are int; Go's type switches tell them apart
+case("int_and_int64_types", "{{ typeOf 1 }} {{ typeOf (add 1 2) }} {{ typeOf (int64 3) }} {{ typeOf (int 3) }} {{ typeOf (len (list 1)) }} {{ typeOf (max 1 2) }} {{ typeOf (mul 2 3) }} {{ kindOf (sub 3 1) }} {{ kindIs \"int64\" (add1 1) }}")
+case("int64_duration", "{{ duration 3725 }} {{ duration (int64 3725) }} {{ duration \"95\" }} {{ duration .Values.n }} {{ durationRound (int64 3600000000000) }} {{ durationRound 5 }}", {"n": 60})
+case("int64_compare_and_equal", "{{ eq (add 1 1) 2 }} {{ lt (int64 1) 2 }} {{ deepEqual (int64 1) 1 }} {{ deepEqual (int64 1) (add 0 1) }} {{ add 1 2 | printf \"%d %v %T\" 7 }}")
+
 json.dump(C, open(sys.argv[1], "w"), indent=1)
 print(len(C))
