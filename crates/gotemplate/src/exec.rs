@@ -38,7 +38,7 @@ pub(crate) enum Flow {
 }
 
 pub(crate) struct State {
-    pub defs: Rc<HashMap<String, Rc<Tree>>>,
+    pub defs: Rc<crate::Defs>,
     pub tree: Rc<Tree>,
     pub name: String,
     vars: Vec<(String, Value)>,
@@ -52,7 +52,7 @@ pub(crate) struct State {
 }
 
 pub(crate) fn execute(
-    defs: Rc<HashMap<String, Rc<Tree>>>,
+    defs: Rc<crate::Defs>,
     limits: Limits,
     name: &str,
     data: &Value,
@@ -78,7 +78,7 @@ pub(crate) fn execute(
 
 impl State {
     pub fn new(
-        defs: Rc<HashMap<String, Rc<Tree>>>,
+        defs: Rc<crate::Defs>,
         tree: Rc<Tree>,
         budget: Rc<Budget>,
         depth: usize,
@@ -752,7 +752,7 @@ impl State {
     pub fn nested(
         &mut self,
         tree: Rc<Tree>,
-        defs: Rc<HashMap<String, Rc<Tree>>>,
+        defs: Rc<crate::Defs>,
         data: &Value,
         name: &str,
     ) -> R<String> {

@@ -818,7 +818,8 @@ fn f_include(st: &mut State, _: &Value, a: Vec<Value>) -> R<Value> {
 
 fn f_tpl(st: &mut State, _: &Value, a: Vec<Value>) -> R<Value> {
     let text = s(&a[0]).to_string();
-    let mut defs = (*st.defs).clone();
+    // the tpl text's own templates over the set's, not a copy of them all
+    let mut defs = crate::Defs::over(st.defs.clone());
     let name = "gotpl";
     crate::add_parse(&mut defs, name, &text)
         .map_err(|e| Fail::Msg(format!("cannot parse template {text:?}: {}", e.message)))?;

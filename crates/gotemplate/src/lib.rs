@@ -165,8 +165,46 @@ impl Default for Limits {
 /// an empty body never replaces a non-empty one (as Go's `AddParseTree`).
 #[derive(Clone, Default)]
 pub struct TemplateSet {
-    trees: HashMap<String, Rc<Tree>>,
+    trees: Rc<Defs>,
     limits: Limits,
+}
+
+/// Named templates: this layer's, then its parent's (`tpl` parses its text into a layer over
+/// the set's templates instead of copying them all).
+#[derive(Clone, Default)]
+pub(crate) struct Defs {
+    map: HashMap<String, Rc<Tree>>,
+    parent: Option<Rc<Defs>>,
+}
+
+impl Defs {
+    pub(crate) fn over(parent: Rc<Defs>) -> Defs {
+        Defs {
+            map: HashMap::new(),
+            parent: Some(parent),
+        }
+    }
+    pub(crate) fn get(&self, name: &str) -> Option<&Rc<Tree>> {
+        let mut cur = self;
+        loop {
+            if let Some(t) = cur.map.get(name) {
+                return Some(t);
+            }
+            cur = cur.parent.as_deref()?;
+        }
+    }
+    fn contains_key(&self, name: &str) -> bool {
+        self.get(name).is_some()
+    }
+    fn keys(&self) -> Vec<String> {
+        let mut v: Vec<String> = self.map.keys().cloned().collect();
+        if let Some(p) = &self.parent {
+            v.extend(p.keys());
+        }
+        v.sort();
+        v.dedup();
+        v
+    }
 }
 
 impl TemplateSet {
@@ -176,7 +214,7 @@ impl TemplateSet {
 
     pub fn with_limits(limits: Limits) -> TemplateSet {
         TemplateSet {
-            trees: HashMap::new(),
+            trees: Rc::default(),
             limits,
         }
     }
@@ -188,7 +226,7 @@ impl TemplateSet {
     /// Parses `text` as the template `name` (a file of the chart), adding
     /// the templates it defines.
     pub fn parse(&mut self, name: &str, text: &str) -> Result<(), Error> {
-        add_parse(&mut self.trees, name, text)
+        add_parse(Rc::make_mut(&mut self.trees), name, text)
     }
 
     /// Whether a template of that name is defined.
@@ -198,15 +236,13 @@ impl TemplateSet {
 
     /// The names of every template, sorted.
     pub fn names(&self) -> Vec<String> {
-        let mut v: Vec<String> = self.trees.keys().cloned().collect();
-        v.sort();
-        v
+        self.trees.keys()
     }
 
     /// Executes the named template with `data` as dot, returning the text as Go prints it
     /// (a missing value prints `<no value>`).
     pub fn execute(&self, name: &str, data: &Value) -> Result<String, Error> {
-        exec::execute(Rc::new(self.trees.clone()), self.limits, name, data)
+        exec::execute(self.trees.clone(), self.limits, name, data)
     }
 
     /// Executes as Helm renders a file: `<no value>` is removed from the output.
@@ -229,7 +265,7 @@ pub fn to_yaml(v: &Value) -> Result<String, String> {
 }
 
 pub(crate) fn add_parse(
-    trees: &mut HashMap<String, Rc<Tree>>,
+    trees: &mut Defs,
     name: &str,
     text: &str,
 ) -> Result<(), Error> {
@@ -245,7 +281,7 @@ pub(crate) fn add_parse(
         if empty && trees.contains_key(&n) {
             continue;
         }
-        trees.insert(
+        trees.map.insert(
             n.clone(),
             Rc::new(Tree {
                 name: n,
