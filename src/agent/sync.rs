@@ -157,8 +157,9 @@ pub async fn reconcile(sync: Arc<Sync>, ctx: Arc<Context>) -> Result<Action, Rec
     new.last_apply_time = Some(now_rfc3339());
     new.last_handled_reconcile_at = requested.clone();
     let (outcome, message) = match &result {
-        Ok((summary, entries)) => {
+        Ok((summary, entries, chart)) => {
             new.last_applied_revision = Some(revision.clone());
+            new.last_applied_chart = chart.clone();
             new.inventory = Some(InventorySummary {
                 name: inventory_name(&name),
                 entries: *entries,
@@ -217,6 +218,10 @@ pub async fn reconcile(sync: Arc<Sync>, ctx: Arc<Context>) -> Result<Action, Rec
         outcome: outcome.into(),
         time: now_rfc3339(),
         message: truncate(&message, 1024),
+        chart: match &result {
+            Ok((_, _, Some(c))) => Some(format!("{}@{} ({})", c.name, c.version, c.digest)),
+            _ => None,
+        },
     };
     match new.history.first_mut() {
         Some(first) if first.revision == entry.revision && first.outcome == entry.outcome => {
@@ -227,7 +232,7 @@ pub async fn reconcile(sync: Arc<Sync>, ctx: Arc<Context>) -> Result<Action, Rec
     new.history.truncate(HISTORY);
     write_status(&ctx, &ns, &name, &status, &new).await?;
     match &result {
-        Ok((summary, _)) => {
+        Ok((summary, _, _)) => {
             if new_revision || !summary.starts_with("0 created, 0 configured") {
                 ctx.event(
                     &*sync,
@@ -393,6 +398,54 @@ async fn discovered_api_versions(ctx: &Context) -> Option<Vec<String>> {
     Some(out)
 }
 
+/// Fetches `spec.chart` (credentials and CA from its Secret) into the agent's chart cache.
+async fn fetch_chart(
+    ctx: &Context,
+    chart: &super::types::ChartSpec,
+    ns: &str,
+) -> Result<crate::build::chart_repo::Fetched, (String, String)> {
+    let fail = |m: String| ("ChartFetchFailed".to_string(), m);
+    let mut auth = crate::build::chart_repo::RepoAuth::default();
+    if let Some(secret) = &chart.secret_ref {
+        let api: Api<Secret> = Api::namespaced(ctx.client.clone(), ns);
+        let data = api
+            .get_opt(&secret.name)
+            .await
+            .map_err(|e| fail(super::api_message(&e)))?
+            .ok_or_else(|| {
+                fail(format!(
+                    "Secret {} (chart secretRef) not found",
+                    secret.name
+                ))
+            })?
+            .data
+            .unwrap_or_default();
+        let text = |k: &str| {
+            data.get(k).map(|v| {
+                String::from_utf8_lossy(&v.0)
+                    .trim_end_matches('\n')
+                    .to_string()
+            })
+        };
+        auth.username = text("username");
+        auth.password = text("password");
+        auth.ca_pem = data
+            .get("ca.crt")
+            .or_else(|| data.get("caFile"))
+            .map(|v| v.0.clone());
+    }
+    let r = crate::build::chart_repo::ChartRef {
+        repository: chart.repository.clone(),
+        name: chart.name.clone(),
+        version: chart.version.clone(),
+    };
+    let cache = ctx.cache_dir.join("charts");
+    tokio::task::spawn_blocking(move || crate::build::chart_repo::fetch(&r, &auth, Some(&cache)))
+        .await
+        .map_err(|e| fail(format!("fetching the chart: {e}")))?
+        .map_err(fail)
+}
+
 /// valuesFrom, in order, merged.
 async fn values_from(
     ctx: &Context,
@@ -450,7 +503,7 @@ async fn apply(
     sync: &Sync,
     ns: &str,
     checkout: &crate::git::Checkout,
-) -> Result<(String, usize), (String, String)> {
+) -> Result<(String, usize, Option<super::types::ChartStatus>), (String, String)> {
     let values = values(ctx, sync, ns)
         .await
         .map_err(|m| ("ValuesFailed".to_string(), m))?;
@@ -486,17 +539,41 @@ async fn apply(
             cache: ctx.cache_dir.join("remote-bases"),
             creds: crate::git::Credentials::None,
         }),
-        helm: helm_options(ctx, sync, ns, dir.join("Chart.yaml").is_file())
-            .await
-            .map_err(|m| ("ValuesFailed".to_string(), m))?,
+        helm: helm_options(
+            ctx,
+            sync,
+            ns,
+            dir.join("Chart.yaml").is_file() || sync.spec.chart.is_some(),
+        )
+        .await
+        .map_err(|m| ("ValuesFailed".to_string(), m))?,
     };
-    let (objects, warnings) = crate::kube::manifest::load_with_warnings(&[dir], &load_opts)
-        .map_err(|d| {
-            (
-                "ValidationFailed".to_string(),
-                d.to_string().replace(&format!("{root}/"), ""),
-            )
-        })?;
+    let mut applied_chart = None;
+    let loaded = match &sync.spec.chart {
+        Some(chart) => {
+            let fetched = fetch_chart(ctx, chart, ns).await?;
+            let label = format!(
+                "{}/{}@{}",
+                crate::build::chart_repo::shown(chart.repository.trim_end_matches('/')),
+                chart.name,
+                fetched.version
+            );
+            applied_chart = Some(super::types::ChartStatus {
+                name: chart.name.clone(),
+                version: fetched.version.clone(),
+                digest: fetched.digest.clone(),
+            });
+            crate::kube::manifest::load_chart_archive(&fetched.archive, &label, &dir, &load_opts)
+                .map(|o| (o, Vec::new()))
+        }
+        None => crate::kube::manifest::load_with_warnings(&[dir], &load_opts),
+    };
+    let (objects, warnings) = loaded.map_err(|d| {
+        (
+            "ValidationFailed".to_string(),
+            d.to_string().replace(&format!("{root}/"), ""),
+        )
+    })?;
     for w in &warnings {
         let text = w.to_string().replace(&format!("{root}/"), "");
         tracing::warn!(sync = %sync.name_any(), "{text}");
@@ -527,7 +604,7 @@ async fn apply(
     let entries = objects.len();
     let engine = Engine::new(ctx.conn.clone());
     match engine.apply(objects, &opts, &Silent).await {
-        Ok(set) => Ok((set.summary(), entries)),
+        Ok(set) => Ok((set.summary(), entries, applied_chart)),
         Err(e) => {
             let reason = match &e {
                 crate::kube::Error::NotReady { .. } => "HealthCheckFailed",

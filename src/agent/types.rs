@@ -133,9 +133,40 @@ pub struct SyncSpec {
     /// Stop applying.
     #[serde(default)]
     pub suspend: bool,
-    /// How a Helm chart at `path` is rendered.
+    /// How a Helm chart at `path` (or named by `chart`) is rendered.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub helm: Option<HelmSpec>,
+    /// A chart from a Helm repository or an OCI registry instead of `path` (whose files
+    /// `helm.valuesFiles` may still name).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub chart: Option<ChartSpec>,
+}
+
+/// A chart that is not in the Git repository.
+#[derive(Deserialize, Serialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ChartSpec {
+    /// `https://charts.example.com` (a Helm repository) or `oci://registry.example.com/charts`.
+    pub repository: String,
+    pub name: String,
+    /// A version or a semver range (`^1.2`, `>=1.0 <2`), resolved to the newest match at every
+    /// sync (default: the newest stable version).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub version: String,
+    /// A Secret (same namespace) with `username`/`password` and a CA bundle (`ca.crt` or
+    /// `caFile`) for the repository.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret_ref: Option<LocalRef>,
+}
+
+/// The chart a revision was rendered from.
+#[derive(Deserialize, Serialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ChartStatus {
+    pub name: String,
+    pub version: String,
+    /// `sha256:…` of the archive (Helm repository) or of the OCI manifest.
+    pub digest: String,
 }
 
 /// The release a chart is rendered as, and its values: valuesFiles, then valuesFrom, then
@@ -225,6 +256,9 @@ pub struct SyncStatus {
     /// The last revisions tried, newest first (at most 10): the audit trail.
     #[serde(default)]
     pub history: Vec<HistoryEntry>,
+    /// The chart of the last applied revision, when `spec.chart` names one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_applied_chart: Option<ChartStatus>,
 }
 
 #[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, JsonSchema)]
@@ -243,6 +277,9 @@ pub struct HistoryEntry {
     pub time: String,
     /// Change summary or the error.
     pub message: String,
+    /// `name@version (digest)` when the Sync renders a chart from a repository.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub chart: Option<String>,
 }
 
 /// The CRDs as YAML documents (what `gitfleet agent crds` prints and the template holds).

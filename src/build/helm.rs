@@ -108,9 +108,6 @@ pub fn build(
         };
         Span::new(f, line.max(1) as u32, col.max(1) as u32)
     };
-    let to_diag = |e: &helm::Error| {
-        Diagnostic::error(at(e.file.as_deref(), e.line, e.col), e.message.clone())
-    };
     let reader = ChartDir {
         src: src.clone(),
         base: dir.to_string(),
@@ -122,8 +119,50 @@ pub fn build(
     if !problems.is_empty() {
         return Err(problems);
     }
+    let to_diag = |e: &helm::Error| {
+        Diagnostic::error(at(e.file.as_deref(), e.line, e.col), e.message.clone())
+    };
     let chart = loaded.map_err(|es| es.iter().map(to_diag).collect::<Vec<_>>())?;
+    render_chart(&chart, src, dir, shown, &at, opts)
+}
 
+/// Renders a chart archive (fetched from a chart repository); `label` names it in messages
+/// (`oci://host/charts/web@1.2.3`), values files are read from `values_dir` in the source.
+pub fn build_archive(
+    archive: &[u8],
+    label: &str,
+    src: &Arc<Source>,
+    values_dir: &str,
+    shown: &dyn Fn(&str) -> Arc<str>,
+    opts: &HelmOptions,
+) -> Result<Vec<Rendered>, Vec<Diagnostic>> {
+    let at = |file: Option<&str>, line: usize, col: usize| -> Span {
+        let f: Arc<str> = match file {
+            Some(f) => format!("{label}/{f}").into(),
+            None => label.into(),
+        };
+        Span::new(f, line.max(1) as u32, col.max(1) as u32)
+    };
+    let to_diag = |e: &helm::Error| {
+        Diagnostic::error(at(e.file.as_deref(), e.line, e.col), e.message.clone())
+    };
+    let chart = helm::read_archive(archive)
+        .and_then(helm::load_files)
+        .map_err(|e| vec![to_diag(&e)])?;
+    render_chart(&chart, src, values_dir, shown, &at, opts)
+}
+
+fn render_chart(
+    chart: &helm::Chart,
+    src: &Arc<Source>,
+    dir: &str,
+    shown: &dyn Fn(&str) -> Arc<str>,
+    at: &dyn Fn(Option<&str>, usize, usize) -> Span,
+    opts: &HelmOptions,
+) -> Result<Vec<Rendered>, Vec<Diagnostic>> {
+    let to_diag = |e: &helm::Error| {
+        Diagnostic::error(at(e.file.as_deref(), e.line, e.col), e.message.clone())
+    };
     // values files in order, then the inline values (Helm's -f then --set)
     let mut values = helm::Vals::new();
     let mut diags = Vec::new();
@@ -162,13 +201,12 @@ pub fn build(
     if !diags.is_empty() {
         return Err(diags);
     }
-    let inline = match Value::from(opts.values.clone()) {
-        // the same reading as a values file: every number a float64, as Helm sees values
-        v => match gotemplate::Value::from_json_helm(&v).to_json() {
+    // the same reading as a values file: every number a float64, as Helm sees values
+    let inline =
+        match gotemplate::Value::from_json_helm(&Value::from(opts.values.clone())).to_json() {
             Value::Object(m) => m,
             _ => Map::new(),
-        },
-    };
+        };
     values = helm::values::merge_maps(&values, &inline);
 
     let ropts = helm::Options {
@@ -185,7 +223,7 @@ pub fn build(
         skip_schema_validation: false,
         limits: gotemplate::Limits::default(),
     };
-    let rendered = helm::render(&chart, &values, &ropts)
+    let rendered = helm::render(chart, &values, &ropts)
         .map_err(|es| es.iter().map(to_diag).collect::<Vec<_>>())?;
 
     let mut out = Vec::new();

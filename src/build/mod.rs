@@ -3,5 +3,6 @@
 //! adapter) and Helm charts (the `helm` crate, through [`helm`]), both over the confined
 //! [`Source`](crate::source::Source).
 
+pub mod chart_repo;
 pub mod helm;
 pub mod kustomize;

@@ -200,6 +200,47 @@ pub fn load_with_warnings(
     Ok((objects, diags))
 }
 
+/// Renders a chart archive fetched from a chart repository (`label` names it in messages); its
+/// values files are read from `values_dir`, inside the root.
+pub fn load_chart_archive(
+    archive: &[u8],
+    label: &str,
+    values_dir: &std::path::Path,
+    opts: &LoadOptions,
+) -> Result<Vec<Object>, Diagnostics> {
+    let root = opts
+        .root
+        .clone()
+        .unwrap_or_else(|| source::root_of(values_dir));
+    let src = Arc::new(Source::new(&root));
+    let rel = src
+        .relative(values_dir)
+        .map_err(|e| Diagnostics(vec![e.to_diagnostic()]))?;
+    let shown = |file: &str| -> Arc<str> { file.into() };
+    let mut diags = Vec::new();
+    let mut objects = Vec::new();
+    match helm_build::build_archive(archive, label, &src, &rel, &shown, &opts.helm) {
+        Ok(rendered) => {
+            for r in rendered {
+                let what = format!("{} (rendered by the chart)", r.span.file);
+                if let Some(value) = check_object(&r.value, &r.span, &what, &mut diags) {
+                    objects.push(Object {
+                        value,
+                        span: r.span,
+                        document: 0,
+                    });
+                }
+            }
+        }
+        Err(ds) => diags.extend(ds),
+    }
+    check_duplicates(&objects, &mut diags);
+    if diags.iter().any(Diagnostic::is_error) {
+        return Err(Diagnostics(diags));
+    }
+    Ok(objects)
+}
+
 /// Builds the kustomization in `dir` into objects.
 fn kustomization(
     src: &Arc<Source>,

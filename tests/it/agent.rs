@@ -1073,3 +1073,196 @@ async fn a_helm_chart_syncs_and_a_values_change_upgrades_it() {
         "the template that renders nothing now is pruned"
     );
 }
+
+/// A Helm chart repository on loopback: `index.yaml` and archives, served from a map the test
+/// changes (a new version published, a tampered archive).
+struct ChartRepo {
+    files: std::sync::Arc<std::sync::Mutex<std::collections::HashMap<String, Vec<u8>>>>,
+    port: u16,
+}
+
+impl ChartRepo {
+    fn start() -> ChartRepo {
+        use std::io::{BufRead, BufReader, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let files: std::sync::Arc<std::sync::Mutex<std::collections::HashMap<String, Vec<u8>>>> =
+            Default::default();
+        let served = files.clone();
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { continue };
+                let mut reader = BufReader::new(stream.try_clone().unwrap());
+                let mut line = String::new();
+                if reader.read_line(&mut line).is_err() {
+                    continue;
+                }
+                // the rest of the request head
+                loop {
+                    let mut h = String::new();
+                    if reader.read_line(&mut h).is_err() || h.trim().is_empty() {
+                        break;
+                    }
+                }
+                let path = line.split_whitespace().nth(1).unwrap_or("/").to_string();
+                let body = served.lock().unwrap().get(&path).cloned();
+                let (status, body) = match body {
+                    Some(b) => ("200 OK", b),
+                    None => ("404 Not Found", b"not found".to_vec()),
+                };
+                let _ = write!(
+                    stream,
+                    "HTTP/1.1 {status}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                    body.len()
+                );
+                let _ = stream.write_all(&body);
+            }
+        });
+        ChartRepo { files, port }
+    }
+
+    fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// Packages a chart `web` at `version` (its ConfigMap says which) as `web-VERSION.tgz`.
+    fn package(dir: &Path, version: &str) -> Vec<u8> {
+        let chart = dir.join(format!("src-{version}/web"));
+        std::fs::create_dir_all(chart.join("templates")).unwrap();
+        std::fs::write(
+            chart.join("Chart.yaml"),
+            format!("apiVersion: v2\nname: web\nversion: {version}\n"),
+        )
+        .unwrap();
+        std::fs::write(chart.join("values.yaml"), "color: blue\n").unwrap();
+        std::fs::write(
+            chart.join("templates/cm.yaml"),
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ .Release.Name }}-web\ndata:\n  version: {{ .Chart.Version | quote }}\n  color: {{ .Values.color | quote }}\n",
+        )
+        .unwrap();
+        let out = dir.join(format!("web-{version}.tgz"));
+        let status = Command::new("tar")
+            .arg("czf")
+            .arg(&out)
+            .arg("-C")
+            .arg(dir.join(format!("src-{version}")))
+            .arg("web")
+            .status()
+            .unwrap();
+        assert!(status.success());
+        std::fs::read(out).unwrap()
+    }
+
+    /// Publishes the archives with an index; `tampered` versions get a digest that is not theirs.
+    fn publish(&self, dir: &Path, versions: &[&str], tampered: &[&str]) {
+        use sha2::Digest as _;
+        let mut index = String::from("apiVersion: v1\nentries:\n  web:\n");
+        let mut files = self.files.lock().unwrap();
+        for v in versions {
+            let data = Self::package(dir, v);
+            let digest = if tampered.contains(v) {
+                hex::encode(sha2::Sha256::digest(b"something else"))
+            } else {
+                hex::encode(sha2::Sha256::digest(&data))
+            };
+            index.push_str(&format!(
+                "  - name: web\n    version: {v}\n    digest: {digest}\n    urls: [charts/web-{v}.tgz]\n"
+            ));
+            files.insert(format!("/charts/web-{v}.tgz"), data);
+        }
+        files.insert("/index.yaml".into(), index.into_bytes());
+    }
+}
+
+/// `spec.chart` from a Helm repository: the newest version in the range is applied and
+/// recorded (version and digest, in the status and the history), a newer version published
+/// upgrades it at the next sync, and an archive whose digest is not the index's is refused
+/// while the last good revision stays.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_chart_from_a_helm_repository_is_resolved_verified_and_upgraded() {
+    let c = Cluster::new();
+    let ns = c.name("chartrepo");
+    let repo = Repo::new(c.dir());
+    repo.write("releases/web/prod.yaml", "color: green\n");
+    let commit = repo.commit("values");
+    let charts = ChartRepo::start();
+    let work = tempfile::tempdir().unwrap();
+    charts.publish(work.path(), &["1.0.0", "1.2.0", "2.0.0"], &[]);
+    install(
+        &c,
+        &ns,
+        &repo,
+        "1s",
+        &sync_doc(
+            &ns,
+            "web",
+            "releases/web",
+            &format!(
+                "  chart:\n    repository: {}\n    name: web\n    version: \"^1.0\"\n  helm:\n    valuesFiles: [prod.yaml]\n",
+                charts.url()
+            ),
+        ),
+    );
+    let agent = Agent::start(&c, &ns);
+    let client = c.client().await;
+    let st = eventually("first sync", &agent, || async {
+        let st = sync_status(&client, &ns, "web").await;
+        (st["lastAppliedRevision"] == commit.as_str()).then_some(st)
+    })
+    .await;
+    assert_eq!(
+        st["lastAppliedChart"]["version"], "1.2.0",
+        "the newest ^1.0: {st}"
+    );
+    assert!(
+        st["lastAppliedChart"]["digest"]
+            .as_str()
+            .is_some_and(|d| d.starts_with("sha256:") && d.len() == 71),
+        "{st}"
+    );
+    assert!(
+        st["history"][0]["chart"]
+            .as_str()
+            .unwrap_or("")
+            .starts_with("web@1.2.0")
+    );
+    let cm = get(&client, "v1", "ConfigMap", "configmaps", &ns, "web-web")
+        .await
+        .expect("the chart's ConfigMap");
+    assert_eq!(cm["data"]["version"], "1.2.0");
+    assert_eq!(cm["data"]["color"], "green", "the values file from Git");
+
+    charts.publish(work.path(), &["1.0.0", "1.2.0", "1.3.0", "2.0.0"], &[]);
+    eventually("the upgrade to 1.3.0", &agent, || async {
+        let cm = get(&client, "v1", "ConfigMap", "configmaps", &ns, "web-web").await?;
+        (cm["data"]["version"] == "1.3.0").then_some(())
+    })
+    .await;
+
+    charts.publish(work.path(), &["1.3.0", "1.4.0"], &["1.4.0"]);
+    let st = eventually("the tampered archive refused", &agent, || async {
+        let st = sync_status(&client, &ns, "web").await;
+        let ready = st["conditions"]
+            .as_array()?
+            .iter()
+            .find(|c| c["type"] == "Ready")?
+            .clone();
+        (ready["status"] == "False").then_some((st, ready))
+    })
+    .await;
+    let (st, ready) = st;
+    assert_eq!(ready["reason"], "ChartFetchFailed", "{ready}");
+    let msg = ready["message"].as_str().unwrap();
+    assert!(
+        msg.contains("refusing it") && msg.contains("1.4.0"),
+        "{msg}"
+    );
+    assert_eq!(
+        st["lastAppliedChart"]["version"], "1.3.0",
+        "the last good chart stays"
+    );
+    let cm = get(&client, "v1", "ConfigMap", "configmaps", &ns, "web-web")
+        .await
+        .unwrap();
+    assert_eq!(cm["data"]["version"], "1.3.0");
+}

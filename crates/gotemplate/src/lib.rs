@@ -264,11 +264,7 @@ pub fn to_yaml(v: &Value) -> Result<String, String> {
     yaml::to_yaml(v)
 }
 
-pub(crate) fn add_parse(
-    trees: &mut Defs,
-    name: &str,
-    text: &str,
-) -> Result<(), Error> {
+pub(crate) fn add_parse(trees: &mut Defs, name: &str, text: &str) -> Result<(), Error> {
     let source: Rc<str> = Rc::from(text);
     let known = |f: &str| funcs::exists(f);
     let (root, defs) = Parser::parse(name, text, &known)?;

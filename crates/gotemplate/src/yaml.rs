@@ -842,6 +842,12 @@ pub(crate) fn go_json_syntax(s: &str) -> Option<String> {
     }
 }
 
+fn error_map(msg: &str) -> Value {
+    let mut m = Map::new();
+    m.insert("Error".into(), Value::str(msg));
+    Value::map(m)
+}
+
 #[cfg(test)]
 mod json_error_tests {
     use super::go_json_syntax;
@@ -886,10 +892,4 @@ mod json_error_tests {
             None
         );
     }
-}
-
-fn error_map(msg: &str) -> Value {
-    let mut m = Map::new();
-    m.insert("Error".into(), Value::str(msg));
-    Value::map(m)
 }

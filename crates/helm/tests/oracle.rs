@@ -53,7 +53,7 @@ fn docs_of(pairs: impl Iterator<Item = (String, String)>) -> Vec<(String, Json)>
         .map(|(t, d)| (t, parse_doc(&d)))
         .filter(|(_, j)| !j.is_null())
         .collect();
-    v.sort_by(|a, b| (a.0.clone(), a.1.to_string()).cmp(&(b.0.clone(), b.1.to_string())));
+    v.sort_by_key(|a| (a.0.clone(), a.1.to_string()));
     v
 }
 
