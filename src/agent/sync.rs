@@ -376,6 +376,7 @@ async fn helm_options(
         api_versions: spec.api_versions,
         discovered_api_versions: discovered,
         skip_crds: spec.skip_crds,
+        chart_cache: Some(ctx.cache_dir.join("charts")),
         is_upgrade: sync
             .status
             .as_ref()

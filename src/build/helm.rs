@@ -32,6 +32,11 @@ pub struct HelmOptions {
     pub skip_crds: bool,
     /// `.Release.IsUpgrade` (the agent: a revision after the first).
     pub is_upgrade: bool,
+    /// Where dependencies a chart declares but does not vendor in `charts/` are fetched to
+    /// (from their `https://` or `oci://` repository, at the `Chart.lock` version, else the
+    /// newest match); `None`: such a dependency is an error. `file://` ones are read from the
+    /// repository either way.
+    pub chart_cache: Option<std::path::PathBuf>,
 }
 
 /// A chart directory read through a [`Source`]; what it cannot read is kept as gitfleet's own
@@ -122,8 +127,138 @@ pub fn build(
     let to_diag = |e: &helm::Error| {
         Diagnostic::error(at(e.file.as_deref(), e.line, e.col), e.message.clone())
     };
-    let chart = loaded.map_err(|es| es.iter().map(to_diag).collect::<Vec<_>>())?;
+    let mut chart = loaded.map_err(|es| es.iter().map(to_diag).collect::<Vec<_>>())?;
+    vendor_dependencies(&mut chart, src, Some(dir), shown, &at, opts, 0)?;
     render_chart(&chart, src, dir, shown, &at, opts)
+}
+
+/// What `helm dependency build` would do: every dependency Chart.yaml declares that `charts/`
+/// does not hold is read (`file://`, inside the repository) or fetched (`https://`, `oci://`).
+fn vendor_dependencies(
+    chart: &mut helm::Chart,
+    src: &Arc<Source>,
+    dir: Option<&str>,
+    shown: &dyn Fn(&str) -> Arc<str>,
+    at: &dyn Fn(Option<&str>, usize, usize) -> Span,
+    opts: &HelmOptions,
+    depth: usize,
+) -> Result<(), Vec<Diagnostic>> {
+    let missing: Vec<helm::Dependency> = chart
+        .metadata
+        .dependencies
+        .iter()
+        .filter(|d| !chart.dependencies.iter().any(|c| c.name() == d.name))
+        .cloned()
+        .collect();
+    let fail = |m: String| vec![Diagnostic::error(at(Some("Chart.yaml"), 1, 1), m)];
+    for dep in missing {
+        let repo = dep.repository.trim();
+        if repo.is_empty() {
+            continue; // reported by the renderer as missing from charts/
+        }
+        let loaded = if let Some(path) = repo.strip_prefix("file://") {
+            let Some(dir) = dir else {
+                return Err(fail(format!(
+                    "dependency {}: a file:// repository in a chart archive",
+                    dep.name
+                )));
+            };
+            if depth > 8 {
+                return Err(fail(format!(
+                    "dependency {}: file:// dependencies nest too deep",
+                    dep.name
+                )));
+            }
+            let sub_dir = match crate::source::normalize(&join(dir, path)) {
+                Ok(p) => p.to_string_lossy().replace('\\', "/"),
+                Err(p) => {
+                    return Err(vec![
+                        crate::source::SourceError::new(path.to_string(), p).to_diagnostic(),
+                    ]);
+                }
+            };
+            let reader = ChartDir {
+                src: src.clone(),
+                base: sub_dir.clone(),
+                shown,
+                problems: Default::default(),
+            };
+            let loaded = helm::load_dir(&reader);
+            let problems = reader.problems.take();
+            if !problems.is_empty() {
+                return Err(problems);
+            }
+            let sub_at = |file: Option<&str>, line: usize, col: usize| -> Span {
+                Span::new(
+                    shown(&join(&sub_dir, file.unwrap_or("Chart.yaml"))),
+                    line.max(1) as u32,
+                    col.max(1) as u32,
+                )
+            };
+            let mut sub = loaded.map_err(|es| {
+                es.iter()
+                    .map(|e| {
+                        Diagnostic::error(
+                            sub_at(e.file.as_deref(), e.line, e.col),
+                            e.message.clone(),
+                        )
+                    })
+                    .collect::<Vec<_>>()
+            })?;
+            vendor_dependencies(
+                &mut sub,
+                src,
+                Some(&sub_dir),
+                shown,
+                &sub_at,
+                opts,
+                depth + 1,
+            )?;
+            sub
+        } else if repo.starts_with("https://")
+            || repo.starts_with("http://")
+            || repo.starts_with("oci://")
+        {
+            let Some(cache) = &opts.chart_cache else {
+                return Err(fail(format!(
+                    "dependency {} is not in charts/ and cannot be fetched here (no chart cache)",
+                    dep.name
+                )));
+            };
+            let version = chart
+                .lock
+                .iter()
+                .find(|l| l.name == dep.name)
+                .map(|l| l.version.clone())
+                .unwrap_or_else(|| dep.version.clone());
+            let r = super::chart_repo::ChartRef {
+                repository: repo.to_string(),
+                name: dep.name.clone(),
+                version,
+            };
+            let fetched = super::chart_repo::fetch(&r, &Default::default(), Some(cache))
+                .map_err(|e| fail(format!("dependency {}: {e}", dep.name)))?;
+            helm::read_archive(&fetched.archive)
+                .and_then(helm::load_files)
+                .map_err(|e| fail(format!("dependency {} {}: {e}", dep.name, fetched.version)))?
+        } else {
+            return Err(fail(format!(
+                "dependency {}: repository {} is not file://, https:// or oci:// (repository names from `helm repo add` are not known here)",
+                dep.name,
+                super::chart_repo::shown(repo)
+            )));
+        };
+        if loaded.name() != dep.name {
+            return Err(fail(format!(
+                "dependency {}: the chart found there is named {}",
+                dep.name,
+                loaded.name()
+            )));
+        }
+        chart.dependencies.push(loaded);
+    }
+    chart.dependencies.sort_by(|a, b| a.name().cmp(b.name()));
+    Ok(())
 }
 
 /// Renders a chart archive (fetched from a chart repository); `label` names it in messages
@@ -146,9 +281,10 @@ pub fn build_archive(
     let to_diag = |e: &helm::Error| {
         Diagnostic::error(at(e.file.as_deref(), e.line, e.col), e.message.clone())
     };
-    let chart = helm::read_archive(archive)
+    let mut chart = helm::read_archive(archive)
         .and_then(helm::load_files)
         .map_err(|e| vec![to_diag(&e)])?;
+    vendor_dependencies(&mut chart, src, None, shown, &at, opts, 0)?;
     render_chart(&chart, src, values_dir, shown, &at, opts)
 }
 

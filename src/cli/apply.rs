@@ -156,6 +156,9 @@ pub fn load(t: &SourceArgs, namespace: Option<&str>) -> Result<Vec<engine::Objec
             kube_version: t.kube_version.clone(),
             api_versions: t.api_versions.clone(),
             skip_crds: t.skip_crds,
+            // dependencies a chart declares but does not vendor: fetched into the user's cache
+            chart_cache: gitfleet::build::kustomize::Remotes::user_default()
+                .and_then(|r| r.cache.parent().map(|p| p.join("charts"))),
             ..Default::default()
         },
     };

@@ -1076,13 +1076,13 @@ async fn a_helm_chart_syncs_and_a_values_change_upgrades_it() {
 
 /// A Helm chart repository on loopback: `index.yaml` and archives, served from a map the test
 /// changes (a new version published, a tampered archive).
-struct ChartRepo {
+pub(crate) struct ChartRepo {
     files: std::sync::Arc<std::sync::Mutex<std::collections::HashMap<String, Vec<u8>>>>,
     port: u16,
 }
 
 impl ChartRepo {
-    fn start() -> ChartRepo {
+    pub(crate) fn start() -> ChartRepo {
         use std::io::{BufRead, BufReader, Write};
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
@@ -1121,7 +1121,7 @@ impl ChartRepo {
         ChartRepo { files, port }
     }
 
-    fn url(&self) -> String {
+    pub(crate) fn url(&self) -> String {
         format!("http://127.0.0.1:{}", self.port)
     }
 
@@ -1154,7 +1154,7 @@ impl ChartRepo {
     }
 
     /// Publishes the archives with an index; `tampered` versions get a digest that is not theirs.
-    fn publish(&self, dir: &Path, versions: &[&str], tampered: &[&str]) {
+    pub(crate) fn publish(&self, dir: &Path, versions: &[&str], tampered: &[&str]) {
         use sha2::Digest as _;
         let mut index = String::from("apiVersion: v1\nentries:\n  web:\n");
         let mut files = self.files.lock().unwrap();

@@ -157,3 +157,80 @@ fn a_template_error_names_the_file_line_and_column_and_nothing_is_printed() {
         "{stderr}"
     );
 }
+
+/// Dependencies a chart declares but does not vendor are read as `helm dependency build`
+/// would fetch them: `file://` from the repository, `https://` from the chart repository at
+/// the `Chart.lock` version (else the newest match), cached; nothing is written to the chart.
+#[test]
+fn undeclared_dependencies_are_fetched_as_helm_dependency_build_would() {
+    let charts = crate::agent::ChartRepo::start();
+    let t = tempfile::tempdir().unwrap();
+    let work = tempfile::tempdir().unwrap();
+    charts.publish(work.path(), &["1.0.0", "1.2.0"], &[]);
+    let files = [
+        (
+            "app/Chart.yaml",
+            format!(
+                "apiVersion: v2\nname: app\nversion: 0.1.0\ndependencies:\n- name: web\n  version: \"^1.0\"\n  repository: {}\n- name: common\n  version: 0.1.0\n  repository: file://../common\n",
+                charts.url()
+            ),
+        ),
+        ("app/values.yaml", "web:\n  color: red\n".to_string()),
+        (
+            "common/Chart.yaml",
+            "apiVersion: v2\nname: common\nversion: 0.1.0\n".to_string(),
+        ),
+        (
+            "common/templates/cm.yaml",
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ .Release.Name }}-common\n"
+                .to_string(),
+        ),
+    ];
+    for (p, text) in &files {
+        let path = t.path().join(p);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, text).unwrap();
+    }
+    let cache = tempfile::tempdir().unwrap();
+    let run = || {
+        let out = support::gitfleet(t.path())
+            .env("XDG_CACHE_HOME", cache.path())
+            .args(["build", "--root", ".", "-o", "json", "app"])
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert!(out.status.success(), "{stderr}");
+        serde_json::from_str::<Value>(&stdout).unwrap()["items"]
+            .as_array()
+            .cloned()
+            .unwrap()
+    };
+    let items = run();
+    let web = named(&items, "app-web");
+    assert_eq!(web["data"]["version"], "1.2.0", "the newest ^1.0");
+    assert_eq!(
+        web["data"]["color"], "red",
+        "the parent's values reach the fetched sub-chart"
+    );
+    named(&items, "app-common");
+    assert!(
+        !t.path().join("app/charts").exists(),
+        "nothing is written into the chart"
+    );
+    // Chart.lock pins the version
+    std::fs::write(
+        t.path().join("app/Chart.lock"),
+        format!(
+            "dependencies:\n- name: web\n  version: 1.0.0\n  repository: {}\n",
+            charts.url()
+        ),
+    )
+    .unwrap();
+    let items = run();
+    assert_eq!(
+        named(&items, "app-web")["data"]["version"],
+        "1.0.0",
+        "the locked version"
+    );
+}

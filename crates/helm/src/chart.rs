@@ -120,6 +120,9 @@ pub struct Chart {
     pub files: Vec<File>,
     /// Sub-charts from `charts/`, sorted by name.
     pub dependencies: Vec<Chart>,
+    /// `Chart.lock` (or a v1 chart's `requirements.lock`): the versions `helm dependency
+    /// build` would fetch.
+    pub lock: Vec<Dependency>,
 }
 
 impl Chart {
@@ -205,11 +208,13 @@ fn load_files_depth(files: Vec<File>, depth: usize, within: &str) -> Result<Char
         templates: Vec::new(),
         files: Vec::new(),
         dependencies: Vec::new(),
+        lock: Vec::new(),
     };
     let mut subcharts: BTreeMap<String, Vec<File>> = BTreeMap::new();
     for f in files {
         match f.name.as_str() {
-            "Chart.yaml" | "Chart.lock" => {}
+            "Chart.yaml" => {}
+            "Chart.lock" => chart.lock = read_lock(&f, within)?,
             "values.yaml" => {
                 let text = utf8(&f, within)?;
                 let v = gotemplate::parse_yaml(text)
@@ -261,6 +266,7 @@ fn load_files_depth(files: Vec<File>, depth: usize, within: &str) -> Result<Char
                 }
             }
             "requirements.lock" => {
+                chart.lock = read_lock(&f, within)?;
                 if chart.metadata.api_version == "v1" {
                     chart.files.push(f);
                 }
@@ -312,6 +318,24 @@ fn load_files_depth(files: Vec<File>, depth: usize, within: &str) -> Result<Char
     }
     chart.dependencies.sort_by(|a, b| a.name().cmp(b.name()));
     Ok(chart)
+}
+
+fn read_lock(f: &File, within: &str) -> Result<Vec<Dependency>, Error> {
+    let text = utf8(f, within)?;
+    let v = gotemplate::parse_yaml(text)
+        .map_err(|e| yaml_error(within, &f.name, e))?
+        .to_json();
+    #[derive(Deserialize)]
+    struct Lock {
+        #[serde(default)]
+        dependencies: Vec<Dependency>,
+    }
+    if v.is_null() {
+        return Ok(Vec::new());
+    }
+    let l: Lock =
+        serde_json::from_value(v).map_err(|e| Error::in_file(within, &f.name, e.to_string()))?;
+    Ok(l.dependencies)
 }
 
 /// A YAML error placed at the line go-yaml's message names.
