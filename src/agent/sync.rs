@@ -602,10 +602,58 @@ async fn apply(
         poll_interval: ctx.poll,
         ..ApplyOptions::default()
     };
+    // Helm hooks run once per revision: a drift correction at the revision already applied
+    // applies the release's objects only.
+    let status = sync.status.clone().unwrap_or_default();
+    let upgrade = status.last_applied_revision.is_some();
+    let new_revision = status.last_applied_revision.as_deref() != Some(checkout.commit.as_str());
+    let split = crate::kube::hooks::split(objects, upgrade);
+    let hooks = if new_revision {
+        split.hooks
+    } else {
+        Vec::new()
+    };
+    let objects = split.objects;
     let entries = objects.len();
     let engine = Engine::new(ctx.conn.clone());
-    match engine.apply(objects, &opts, &Silent).await {
-        Ok(set) => Ok((set.summary(), entries, applied_chart)),
+    let hook_failed = |e: crate::kube::Error| {
+        (
+            "HookFailed".to_string(),
+            e.to_string().replace(&format!("{root}/"), ""),
+        )
+    };
+    let mut ran = crate::kube::hooks::run(
+        &engine,
+        &hooks,
+        crate::kube::hooks::When::Before,
+        &opts,
+        &Silent,
+    )
+    .await
+    .map_err(hook_failed)?;
+    let applied = engine.apply(objects, &opts, &Silent).await;
+    if applied.is_ok() {
+        ran.extend(
+            crate::kube::hooks::run(
+                &engine,
+                &hooks,
+                crate::kube::hooks::When::After,
+                &opts,
+                &Silent,
+            )
+            .await
+            .map_err(hook_failed)?,
+        );
+    }
+    let with_hooks = |summary: String| {
+        if ran.is_empty() {
+            summary
+        } else {
+            format!("{summary}; {}", ran.join("; "))
+        }
+    };
+    match applied {
+        Ok(set) => Ok((with_hooks(set.summary()), entries, applied_chart)),
         Err(e) => {
             let reason = match &e {
                 crate::kube::Error::NotReady { .. } => "HealthCheckFailed",

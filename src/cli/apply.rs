@@ -244,8 +244,41 @@ pub fn run_apply(a: ApplyArgs) -> anyhow::Result<u8> {
             OutputFormat::Json => Box::new(Silent),
             OutputFormat::Text => super::progress::for_cluster("apply"),
         };
+        // Helm hooks: an upgrade when the inventory already records a release
+        let upgrade = match &opts.inventory {
+            Some(at) => matches!(
+                gitfleet::kube::inventory::read(&conn, at).await,
+                Ok(Some(_))
+            ),
+            None => false,
+        };
+        let split = gitfleet::kube::hooks::split(objects, upgrade);
+        let hooks = if opts.dry_run {
+            Vec::new()
+        } else {
+            split.hooks
+        };
+        let objects = split.objects;
         let engine = Engine::new(conn);
-        match engine.apply(objects, &opts, progress.as_ref()).await {
+        use gitfleet::kube::hooks::{When, run as run_hooks};
+        let mut ran = match run_hooks(&engine, &hooks, When::Before, &opts, progress.as_ref()).await
+        {
+            Ok(r) => r,
+            Err(e) => return Ok(report_error(&e, format)),
+        };
+        let applied = engine.apply(objects, &opts, progress.as_ref()).await;
+        if applied.is_ok() {
+            match run_hooks(&engine, &hooks, When::After, &opts, progress.as_ref()).await {
+                Ok(r) => ran.extend(r),
+                Err(e) => return Ok(report_error(&e, format)),
+            }
+        }
+        if format == OutputFormat::Text {
+            for line in &ran {
+                println!("{line}");
+            }
+        }
+        match applied {
             Ok(set) => {
                 match format {
                     OutputFormat::Json => println!("{}", serde_json::to_string_pretty(&set)?),
@@ -282,6 +315,8 @@ pub fn run_diff(a: DiffArgs) -> anyhow::Result<u8> {
         Ok(o) => o,
         Err(code) => return Ok(code),
     };
+    // Helm hooks are run by apply, not part of the release's state: not diffed
+    let objects = gitfleet::kube::hooks::split(objects, true).objects;
     let format = a.target.output;
     super::runtime()?.block_on(async {
         let conn = match engine::connect(

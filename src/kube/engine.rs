@@ -1033,6 +1033,11 @@ impl Engine {
         Ok(None)
     }
 
+    /// Deletes one object (absent is fine): a Helm hook's delete policy.
+    pub async fn delete_object(&self, r: &ObjectRef) -> Result<(), Error> {
+        self.delete(r).await
+    }
+
     async fn delete(&self, r: &ObjectRef) -> Result<(), Error> {
         let Some((ar, namespaced)) = self.resource_of(r).await? else {
             return Ok(());

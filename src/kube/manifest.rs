@@ -221,8 +221,11 @@ pub fn load_chart_archive(
     let mut objects = Vec::new();
     match helm_build::build_archive(archive, label, &src, &rel, &shown, &opts.helm) {
         Ok(rendered) => {
-            for r in rendered {
+            for mut r in rendered {
                 let what = format!("{} (rendered by the chart)", r.span.file);
+                if crate::kube::hooks::is_run_hook(&r.value) {
+                    crate::kube::hooks::name_generated(&mut r.value);
+                }
                 if let Some(value) = check_object(&r.value, &r.span, &what, &mut diags) {
                     objects.push(Object {
                         value,
@@ -281,8 +284,11 @@ fn chart(
 ) {
     match helm_build::build(src, dir, shown, &opts.helm) {
         Ok(rendered) => {
-            for r in rendered {
+            for mut r in rendered {
                 let what = format!("{} (rendered by the chart)", r.span.file);
+                if crate::kube::hooks::is_run_hook(&r.value) {
+                    crate::kube::hooks::name_generated(&mut r.value);
+                }
                 if let Some(value) = check_object(&r.value, &r.span, &what, diags) {
                     objects.push(Object {
                         value,

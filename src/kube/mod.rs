@@ -14,6 +14,7 @@ pub mod client;
 pub mod diff;
 pub mod engine;
 pub mod health;
+pub mod hooks;
 pub mod inventory;
 pub mod manifest;
 pub mod resolve;

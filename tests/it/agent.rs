@@ -1408,3 +1408,154 @@ async fn a_chart_from_an_oci_registry_is_pulled_and_recorded() {
         .expect("the chart's ConfigMap");
     assert_eq!(cm["data"]["version"], "1.2.5");
 }
+
+/// Helm hooks around a revision: a pre-install Job runs (and completes) before the release's
+/// objects, weights order the hooks, a `hook-succeeded` Job is deleted once it completes, a
+/// post-install hook with `generateName` gets a stable name; hooks are not in the inventory
+/// and do not run again at the same revision. A pre-upgrade hook that fails stops the next
+/// revision before anything else changes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn helm_hooks_run_around_a_revision_and_a_failing_pre_hook_stops_it() {
+    let c = Cluster::new();
+    let ns = c.name("hooks");
+    let repo = Repo::new(c.dir());
+    let job = |name: &str, events: &str, weight: i64, policy: &str, image: &str| {
+        format!(
+            "apiVersion: batch/v1\nkind: Job\nmetadata:\n  name: {name}\n  annotations:\n    helm.sh/hook: {events}\n    helm.sh/hook-weight: \"{weight}\"\n{policy}spec:\n  backoffLimit: 0\n  template:\n    spec:\n      restartPolicy: Never\n      containers: [{{name: m, image: \"{image}\"}}]\n"
+        )
+    };
+    repo.write("chart/Chart.yaml", "apiVersion: v2\nname: app\nversion: 0.1.0\n")
+        .write("chart/values.yaml", "setting: one\nmigrateImage: busybox:1.36\n")
+        .write(
+            "chart/templates/cm.yaml",
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings\ndata:\n  value: {{ .Values.setting | quote }}\n",
+        )
+        .write(
+            "chart/templates/migrate.yaml",
+            &job(
+                "migrate",
+                "pre-install,pre-upgrade",
+                -1,
+                "",
+                "{{ .Values.migrateImage }}",
+            ),
+        )
+        .write(
+            "chart/templates/seed.yaml",
+            &job(
+                "seed",
+                "pre-install",
+                5,
+                "    helm.sh/hook-delete-policy: hook-succeeded\n",
+                "busybox:1.36",
+            ),
+        )
+        .write(
+            "chart/templates/notify.yaml",
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  generateName: notify-\n  annotations:\n    helm.sh/hook: post-install\ndata: {done: \"yes\"}\n",
+        );
+    let first = repo.commit("chart with hooks");
+    install(
+        &c,
+        &ns,
+        &repo,
+        "1s",
+        &format!(
+            "---\napiVersion: gitfleet.io/v1alpha1\nkind: Sync\nmetadata: {{name: app, namespace: {ns}}}\nspec:\n  sourceRef: {{name: fleet}}\n  path: chart\n  interval: 2s\n  timeout: 4s\n"
+        ),
+    );
+    let agent = Agent::start(&c, &ns);
+    let client = c.client().await;
+    let st = eventually("first sync", &agent, || async {
+        let st = sync_status(&client, &ns, "app").await;
+        (st["lastAppliedRevision"] == first.as_str()).then_some(st)
+    })
+    .await;
+    let message = st["history"][0]["message"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(
+        message.contains("hook Job/migrate before: succeeded")
+            && message.contains("hook Job/seed before: succeeded"),
+        "{st}"
+    );
+    assert!(
+        message.find("Job/migrate").unwrap() < message.find("Job/seed").unwrap(),
+        "weight -1 runs before weight 5: {message}"
+    );
+    let migrate = get(&client, "batch/v1", "Job", "jobs", &ns, "migrate")
+        .await
+        .expect("the pre-install Job stays (no delete policy beyond before-hook-creation)");
+    assert!(
+        migrate["status"]["conditions"]
+            .as_array()
+            .is_some_and(|cs| cs
+                .iter()
+                .any(|c| c["type"] == "Complete" && c["status"] == "True")),
+        "{migrate}"
+    );
+    assert!(
+        get(&client, "batch/v1", "Job", "jobs", &ns, "seed")
+            .await
+            .is_none(),
+        "hook-succeeded deletes the Job once it completed"
+    );
+    let notify: Vec<String> = api(&client, "v1", "ConfigMap", "configmaps", &ns)
+        .list(&Default::default())
+        .await
+        .unwrap()
+        .items
+        .iter()
+        .filter_map(|o| o.metadata.name.clone())
+        .filter(|n| n.starts_with("notify-"))
+        .collect();
+    assert_eq!(
+        notify.len(),
+        1,
+        "one post-install hook, named from generateName: {notify:?}"
+    );
+    assert_eq!(
+        st["inventory"]["entries"], 1,
+        "hooks are not in the inventory: {st}"
+    );
+
+    // a drift correction at the same revision runs no hook again
+    let uid = migrate["metadata"]["uid"].clone();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let again = get(&client, "batch/v1", "Job", "jobs", &ns, "migrate")
+        .await
+        .unwrap();
+    assert_eq!(
+        again["metadata"]["uid"], uid,
+        "the pre-install Job is not recreated"
+    );
+
+    // the next revision's pre-upgrade hook cannot complete: nothing else changes
+    repo.write(
+        "chart/values.yaml",
+        "setting: two\nmigrateImage: registry.invalid/migrate:1\n",
+    );
+    let second = repo.commit("a migration that cannot run");
+    let st = eventually("the failing hook reported", &agent, || async {
+        let st = sync_status(&client, &ns, "app").await;
+        (st["lastAttemptedRevision"] == second.as_str() && st["history"][0]["outcome"] == "Failed")
+            .then_some(st)
+    })
+    .await;
+    let ready = st["conditions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["type"] == "Ready")
+        .unwrap();
+    assert_eq!(ready["reason"], "HookFailed", "{st}");
+    assert_eq!(st["lastAppliedRevision"], first.as_str());
+    let cm = get(&client, "v1", "ConfigMap", "configmaps", &ns, "settings")
+        .await
+        .unwrap();
+    assert_eq!(
+        cm["data"]["value"], "one",
+        "the release's objects did not change"
+    );
+}
