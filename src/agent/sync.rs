@@ -455,6 +455,7 @@ async fn values_from(
 ) -> Result<Value, String> {
     let mut out = Value::Object(Map::new());
     for from in list {
+        let mut part = Value::Object(Map::new());
         let data: BTreeMap<String, String> = match from.kind {
             ValuesKind::ConfigMap => {
                 let api: Api<ConfigMap> = Api::namespaced(ctx.client.clone(), ns);
@@ -486,14 +487,20 @@ async fn values_from(
                 let v: Value = serde_yaml::from_str(text).map_err(|e| {
                     format!("{:?} {} key {key} is not YAML: {e}", from.kind, from.name)
                 })?;
-                merge_values(&mut out, v);
+                merge_values(&mut part, v);
             }
             None => {
                 for (k, v) in data {
-                    merge_values(&mut out, json!({ k: v }));
+                    merge_values(&mut part, json!({ k: v }));
                 }
             }
         }
+        if let Some(path) = from.target_path.as_deref().filter(|p| !p.is_empty()) {
+            for key in path.rsplit('.') {
+                part = json!({ key: part });
+            }
+        }
+        merge_values(&mut out, part);
     }
     Ok(out)
 }

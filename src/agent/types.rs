@@ -226,6 +226,10 @@ pub struct ValuesFrom {
     /// A key holding YAML to merge; without it every key becomes a value.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub key: Option<String>,
+    /// A dotted path the values are placed under (`cluster` puts the cluster-facts keys at
+    /// `.Values.cluster.*`); default: the top.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target_path: Option<String>,
 }
 
 #[derive(Deserialize, Serialize, Clone, Copy, Debug, PartialEq, Eq, JsonSchema)]

@@ -936,7 +936,7 @@ async fn a_helm_chart_syncs_and_a_values_change_upgrades_it() {
     )
     .write(
         "apps/web/templates/configmap.yaml",
-        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ include \"web.fullname\" . }}\n  labels:\n    {{- include \"web.labels\" . | nindent 4 }}\ndata:\n  color: {{ .Values.color | quote }}\n  kube: {{ .Capabilities.KubeVersion.Version | quote }}\n  apps: {{ .Capabilities.APIVersions.Has \"apps/v1\" | quote }}\n  upgrade: {{ .Release.IsUpgrade | quote }}\n  namespace: {{ .Release.Namespace | quote }}\n",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ include \"web.fullname\" . }}\n  labels:\n    {{- include \"web.labels\" . | nindent 4 }}\ndata:\n  color: {{ .Values.color | quote }}\n  kube: {{ .Capabilities.KubeVersion.Version | quote }}\n  apps: {{ .Capabilities.APIVersions.Has \"apps/v1\" | quote }}\n  upgrade: {{ .Release.IsUpgrade | quote }}\n  namespace: {{ .Release.Namespace | quote }}\n  region: {{ .Values.cluster.region | quote }}\n  clusterName: {{ .Values.cluster.name | quote }}\n",
     )
     .write(
         "apps/web/templates/deployment.yaml",
@@ -956,11 +956,14 @@ async fn a_helm_chart_syncs_and_a_values_change_upgrades_it() {
         &ns,
         &repo,
         "1s",
-        &sync_doc(
-            &ns,
-            "web",
-            "apps/web",
-            "  helm:\n    releaseName: shop\n    valuesFiles: [values-dev.yaml]\n    values: {replicas: 2}\n",
+        &format!(
+            "---\napiVersion: v1\nkind: ConfigMap\nmetadata: {{name: gitfleet-cluster-facts, namespace: {ns}}}\ndata: {{name: dev, provider: eks, region: eu-west-1}}\n{}",
+            sync_doc(
+                &ns,
+                "web",
+                "apps/web",
+                "  helm:\n    releaseName: shop\n    valuesFiles: [values-dev.yaml]\n    valuesFrom:\n    - {kind: ConfigMap, name: gitfleet-cluster-facts, targetPath: cluster}\n    values: {replicas: 2}\n",
+            )
         ),
     );
     let agent = Agent::start(&c, &ns);
@@ -990,6 +993,11 @@ async fn a_helm_chart_syncs_and_a_values_change_upgrades_it() {
     assert_eq!(config["data"]["apps"], "true");
     assert_eq!(config["data"]["upgrade"], "false");
     assert_eq!(config["data"]["namespace"], ns.as_str());
+    assert_eq!(
+        config["data"]["region"], "eu-west-1",
+        "cluster facts reach the chart"
+    );
+    assert_eq!(config["data"]["clusterName"], "dev");
     let deployment = get(
         &client,
         "apps/v1",
