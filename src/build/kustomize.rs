@@ -142,6 +142,34 @@ impl Loader for SourceLoader {
         }
     }
 
+    fn pull_chart(
+        &self,
+        repo: &str,
+        name: &str,
+        version: &str,
+        at: &kustomize::Span,
+    ) -> Result<(String, Vec<u8>), Diag> {
+        let Some(remotes) = &self.remotes else {
+            return Err(Diag::error(
+                at.clone(),
+                format!("chart {name} cannot be pulled here: no cache directory"),
+            ));
+        };
+        let cache = remotes
+            .cache
+            .parent()
+            .map(|p| p.join("charts"))
+            .unwrap_or_else(|| remotes.cache.join("charts"));
+        let r = crate::build::chart_repo::ChartRef {
+            repository: repo.to_string(),
+            name: name.to_string(),
+            version: version.to_string(),
+        };
+        crate::build::chart_repo::fetch(&r, &Default::default(), Some(&cache))
+            .map(|f| (f.version, f.archive))
+            .map_err(|e| Diag::error(at.clone(), e))
+    }
+
     fn list(&self, path: &str) -> Result<Vec<(String, bool)>, Diag> {
         self.src.entries(path).map_err(|e| self.diag(&e))
     }

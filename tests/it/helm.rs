@@ -234,3 +234,41 @@ fn undeclared_dependencies_are_fetched_as_helm_dependency_build_would() {
         "the locked version"
     );
 }
+
+/// `helmCharts` with a `repo` and no vendored chart pulls it as `helm pull --repo` would (the
+/// newest version of the range, verified, cached; nothing written into the repository), and
+/// the overlay's transformers apply to what it renders.
+#[test]
+fn a_kustomization_pulls_a_helm_chart_from_its_repo() {
+    let charts = crate::agent::ChartRepo::start();
+    let work = tempfile::tempdir().unwrap();
+    charts.publish(work.path(), &["1.0.0", "1.1.0", "2.0.0"], &[]);
+    let t = tempfile::tempdir().unwrap();
+    std::fs::write(
+        t.path().join("kustomization.yaml"),
+        format!(
+            "namePrefix: dev-\nhelmCharts:\n- name: web\n  repo: {}\n  version: \"<2\"\n  releaseName: shop\n  valuesInline: {{color: purple}}\n",
+            charts.url()
+        ),
+    )
+    .unwrap();
+    let cache = tempfile::tempdir().unwrap();
+    let out = support::gitfleet(t.path())
+        .env("XDG_CACHE_HOME", cache.path())
+        .args(["build", "--root", ".", "-o", "json", "."])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let items = serde_json::from_slice::<Value>(&out.stdout).unwrap()["items"]
+        .as_array()
+        .cloned()
+        .unwrap();
+    let cm = named(&items, "dev-shop-web");
+    assert_eq!(cm["data"]["version"], "1.1.0");
+    assert_eq!(cm["data"]["color"], "purple");
+    assert!(
+        !t.path().join("charts").exists(),
+        "nothing is written into the repository"
+    );
+}

@@ -124,31 +124,7 @@ pub fn inflate(
         .unwrap_or("charts");
     let chart_rel = format!("{home}/{}", chart.name);
     let chart_dir = here.resolve_file(&chart_rel, at).map_err(one)?;
-    if here.loader.entry(&chart_dir).map_err(one)? != Some(crate::Entry::Dir) {
-        let msg = if chart.repo.is_empty() {
-            format!("no repo specified for pull, no chart found at '{chart_rel}'")
-        } else {
-            format!(
-                "chart {} is not in {home}/ and gitfleet does not pull charts for kustomize (repo {})",
-                chart.name,
-                mask(&chart.repo)
-            )
-        };
-        return Err(one(Diag::error(at.clone(), msg).with_hint(format!(
-            "vendor the chart into {home}/{} (for example with `helm pull --untar`), or sync it with a Sync's spec.chart",
-            chart.name
-        ))));
-    }
-    let reader = ChartDir {
-        loader: here.loader,
-        base: chart_dir.clone(),
-        problems: Default::default(),
-    };
-    let loaded = helm::load_dir(&reader);
-    let problems = reader.problems.take();
-    if !problems.is_empty() {
-        return Err(problems);
-    }
+    let vendored = here.loader.entry(&chart_dir).map_err(one)? == Some(crate::Entry::Dir);
     let place = |e: &helm::Error| {
         let file = e.file.as_deref().unwrap_or("Chart.yaml");
         Diag::error(
@@ -160,6 +136,38 @@ pub fn inflate(
             e.message.clone(),
         )
     };
+    let loaded = if vendored {
+        let reader = ChartDir {
+            loader: here.loader,
+            base: chart_dir.clone(),
+            problems: Default::default(),
+        };
+        let loaded = helm::load_dir(&reader);
+        let problems = reader.problems.take();
+        if !problems.is_empty() {
+            return Err(problems);
+        }
+        loaded
+    } else if chart.repo.is_empty() {
+        return Err(one(Diag::error(
+            at.clone(),
+            format!("no repo specified for pull, no chart found at '{chart_rel}'"),
+        )
+        .with_hint(format!(
+            "vendor the chart into {home}/{} or name its repository in `repo`",
+            chart.name
+        ))));
+    } else {
+        // as `helm pull --repo REPO NAME --version V`, into the loader's chart cache
+        // (nothing is written into the repository)
+        let (_version, archive) = here
+            .loader
+            .pull_chart(&chart.repo, &chart.name, &chart.version, at)
+            .map_err(one)?;
+        helm::read_archive(&archive)
+            .and_then(helm::load_files)
+            .map_err(|e| vec![e])
+    };
     let loaded = loaded.map_err(|es| es.iter().map(place).collect::<Vec<_>>())?;
 
     // the values file (default: the chart's own values.yaml), valuesInline merged into it
@@ -168,11 +176,16 @@ pub fn inflate(
     } else {
         chart.values_file.clone()
     };
-    let mut values = match here.read_file(&values_rel, at) {
-        Ok((_, text)) => yaml_map(&text, at, &values_rel).map_err(one)?,
-        // a chart without values.yaml (and no valuesFile named): no values
-        Err(_) if chart.values_file.is_empty() => Default::default(),
-        Err(d) => return Err(one(d)),
+    let mut values = if !vendored && chart.values_file.is_empty() {
+        // pulled: kustomize reads the pulled chart's own values.yaml
+        loaded.values.clone()
+    } else {
+        match here.read_file(&values_rel, at) {
+            Ok((_, text)) => yaml_map(&text, at, &values_rel).map_err(one)?,
+            // a chart without values.yaml (and no valuesFile named): no values
+            Err(_) if chart.values_file.is_empty() => Default::default(),
+            Err(d) => return Err(one(d)),
+        }
     };
     if let Some(inline) = &chart.values_inline {
         let inline = match gotemplate::Value::from_json_helm(inline).to_json() {
@@ -248,20 +261,5 @@ pub fn inflate(
         Ok(out)
     } else {
         Err(diags)
-    }
-}
-
-fn mask(url: &str) -> String {
-    match url.split_once("://") {
-        Some((scheme, rest)) => match rest.split_once('@') {
-            Some((_, host))
-                if !rest.split('/').next().unwrap_or("").is_empty()
-                    && rest.find('@') < rest.find('/') =>
-            {
-                format!("{scheme}://***@{host}")
-            }
-            _ => url.to_string(),
-        },
-        None => url.to_string(),
     }
 }

@@ -154,6 +154,21 @@ pub trait Loader: Send + Sync {
     /// Fetches a remote base and returns a loader rooted at the top of its repository (the
     /// build then descends into `remote.path`). `at` is the kustomization entry that names it.
     fn remote(&self, remote: &Remote, at: &Span) -> Result<Arc<dyn Loader>, Diag>;
+    /// Fetches a chart archive (`helmCharts` with a `repo` the chart is not vendored from):
+    /// the version chosen and the `.tgz` bytes. Loaders without network access refuse.
+    fn pull_chart(
+        &self,
+        repo: &str,
+        name: &str,
+        version: &str,
+        at: &Span,
+    ) -> Result<(String, Vec<u8>), Diag> {
+        let _ = (repo, version);
+        Err(Diag::error(
+            at.clone(),
+            format!("chart {name} cannot be pulled here"),
+        ))
+    }
 }
 
 /// The YAML value used throughout: JSON's data model, as Kubernetes objects are.
