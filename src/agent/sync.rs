@@ -377,11 +377,80 @@ async fn helm_options(
         discovered_api_versions: discovered,
         skip_crds: spec.skip_crds,
         chart_cache: Some(ctx.cache_dir.join("charts")),
+        lookup: cluster_lookup(ctx),
         is_upgrade: sync
             .status
             .as_ref()
             .is_some_and(|s| s.last_applied_revision.is_some()),
     })
+}
+
+/// Helm's `lookup`, answered from the cluster the Sync applies to (as `helm install` does):
+/// the object, or for an empty name the list, with the agent's own rights; nothing there is
+/// an empty map. The chart renders synchronously, so each lookup blocks its worker thread
+/// while the request runs.
+fn cluster_lookup(ctx: &Context) -> crate::build::helm::Lookup {
+    use tokio::runtime::{Handle, RuntimeFlavor};
+    let Ok(handle) = Handle::try_current() else {
+        return Default::default();
+    };
+    if handle.runtime_flavor() != RuntimeFlavor::MultiThread {
+        return Default::default();
+    }
+    let client = ctx.client.clone();
+    crate::build::helm::Lookup(Some(Arc::new(
+        move |api_version: &str, kind: &str, ns: &str, name: &str| {
+            let (api_version, kind, ns, name) = (
+                api_version.to_string(),
+                kind.to_string(),
+                ns.to_string(),
+                name.to_string(),
+            );
+            let client = client.clone();
+            tokio::task::block_in_place(|| {
+                handle.block_on(lookup_object(client, api_version, kind, ns, name))
+            })
+        },
+    )))
+}
+
+async fn lookup_object(
+    client: kube::Client,
+    api_version: String,
+    kind: String,
+    ns: String,
+    name: String,
+) -> Result<Value, String> {
+    use kube::api::{DynamicObject, ListParams};
+    use kube::core::GroupVersionKind;
+    let (group, version) = api_version.split_once('/').unwrap_or(("", &api_version));
+    let gvk = GroupVersionKind::gvk(group, version, &kind);
+    let (ar, caps) = kube::discovery::pinned_kind(&client, &gvk)
+        .await
+        .map_err(|e| format!("lookup {api_version} {kind}: {}", super::api_message(&e)))?;
+    let namespaced = caps.scope == kube::discovery::Scope::Namespaced;
+    let api: Api<DynamicObject> = if namespaced && !ns.is_empty() {
+        Api::namespaced_with(client, &ns, &ar)
+    } else {
+        Api::all_with(client, &ar)
+    };
+    if name.is_empty() {
+        let list = api
+            .list(&ListParams::default())
+            .await
+            .map_err(|e| format!("lookup {kind}: {}", super::api_message(&e)))?;
+        let items: Vec<Value> = list
+            .items
+            .into_iter()
+            .filter_map(|o| serde_json::to_value(o).ok())
+            .collect();
+        return Ok(json!({"apiVersion": "v1", "kind": format!("{kind}List"), "items": items}));
+    }
+    match api.get_opt(&name).await {
+        Ok(Some(o)) => serde_json::to_value(o).map_err(|e| e.to_string()),
+        Ok(None) => Ok(Value::Null),
+        Err(e) => Err(format!("lookup {kind} {name}: {}", super::api_message(&e))),
+    }
 }
 
 /// The group/versions the API server serves (what Helm's `.Capabilities.APIVersions` holds

@@ -37,6 +37,22 @@ pub struct HelmOptions {
     /// newest match); `None`: such a dependency is an error. `file://` ones are read from the
     /// repository either way.
     pub chart_cache: Option<std::path::PathBuf>,
+    /// How templates' `lookup` is answered (the agent: from the cluster it applies to).
+    pub lookup: Lookup,
+}
+
+/// Helm's `lookup`, answered by the caller; none: an empty map, as `helm template` answers.
+#[derive(Clone, Default)]
+pub struct Lookup(pub Option<helm::LookupFn>);
+
+impl std::fmt::Debug for Lookup {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.is_some() {
+            "Lookup(cluster)"
+        } else {
+            "Lookup(none)"
+        })
+    }
 }
 
 /// A chart directory read through a [`Source`]; what it cannot read is kept as gitfleet's own
@@ -358,6 +374,7 @@ fn render_chart(
         api_versions: opts.api_versions.clone(),
         skip_schema_validation: false,
         limits: gotemplate::Limits::default(),
+        lookup: opts.lookup.0.clone(),
     };
     let rendered = helm::render(chart, &values, &ropts)
         .map_err(|es| es.iter().map(to_diag).collect::<Vec<_>>())?;

@@ -936,7 +936,7 @@ async fn a_helm_chart_syncs_and_a_values_change_upgrades_it() {
     )
     .write(
         "apps/web/templates/configmap.yaml",
-        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ include \"web.fullname\" . }}\n  labels:\n    {{- include \"web.labels\" . | nindent 4 }}\ndata:\n  color: {{ .Values.color | quote }}\n  kube: {{ .Capabilities.KubeVersion.Version | quote }}\n  apps: {{ .Capabilities.APIVersions.Has \"apps/v1\" | quote }}\n  upgrade: {{ .Release.IsUpgrade | quote }}\n  namespace: {{ .Release.Namespace | quote }}\n  region: {{ .Values.cluster.region | quote }}\n  clusterName: {{ .Values.cluster.name | quote }}\n",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ include \"web.fullname\" . }}\n  labels:\n    {{- include \"web.labels\" . | nindent 4 }}\ndata:\n  color: {{ .Values.color | quote }}\n  kube: {{ .Capabilities.KubeVersion.Version | quote }}\n  apps: {{ .Capabilities.APIVersions.Has \"apps/v1\" | quote }}\n  upgrade: {{ .Release.IsUpgrade | quote }}\n  namespace: {{ .Release.Namespace | quote }}\n  region: {{ .Values.cluster.region | quote }}\n  clusterName: {{ .Values.cluster.name | quote }}\n  looked: {{ (lookup \"v1\" \"ConfigMap\" .Release.Namespace \"gitfleet-cluster-facts\").data.provider | quote }}\n  missing: {{ empty (lookup \"v1\" \"Secret\" .Release.Namespace \"no-such-secret\") | quote }}\n",
     )
     .write(
         "apps/web/templates/deployment.yaml",
@@ -998,6 +998,14 @@ async fn a_helm_chart_syncs_and_a_values_change_upgrades_it() {
         "cluster facts reach the chart"
     );
     assert_eq!(config["data"]["clusterName"], "dev");
+    assert_eq!(
+        config["data"]["looked"], "eks",
+        "lookup reads the live cluster"
+    );
+    assert_eq!(
+        config["data"]["missing"], "true",
+        "lookup of nothing is an empty map"
+    );
     let deployment = get(
         &client,
         "apps/v1",

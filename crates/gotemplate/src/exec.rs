@@ -14,6 +14,7 @@ pub(crate) struct Budget {
     fuel: Cell<u64>,
     output: Cell<usize>,
     pub limits: Limits,
+    pub lookup: Option<crate::Lookup>,
 }
 
 /// An error while evaluating: either already formatted (from a nested
@@ -54,6 +55,7 @@ pub(crate) struct State {
 pub(crate) fn execute(
     defs: Rc<crate::Defs>,
     limits: Limits,
+    lookup: Option<crate::Lookup>,
     name: &str,
     data: &Value,
 ) -> Result<String, Error> {
@@ -61,6 +63,7 @@ pub(crate) fn execute(
         fuel: Cell::new(limits.fuel),
         output: Cell::new(0),
         limits,
+        lookup,
     });
     let Some(tree) = defs.get(name).cloned() else {
         return Err(Error {

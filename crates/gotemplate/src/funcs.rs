@@ -896,7 +896,13 @@ table! {
     "tpl" => [S, Any] => f_tpl;
     "required" => [S, Any] => f_required;
     "fail" => [S] => |_, _, a| msg(s(&a[0]));
-    "lookup" => [S, S, S, S] => |_, _, _| Ok(Value::map(Map::new()));
+    "lookup" => [S, S, S, S] => |st, _, a| match st.budget.lookup.clone() {
+        Some(f) => {
+            st.steps(1000)?;
+            f(s(&a[0]), s(&a[1]), s(&a[2]), s(&a[3])).map_err(Fail::Msg)
+        }
+        None => Ok(Value::map(Map::new())),
+    };
     "toYaml" => [Any] => |st, _, a| { let y = encoded(st, yaml::to_yaml(&a[0]))?; ok_str(y.strip_suffix('\n').unwrap_or(&y)) };
     "mustToYaml" => [Any] => |_, _, a| { let y = yaml::to_yaml(&a[0]).map_err(Fail::Msg)?; ok_str(y.strip_suffix('\n').unwrap_or(&y)) };
     "toJson" => [Any] => |st, _, a| ok_str(encoded(st, yaml::to_json(&a[0]))?);

@@ -167,7 +167,12 @@ impl Default for Limits {
 pub struct TemplateSet {
     trees: Rc<Defs>,
     limits: Limits,
+    lookup: Option<Lookup>,
 }
+
+/// Answers Helm's `lookup apiVersion kind namespace name` (a `name` of `""` lists): the object
+/// (or a `List`) as a value, an empty map when there is none, or an error message.
+pub type Lookup = Rc<dyn Fn(&str, &str, &str, &str) -> Result<Value, String>>;
 
 /// Named templates: this layer's, then its parent's (`tpl` parses its text into a layer over
 /// the set's templates instead of copying them all).
@@ -216,11 +221,17 @@ impl TemplateSet {
         TemplateSet {
             trees: Rc::default(),
             limits,
+            lookup: None,
         }
     }
 
     pub fn set_limits(&mut self, limits: Limits) {
         self.limits = limits;
+    }
+
+    /// How `lookup` is answered (without one it answers an empty map, as `helm template`).
+    pub fn set_lookup(&mut self, lookup: Option<Lookup>) {
+        self.lookup = lookup;
     }
 
     /// Parses `text` as the template `name` (a file of the chart), adding
@@ -242,7 +253,13 @@ impl TemplateSet {
     /// Executes the named template with `data` as dot, returning the text as Go prints it
     /// (a missing value prints `<no value>`).
     pub fn execute(&self, name: &str, data: &Value) -> Result<String, Error> {
-        exec::execute(self.trees.clone(), self.limits, name, data)
+        exec::execute(
+            self.trees.clone(),
+            self.limits,
+            self.lookup.clone(),
+            name,
+            data,
+        )
     }
 
     /// Executes as Helm renders a file: `<no value>` is removed from the output.

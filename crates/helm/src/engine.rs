@@ -15,7 +15,7 @@ use crate::objects::{self, Files, HelmVersion, KubeVersion, VersionSet};
 use crate::values::{self, Vals};
 
 /// How to render: the release and the cluster it is rendered for.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct Options {
     pub release_name: String,
     pub namespace: String,
@@ -30,6 +30,25 @@ pub struct Options {
     pub skip_schema_validation: bool,
     /// Bounds on template execution.
     pub limits: gotemplate::Limits,
+    /// How `lookup` is answered (the agent: from the cluster); `None`: an empty map, as
+    /// `helm template` answers.
+    pub lookup: Option<LookupFn>,
+}
+
+/// Answers `lookup apiVersion kind namespace name` with the object (or, for a `name` of `""`,
+/// a list) as JSON, `Null` when there is none, or an error message.
+pub type LookupFn =
+    std::sync::Arc<dyn Fn(&str, &str, &str, &str) -> Result<Json, String> + Send + Sync>;
+
+impl std::fmt::Debug for Options {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Options")
+            .field("release_name", &self.release_name)
+            .field("namespace", &self.namespace)
+            .field("kube_version", &self.kube_version)
+            .field("lookup", &self.lookup.is_some())
+            .finish_non_exhaustive()
+    }
 }
 
 impl Default for Options {
@@ -44,6 +63,7 @@ impl Default for Options {
             api_versions: Vec::new(),
             skip_schema_validation: false,
             limits: gotemplate::Limits::default(),
+            lookup: None,
         }
     }
 }
@@ -188,6 +208,17 @@ pub fn render(chart: &Chart, user_values: &Vals, opts: &Options) -> Result<Rende
         cb.cmp(&ca).then_with(|| b.name.cmp(&a.name))
     });
     let mut set = TemplateSet::with_limits(opts.limits);
+    if let Some(f) = opts.lookup.clone() {
+        // Helm's lookup: the object as a map, an empty map when it does not exist
+        set.set_lookup(Some(Rc::new(
+            move |api: &str, kind: &str, ns: &str, name: &str| {
+                f(api, kind, ns, name).map(|v| match v {
+                    Json::Null => Value::map(Map::new()),
+                    v => Value::from_json(&v),
+                })
+            },
+        )));
+    }
     let mut errors = Vec::new();
     for t in &tpls {
         if let Err(e) = set.parse(&t.name, &t.text) {

@@ -14,7 +14,7 @@ pub mod values;
 
 pub use chart::{Chart, Dependency, File, Metadata, load_files, read_archive};
 pub use dir::{Dir, FsDir, load_dir};
-pub use engine::{Manifest, Options, Rendered, render, split_manifests};
+pub use engine::{LookupFn, Manifest, Options, Rendered, render, split_manifests};
 pub use objects::{DEFAULT_API_VERSIONS, DEFAULT_KUBE_VERSION, HELM_VERSION};
 pub use values::Vals;
 
