@@ -1095,6 +1095,8 @@ async fn a_helm_chart_syncs_and_a_values_change_upgrades_it() {
 pub(crate) struct ChartRepo {
     files: std::sync::Arc<std::sync::Mutex<std::collections::HashMap<String, Vec<u8>>>>,
     port: u16,
+    /// An `Authorization` header every request must carry, when set.
+    pub(crate) required: std::sync::Arc<std::sync::Mutex<Option<String>>>,
 }
 
 impl ChartRepo {
@@ -1105,6 +1107,8 @@ impl ChartRepo {
         let files: std::sync::Arc<std::sync::Mutex<std::collections::HashMap<String, Vec<u8>>>> =
             Default::default();
         let served = files.clone();
+        let required: std::sync::Arc<std::sync::Mutex<Option<String>>> = Default::default();
+        let want = required.clone();
         std::thread::spawn(move || {
             for stream in listener.incoming() {
                 let Ok(mut stream) = stream else { continue };
@@ -1114,15 +1118,25 @@ impl ChartRepo {
                     continue;
                 }
                 // the rest of the request head
+                let mut authorization = None;
                 loop {
                     let mut h = String::new();
                     if reader.read_line(&mut h).is_err() || h.trim().is_empty() {
                         break;
                     }
+                    if let Some((k, v)) = h.split_once(':')
+                        && k.eq_ignore_ascii_case("authorization")
+                    {
+                        authorization = Some(v.trim().to_string());
+                    }
                 }
                 let path = line.split_whitespace().nth(1).unwrap_or("/").to_string();
                 let body = served.lock().unwrap().get(&path).cloned();
+                let needed = want.lock().unwrap().clone();
                 let (status, body) = match body {
+                    _ if needed.is_some() && authorization != needed => {
+                        ("401 Unauthorized", b"who are you".to_vec())
+                    }
                     Some(b) => ("200 OK", b),
                     None => ("404 Not Found", b"not found".to_vec()),
                 };
@@ -1134,7 +1148,11 @@ impl ChartRepo {
                 let _ = stream.write_all(&body);
             }
         });
-        ChartRepo { files, port }
+        ChartRepo {
+            files,
+            port,
+            required,
+        }
     }
 
     pub(crate) fn url(&self) -> String {

@@ -272,3 +272,49 @@ fn a_kustomization_pulls_a_helm_chart_from_its_repo() {
         "nothing is written into the repository"
     );
 }
+
+/// A private chart repository: basic auth from the caller reaches it; without it the error
+/// names the repository and the status, and never a credential.
+#[test]
+fn a_private_chart_repository_takes_basic_auth_and_never_shows_it() {
+    use base64::Engine as _;
+    use gitfleet::build::chart_repo::{ChartRef, RepoAuth, fetch};
+    let charts = crate::agent::ChartRepo::start();
+    let work = tempfile::tempdir().unwrap();
+    charts.publish(work.path(), &["1.0.0"], &[]);
+    *charts.required.lock().unwrap() = Some(format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode("deploy:s3cret-token")
+    ));
+    let r = ChartRef {
+        repository: charts.url(),
+        name: "web".into(),
+        version: String::new(),
+    };
+    let auth = RepoAuth {
+        username: Some("deploy".into()),
+        password: Some("s3cret-token".into()),
+        ca_pem: None,
+    };
+    let got = fetch(&r, &auth, None).expect("fetched with credentials");
+    assert_eq!(got.version, "1.0.0");
+    assert!(got.digest.starts_with("sha256:"));
+    let wrong = RepoAuth {
+        password: Some("wrong-token".into()),
+        ..auth.clone()
+    };
+    let e = fetch(&r, &wrong, None).unwrap_err();
+    assert!(e.contains("401"), "{e}");
+    assert!(!e.contains("wrong-token") && !e.contains("s3cret"), "{e}");
+    // credentials in the URL are masked too
+    let r = ChartRef {
+        repository: charts.url().replace("http://", "http://deploy:url-token@"),
+        ..r
+    };
+    let e = fetch(&r, &RepoAuth::default(), None).unwrap_err();
+    assert!(!e.contains("url-token"), "{e}");
+    assert!(
+        !format!("{auth:?}").contains("s3cret"),
+        "Debug never shows the password"
+    );
+}
