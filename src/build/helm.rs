@@ -129,6 +129,18 @@ pub fn build(
         };
         Span::new(f, line.max(1) as u32, col.max(1) as u32)
     };
+    let mut chart = load_chart_dir(src, dir, shown)?;
+    vendor_dependencies(&mut chart, src, Some(dir), shown, &at, opts, 0)?;
+    render_chart(&chart, src, dir, shown, &at, opts)
+}
+
+/// Loads the chart directory `dir` through the confined reader: every file it cannot read is
+/// reported with gitfleet's own diagnostic (and hint), chart errors at their file and line.
+fn load_chart_dir(
+    src: &Arc<Source>,
+    dir: &str,
+    shown: &dyn Fn(&str) -> Arc<str>,
+) -> Result<helm::Chart, Vec<Diagnostic>> {
     let reader = ChartDir {
         src: src.clone(),
         base: dir.to_string(),
@@ -140,12 +152,17 @@ pub fn build(
     if !problems.is_empty() {
         return Err(problems);
     }
-    let to_diag = |e: &helm::Error| {
-        Diagnostic::error(at(e.file.as_deref(), e.line, e.col), e.message.clone())
-    };
-    let mut chart = loaded.map_err(|es| es.iter().map(to_diag).collect::<Vec<_>>())?;
-    vendor_dependencies(&mut chart, src, Some(dir), shown, &at, opts, 0)?;
-    render_chart(&chart, src, dir, shown, &at, opts)
+    loaded.map_err(|es| {
+        es.iter()
+            .map(|e| {
+                let file = shown(&join(dir, e.file.as_deref().unwrap_or("Chart.yaml")));
+                Diagnostic::error(
+                    Span::new(file, e.line.max(1) as u32, e.col.max(1) as u32),
+                    e.message.clone(),
+                )
+            })
+            .collect()
+    })
 }
 
 /// What `helm dependency build` would do: every dependency Chart.yaml declares that `charts/`
@@ -193,17 +210,6 @@ fn vendor_dependencies(
                     ]);
                 }
             };
-            let reader = ChartDir {
-                src: src.clone(),
-                base: sub_dir.clone(),
-                shown,
-                problems: Default::default(),
-            };
-            let loaded = helm::load_dir(&reader);
-            let problems = reader.problems.take();
-            if !problems.is_empty() {
-                return Err(problems);
-            }
             let sub_at = |file: Option<&str>, line: usize, col: usize| -> Span {
                 Span::new(
                     shown(&join(&sub_dir, file.unwrap_or("Chart.yaml"))),
@@ -211,16 +217,7 @@ fn vendor_dependencies(
                     col.max(1) as u32,
                 )
             };
-            let mut sub = loaded.map_err(|es| {
-                es.iter()
-                    .map(|e| {
-                        Diagnostic::error(
-                            sub_at(e.file.as_deref(), e.line, e.col),
-                            e.message.clone(),
-                        )
-                    })
-                    .collect::<Vec<_>>()
-            })?;
+            let mut sub = load_chart_dir(src, &sub_dir, shown)?;
             vendor_dependencies(
                 &mut sub,
                 src,
