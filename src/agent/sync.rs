@@ -456,15 +456,27 @@ async fn lookup_object(
 /// The group/versions the API server serves (what Helm's `.Capabilities.APIVersions` holds
 /// when it talks to a cluster); `None` if discovery fails (Helm's defaults are used).
 async fn discovered_api_versions(ctx: &Context) -> Option<Vec<String>> {
+    // as Helm's GetVersionSet: every group/version, and group/version/Kind of its resources
+    // (charts ask `.Capabilities.APIVersions.Has "monitoring.coreos.com/v1/ServiceMonitor"`)
+    let discovery = kube::discovery::Discovery::new(ctx.client.clone())
+        .run()
+        .await
+        .ok()?;
     let mut out = Vec::new();
-    let core = ctx.client.list_core_api_versions().await.ok()?;
-    out.extend(core.versions);
-    let groups = ctx.client.list_api_groups().await.ok()?;
-    for g in groups.groups {
-        for v in g.versions {
-            out.push(v.group_version);
+    for group in discovery.groups() {
+        for version in group.versions() {
+            let gv = if group.name().is_empty() {
+                version.to_string()
+            } else {
+                format!("{}/{version}", group.name())
+            };
+            out.push(gv.clone());
+            for (ar, _) in group.versioned_resources(version) {
+                out.push(format!("{gv}/{}", ar.kind));
+            }
         }
     }
+    out.dedup();
     Some(out)
 }
 

@@ -936,7 +936,7 @@ async fn a_helm_chart_syncs_and_a_values_change_upgrades_it() {
     )
     .write(
         "apps/web/templates/configmap.yaml",
-        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ include \"web.fullname\" . }}\n  labels:\n    {{- include \"web.labels\" . | nindent 4 }}\ndata:\n  color: {{ .Values.color | quote }}\n  kube: {{ .Capabilities.KubeVersion.Version | quote }}\n  apps: {{ .Capabilities.APIVersions.Has \"apps/v1\" | quote }}\n  upgrade: {{ .Release.IsUpgrade | quote }}\n  namespace: {{ .Release.Namespace | quote }}\n  region: {{ .Values.cluster.region | quote }}\n  clusterName: {{ .Values.cluster.name | quote }}\n  looked: {{ (lookup \"v1\" \"ConfigMap\" .Release.Namespace \"gitfleet-cluster-facts\").data.provider | quote }}\n  missing: {{ empty (lookup \"v1\" \"Secret\" .Release.Namespace \"no-such-secret\") | quote }}\n",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ include \"web.fullname\" . }}\n  labels:\n    {{- include \"web.labels\" . | nindent 4 }}\ndata:\n  color: {{ .Values.color | quote }}\n  kube: {{ .Capabilities.KubeVersion.Version | quote }}\n  apps: {{ .Capabilities.APIVersions.Has \"apps/v1\" | quote }}\n  deploymentKind: {{ .Capabilities.APIVersions.Has \"apps/v1/Deployment\" | quote }}\n  upgrade: {{ .Release.IsUpgrade | quote }}\n  namespace: {{ .Release.Namespace | quote }}\n  region: {{ .Values.cluster.region | quote }}\n  clusterName: {{ .Values.cluster.name | quote }}\n  looked: {{ (lookup \"v1\" \"ConfigMap\" .Release.Namespace \"gitfleet-cluster-facts\").data.provider | quote }}\n  missing: {{ empty (lookup \"v1\" \"Secret\" .Release.Namespace \"no-such-secret\") | quote }}\n",
     )
     .write(
         "apps/web/templates/deployment.yaml",
@@ -991,6 +991,10 @@ async fn a_helm_chart_syncs_and_a_values_change_upgrades_it() {
         "the cluster's version"
     );
     assert_eq!(config["data"]["apps"], "true");
+    assert_eq!(
+        config["data"]["deploymentKind"], "true",
+        "group/version/Kind from discovery, as Helm's"
+    );
     assert_eq!(config["data"]["upgrade"], "false");
     assert_eq!(config["data"]["namespace"], ns.as_str());
     assert_eq!(
