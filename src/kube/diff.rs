@@ -45,6 +45,14 @@ pub fn comparable(obj: &Value) -> Value {
             }
             fields.sort_by_key(|f| f.to_string());
         }
+        // no entry and an empty list are the same state (a real API server keeps no entry for
+        // an apply that sets no field beyond the name, e.g. a bare Namespace)
+        if meta
+            .get("managedFields")
+            .is_some_and(|f| f.as_array().is_some_and(Vec::is_empty) || f.is_null())
+        {
+            meta.remove("managedFields");
+        }
     }
     v
 }

@@ -704,3 +704,27 @@ async fn many_objects_are_listed_not_read_one_by_one() {
         assert_eq!(gets, 1, "one LIST instead of 12 GETs");
     }
 }
+
+/// A bare Namespace (no field beyond its name) leaves no managedFields entry on a real API
+/// server; re-applying it, with or without an inventory, is still a no-op and `diff` exits 0.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bare_namespace_reapplies_as_unchanged_and_diffs_clean() {
+    let c = Cluster::new();
+    let ns = c.name("bare");
+    let set = Set::new(&c, "bare");
+    set.write(
+        "ns.yaml",
+        &format!("apiVersion: v1\nkind: Namespace\nmetadata:\n  name: {ns}\n"),
+    );
+    let dir = set.dir.to_str().unwrap();
+    let (code, out, err) = run(&c, &["apply", dir]);
+    assert_eq!(code, 0, "{out}{err}");
+    let (code, out, err) = run(&c, &["apply", dir]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        out.contains("0 created, 0 configured, 1 unchanged"),
+        "{out}{err}"
+    );
+    let (code, out, err) = run(&c, &["diff", dir]);
+    assert_eq!(code, 0, "a converged set diffs clean: {out}{err}");
+}
