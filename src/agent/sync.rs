@@ -668,10 +668,14 @@ async fn apply(
         tracing::warn!(sync = %sync.name_any(), "{text}");
     }
     let opts = ApplyOptions {
+        // a chart's objects that name no namespace go to its release namespace, as Helm
+        // installs them
         namespace: Some(
             sync.spec
-                .target_namespace
-                .clone()
+                .helm
+                .as_ref()
+                .and_then(|h| h.namespace.clone())
+                .or_else(|| sync.spec.target_namespace.clone())
                 .unwrap_or_else(|| ns.to_string()),
         ),
         inventory: Some(InventoryRef {

@@ -1404,6 +1404,8 @@ async fn a_chart_from_an_oci_registry_is_pulled_and_recorded() {
     }
     let c = Cluster::new();
     let ns = c.name("oci");
+    // the release namespace, named so a real cluster's clean-up removes it too
+    let apps = c.name("oci-apps");
     let repo = Repo::new(c.dir());
     repo.write("releases/web/.keep", "");
     let commit = repo.commit("a release");
@@ -1412,14 +1414,17 @@ async fn a_chart_from_an_oci_registry_is_pulled_and_recorded() {
         &ns,
         &repo,
         "1s",
-        &sync_doc(
-            &ns,
-            "web",
-            "releases/web",
-            &format!(
-                "  chart:\n    repository: oci://127.0.0.1:{}/charts\n    name: web\n    version: \"~1.2\"\n  helm:\n    releaseName: shop\n",
-                registry.port
-            ),
+        &format!(
+            "---\napiVersion: v1\nkind: Namespace\nmetadata: {{name: {apps}}}\n{}",
+            sync_doc(
+                &ns,
+                "web",
+                "releases/web",
+                &format!(
+                    "  chart:\n    repository: oci://127.0.0.1:{}/charts\n    name: web\n    version: \"~1.2\"\n  helm:\n    releaseName: shop\n    namespace: {apps}\n",
+                    registry.port
+                ),
+            )
         ),
     );
     let agent = Agent::start(&c, &ns);
@@ -1441,9 +1446,9 @@ async fn a_chart_from_an_oci_registry_is_pulled_and_recorded() {
             "Helm's manifest digest"
         );
     }
-    let cm = get(&client, "v1", "ConfigMap", "configmaps", &ns, "shop-web")
+    let cm = get(&client, "v1", "ConfigMap", "configmaps", &apps, "shop-web")
         .await
-        .expect("the chart's ConfigMap");
+        .expect("the chart's ConfigMap, in the release namespace");
     assert_eq!(cm["data"]["version"], "1.2.5");
 }
 
