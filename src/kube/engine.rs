@@ -135,11 +135,13 @@ impl Engine {
         }
         let revision = opts.revision.clone().unwrap_or_else(|| digest(&objects));
         let resolver = Resolver::new(self.conn.clone(), &objects);
-        let mut items = self.prepare(objects, opts, &resolver).await?;
         let previous = match &opts.inventory {
             Some(at) => inventory::read(&self.conn, at).await?,
             None => None,
         };
+        let mut items = self
+            .prepare(objects, opts, &resolver, previous.as_ref())
+            .await?;
         let new_refs: BTreeSet<ObjectRef> = items.iter().map(|i| i.r.clone()).collect();
         let to_prune = match (&previous, opts.prune) {
             (Some(prev), true) => prev.removed_from(&new_refs),
@@ -178,11 +180,15 @@ impl Engine {
             .await;
         if let Err(e) = result {
             if let Some(at) = &opts.inventory {
-                let mut objects = previous.map(|p| p.objects).unwrap_or_default();
+                let (mut objects, records) =
+                    previous.map(|p| (p.objects, p.applied)).unwrap_or_default();
                 objects.extend(applied);
+                // the records of re-applied objects no longer match their configuration, so
+                // they are dry-run again next time
                 let inv = Inventory {
                     revision: String::new(),
                     objects,
+                    applied: records,
                 };
                 if let Err(e2) = inventory::write(&self.conn, at, &inv).await {
                     tracing::warn!(error = %e2, "could not record the inventory after a failed apply");
@@ -222,7 +228,18 @@ impl Engine {
         if let Some(at) = &opts.inventory {
             let mut objects = new_refs.clone();
             objects.extend(kept);
-            let inv = Inventory { revision, objects };
+            let applied = items
+                .iter()
+                .filter_map(|i| {
+                    let observed = i.planned.as_ref().or(i.live.as_ref())?;
+                    Some((record_key(&i.r), fingerprint(&i.obj.value, observed)))
+                })
+                .collect();
+            let inv = Inventory {
+                revision,
+                objects,
+                applied,
+            };
             if previous.as_ref() != Some(&inv) {
                 inventory::write(&self.conn, at, &inv).await?;
             }
@@ -280,6 +297,10 @@ impl Engine {
             &self.conn,
             at,
             &Inventory {
+                applied: previous
+                    .as_ref()
+                    .map(|p| p.applied.clone())
+                    .unwrap_or_default(),
                 revision: previous.map(|p| p.revision).unwrap_or_default(),
                 objects: kept,
             },
@@ -295,7 +316,13 @@ impl Engine {
         opts: &ApplyOptions,
     ) -> Result<Vec<ObjectDiff>, Error> {
         let resolver = Resolver::new(self.conn.clone(), &objects);
-        let items = self.prepare(objects, opts, &resolver).await?;
+        let recorded = match &opts.inventory {
+            Some(at) => inventory::read(&self.conn, at).await?,
+            None => None,
+        };
+        let items = self
+            .prepare(objects, opts, &resolver, recorded.as_ref())
+            .await?;
         let mut out = Vec::new();
         for item in items {
             let mut before = item.live.as_ref().map(diff::for_display);
@@ -343,6 +370,7 @@ impl Engine {
         objects: Vec<Object>,
         opts: &ApplyOptions,
         resolver: &Resolver,
+        previous: Option<&Inventory>,
     ) -> Result<Vec<Item>, Error> {
         let default_ns = opts
             .namespace
@@ -475,8 +503,25 @@ impl Engine {
         for (item, live) in items.iter_mut().zip(lives) {
             item.live = live;
         }
+        // Unchanged without a dry-run: the configuration is the one last applied and the field
+        // set gitfleet owns is the one it owned right after (no other manager took a field).
+        let mut known_unchanged = HashSet::new();
+        if let Some(prev) = previous {
+            for (i, item) in items.iter_mut().enumerate() {
+                let Some(live) = &item.live else { continue };
+                if item.deferred.is_none()
+                    && !opts.force_conflicts
+                    && prev.applied.get(&record_key(&item.r))
+                        == Some(&fingerprint(&item.obj.value, live))
+                {
+                    item.action = Action::Unchanged;
+                    item.planned = Some(live.clone());
+                    known_unchanged.insert(i);
+                }
+            }
+        }
         let validate: Vec<usize> = (0..items.len())
-            .filter(|&i| items[i].deferred.is_none())
+            .filter(|&i| items[i].deferred.is_none() && !known_unchanged.contains(&i))
             .collect();
         self.dry_run(&mut items, &validate, opts).await?;
         for item in &mut items {
@@ -627,9 +672,13 @@ impl Engine {
             let mut rejections = Vec::new();
             let mut fatal = None;
             for (idx, result) in results {
-                let item = &items[idx];
+                let item = &mut items[idx];
                 match result {
-                    Ok(Outcome::Ok(_)) => applied.push(item.r.clone()),
+                    Ok(Outcome::Ok(after)) => {
+                        applied.push(item.r.clone());
+                        // the object as applied: its health and gitfleet's field set now
+                        item.planned = Some(after);
+                    }
                     Ok(Outcome::Rejected(s)) => rejections.push(Rejection {
                         object: item.r.clone(),
                         source: item.obj.source(),
@@ -1192,6 +1241,37 @@ fn applies(live: Option<&Value>, manager: &str) -> bool {
     };
     let entries: Vec<&Value> = fields.iter().filter(|f| f["manager"] == manager).collect();
     entries.is_empty() || entries.iter().any(|f| f["operation"] == "Apply")
+}
+
+/// The inventory's record key of an object: group, kind, namespace and name (any version).
+fn record_key(r: &ObjectRef) -> String {
+    format!(
+        "{}/{}/{}/{}",
+        r.group,
+        r.kind,
+        r.namespace.as_deref().unwrap_or(""),
+        r.name
+    )
+}
+
+/// What was applied and what gitfleet owned afterwards: the digest of the configuration sent,
+/// and of gitfleet's Apply entry in `observed`'s managedFields (its field set).
+fn fingerprint(desired: &Value, observed: &Value) -> String {
+    use sha2::Digest as _;
+    let owned = observed["metadata"]["managedFields"]
+        .as_array()
+        .and_then(|fields| {
+            fields.iter().find(|f| {
+                f["manager"] == FIELD_MANAGER
+                    && f["operation"] == "Apply"
+                    && f["subresource"].as_str().is_none_or(str::is_empty)
+            })
+        })
+        .map(|f| f["fieldsV1"].to_string())
+        .unwrap_or_default();
+    let d = hex::encode(sha2::Sha256::digest(desired.to_string().as_bytes()));
+    let o = hex::encode(sha2::Sha256::digest(owned.as_bytes()));
+    format!("{}:{}", &d[..32], &o[..32])
 }
 
 /// "drift corrected: changed by kubectl-edit".

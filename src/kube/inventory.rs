@@ -29,6 +29,11 @@ impl InventoryRef {
 pub struct Inventory {
     pub revision: String,
     pub objects: BTreeSet<ObjectRef>,
+    /// What was last applied to each object, by [`ObjectRef::key`] text: the digest of the
+    /// configuration and of the field set gitfleet owned right after (its managedFields
+    /// entry). When both still match, the object is unchanged without a dry-run; an imperative
+    /// edit moves a field to another manager and so changes the second.
+    pub applied: BTreeMap<String, String>,
 }
 
 impl Inventory {
@@ -49,6 +54,7 @@ impl Inventory {
 
 const DATA_REVISION: &str = "revision";
 const DATA_OBJECTS: &str = "objects";
+const DATA_APPLIED: &str = "applied";
 
 /// Reads the inventory; `None` when there is none yet.
 pub async fn read(conn: &Connection, at: &InventoryRef) -> Result<Option<Inventory>, Error> {
@@ -74,7 +80,13 @@ pub async fn read(conn: &Connection, at: &InventoryRef) -> Result<Option<Invento
         })?,
         None => BTreeSet::new(),
     };
+    // an unreadable record only costs the fast path: every object is dry-run again
+    let applied: BTreeMap<String, String> = data
+        .get(DATA_APPLIED)
+        .and_then(|t| serde_json::from_str(t).ok())
+        .unwrap_or_default();
     Ok(Some(Inventory {
+        applied,
         revision: data.get(DATA_REVISION).cloned().unwrap_or_default(),
         objects,
     }))
@@ -90,6 +102,12 @@ pub async fn write(conn: &Connection, at: &InventoryRef, inv: &Inventory) -> Res
         DATA_OBJECTS,
         serde_json::to_string(&objects).map_err(|e| Error::Other(e.to_string()))?,
     );
+    if !inv.applied.is_empty() {
+        data.insert(
+            DATA_APPLIED,
+            serde_json::to_string(&inv.applied).map_err(|e| Error::Other(e.to_string()))?,
+        );
+    }
     let cm = json!({
         "apiVersion": "v1",
         "kind": "ConfigMap",
@@ -152,6 +170,7 @@ mod tests {
                 .into_iter()
                 .cloned()
                 .collect(),
+            applied: Default::default(),
         };
         let mut kept_v2 = kept.clone();
         kept_v2.version = "v2".into();

@@ -728,3 +728,134 @@ async fn a_bare_namespace_reapplies_as_unchanged_and_diffs_clean() {
     let (code, out, err) = run(&c, &["diff", dir]);
     assert_eq!(code, 0, "a converged set diffs clean: {out}{err}");
 }
+
+/// With an inventory, an unchanged re-apply sends no per-object request: the inventory records
+/// the configuration and the field set gitfleet owned after the apply, so a set whose objects
+/// still match is decided from the LIST/GET of the live objects alone (no dry-run, no PATCH).
+/// An imperative edit moves a field to another manager: each kind (edit, set image) is seen
+/// without guessing and healed as before; a field gitfleet does not own is left alone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unchanged_reapply_sends_no_per_object_request_and_edits_are_still_healed() {
+    let c = Cluster::new();
+    let ns = c.name("fast");
+    let set = Set::new(&c, "fast");
+    set.write("ns.yaml", &namespace(&ns))
+        .write("deploy.yaml", &deployment(&ns, "web", 2, "nginx:1.27"))
+        .write("cm.yaml", &configmap(&ns, "settings", "v1"));
+    let dir = set.dir.to_str().unwrap();
+    let inv = ["--inventory", "inv", "--inventory-namespace", ns.as_str()];
+    let apply = |extra: &[&str]| {
+        let mut args = vec!["apply", dir];
+        args.extend_from_slice(&inv);
+        args.extend_from_slice(extra);
+        run(&c, &args)
+    };
+    let (code, out, err) = apply(&[]);
+    assert_eq!(code, 0, "{out}{err}");
+    // the first re-apply records what the server answered for objects created by the first
+    let (code, out, err) = apply(&[]);
+    assert_eq!(code, 0, "{out}{err}");
+
+    let object_writes = |c: &Cluster| -> Vec<String> {
+        c.standin()
+            .map(|s| {
+                s.requests()
+                    .into_iter()
+                    .filter(|r| !r.discovery && (r.dry_run || r.method != "GET"))
+                    .map(|r| format!("{} {} dryRun={}", r.method, r.path, r.dry_run))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    if let Some(s) = c.standin() {
+        s.clear_requests();
+    }
+    let (code, out, err) = apply(&[]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        out.contains("0 created, 0 configured, 3 unchanged"),
+        "{out}"
+    );
+    let sent = object_writes(&c);
+    assert!(
+        sent.is_empty(),
+        "an unchanged set sent per-object requests: {sent:?}"
+    );
+
+    let client = c.client().await;
+    let deployments = api(&client, "apps/v1", "Deployment", "deployments", Some(&ns));
+    let configmaps = api(&client, "v1", "ConfigMap", "configmaps", Some(&ns));
+    let by = |m: &str| PatchParams {
+        field_manager: Some(m.into()),
+        ..Default::default()
+    };
+    // kubectl edit: a merge patch of a field gitfleet owns
+    deployments
+        .patch(
+            "web",
+            &by("kubectl-edit"),
+            &Patch::Merge(json!({"spec": {"replicas": 5}})),
+        )
+        .await
+        .unwrap();
+    // kubectl set image: a strategic merge patch
+    deployments
+        .patch(
+            "web",
+            &by("kubectl-set"),
+            &Patch::Strategic(json!({"spec": {"template": {"spec": {"containers": [{"name": "app", "image": "nginx:1.26"}]}}}})),
+        )
+        .await
+        .unwrap();
+    // kubectl edit of the ConfigMap's value
+    configmaps
+        .patch(
+            "settings",
+            &by("kubectl-edit"),
+            &Patch::Merge(json!({"data": {"key": "edited"}})),
+        )
+        .await
+        .unwrap();
+    let (code, out, err) = apply(&[]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("drift corrected"), "{out}");
+    let d = get(&c, "apps/v1", "Deployment", "deployments", Some(&ns), "web")
+        .await
+        .unwrap();
+    assert_eq!(d["spec"]["replicas"], 2, "{d}");
+    assert_eq!(
+        d["spec"]["template"]["spec"]["containers"][0]["image"],
+        "nginx:1.27"
+    );
+    let cm = get(&c, "v1", "ConfigMap", "configmaps", Some(&ns), "settings")
+        .await
+        .unwrap();
+    assert_eq!(cm["data"]["key"], "v1");
+
+    // an annotation gitfleet does not manage: not drift, kept, and the set stays unchanged
+    configmaps
+        .patch(
+            "settings",
+            &by("kubectl-annotate"),
+            &Patch::Merge(json!({"metadata": {"annotations": {"team": "ops"}}})),
+        )
+        .await
+        .unwrap();
+    let (code, out, err) = apply(&[]);
+    assert_eq!(code, 0, "{out}{err}");
+    if let Some(s) = c.standin() {
+        s.clear_requests();
+    }
+    let (code, out, err) = apply(&[]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        out.contains("0 created, 0 configured, 3 unchanged"),
+        "{out}"
+    );
+    let cm = get(&c, "v1", "ConfigMap", "configmaps", Some(&ns), "settings")
+        .await
+        .unwrap();
+    assert_eq!(cm["metadata"]["annotations"]["team"], "ops");
+    let sent = object_writes(&c);
+    assert!(sent.is_empty(), "{sent:?}");
+}
