@@ -88,25 +88,49 @@ fn main() {
     let set = tmp.path().join("set");
     std::fs::create_dir_all(&set).unwrap();
     write_set(&set, objects);
-    let _standin;
+    let mut standin = None;
     let kubeconfig = match std::env::var_os("GITFLEET_E2E_KUBECONFIG") {
         Some(p) => p.into(),
         None => {
             let s = kube_api::KubeStandIn::start();
             let path = tmp.path().join("kubeconfig");
             s.write_kubeconfig(&path);
-            _standin = s;
+            standin = Some(s);
             path
         }
     };
+    // requests the stand-in answered since the last call: (all, of which discovery, dry-runs)
+    let requests = || {
+        standin.as_ref().map(|s| {
+            let r = s.requests();
+            s.clear_requests();
+            (
+                r.len(),
+                r.iter().filter(|q| q.discovery).count(),
+                r.iter().filter(|q| q.dry_run).count(),
+            )
+        })
+    };
+    let shown = |r: Option<(usize, usize, usize)>| match r {
+        Some((all, disc, dry)) => format!("  [{all} requests: {disc} discovery, {dry} dry-run]"),
+        None => String::new(),
+    };
     println!("apply of {objects} objects (10 namespaces, ConfigMaps and Deployments)");
     let (first, summary) = apply(&kubeconfig, &set);
-    println!("  first apply:      {:>8.2?}  {summary}", first);
+    println!(
+        "  first apply:      {:>8.2?}  {summary}{}",
+        first,
+        shown(requests())
+    );
     let mut again = Vec::new();
     for _ in 0..3 {
         let (t, summary) = apply(&kubeconfig, &set);
         again.push(t);
-        println!("  unchanged re-apply: {:>8.2?}  {summary}", t);
+        println!(
+            "  unchanged re-apply: {:>8.2?}  {summary}{}",
+            t,
+            shown(requests())
+        );
     }
     again.sort();
     println!("  re-apply median:  {:>8.2?}", again[again.len() / 2]);
