@@ -450,10 +450,20 @@ impl Engine {
             .map(|i| i.r.name.clone())
             .collect();
         let needed: BTreeSet<String> = items.iter().filter_map(|i| i.r.namespace.clone()).collect();
+        let to_check: Vec<String> = needed
+            .into_iter()
+            .filter(|ns| in_set.contains(ns))
+            .collect();
         let mut missing = HashSet::new();
-        for ns in needed {
-            if in_set.contains(&ns) && self.namespace_missing(&ns).await? {
-                missing.insert(ns);
+        if to_check.len() > 1 {
+            // one LIST of namespace names instead of a GET per namespace
+            let existing = self.namespace_names().await?;
+            missing.extend(to_check.into_iter().filter(|ns| !existing.contains(ns)));
+        } else {
+            for ns in to_check {
+                if self.namespace_missing(&ns).await? {
+                    missing.insert(ns);
+                }
             }
         }
         for item in &mut items {
@@ -877,6 +887,28 @@ impl Engine {
             Err(e) => Err(client::describe(
                 &self.conn,
                 &Self::op("patch", &resource_name(&item.resource), &item.r),
+                e,
+            )),
+        }
+    }
+
+    async fn namespace_names(&self) -> Result<HashSet<String>, Error> {
+        let api: Api<k8s_openapi::api::core::v1::Namespace> = Api::all(self.conn.client.clone());
+        let lp = ::kube::api::ListParams::default();
+        match client::retry(|| api.list_metadata(&lp)).await {
+            Ok(list) => Ok(list
+                .items
+                .into_iter()
+                .filter_map(|n| n.metadata.name)
+                .collect()),
+            Err(e) => Err(client::describe(
+                &self.conn,
+                &Op {
+                    verb: "list",
+                    resource: "namespaces",
+                    namespace: None,
+                    name: None,
+                },
                 e,
             )),
         }
