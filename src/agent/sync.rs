@@ -708,35 +708,15 @@ async fn apply(
     let objects = split.objects;
     let entries = objects.len();
     let engine = Engine::new(ctx.conn.clone());
-    let hook_failed = |e: crate::kube::Error| {
-        (
-            "HookFailed".to_string(),
-            e.to_string().replace(&format!("{root}/"), ""),
-        )
-    };
-    let mut ran = crate::kube::hooks::run(
-        &engine,
-        &hooks,
-        crate::kube::hooks::When::Before,
-        &opts,
-        &Silent,
-    )
-    .await
-    .map_err(hook_failed)?;
-    let applied = engine.apply(objects, &opts, &Silent).await;
-    if applied.is_ok() {
-        ran.extend(
-            crate::kube::hooks::run(
-                &engine,
-                &hooks,
-                crate::kube::hooks::When::After,
-                &opts,
-                &Silent,
-            )
+    let (applied, ran) =
+        crate::kube::hooks::apply_with_hooks(&engine, objects, &hooks, &opts, &Silent)
             .await
-            .map_err(hook_failed)?,
-        );
-    }
+            .map_err(|e| {
+                (
+                    "HookFailed".to_string(),
+                    e.to_string().replace(&format!("{root}/"), ""),
+                )
+            })?;
     let with_hooks = |summary: String| {
         if ran.is_empty() {
             summary

@@ -406,7 +406,10 @@ fn render_chart(
             if value.is_null() {
                 continue;
             }
-            if !is_applied_hook(&value) {
+            // `test` hooks and delete/rollback-only hooks are not applied (Helm runs them on
+            // other commands); install/upgrade hooks are, around the release
+            let is_hook = value["metadata"]["annotations"]["helm.sh/hook"].is_string();
+            if is_hook && !crate::kube::hooks::is_run_hook(&value) {
                 continue;
             }
             out.push(Rendered {
@@ -419,20 +422,6 @@ fn render_chart(
         return Err(diags);
     }
     Ok(out)
-}
-
-/// Whether a rendered object is applied: ordinary objects and install/upgrade hooks are;
-/// `test` hooks and delete/rollback-only hooks are not (Helm runs them on other commands).
-fn is_applied_hook(v: &Value) -> bool {
-    let Some(hooks) = v["metadata"]["annotations"]["helm.sh/hook"].as_str() else {
-        return true;
-    };
-    hooks.split(',').map(str::trim).any(|h| {
-        matches!(
-            h,
-            "pre-install" | "post-install" | "pre-upgrade" | "post-upgrade"
-        )
-    })
 }
 
 /// Numbers as Kubernetes receives them from Helm: Helm reads YAML into float64 and writes

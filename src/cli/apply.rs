@@ -260,19 +260,18 @@ pub fn run_apply(a: ApplyArgs) -> anyhow::Result<u8> {
         };
         let objects = split.objects;
         let engine = Engine::new(conn);
-        use gitfleet::kube::hooks::{When, run as run_hooks};
-        let mut ran = match run_hooks(&engine, &hooks, When::Before, &opts, progress.as_ref()).await
+        let (applied, ran) = match gitfleet::kube::hooks::apply_with_hooks(
+            &engine,
+            objects,
+            &hooks,
+            &opts,
+            progress.as_ref(),
+        )
+        .await
         {
             Ok(r) => r,
             Err(e) => return Ok(report_error(&e, format)),
         };
-        let applied = engine.apply(objects, &opts, progress.as_ref()).await;
-        if applied.is_ok() {
-            match run_hooks(&engine, &hooks, When::After, &opts, progress.as_ref()).await {
-                Ok(r) => ran.extend(r),
-                Err(e) => return Ok(report_error(&e, format)),
-            }
-        }
         if format == OutputFormat::Text {
             for line in &ran {
                 println!("{line}");

@@ -156,6 +156,24 @@ pub async fn run(
     Ok(report)
 }
 
+/// Applies a revision with its hooks around it: the hooks that run before, the objects, then
+/// (when the objects applied) the hooks that run after. The outer error is a failing hook
+/// (nothing after it ran); the inner result is the apply's. Also returns a line per hook run.
+pub async fn apply_with_hooks(
+    engine: &Engine,
+    objects: Vec<Object>,
+    hooks: &[Hook],
+    opts: &ApplyOptions,
+    progress: &dyn Progress,
+) -> Result<(Result<super::ChangeSet, Error>, Vec<String>), Error> {
+    let mut ran = run(engine, hooks, When::Before, opts, progress).await?;
+    let applied = engine.apply(objects, opts, progress).await;
+    if applied.is_ok() {
+        ran.extend(run(engine, hooks, When::After, opts, progress).await?);
+    }
+    Ok((applied, ran))
+}
+
 /// A hook that asks for `generateName` gets a name derived from its content, so a re-run of
 /// the same revision finds (and does not create twice) the same object.
 pub fn name_generated(value: &mut Value) {

@@ -220,21 +220,7 @@ pub fn load_chart_archive(
     let mut diags = Vec::new();
     let mut objects = Vec::new();
     match helm_build::build_archive(archive, label, &src, &rel, &shown, &opts.helm) {
-        Ok(rendered) => {
-            for mut r in rendered {
-                let what = format!("{} (rendered by the chart)", r.span.file);
-                if crate::kube::hooks::is_run_hook(&r.value) {
-                    crate::kube::hooks::name_generated(&mut r.value);
-                }
-                if let Some(value) = check_object(&r.value, &r.span, &what, &mut diags) {
-                    objects.push(Object {
-                        value,
-                        span: r.span,
-                        document: 0,
-                    });
-                }
-            }
-        }
+        Ok(rendered) => push_rendered(rendered, &mut objects, &mut diags),
         Err(ds) => diags.extend(ds),
     }
     check_duplicates(&objects, &mut diags);
@@ -283,22 +269,30 @@ fn chart(
     diags: &mut Vec<Diagnostic>,
 ) {
     match helm_build::build(src, dir, shown, &opts.helm) {
-        Ok(rendered) => {
-            for mut r in rendered {
-                let what = format!("{} (rendered by the chart)", r.span.file);
-                if crate::kube::hooks::is_run_hook(&r.value) {
-                    crate::kube::hooks::name_generated(&mut r.value);
-                }
-                if let Some(value) = check_object(&r.value, &r.span, &what, diags) {
-                    objects.push(Object {
-                        value,
-                        span: r.span,
-                        document: 0,
-                    });
-                }
-            }
-        }
+        Ok(rendered) => push_rendered(rendered, objects, diags),
         Err(ds) => diags.extend(ds),
+    }
+}
+
+/// A chart's rendered objects, checked as every manifest is; a hook that asks for
+/// `generateName` is named first.
+fn push_rendered(
+    rendered: Vec<helm_build::Rendered>,
+    objects: &mut Vec<Object>,
+    diags: &mut Vec<Diagnostic>,
+) {
+    for mut r in rendered {
+        let what = format!("{} (rendered by the chart)", r.span.file);
+        if crate::kube::hooks::is_run_hook(&r.value) {
+            crate::kube::hooks::name_generated(&mut r.value);
+        }
+        if let Some(value) = check_object(&r.value, &r.span, &what, diags) {
+            objects.push(Object {
+                value,
+                span: r.span,
+                document: 0,
+            });
+        }
     }
 }
 

@@ -536,7 +536,12 @@ fn indent(n: i64, s: &str) -> String {
 /// or empty in `dst`; `mergeOverwrite` sets every key of `src` (empty values
 /// and nil included), except that a map or list never replaces a non-empty
 /// non-map value; maps merge recursively either way.
-fn merge_into(dst: &Rc<std::cell::RefCell<Map>>, src: &Map, overwrite: bool, depth: usize) {
+pub(crate) fn merge_into(
+    dst: &Rc<std::cell::RefCell<Map>>,
+    src: &Map,
+    overwrite: bool,
+    depth: usize,
+) {
     if depth > crate::value::MAX_DEPTH {
         return;
     }

@@ -275,6 +275,15 @@ pub fn parse_yaml(text: &str) -> Result<Value, String> {
     Ok(yaml11::parse(text)?.unwrap_or_default())
 }
 
+/// mergo's map merge as sprig's `merge` (`overwrite == false`: fill what `dst` lacks or has
+/// empty) and `mergeOverwrite` run it; also kustomize's `helmCharts` `valuesMerge`.
+pub fn mergo(dst: &Value, src: &Value, overwrite: bool) {
+    if let (Value::Map(d), Value::Map(s)) = (dst, src) {
+        let s = s.borrow().clone();
+        funcs::merge_into(d, &s, overwrite, 0);
+    }
+}
+
 /// Encodes a value as Helm's `toYaml` does (sigs.k8s.io/yaml: sorted keys,
 /// go-yaml v2 scalars), with the trailing newline.
 pub fn to_yaml(v: &Value) -> Result<String, String> {

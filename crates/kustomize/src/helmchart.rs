@@ -56,36 +56,6 @@ impl helm::Dir for ChartDir<'_> {
     }
 }
 
-/// mergo's merge of `valuesInline` into the values file: `override` lets the inline values
-/// win, `merge` only fills what the file lacks; maps merge recursively either way.
-fn mergo(
-    dst: &mut serde_json::Map<String, Value>,
-    src: &serde_json::Map<String, Value>,
-    overwrite: bool,
-) {
-    for (k, sv) in src {
-        match (dst.get_mut(k), sv) {
-            (Some(Value::Object(d)), Value::Object(s)) => mergo(d, s, overwrite),
-            (Some(d), _) if overwrite || is_empty(d) => *d = sv.clone(),
-            (Some(_), _) => {}
-            (None, _) => {
-                dst.insert(k.clone(), sv.clone());
-            }
-        }
-    }
-}
-
-fn is_empty(v: &Value) -> bool {
-    match v {
-        Value::Null => true,
-        Value::Bool(b) => !b,
-        Value::Number(n) => n.as_f64() == Some(0.0),
-        Value::String(s) => s.is_empty(),
-        Value::Array(a) => a.is_empty(),
-        Value::Object(m) => m.is_empty(),
-    }
-}
-
 fn yaml_map(text: &str, at: &Span, what: &str) -> Result<serde_json::Map<String, Value>, Diag> {
     match gotemplate::parse_yaml(text).map(|v| v.to_json()) {
         Ok(Value::Object(m)) => Ok(m),
@@ -198,10 +168,18 @@ pub fn inflate(
                 )));
             }
         };
-        match chart.values_merge.as_str() {
-            "replace" => values = inline,
-            "merge" => mergo(&mut values, &inline, false),
-            _ => mergo(&mut values, &inline, true),
+        if chart.values_merge == "replace" {
+            values = inline;
+        } else {
+            // mergo, as kustomize merges: `override` lets the inline values win, `merge`
+            // only fills what the file lacks
+            let dst = gotemplate::Value::from_json(&Value::Object(values));
+            let src = gotemplate::Value::from_json(&Value::Object(inline));
+            gotemplate::mergo(&dst, &src, chart.values_merge != "merge");
+            values = match dst.to_json() {
+                Value::Object(m) => m,
+                _ => Default::default(),
+            };
         }
     }
     for f in &chart.additional_values_files {
