@@ -466,6 +466,18 @@ fn agent_requests(
     let s = standin?;
     let all = s.requests();
     s.clear_requests();
+    // GITFLEET_BENCH_REQUESTS=1 lists every request of the phase (method, path, query)
+    if std::env::var_os("GITFLEET_BENCH_REQUESTS").is_some() {
+        let mut counts: BTreeMap<String, usize> = BTreeMap::new();
+        for q in &all {
+            let what = format!("{} {} {} ?{}", q.verb, q.method, q.path, q.query);
+            *counts.entry(what).or_default() += 1;
+        }
+        for (what, n) in counts {
+            eprintln!("      {n:>4} {what}");
+        }
+        eprintln!("      ----");
+    }
     let mut r = Requests::default();
     for q in &all {
         if q.discovery {
@@ -723,6 +735,25 @@ async fn main() {
     }
     let end = proc_stats(pid);
     let idle_requests = agent_requests(standin.as_ref(), 0, 0);
+
+    // (d) Drift correction of an unchanged set: the Syncs' interval set to 2s; once each has
+    // taken the new spec, the resyncs of the next seconds are counted (no benchmark request then).
+    for d in 0..DIRS {
+        obs.syncs
+            .patch(
+                &format!("a{d}"),
+                &kube::api::PatchParams::default(),
+                &kube::api::Patch::Merge(serde_json::json!({"spec": {"interval": "2s"}})),
+            )
+            .await
+            .expect("patch a Sync's interval");
+    }
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let _ = agent_requests(standin.as_ref(), 0, 0);
+    let resyncs_before = agent.sync_reconciles().len();
+    tokio::time::sleep(Duration::from_secs(8)).await;
+    let resyncs = agent.sync_reconciles().len() - resyncs_before;
+    let resync_requests = agent_requests(standin.as_ref(), 0, 0);
     let log = agent.logs();
     let warnings = log
         .lines()
@@ -783,6 +814,14 @@ async fn main() {
         }
         if let Some(r) = idle_requests {
             println!("    {:<28} {r}", format!("idle {}s", IDLE.as_secs()));
+        }
+        if let Some(r) = resync_requests {
+            let passes = resyncs as f64 / DIRS as f64;
+            println!(
+                "    {:<28} {r}: {resyncs} Sync resyncs in 8s, {:.1} requests per pass of {DIRS} Syncs",
+                "(d) interval resync (2s)",
+                r.total as f64 / passes.max(1.0)
+            );
         }
     }
     println!("  agent memory:");

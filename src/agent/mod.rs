@@ -15,7 +15,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
@@ -23,7 +23,7 @@ use k8s_openapi::jiff::Timestamp;
 use kube::api::{Patch, PatchParams};
 use kube::runtime::controller::{Action, Controller};
 use kube::runtime::events::{Event, EventType, Recorder, Reporter};
-use kube::runtime::reflector::ObjectRef;
+use kube::runtime::reflector::{ObjectRef, Store};
 use kube::runtime::watcher;
 use kube::{Api, Client, Resource, ResourceExt};
 use serde_json::json;
@@ -61,6 +61,13 @@ pub struct Context {
     pub poll: Duration,
     /// Per GitSource: the checkout this process holds (read by Syncs, rewritten by fetches).
     checkouts: Mutex<HashMap<(String, String), CheckoutSlot>>,
+    /// The GitSources and Syncs as the controllers' watches see them: a reconcile reads its
+    /// source and dependencies here instead of asking the API server.
+    pub sources: Store<GitSource>,
+    pub syncs: Store<Sync>,
+    /// When each object (kind, namespace, name) was last fetched or applied by this process. A
+    /// resync that changes nothing writes no status, so the status's time can be older.
+    last_run: std::sync::Mutex<HashMap<(&'static str, String, String), Instant>>,
 }
 
 impl Context {
@@ -71,6 +78,52 @@ impl Context {
             .entry(key.clone())
             .or_default()
             .clone()
+    }
+
+    /// How long until `interval` has passed since the object's last fetch or apply: the later of
+    /// the time in its status (`persisted`) and the one this process remembers.
+    pub fn due(
+        &self,
+        kind: &'static str,
+        ns: &str,
+        name: &str,
+        persisted: Option<&str>,
+        interval: Duration,
+    ) -> Duration {
+        let remembered = self
+            .last_run
+            .lock()
+            .ok()
+            .and_then(|m| m.get(&(kind, ns.to_string(), name.to_string())).copied())
+            .map_or(Duration::ZERO, |at| interval.saturating_sub(at.elapsed()));
+        due(persisted, interval).max(remembered)
+    }
+
+    /// Remembers that the object was fetched or applied now.
+    pub fn ran(&self, kind: &'static str, ns: &str, name: &str) {
+        if let Ok(mut m) = self.last_run.lock() {
+            m.insert((kind, ns.to_string(), name.to_string()), Instant::now());
+        }
+    }
+
+    /// A GitSource as the watch sees it, else (not seen yet, e.g. just after start) from the API.
+    pub async fn source(&self, ns: &str, name: &str) -> Result<Option<GitSource>, kube::Error> {
+        if let Some(found) = self.sources.get(&ObjectRef::new(name).within(ns)) {
+            return Ok(Some((*found).clone()));
+        }
+        Api::<GitSource>::namespaced(self.client.clone(), ns)
+            .get_opt(name)
+            .await
+    }
+
+    /// A Sync as the watch sees it, else from the API.
+    pub async fn sync(&self, ns: &str, name: &str) -> Result<Option<Sync>, kube::Error> {
+        if let Some(found) = self.syncs.get(&ObjectRef::new(name).within(ns)) {
+            return Ok(Some((*found).clone()));
+        }
+        Api::<Sync>::namespaced(self.client.clone(), ns)
+            .get_opt(name)
+            .await
     }
 
     /// Publishes a Kubernetes Event on `obj` (failures are logged, never fatal).
@@ -235,22 +288,6 @@ pub async fn run(conn: Connection, opts: AgentOptions) -> anyhow::Result<()> {
             opts.cache_dir.display()
         )
     })?;
-    let ctx = Arc::new(Context {
-        client: client.clone(),
-        conn: conn.clone(),
-        cache_dir: opts.cache_dir.clone(),
-        metrics,
-        recorder: Recorder::new(
-            client.clone(),
-            Reporter {
-                controller: "gitfleet-agent".into(),
-                instance: Some(opts.identity.clone()),
-            },
-        ),
-        poll: opts.poll,
-        checkouts: Mutex::new(HashMap::new()),
-    });
-
     let (sources, syncs): (Api<GitSource>, Api<Sync>) = match &opts.namespace {
         Some(ns) => (
             Api::namespaced(client.clone(), ns),
@@ -280,15 +317,35 @@ pub async fn run(conn: Connection, opts: AgentOptions) -> anyhow::Result<()> {
         None => None,
     };
 
-    let source_controller = Controller::new(sources.clone(), watcher::Config::default())
+    let source_controller = Controller::new(sources.clone(), watcher::Config::default());
+    let sync_controller = Controller::new(syncs, watcher::Config::default());
+    let ctx = Arc::new(Context {
+        client: client.clone(),
+        conn: conn.clone(),
+        cache_dir: opts.cache_dir.clone(),
+        metrics,
+        recorder: Recorder::new(
+            client.clone(),
+            Reporter {
+                controller: "gitfleet-agent".into(),
+                instance: Some(opts.identity.clone()),
+            },
+        ),
+        poll: opts.poll,
+        checkouts: Mutex::new(HashMap::new()),
+        sources: source_controller.store(),
+        syncs: sync_controller.store(),
+        last_run: Default::default(),
+    });
+
+    let source_controller = source_controller
         .run(source::reconcile, error_policy_source, ctx.clone())
         .for_each(|r| async move {
             if let Err(e) = r {
                 tracing::debug!(error = %e, "GitSource reconcile");
             }
         });
-    let sync_controller = Controller::new(syncs, watcher::Config::default());
-    let store = sync_controller.store();
+    let store = ctx.syncs.clone();
     let sync_controller = sync_controller
         // A GitSource's new revision (not its every status write) wakes the Syncs that use it.
         .watches(

@@ -13,7 +13,7 @@ use serde_json::json;
 
 use super::types::{GitSource, GitSourceStatus, REQUESTED_AT};
 use super::{
-    Context, ReconcileError, condition, due, now_rfc3339, parse_interval, remove_condition,
+    Context, ReconcileError, condition, now_rfc3339, parse_interval, remove_condition,
     set_condition,
 };
 use crate::git::{self, Credentials, Reference};
@@ -34,7 +34,13 @@ pub async fn reconcile(src: Arc<GitSource>, ctx: Arc<Context>) -> Result<Action,
     }
     let generation_changed = status.observed_generation != src.metadata.generation;
     let request_pending = requested.is_some() && requested != status.last_handled_reconcile_at;
-    let wait = due(status.last_fetch_time.as_deref(), interval);
+    let wait = ctx.due(
+        "GitSource",
+        &ns,
+        &name,
+        status.last_fetch_time.as_deref(),
+        interval,
+    );
     let missing_checkout = have_checkout.is_none() || have_checkout != status.revision;
     if !generation_changed && !request_pending && !missing_checkout && wait > Duration::ZERO {
         return Ok(Action::requeue(wait));
@@ -99,7 +105,12 @@ pub async fn reconcile(src: Arc<GitSource>, ctx: Arc<Context>) -> Result<Action,
         }
     };
     drop(guard);
-    if new != status {
+    ctx.ran("GitSource", &ns, &name);
+    // A fetch that found nothing new writes nothing: lastFetchTime alone is not a change (the
+    // next fetch is timed from this process's memory), so an idle source costs no API request.
+    let mut unchanged = new.clone();
+    unchanged.last_fetch_time = status.last_fetch_time.clone();
+    if unchanged != status {
         write_status(&ctx, &ns, &name, &new).await?;
     }
     ctx.metrics

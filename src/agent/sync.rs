@@ -15,11 +15,9 @@ use kube::runtime::events::EventType;
 use kube::{Api, ResourceExt};
 use serde_json::{Map, Value, json};
 
-use super::types::{
-    GitSource, HistoryEntry, InventorySummary, REQUESTED_AT, Sync, SyncStatus, ValuesKind,
-};
+use super::types::{HistoryEntry, InventorySummary, REQUESTED_AT, Sync, SyncStatus, ValuesKind};
 use super::{
-    Context, ReconcileError, condition, due, now_rfc3339, parse_interval, remove_condition,
+    Context, ReconcileError, condition, now_rfc3339, parse_interval, remove_condition,
     set_condition,
 };
 use crate::kube::inventory::InventoryRef;
@@ -61,10 +59,9 @@ pub async fn reconcile(sync: Arc<Sync>, ctx: Arc<Context>) -> Result<Action, Rec
     }
 
     // The source's revision and its checkout in this process.
-    let sources: Api<GitSource> = Api::namespaced(ctx.client.clone(), &ns);
     let source_name = &sync.spec.source_ref.name;
-    let Some(source) = sources
-        .get_opt(source_name)
+    let Some(source) = ctx
+        .source(&ns, source_name)
         .await
         .map_err(ReconcileError::Kube)?
     else {
@@ -99,16 +96,21 @@ pub async fn reconcile(sync: Arc<Sync>, ctx: Arc<Context>) -> Result<Action, Rec
     let spec_changed = status.observed_generation != generation;
     let request_pending = requested.is_some() && requested != status.last_handled_reconcile_at;
     let new_revision = status.last_attempted_revision.as_deref() != Some(revision.as_str());
-    let wait = due(status.last_apply_time.as_deref(), interval);
+    let wait = ctx.due(
+        "Sync",
+        &ns,
+        &name,
+        status.last_apply_time.as_deref(),
+        interval,
+    );
     if !spec_changed && !request_pending && !new_revision && wait > Duration::ZERO {
         return Ok(Action::requeue(wait));
     }
 
     // dependsOn: each must be Ready at this revision.
-    let syncs: Api<Sync> = Api::namespaced(ctx.client.clone(), &ns);
     for dep in &sync.spec.depends_on {
-        let ok = match syncs
-            .get_opt(&dep.name)
+        let ok = match ctx
+            .sync(&ns, &dep.name)
             .await
             .map_err(ReconcileError::Kube)?
         {
@@ -134,22 +136,29 @@ pub async fn reconcile(sync: Arc<Sync>, ctx: Arc<Context>) -> Result<Action, Rec
         }
     }
 
-    // Reconciling while the apply runs (it may wait for health for minutes).
-    let mut progressing = status.clone();
-    set_condition(
-        &mut progressing.conditions,
-        condition(
-            "Reconciling",
-            true,
-            "Progressing",
-            &format!("applying revision {revision}"),
-            generation,
-        ),
-    );
-    write_status(&ctx, &ns, &name, &status, &progressing).await?;
-    let status = progressing;
-
-    let result = apply(&ctx, &sync, &ns, &checkout).await;
+    // Reconciling while the apply runs, once it takes long enough to be worth a status write (it
+    // may wait for health for minutes); a quick resync writes nothing until it is done.
+    let applying = apply(&ctx, &sync, &ns, &checkout);
+    tokio::pin!(applying);
+    let (result, status) = tokio::select! {
+        r = &mut applying => (r, status),
+        _ = tokio::time::sleep(PROGRESS_AFTER) => {
+            let mut progressing = status.clone();
+            set_condition(
+                &mut progressing.conditions,
+                condition(
+                    "Reconciling",
+                    true,
+                    "Progressing",
+                    &format!("applying revision {revision}"),
+                    generation,
+                ),
+            );
+            write_status(&ctx, &ns, &name, &status, &progressing).await?;
+            (applying.await, progressing)
+        }
+    };
+    ctx.ran("Sync", &ns, &name);
     let mut new = status.clone();
     remove_condition(&mut new.conditions, "Reconciling");
     new.observed_generation = generation;
@@ -230,7 +239,11 @@ pub async fn reconcile(sync: Arc<Sync>, ctx: Arc<Context>) -> Result<Action, Rec
         _ => new.history.insert(0, entry),
     }
     new.history.truncate(HISTORY);
-    write_status(&ctx, &ns, &name, &status, &new).await?;
+    // A resync that found everything as it was writes nothing: the times alone are not a change
+    // (the next resync is timed from this process's memory).
+    if !only_times_changed(&status, &new) {
+        write_status(&ctx, &ns, &name, &status, &new).await?;
+    }
     match &result {
         Ok((summary, _, _)) => {
             if new_revision || !summary.starts_with("0 created, 0 configured") {
@@ -263,6 +276,20 @@ pub async fn reconcile(sync: Arc<Sync>, ctx: Arc<Context>) -> Result<Action, Rec
     } else {
         interval.min(Duration::from_secs(60))
     }))
+}
+
+/// How long an apply runs before the Sync shows `Reconciling`.
+const PROGRESS_AFTER: Duration = Duration::from_secs(2);
+
+/// Whether `new` differs from `old` only in when it happened: the last apply time and the newest
+/// history entry's time.
+fn only_times_changed(old: &SyncStatus, new: &SyncStatus) -> bool {
+    let mut new = new.clone();
+    new.last_apply_time = old.last_apply_time.clone();
+    if let (Some(n), Some(o)) = (new.history.first_mut(), old.history.first()) {
+        n.time = o.time.clone();
+    }
+    &new == old
 }
 
 fn truncate(s: &str, max: usize) -> String {

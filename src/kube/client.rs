@@ -18,6 +18,9 @@ pub struct Connection {
     pub server: String,
     /// The kubeconfig context's namespace, or `default`.
     pub default_namespace: String,
+    /// What discovery said, shared by every engine on this connection (the agent's reconciles
+    /// reuse it instead of asking again per Sync); see [`super::resolve::Resolver`].
+    pub discovery: super::resolve::SharedDiscovery,
 }
 
 /// Connects with `path` (or `$KUBECONFIG`, or `~/.kube/config`) and `context` (or the current one).
@@ -129,6 +132,7 @@ fn finish(mut config: Config) -> Result<Connection, String> {
         client,
         server,
         default_namespace,
+        discovery: Default::default(),
     })
 }
 

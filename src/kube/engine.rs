@@ -454,18 +454,20 @@ impl Engine {
             .into_iter()
             .filter(|ns| in_set.contains(ns))
             .collect();
-        let mut missing = HashSet::new();
-        if to_check.len() > 1 {
-            // one LIST of namespace names instead of a GET per namespace
-            let existing = self.namespace_names().await?;
-            missing.extend(to_check.into_iter().filter(|ns| !existing.contains(ns)));
-        } else {
-            for ns in to_check {
-                if self.namespace_missing(&ns).await? {
-                    missing.insert(ns);
-                }
-            }
-        }
+        // The live state of the set's namespaces first: it says which of them are missing (objects
+        // in those cannot be read or dry-run yet), with no request of its own.
+        let namespace_items: Vec<usize> = (0..items.len())
+            .filter(|&i| items[i].r.phase() == Phase::Namespaces)
+            .collect();
+        self.read_live(&mut items, &namespace_items, opts).await?;
+        let missing: HashSet<String> = to_check
+            .into_iter()
+            .filter(|ns| {
+                !items.iter().any(|i| {
+                    i.r.phase() == Phase::Namespaces && &i.r.name == ns && i.live.is_some()
+                })
+            })
+            .collect();
         for item in &mut items {
             if item.deferred.is_none()
                 && let Some(ns) = &item.r.namespace
@@ -476,43 +478,10 @@ impl Engine {
         }
 
         // Live state, then validation of everything that can be validated now.
-        // Many objects of one resource in one namespace are read with one LIST; the rest with a
-        // GET each.
-        let mut groups: HashMap<(String, String, Option<String>), usize> = HashMap::new();
-        for item in items.iter().filter(|i| i.deferred.is_none()) {
-            *groups.entry(list_key(item)).or_default() += 1;
-        }
-        let mut listed: HashMap<(String, String, Option<String>), HashMap<String, Value>> =
-            HashMap::new();
-        for (key, n) in groups {
-            if n < LIST_THRESHOLD {
-                continue;
-            }
-            let item = items
-                .iter()
-                .find(|i| i.deferred.is_none() && list_key(i) == key)
-                .expect("the group has items");
-            listed.insert(key, self.list_item_resource(item).await?);
-        }
-        let items_ref = &items;
-        let listed_ref = &listed;
-        let lives: Vec<Option<Value>> = stream::iter(0..items.len())
-            .map(|i| async move {
-                let item = &items_ref[i];
-                if item.deferred.is_some() {
-                    Ok(None)
-                } else if let Some(objects) = listed_ref.get(&list_key(item)) {
-                    Ok(objects.get(&item.r.name).cloned())
-                } else {
-                    self.get_item(item).await
-                }
-            })
-            .buffered(opts.concurrency.max(1))
-            .try_collect()
-            .await?;
-        for (item, live) in items.iter_mut().zip(lives) {
-            item.live = live;
-        }
+        let rest: Vec<usize> = (0..items.len())
+            .filter(|&i| items[i].r.phase() != Phase::Namespaces && items[i].deferred.is_none())
+            .collect();
+        self.read_live(&mut items, &rest, opts).await?;
         // Unchanged without a dry-run: the configuration is the one last applied and the field
         // set gitfleet owns is the one it owned right after (no other manager took a field).
         let mut known_unchanged = HashSet::new();
@@ -544,6 +513,45 @@ impl Engine {
             }
         }
         Ok(items)
+    }
+
+    /// Reads the live object of each of `which` items. Many objects of one resource in one
+    /// namespace are read with one LIST; the rest with a GET each, at bounded concurrency.
+    async fn read_live(
+        &self,
+        items: &mut [Item],
+        which: &[usize],
+        opts: &ApplyOptions,
+    ) -> Result<(), Error> {
+        let mut groups: HashMap<(String, String, Option<String>), Vec<usize>> = HashMap::new();
+        for &i in which {
+            groups.entry(list_key(&items[i])).or_default().push(i);
+        }
+        let mut listed: HashMap<(String, String, Option<String>), HashMap<String, Value>> =
+            HashMap::new();
+        for (key, members) in groups {
+            if members.len() >= LIST_THRESHOLD {
+                listed.insert(key, self.list_item_resource(&items[members[0]]).await?);
+            }
+        }
+        let items_ref = &*items;
+        let listed_ref = &listed;
+        let lives: Vec<(usize, Option<Value>)> = stream::iter(which.iter().copied())
+            .map(|i| async move {
+                let item = &items_ref[i];
+                let live = match listed_ref.get(&list_key(item)) {
+                    Some(objects) => objects.get(&item.r.name).cloned(),
+                    None => self.get_item(item).await?,
+                };
+                Ok::<_, Error>((i, live))
+            })
+            .buffered(opts.concurrency.max(1))
+            .try_collect()
+            .await?;
+        for (i, live) in lives {
+            items[i].live = live;
+        }
+        Ok(())
     }
 
     /// Server-side dry-run of `which` items; sets their planned object, action and force flag.
@@ -887,45 +895,6 @@ impl Engine {
             Err(e) => Err(client::describe(
                 &self.conn,
                 &Self::op("patch", &resource_name(&item.resource), &item.r),
-                e,
-            )),
-        }
-    }
-
-    async fn namespace_names(&self) -> Result<HashSet<String>, Error> {
-        let api: Api<k8s_openapi::api::core::v1::Namespace> = Api::all(self.conn.client.clone());
-        let lp = ::kube::api::ListParams::default();
-        match client::retry(|| api.list_metadata(&lp)).await {
-            Ok(list) => Ok(list
-                .items
-                .into_iter()
-                .filter_map(|n| n.metadata.name)
-                .collect()),
-            Err(e) => Err(client::describe(
-                &self.conn,
-                &Op {
-                    verb: "list",
-                    resource: "namespaces",
-                    namespace: None,
-                    name: None,
-                },
-                e,
-            )),
-        }
-    }
-
-    async fn namespace_missing(&self, ns: &str) -> Result<bool, Error> {
-        let api: Api<k8s_openapi::api::core::v1::Namespace> = Api::all(self.conn.client.clone());
-        match client::retry(|| api.get_opt(ns)).await {
-            Ok(found) => Ok(found.is_none()),
-            Err(e) => Err(client::describe(
-                &self.conn,
-                &Op {
-                    verb: "get",
-                    resource: "namespaces",
-                    namespace: None,
-                    name: Some(ns),
-                },
                 e,
             )),
         }

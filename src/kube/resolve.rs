@@ -3,6 +3,8 @@
 //! and its CRD can be applied in one run: no "no matches for kind").
 
 use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use ::kube::core::{ApiResource, GroupVersion};
 use ::kube::discovery::{ApiCapabilities, Scope};
@@ -23,10 +25,22 @@ pub struct Resolved {
 
 type GroupResources = Option<Vec<(ApiResource, ApiCapabilities)>>;
 
-/// Discovery, one request per group version, cached for the run.
+/// How long a group version's discovery answer is reused by later runs on the same connection.
+/// A kind that is missing from a reused answer is asked for again, so a CRD installed meanwhile
+/// (or a version served since) is found at once; the age bounds only how long a removed resource
+/// can still be believed served.
+const SHARED_DISCOVERY_TTL: Duration = Duration::from_secs(300);
+
+/// Discovery answers by group version, with the time they were fetched; shared by the runs of one
+/// [`Connection`] (one per agent process).
+pub type SharedDiscovery = Arc<std::sync::Mutex<HashMap<String, (Instant, GroupResources)>>>;
+
+/// Discovery, one request per group version, cached for the run and reused across runs on the
+/// same connection for [`SHARED_DISCOVERY_TTL`].
 pub struct Resolver {
     conn: Connection,
-    cache: Mutex<HashMap<String, GroupResources>>,
+    /// This run's view: (answer, fetched by this run rather than reused).
+    cache: Mutex<HashMap<String, (GroupResources, bool)>>,
     /// (group, version, kind) → (plural, namespaced) from CRDs in the set.
     from_set: HashMap<(String, String, String), (String, bool)>,
 }
@@ -80,13 +94,24 @@ impl Resolver {
     /// knows it.
     pub async fn resolve(&self, api_version: &str, kind: &str) -> Result<Option<Resolved>, Error> {
         let (group, version) = split_api_version(api_version);
-        let resources = self.group_version(&group, &version).await?;
-        if let Some((ar, caps)) = resources.iter().flatten().find(|(ar, _)| ar.kind == kind) {
-            return Ok(Some(Resolved {
-                resource: ar.clone(),
-                namespaced: caps.scope == Scope::Namespaced,
-                pending_crd: false,
-            }));
+        let (mut resources, fresh) = self.group_version(&group, &version, false).await?;
+        let find = |resources: &GroupResources| {
+            resources
+                .iter()
+                .flatten()
+                .find(|(ar, _)| ar.kind == kind)
+                .map(|(ar, caps)| Resolved {
+                    resource: ar.clone(),
+                    namespaced: caps.scope == Scope::Namespaced,
+                    pending_crd: false,
+                })
+        };
+        if find(&resources).is_none() && !fresh {
+            // a reused answer without the kind: ask the server now
+            resources = self.group_version(&group, &version, true).await?.0;
+        }
+        if let Some(found) = find(&resources) {
+            return Ok(Some(found));
         }
         Ok(self
             .from_set
@@ -106,17 +131,40 @@ impl Resolver {
 
     /// Forgets what discovery said about a group (after its CRD was established).
     pub async fn invalidate(&self, group: &str) {
-        self.cache
-            .lock()
-            .await
-            .retain(|k, _| k.split_once('/').map(|(g, _)| g) != Some(group));
+        let other_group = |k: &String| k.split_once('/').map(|(g, _)| g) != Some(group);
+        self.cache.lock().await.retain(|k, _| other_group(k));
+        if let Ok(mut shared) = self.conn.discovery.lock() {
+            shared.retain(|k, _| other_group(k));
+        }
     }
 
-    async fn group_version(&self, group: &str, version: &str) -> Result<GroupResources, Error> {
+    /// The resources of a group version: this run's answer, else a recent one of an earlier run
+    /// on the connection (unless `refresh`), else the server's. The flag says whether the answer
+    /// was fetched by this run.
+    async fn group_version(
+        &self,
+        group: &str,
+        version: &str,
+        refresh: bool,
+    ) -> Result<(GroupResources, bool), Error> {
         let key = format!("{group}/{version}");
         let mut cache = self.cache.lock().await;
-        if let Some(hit) = cache.get(&key) {
-            return Ok(hit.clone());
+        if let Some((hit, fresh)) = cache.get(&key)
+            && (*fresh || !refresh)
+        {
+            return Ok((hit.clone(), *fresh));
+        }
+        if !refresh {
+            let reused = self.conn.discovery.lock().ok().and_then(|shared| {
+                shared
+                    .get(&key)
+                    .filter(|(at, _)| at.elapsed() < SHARED_DISCOVERY_TTL)
+                    .map(|(_, r)| r.clone())
+            });
+            if let Some(reused) = reused {
+                cache.insert(key, (reused.clone(), false));
+                return Ok((reused, false));
+            }
         }
         let gv = GroupVersion::gv(group, version);
         let found =
@@ -141,8 +189,11 @@ impl Resolver {
                     ));
                 }
             };
-        cache.insert(key, found.clone());
-        Ok(found)
+        if let Ok(mut shared) = self.conn.discovery.lock() {
+            shared.insert(key.clone(), (Instant::now(), found.clone()));
+        }
+        cache.insert(key, (found.clone(), true));
+        Ok((found, true))
     }
 }
 

@@ -1602,3 +1602,168 @@ async fn helm_hooks_run_around_a_revision_and_a_failing_pre_hook_stops_it() {
         "the release's objects did not change"
     );
 }
+
+/// The agent's log lines of one Sync's finished reconciles whose apply changed nothing.
+fn no_op_passes(agent: &Agent, sync: &str) -> usize {
+    agent
+        .logs()
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|v| {
+            v["sync"] == sync
+                && v["outcome"] == "Succeeded"
+                && v["fields"]["message"]
+                    .as_str()
+                    .or(v["message"].as_str())
+                    .is_some_and(|m| m.starts_with("0 created, 0 configured"))
+        })
+        .count()
+}
+
+/// Issue 13: a resync of an unchanged set sends no write at all (no dry-run, no PATCH, no status
+/// write, no event), no discovery after the first pass, and reads each resource with at most one
+/// request per namespace; a GitSource fetch that finds nothing new writes no status either. The
+/// Sync's and the GitSource's resourceVersions stay put across several passes, and a drift edit
+/// is still healed on the next one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unchanged_resync_writes_nothing_and_reads_each_resource_once() {
+    let c = Cluster::new();
+    let ns = c.name("quiet");
+    let repo = Repo::new(c.dir());
+    let mut text = String::new();
+    for i in 0..10 {
+        text.push_str(&format!("---\n{}", cm(&ns, &format!("cm-{i}"), "v1")));
+    }
+    repo.write("apps/quiet/configmaps.yaml", &text).write(
+        "apps/quiet/web.yaml",
+        &format!(
+            "apiVersion: apps/v1\nkind: Deployment\nmetadata: {{name: web, namespace: {ns}}}\nspec:\n  replicas: 1\n  selector: {{matchLabels: {{app: web}}}}\n  template:\n    metadata: {{labels: {{app: web}}}}\n    spec:\n      containers: [{{name: app, image: \"nginx:1.27\"}}]\n"
+        ),
+    );
+    let first = repo.commit("first");
+    install(
+        &c,
+        &ns,
+        &repo,
+        "1s",
+        &sync_doc(&ns, "quiet", "apps/quiet", "").replace("interval: 2s", "interval: 1s"),
+    );
+    let agent = Agent::start(&c, &ns);
+    let client = c.client().await;
+    eventually("first sync", &agent, || async {
+        let st = sync_status(&client, &ns, "quiet").await;
+        (st["lastAppliedRevision"] == first.as_str()).then_some(())
+    })
+    .await;
+    // one no-op pass first: it may still write the status once (the message of a first apply
+    // says "created") and fill the discovery cache
+    eventually("a first no-op pass", &agent, || async {
+        (no_op_passes(&agent, "quiet") >= 1).then_some(())
+    })
+    .await;
+    let versions = || async {
+        let sync = get(
+            &client,
+            "gitfleet.io/v1alpha1",
+            "Sync",
+            "syncs",
+            &ns,
+            "quiet",
+        )
+        .await
+        .unwrap();
+        let source = get(
+            &client,
+            "gitfleet.io/v1alpha1",
+            "GitSource",
+            "gitsources",
+            &ns,
+            "fleet",
+        )
+        .await
+        .unwrap();
+        (
+            sync["metadata"]["resourceVersion"].clone(),
+            source["metadata"]["resourceVersion"].clone(),
+            sync["status"].clone(),
+        )
+    };
+    // settled: the status of the no-op pass is written (or not) by the time its log line is
+    let before = versions().await;
+    let passes = no_op_passes(&agent, "quiet");
+    if let Some(s) = c.standin() {
+        s.clear_requests();
+    }
+    // at least three resyncs, with no request of the test in between
+    let start = Instant::now();
+    while no_op_passes(&agent, "quiet") < passes + 3 {
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "no resync; agent log:\n{}",
+            agent.logs()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let passes = no_op_passes(&agent, "quiet") - passes;
+    if let Some(s) = c.standin() {
+        let requests = s.requests();
+        let shown: Vec<String> = requests.iter().map(|r| r.to_string()).collect();
+        assert!(
+            requests.iter().all(|r| !r.is_write() && !r.dry_run),
+            "an unchanged resync wrote: {shown:#?}"
+        );
+        assert!(
+            requests.iter().all(|r| !r.discovery),
+            "discovery is reused across resyncs: {shown:#?}"
+        );
+        // per pass: the inventory (GET), the ConfigMaps (one LIST), the Deployment (GET); a
+        // pass may have started before the window
+        let reads = requests.iter().filter(|r| r.verb != "watch").count();
+        assert!(
+            reads <= 3 * (passes + 1),
+            "{reads} reads for {passes} passes: {shown:#?}"
+        );
+        let lists = requests
+            .iter()
+            .filter(|r| r.verb == "list" && r.path.ends_with("/configmaps"))
+            .count();
+        assert!(lists >= passes, "{shown:#?}");
+    }
+    let after = versions().await;
+    assert_eq!(
+        (&before.0, &before.1),
+        (&after.0, &after.1),
+        "an unchanged resync or fetch wrote a status: {}\n{}",
+        before.2,
+        after.2
+    );
+
+    // drift is still healed, and that pass writes the status (its message changed)
+    api(&client, "v1", "ConfigMap", "configmaps", &ns)
+        .patch(
+            "cm-3",
+            &PatchParams {
+                field_manager: Some("kubectl-edit".into()),
+                ..Default::default()
+            },
+            &Patch::Merge(json!({"data": {"key": "edited"}})),
+        )
+        .await
+        .unwrap();
+    eventually("drift healed", &agent, || async {
+        let cm = get(&client, "v1", "ConfigMap", "configmaps", &ns, "cm-3").await?;
+        (cm["data"]["key"] == "v1").then_some(())
+    })
+    .await;
+    eventually("the heal logged", &agent, || async {
+        agent
+            .logs()
+            .lines()
+            .any(|l| l.contains("\"sync\":\"quiet\"") && l.contains("0 created, 1 configured"))
+            .then_some(())
+    })
+    .await;
+    let healed = versions().await;
+    assert_ne!(healed.0, after.0, "the heal is recorded in the status");
+    assert_eq!(healed.2["lastAppliedRevision"], first.as_str());
+}
