@@ -4,6 +4,11 @@
 #   docker build -t gitfleet --build-arg REVISION="$(git rev-parse HEAD)" .
 #   docker run --rm gitfleet --help
 #
+# The image is built without the cloud providers (cargo features `aws` and `azure`): the agent
+# never calls a cloud, and their SDKs are about a third of its resident memory. Its CLI does all
+# but create, delete or adopt EKS and AKS clusters (and `gitfleet token eks`). For a CLI image with
+# them: --build-arg FEATURES=aws,azure
+#
 # Runtime libraries: libgit2 and libssh2 are compiled by their -sys crates and link the system
 # OpenSSL (libssl.so.3, libcrypto.so.3) and zlib. The runtime image (distroless cc-debian12, the
 # same Debian 12 as the builder) ships glibc, libgcc_s, libssl3 and CA certificates but no zlib, so
@@ -11,8 +16,10 @@
 # which its security updates reach. The build fails if the binary needs any other shared library.
 
 ARG RUST_VERSION=1.95
+ARG FEATURES=""
 
 FROM docker.io/library/rust:${RUST_VERSION}-bookworm AS builder
+ARG FEATURES
 # The image has gcc, make, pkg-config, libssl-dev and zlib1g-dev (buildpack-deps); aws-lc-sys
 # builds with cc, so no cmake is needed.
 ENV LIBZ_SYS_STATIC=1 \
@@ -29,14 +36,14 @@ RUN mkdir -p src benches \
  && touch src/lib.rs \
  && sed -n '/^\[\[bench\]\]/,/^name/ s/^name *= *"\(.*\)"/\1/p' Cargo.toml \
     | while read -r bench; do echo 'fn main() {}' > "benches/${bench}.rs"; done \
- && cargo build --release --locked --bin gitfleet \
+ && cargo build --release --locked --bin gitfleet --no-default-features ${FEATURES:+--features "$FEATURES"} \
  && rm -rf src target/release/gitfleet target/release/deps/gitfleet-* \
         target/release/deps/libgitfleet-* target/release/.fingerprint/gitfleet-*
 
 # 2. The crate itself (the built-in templates are embedded at compile time).
 COPY src ./src
 COPY templates ./templates
-RUN cargo build --release --locked --bin gitfleet \
+RUN cargo build --release --locked --bin gitfleet --no-default-features ${FEATURES:+--features "$FEATURES"} \
  && ldd target/release/gitfleet \
  && if ldd target/release/gitfleet | awk '{print $1}' \
         | grep -Ev '^(linux-vdso\.so\.1|.*/?ld-linux[^ ]*|lib(c|m|dl|rt|pthread)\.so\.[0-9]+|libgcc_s\.so\.1|libssl\.so\.3|libcrypto\.so\.3)$'; then \

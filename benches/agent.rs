@@ -300,6 +300,33 @@ fn proc_stats(pid: u32) -> ProcStats {
     s
 }
 
+/// Resident KiB per mapped file (and `[anon]` for the rest), largest first, from /proc/PID/smaps.
+fn resident_by_mapping(pid: u32) -> Vec<(String, u64)> {
+    let smaps = std::fs::read_to_string(format!("/proc/{pid}/smaps")).unwrap_or_default();
+    let mut by: BTreeMap<String, u64> = BTreeMap::new();
+    let mut current = String::new();
+    for line in smaps.lines() {
+        let mut parts = line.split_whitespace();
+        let first = parts.next().unwrap_or_default();
+        if first.contains('-') && first.chars().next().is_some_and(|c| c.is_ascii_hexdigit()) {
+            // a mapping's header: range perms offset dev inode [path]
+            current = parts.nth(4).map_or("[anon]".into(), |p| {
+                Path::new(p)
+                    .file_name()
+                    .map_or(p.into(), |f| f.to_string_lossy().into_owned())
+            });
+        } else if first == "Rss:" {
+            *by.entry(current.clone()).or_default() += parts
+                .next()
+                .and_then(|v| v.parse::<u64>().ok())
+                .unwrap_or(0);
+        }
+    }
+    let mut v: Vec<(String, u64)> = by.into_iter().collect();
+    v.sort_by_key(|(_, kib)| std::cmp::Reverse(*kib));
+    v
+}
+
 fn mib(kib: u64) -> f64 {
     kib as f64 / MIB
 }
@@ -734,6 +761,7 @@ async fn main() {
         samples.push(proc_stats(pid).rss_kib);
     }
     let end = proc_stats(pid);
+    let mappings = resident_by_mapping(pid);
     let idle_requests = agent_requests(standin.as_ref(), 0, 0);
 
     // (d) Drift correction of an unchanged set: the Syncs' interval set to 2s; once each has
@@ -836,6 +864,12 @@ async fn main() {
         &format!("steady (VmRSS after {}s idle)", IDLE.as_secs()),
         steady,
     );
+    let top: Vec<String> = mappings
+        .iter()
+        .take(6)
+        .map(|(name, kib)| format!("{name} {:.1}", mib(*kib)))
+        .collect();
+    println!("      resident by mapping (MiB): {}", top.join(", "));
     println!(
         "      of which anonymous {:.1} MiB, file-backed {:.1} MiB (code); min {:.1} / max {:.1} MiB during the idle time; {} threads",
         mib(end.anon_kib),

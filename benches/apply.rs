@@ -79,6 +79,74 @@ fn max_rss_children_kib() -> i64 {
     unsafe { usage.assume_init() }.ru_maxrss
 }
 
+/// What the stand-in answered since the last call, by phase of the apply.
+#[derive(Default)]
+struct Sent {
+    all: usize,
+    discovery: usize,
+    /// GET and LIST: live state, the inventory.
+    reads: usize,
+    dry_run: usize,
+    /// Server-side applies: the set's objects and the inventory record.
+    applies: usize,
+    /// Everything else that writes (prune deletes).
+    other_writes: usize,
+}
+
+impl std::fmt::Display for Sent {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "[{} requests: {} discovery, {} reads, {} dry-run, {} apply, {} other writes]",
+            self.all, self.discovery, self.reads, self.dry_run, self.applies, self.other_writes
+        )
+    }
+}
+
+fn sent(standin: &kube_api::KubeStandIn) -> Sent {
+    let r = standin.requests();
+    standin.clear_requests();
+    let mut s = Sent {
+        all: r.len(),
+        ..Sent::default()
+    };
+    for q in &r {
+        if q.discovery {
+            s.discovery += 1;
+        } else if q.dry_run {
+            s.dry_run += 1;
+        } else if q.is_apply() {
+            s.applies += 1;
+        } else if q.is_write() {
+            s.other_writes += 1;
+        } else {
+            s.reads += 1;
+        }
+    }
+    s
+}
+
+/// First apply and three unchanged re-applies of `set`; `latency` (each way) is injected by the
+/// stand-in.
+fn round(set: &Path, kubeconfig: &Path, standin: Option<&kube_api::KubeStandIn>, label: &str) {
+    let shown = || {
+        standin
+            .map(|s| format!("  {}", sent(s)))
+            .unwrap_or_default()
+    };
+    println!("{label}");
+    let (first, summary) = apply(kubeconfig, set);
+    println!("  first apply:        {first:>8.2?}  {summary}{}", shown());
+    let mut again = Vec::new();
+    for _ in 0..3 {
+        let (t, summary) = apply(kubeconfig, set);
+        again.push(t);
+        println!("  unchanged re-apply: {t:>8.2?}  {summary}{}", shown());
+    }
+    again.sort();
+    println!("  re-apply median:    {:>8.2?}", again[again.len() / 2]);
+}
+
 fn main() {
     let objects: usize = std::env::args()
         .skip(1)
@@ -88,52 +156,26 @@ fn main() {
     let set = tmp.path().join("set");
     std::fs::create_dir_all(&set).unwrap();
     write_set(&set, objects);
-    let mut standin = None;
-    let kubeconfig = match std::env::var_os("GITFLEET_E2E_KUBECONFIG") {
-        Some(p) => p.into(),
-        None => {
-            let s = kube_api::KubeStandIn::start();
-            let path = tmp.path().join("kubeconfig");
-            s.write_kubeconfig(&path);
-            standin = Some(s);
-            path
-        }
-    };
-    // requests the stand-in answered since the last call: (all, of which discovery, dry-runs)
-    let requests = || {
-        standin.as_ref().map(|s| {
-            let r = s.requests();
-            s.clear_requests();
-            (
-                r.len(),
-                r.iter().filter(|q| q.discovery).count(),
-                r.iter().filter(|q| q.dry_run).count(),
-            )
-        })
-    };
-    let shown = |r: Option<(usize, usize, usize)>| match r {
-        Some((all, disc, dry)) => format!("  [{all} requests: {disc} discovery, {dry} dry-run]"),
-        None => String::new(),
-    };
     println!("apply of {objects} objects (10 namespaces, ConfigMaps and Deployments)");
-    let (first, summary) = apply(&kubeconfig, &set);
-    println!(
-        "  first apply:      {:>8.2?}  {summary}{}",
-        first,
-        shown(requests())
-    );
-    let mut again = Vec::new();
-    for _ in 0..3 {
-        let (t, summary) = apply(&kubeconfig, &set);
-        again.push(t);
-        println!(
-            "  unchanged re-apply: {:>8.2?}  {summary}{}",
-            t,
-            shown(requests())
-        );
+    match std::env::var_os("GITFLEET_E2E_KUBECONFIG") {
+        Some(p) => round(&set, Path::new(&p), None, "against GITFLEET_E2E_KUBECONFIG"),
+        None => {
+            // a fresh stand-in per round, so each first apply creates everything
+            for (label, latency) in [
+                ("stand-in, loopback", Duration::ZERO),
+                (
+                    "stand-in, 5 ms injected each way (10 ms round trip)",
+                    Duration::from_millis(5),
+                ),
+            ] {
+                let s = kube_api::KubeStandIn::start();
+                s.set_latency(latency);
+                let path = tmp.path().join("kubeconfig");
+                s.write_kubeconfig(&path);
+                round(&set, &path, Some(&s), label);
+            }
+        }
     }
-    again.sort();
-    println!("  re-apply median:  {:>8.2?}", again[again.len() / 2]);
     println!(
         "  peak RSS of gitfleet (max over runs): {} KiB",
         max_rss_children_kib()

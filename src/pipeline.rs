@@ -235,10 +235,7 @@ pub async fn plan_all(
             // An existing or kind cluster that cannot be reached fails its plan; an EKS or AKS
             // API server is often private, so there the reconciler's steps are reported as
             // assumed (and the plan exits 1) instead.
-            let cloud = matches!(
-                observation.provider,
-                AnyProvider::Eks(_) | AnyProvider::Aks(_)
-            );
+            let cloud = observation.provider.is_cloud();
             let unobserved = match observation.reconciler_unobserved {
                 None => None,
                 Some(u) => {
@@ -292,8 +289,8 @@ pub fn cluster_outputs(
 ) -> std::collections::BTreeMap<String, String> {
     let mut outputs =
         std::collections::BTreeMap::from([("endpoint".to_string(), server.to_string())]);
-    if let AnyProvider::Eks(eks) = provider {
-        outputs.insert("region".to_string(), eks.region().to_string());
+    if let Some(region) = provider.region() {
+        outputs.insert("region".to_string(), region);
     }
     outputs
 }

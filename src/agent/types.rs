@@ -73,7 +73,8 @@ pub struct GitSourceStatus {
     /// The commit last fetched.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub revision: Option<String>,
-    /// When the remote was last checked (RFC 3339).
+    /// When a fetch last changed this status (RFC 3339); a fetch that finds nothing new writes
+    /// nothing, so the remote may have been checked since.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_fetch_time: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -247,7 +248,8 @@ pub struct SyncStatus {
     pub last_applied_revision: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_attempted_revision: Option<String>,
-    /// When the last apply ran (RFC 3339): drift correction runs `interval` after it.
+    /// When an apply last changed this status (RFC 3339). Drift correction runs `interval` after
+    /// the last apply; one that finds everything unchanged writes nothing.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_apply_time: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -166,6 +166,7 @@ pub fn run_agent(a: AgentArgs) -> anyhow::Result<u8> {
         identity,
         poll: super::poll_interval().unwrap_or(Duration::from_secs(2)),
     };
+    agent::limit_malloc_arenas();
     super::runtime()?.block_on(async {
         let conn = connect(&a.cluster).await?;
         agent::run(conn, opts).await

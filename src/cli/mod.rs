@@ -15,6 +15,7 @@ mod plan;
 mod progress;
 mod render;
 mod schema;
+#[cfg(feature = "aws")]
 mod token;
 mod up;
 mod validate;
@@ -94,6 +95,7 @@ pub enum Command {
     /// Print or write (mode 0600) a kubeconfig for a provisioned cluster.
     Kubeconfig(kubeconfig::KubeconfigArgs),
     /// Print a short-lived cluster token (a kubectl exec credential plugin).
+    #[cfg(feature = "aws")]
     Token(token::TokenArgs),
     /// Print the JSON Schema of fleet.yaml and cluster.yaml (for editors).
     Schema(schema::SchemaArgs),
@@ -179,6 +181,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Resume { target } => agent::run_suspend(target, false)?,
         Command::Uninstall(a) => down::run_uninstall(a)?,
         Command::Kubeconfig(a) => kubeconfig::run(a)?,
+        #[cfg(feature = "aws")]
         Command::Token(a) => token::run(a)?,
         Command::Schema(a) => schema::run(a)?,
         Command::Completion(a) => completion::run(a)?,

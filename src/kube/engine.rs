@@ -482,6 +482,9 @@ impl Engine {
             .filter(|&i| items[i].r.phase() != Phase::Namespaces && items[i].deferred.is_none())
             .collect();
         self.read_live(&mut items, &rest, opts).await?;
+        if opts.inventory.is_none() {
+            keep_inventory_membership(&mut items);
+        }
         // Unchanged without a dry-run: the configuration is the one last applied and the field
         // set gitfleet owns is the one it owned right after (no other manager took a field).
         let mut known_unchanged = HashSet::new();
@@ -1242,6 +1245,31 @@ fn applies(live: Option<&Value>, manager: &str) -> bool {
     };
     let entries: Vec<&Value> = fields.iter().filter(|f| f["manager"] == manager).collect();
     entries.is_empty() || entries.iter().any(|f| f["operation"] == "Apply")
+}
+
+/// Without `--inventory`, an object that already belongs to an inventory (an agent's Sync, an
+/// earlier `apply --inventory`) keeps its `gitfleet.io/inventory` annotation: applying it as it is
+/// would strip the field gitfleet's manager set, and with it the object from its inventory (and a
+/// `diff` would show that removal on every converged object).
+fn keep_inventory_membership(items: &mut [Item]) {
+    for item in items {
+        let Some(id) = item.live.as_ref().and_then(|l| {
+            l["metadata"]["annotations"][INVENTORY_ANNOTATION]
+                .as_str()
+                .map(str::to_string)
+        }) else {
+            continue;
+        };
+        let Some(meta) = item.obj.value["metadata"].as_object_mut() else {
+            continue;
+        };
+        let annotations = meta
+            .entry("annotations")
+            .or_insert_with(|| Value::Object(Default::default()));
+        if let Some(a) = annotations.as_object_mut() {
+            a.entry(INVENTORY_ANNOTATION).or_insert(Value::String(id));
+        }
+    }
 }
 
 /// The inventory's record key of an object: group, kind, namespace and name (any version).

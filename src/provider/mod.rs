@@ -4,8 +4,20 @@
 //! `Provider` uses `impl Future` methods, so dispatch goes through the [`AnyProvider`] enum
 //! rather than trait objects; each provider keeps its SDK types inside its own file.
 
+// A build without a cloud provider leaves the parameters only that provider reads unused.
+#![cfg_attr(
+    not(all(feature = "aws", feature = "azure")),
+    allow(unused_variables, dead_code)
+)]
+
+// The cloud providers are cargo features (on by default): the in-cluster agent is built without
+// them (the Dockerfile's agent image), as it never calls a cloud and their SDKs' code and static
+// data are most of a full build's resident memory.
+#[cfg(feature = "azure")]
 pub mod aks;
+#[cfg(feature = "aws")]
 pub mod eks;
+#[cfg(feature = "aws")]
 pub mod eks_token;
 pub mod kind;
 pub mod offline;
@@ -16,6 +28,18 @@ use std::future::Future;
 use crate::fleet::types::ProviderKind;
 use crate::plan::{Desired, Observed};
 use crate::render::RenderedCluster;
+
+/// The error of a provider this build was made without.
+#[cfg(not(all(feature = "aws", feature = "azure")))]
+fn not_built(rendered: &RenderedCluster, feature: &str) -> ProviderError {
+    ProviderError::Unavailable {
+        provider: rendered.provider,
+        message: format!(
+            "this build of gitfleet has no {} provider (it was built without the cargo feature `{feature}`, as the in-cluster agent image is); use the gitfleet CLI release, or build with `--features {feature}`",
+            rendered.provider
+        ),
+    }
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum ProviderError {
@@ -159,7 +183,9 @@ pub struct ProviderOptions {
 /// Every provider gitfleet knows, for static dispatch.
 pub enum AnyProvider {
     Offline(offline::OfflineProvider),
+    #[cfg(feature = "aws")]
     Eks(eks::EksProvider),
+    #[cfg(feature = "azure")]
     Aks(aks::AksProvider),
     Kind(kind::KindProvider),
     /// A cluster gitfleet does not provision: nothing to observe or change in a cloud.
@@ -176,6 +202,9 @@ impl AnyProvider {
             return Ok(Self::Offline(offline::OfflineProvider));
         }
         match &rendered.requests {
+            #[cfg(not(feature = "aws"))]
+            crate::render::ProviderRequests::Eks { .. } => Err(not_built(rendered, "aws")),
+            #[cfg(feature = "aws")]
             crate::render::ProviderRequests::Eks { region, .. } => {
                 let region = eks::region_for(region.as_deref(), &rendered.name).await?;
                 let mut settings = eks::EksSettings::new(&region);
@@ -188,6 +217,9 @@ impl AnyProvider {
                 }
                 Ok(Self::Eks(eks::EksProvider::connect(&settings).await))
             }
+            #[cfg(not(feature = "azure"))]
+            crate::render::ProviderRequests::Aks { .. } => Err(not_built(rendered, "azure")),
+            #[cfg(feature = "azure")]
             crate::render::ProviderRequests::Aks { .. } => {
                 let mut settings = aks::AksSettings {
                     endpoint: options.azure_endpoint.clone(),
@@ -220,7 +252,9 @@ impl AnyProvider {
                 provider: rendered.provider,
                 message: "offline: nothing can be changed".into(),
             }),
+            #[cfg(feature = "aws")]
             Self::Eks(p) => p.apply(step, rendered, progress).await,
+            #[cfg(feature = "azure")]
             Self::Aks(p) => p.apply(step, rendered, progress).await,
             Self::Kind(p) => p.apply(step, rendered, progress).await,
             Self::Existing => Err(ProviderError::NotAProviderStep {
@@ -237,6 +271,7 @@ impl AnyProvider {
         gitfleet: &str,
     ) -> Result<crate::kubeconfig::ClusterAccess, ProviderError> {
         match (self, &rendered.requests) {
+            #[cfg(feature = "aws")]
             (Self::Eks(p), crate::render::ProviderRequests::Eks { .. }) => {
                 let (server, ca) = p.endpoint(&rendered.name).await?;
                 Ok(crate::kubeconfig::ClusterAccess {
@@ -289,6 +324,7 @@ impl AnyProvider {
     ) -> Result<crate::kubeconfig::KubeconfigSource, ProviderError> {
         use crate::kubeconfig::KubeconfigSource;
         match self {
+            #[cfg(feature = "azure")]
             Self::Aks(p) => p.kubeconfig(rendered).await.map(KubeconfigSource::Text),
             Self::Kind(p) => p.kubeconfig(&rendered.name).map(KubeconfigSource::Text),
             Self::Existing => {
@@ -325,7 +361,9 @@ impl AnyProvider {
                 provider: rendered.provider,
                 message: "offline: nothing can be changed".into(),
             }),
+            #[cfg(feature = "aws")]
             Self::Eks(p) => p.delete_cluster(&rendered.name, fleet, progress).await,
+            #[cfg(feature = "azure")]
             Self::Aks(p) => p.delete_cluster(rendered, fleet, progress).await,
             Self::Kind(p) => p.delete(&rendered.name),
             Self::Existing => Err(ProviderError::NotOwned {
@@ -346,7 +384,9 @@ impl AnyProvider {
         progress: &dyn Progress,
     ) -> Result<(), ProviderError> {
         match self {
+            #[cfg(feature = "aws")]
             Self::Eks(p) => p.adopt(&rendered.name, fleet, pools, addons).await,
+            #[cfg(feature = "azure")]
             Self::Aks(p) => p.adopt(rendered, fleet, pools, progress).await,
             Self::Offline(_) => Err(ProviderError::Unavailable {
                 provider: rendered.provider,
@@ -359,6 +399,26 @@ impl AnyProvider {
         }
     }
 
+    /// Whether this is a cloud provider (EKS, AKS), whose API servers are often private.
+    pub fn is_cloud(&self) -> bool {
+        match self {
+            #[cfg(feature = "aws")]
+            Self::Eks(_) => true,
+            #[cfg(feature = "azure")]
+            Self::Aks(_) => true,
+            _ => false,
+        }
+    }
+
+    /// The cloud region the provider's client talks to, where it has one (EKS).
+    pub fn region(&self) -> Option<String> {
+        match self {
+            #[cfg(feature = "aws")]
+            Self::Eks(p) => Some(p.region().to_string()),
+            _ => None,
+        }
+    }
+
     pub async fn observe(
         &self,
         desired: &Desired,
@@ -366,7 +426,9 @@ impl AnyProvider {
     ) -> Result<Observed, ProviderError> {
         match self {
             Self::Offline(p) => p.observe(desired, rendered).await,
+            #[cfg(feature = "aws")]
             Self::Eks(p) => p.observe(desired, &desired.fleet).await,
+            #[cfg(feature = "azure")]
             Self::Aks(p) => p.observe(desired, rendered).await,
             Self::Kind(p) => p.observe(desired).await,
             Self::Existing => Ok(Observed::default()),

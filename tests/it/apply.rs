@@ -859,3 +859,67 @@ async fn an_unchanged_reapply_sends_no_per_object_request_and_edits_are_still_he
     let sent = object_writes(&c);
     assert!(sent.is_empty(), "{sent:?}");
 }
+
+/// Issue 13, real-server difference 2: objects applied with `--inventory X`, then diffed or
+/// applied without it, keep their membership: nothing plans to strip `gitfleet.io/inventory`, the
+/// diff of the converged set is clean (exit 0), and a later `--prune` run with the inventory still
+/// owns them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn objects_of_an_inventory_keep_it_when_applied_or_diffed_without_it() {
+    let c = Cluster::new();
+    let ns = c.name("member");
+    let set = Set::new(&c, "member");
+    set.write("ns.yaml", &namespace(&ns))
+        .write("cm.yaml", &configmap(&ns, "settings", "v1"));
+    let dir = set.dir.to_str().unwrap();
+    let inv = ["--inventory", "inv", "--inventory-namespace", ns.as_str()];
+    let mut with_inv = vec!["apply", dir];
+    with_inv.extend_from_slice(&inv);
+    let (code, out, err) = run(&c, &with_inv);
+    assert_eq!(code, 0, "{out}{err}");
+
+    let (code, out, err) = run(&c, &["diff", dir]);
+    assert_eq!(
+        code, 0,
+        "a converged set diffs clean without --inventory: {out}{err}"
+    );
+    assert!(!out.contains("gitfleet.io/inventory"), "{out}");
+    let (code, out, err) = run(&c, &["apply", dir]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        out.contains("0 created, 0 configured, 2 unchanged"),
+        "{out}{err}"
+    );
+    let cm = get(&c, "v1", "ConfigMap", "configmaps", Some(&ns), "settings")
+        .await
+        .unwrap();
+    assert_eq!(
+        cm["metadata"]["annotations"]["gitfleet.io/inventory"],
+        format!("{ns}/inv"),
+        "{cm}"
+    );
+    // a change applied without the inventory keeps the membership too
+    set.write("cm.yaml", &configmap(&ns, "settings", "v2"));
+    let (code, out, err) = run(&c, &["apply", dir]);
+    assert_eq!(code, 0, "{out}{err}");
+    let cm = get(&c, "v1", "ConfigMap", "configmaps", Some(&ns), "settings")
+        .await
+        .unwrap();
+    assert_eq!(cm["data"]["key"], "v2");
+    assert_eq!(
+        cm["metadata"]["annotations"]["gitfleet.io/inventory"],
+        format!("{ns}/inv")
+    );
+    // so the inventory still prunes it once it leaves the set
+    set.remove("cm.yaml");
+    let mut prune = with_inv.clone();
+    prune.push("--prune");
+    let (code, out, err) = run(&c, &prune);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("1 pruned"), "{out}{err}");
+    assert!(
+        get(&c, "v1", "ConfigMap", "configmaps", Some(&ns), "settings")
+            .await
+            .is_none()
+    );
+}

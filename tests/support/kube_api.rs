@@ -383,6 +383,18 @@ impl KubeStandIn {
         self.shared.lock().fail = (n, status);
     }
 
+    /// Makes watches that ask for a streaming list (`sendInitialEvents=true`) answer 500, as a real
+    /// API server backed by etcd 3.4 does.
+    pub fn refuse_streaming_lists(&self, refuse: bool) {
+        self.shared.lock().refuse_streaming_lists = refuse;
+    }
+
+    /// Delays every request by `each_way` on arrival and again before its answer (a network
+    /// round trip of twice that), for benchmarks of latency.
+    pub fn set_latency(&self, each_way: Duration) {
+        self.shared.lock().latency = each_way;
+    }
+
     /// Forgets the watch history: watches resuming from any resourceVersion older than the current
     /// one get `410 Expired` (as after an etcd compaction), which makes informers relist.
     pub fn compact(&self) {
@@ -749,7 +761,14 @@ fn serve(stream: TcpStream, shared: &Shared) {
             return;
         }
         let close = req.wants_close();
+        let latency = shared.lock().latency;
+        if !latency.is_zero() {
+            std::thread::sleep(latency);
+        }
         let (outcome, audit) = handle(shared, &req);
+        if !latency.is_zero() {
+            std::thread::sleep(latency);
+        }
         let ok = match outcome {
             Outcome::Reply(reply) => write_reply(&mut writer, &reply, req.method == "HEAD", audit),
             Outcome::Watch(plan) => run_watch(shared, &mut writer, *plan, audit),
@@ -2372,6 +2391,11 @@ struct State {
     requests: Vec<Request>,
     /// Requests left to fail, and with which status.
     fail: (usize, u16),
+    /// Watches asking for a streaming list (`sendInitialEvents=true`) answer 500, as an API
+    /// server on etcd 3.4 does (streaming lists need etcd 3.5's watch progress requests).
+    refuse_streaming_lists: bool,
+    /// Injected delay on arrival and before the answer of every request.
+    latency: Duration,
     audit: u64,
     seed: u64,
     /// Something changed since the last notification of watches.
@@ -2759,6 +2783,8 @@ impl State {
             compacted: 0,
             requests: Vec::new(),
             fail: (0, 500),
+            refuse_streaming_lists: false,
+            latency: Duration::ZERO,
             audit: 0,
             seed,
             dirty: false,
@@ -3044,6 +3070,11 @@ impl State {
         }
         let bookmarks = q.flag("allowWatchBookmarks");
         let send_initial = q.flag("sendInitialEvents");
+        if send_initial && self.refuse_streaming_lists {
+            return Err(ApiError::internal(
+                "Internal error occurred: etcdserver: the watch progress request is not supported by this etcd (streaming lists need etcd 3.5 or newer)",
+            ));
+        }
         if q.get("sendInitialEvents").is_some() {
             let mut causes = Vec::new();
             if q.get("resourceVersionMatch") != Some("NotOlderThan") {
