@@ -145,6 +145,10 @@ fn round(set: &Path, kubeconfig: &Path, standin: Option<&kube_api::KubeStandIn>,
     }
     again.sort();
     println!("  re-apply median:    {:>8.2?}", again[again.len() / 2]);
+    println!(
+        "  peak RSS of gitfleet so far (max over runs): {} KiB",
+        max_rss_children_kib()
+    );
 }
 
 fn main() {
@@ -176,8 +180,4 @@ fn main() {
             }
         }
     }
-    println!(
-        "  peak RSS of gitfleet (max over runs): {} KiB",
-        max_rss_children_kib()
-    );
 }

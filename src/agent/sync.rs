@@ -138,24 +138,27 @@ pub async fn reconcile(sync: Arc<Sync>, ctx: Arc<Context>) -> Result<Action, Rec
 
     // Reconciling while the apply runs, once it takes long enough to be worth a status write (it
     // may wait for health for minutes); a quick resync writes nothing until it is done.
-    let applying = apply(&ctx, &sync, &ns, &checkout);
-    tokio::pin!(applying);
-    let (result, status) = tokio::select! {
-        r = &mut applying => (r, status),
-        _ = tokio::time::sleep(PROGRESS_AFTER) => {
-            let mut progressing = status.clone();
-            set_condition(
-                &mut progressing.conditions,
-                condition(
-                    "Reconciling",
-                    true,
-                    "Progressing",
-                    &format!("applying revision {revision}"),
-                    generation,
-                ),
-            );
-            write_status(&ctx, &ns, &name, &status, &progressing).await?;
-            (applying.await, progressing)
+    let mut ran = Ran::default();
+    let (result, status) = {
+        let applying = apply(&ctx, &sync, &ns, &checkout, &mut ran);
+        tokio::pin!(applying);
+        tokio::select! {
+            r = &mut applying => (r, status),
+            _ = tokio::time::sleep(PROGRESS_AFTER) => {
+                let mut progressing = status.clone();
+                set_condition(
+                    &mut progressing.conditions,
+                    condition(
+                        "Reconciling",
+                        true,
+                        "Progressing",
+                        &format!("applying revision {revision}"),
+                        generation,
+                    ),
+                );
+                write_status(&ctx, &ns, &name, &status, &progressing).await?;
+                (applying.await, progressing)
+            }
         }
     };
     ctx.ran("Sync", &ns, &name);
@@ -230,6 +233,28 @@ pub async fn reconcile(sync: Arc<Sync>, ctx: Arc<Context>) -> Result<Action, Rec
         chart: match &result {
             Ok((_, _, Some(c))) => Some(format!("{}@{} ({})", c.name, c.version, c.digest)),
             _ => None,
+        },
+        hooks: ran
+            .hooks
+            .iter()
+            .map(|h| super::types::HookStatus {
+                kind: h.kind.clone(),
+                name: h.name.clone(),
+                phase: h.phase.name().into(),
+                result: if h.succeeded { "Succeeded" } else { "Failed" }.into(),
+                duration: format!("{:.1}s", h.duration.as_secs_f64()),
+            })
+            .collect(),
+        waves: if ran.waves.len() > 1 {
+            ran.waves
+                .iter()
+                .map(|(wave, objects)| super::types::WaveStatus {
+                    wave: *wave,
+                    objects: *objects,
+                })
+                .collect()
+        } else {
+            Vec::new()
         },
     };
     match new.history.first_mut() {
@@ -613,12 +638,21 @@ async fn values_from(
     Ok(out)
 }
 
-/// Loads and applies; Ok((summary, inventory entries)) or Err((reason, message)).
+/// What a revision's apply ran besides its objects: its hooks and its waves (wave → objects).
+#[derive(Default)]
+struct Ran {
+    hooks: Vec<crate::kube::hooks::HookRun>,
+    waves: BTreeMap<i64, usize>,
+}
+
+/// Loads and applies; Ok((summary, inventory entries)) or Err((reason, message)). The hooks that
+/// ran and the waves go to `ran`, whatever the outcome.
 async fn apply(
     ctx: &Context,
     sync: &Sync,
     ns: &str,
     checkout: &crate::git::Checkout,
+    ran: &mut Ran,
 ) -> Result<(String, usize, Option<super::types::ChartStatus>), (String, String)> {
     let values = values(ctx, sync, ns)
         .await
@@ -663,6 +697,7 @@ async fn apply(
         )
         .await
         .map_err(|m| ("ValuesFailed".to_string(), m))?,
+        allow_empty: sync.spec.allow_empty,
     };
     let mut applied_chart = None;
     let loaded = match &sync.spec.chart {
@@ -726,31 +761,43 @@ async fn apply(
     let status = sync.status.clone().unwrap_or_default();
     let upgrade = status.last_applied_revision.is_some();
     let new_revision = status.last_applied_revision.as_deref() != Some(checkout.commit.as_str());
-    let split = crate::kube::hooks::split(objects, upgrade);
+    let split = crate::kube::hooks::split(objects, upgrade, &checkout.commit);
     let hooks = if new_revision {
         split.hooks
     } else {
         Vec::new()
     };
     let objects = split.objects;
+    for o in &objects {
+        if let Ok(w) = crate::kube::engine::wave_of(&o.value) {
+            *ran.waves.entry(w).or_default() += 1;
+        }
+    }
     let entries = objects.len();
     let engine = Engine::new(ctx.conn.clone());
-    let (applied, ran) =
-        crate::kube::hooks::apply_with_hooks(&engine, objects, &hooks, &opts, &Silent)
-            .await
-            .map_err(|e| {
-                (
-                    "HookFailed".to_string(),
-                    e.to_string().replace(&format!("{root}/"), ""),
-                )
-            })?;
+    let hooked =
+        crate::kube::hooks::apply_with_hooks(&engine, objects, &hooks, &opts, &Silent).await;
+    ran.hooks = hooked.hooks;
+    let lines: Vec<String> = ran.hooks.iter().map(|h| h.to_string()).collect();
     let with_hooks = |summary: String| {
-        if ran.is_empty() {
+        if lines.is_empty() {
             summary
         } else {
-            format!("{summary}; {}", ran.join("; "))
+            format!("{summary}; {}", lines.join("; "))
         }
     };
+    if hooked.hook_failed {
+        let e = hooked
+            .result
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        return Err((
+            "HookFailed".to_string(),
+            with_hooks(e.replace(&format!("{root}/"), "")),
+        ));
+    }
+    let applied = hooked.result;
     match applied {
         Ok(set) => Ok((with_hooks(set.summary()), entries, applied_chart)),
         Err(e) => {

@@ -112,6 +112,10 @@ pub struct SyncSpec {
     /// Delete what left Git (only objects of this Sync's inventory).
     #[serde(default = "yes")]
     pub prune: bool,
+    /// Accept a path that yields no object at all (otherwise an error that names the files it
+    /// ignored): with prune, everything this Sync applied is then deleted.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub allow_empty: bool,
     /// Wait until applied objects are ready before reporting Ready.
     #[serde(default = "yes")]
     pub wait: bool,
@@ -286,6 +290,36 @@ pub struct HistoryEntry {
     /// `name@version (digest)` when the Sync renders a chart from a repository.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub chart: Option<String>,
+    /// The hooks the revision ran (Argo CD and Helm hooks), in order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub hooks: Vec<HookStatus>,
+    /// The sync waves of the revision's objects, in the order they were applied (only when it
+    /// has more than one).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub waves: Vec<WaveStatus>,
+}
+
+/// What one hook did.
+#[derive(Deserialize, Serialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct HookStatus {
+    pub kind: String,
+    pub name: String,
+    /// PreSync, Sync, PostSync or SyncFail.
+    pub phase: String,
+    /// Succeeded or Failed.
+    pub result: String,
+    /// How long it took, e.g. `3.2s`.
+    pub duration: String,
+}
+
+/// One sync wave of a revision.
+#[derive(Deserialize, Serialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct WaveStatus {
+    pub wave: i64,
+    /// How many of the revision's objects are in it.
+    pub objects: usize,
 }
 
 /// The CRDs as YAML documents (what `gitfleet agent crds` prints and the template holds).

@@ -409,7 +409,7 @@ fn render_chart(
             // `test` hooks and delete/rollback-only hooks are not applied (Helm runs them on
             // other commands); install/upgrade hooks are, around the release
             let is_hook = value["metadata"]["annotations"]["helm.sh/hook"].is_string();
-            if is_hook && !crate::kube::hooks::is_run_hook(&value) {
+            if is_hook && !crate::kube::hooks::is_hook(&value) {
                 continue;
             }
             out.push(Rendered {

@@ -214,7 +214,10 @@ pub fn run_status(a: StatusArgs) -> anyhow::Result<u8> {
             all_ready &= r == "True";
             rows.push(json!({"kind": "Sync", "namespace": s.namespace(), "name": s.name_any(),
                 "revision": st.last_applied_revision, "attempted": st.last_attempted_revision, "ready": r,
-                "message": msg, "last": st.last_apply_time, "suspended": s.spec.suspend}));
+                "message": msg, "last": st.last_apply_time, "suspended": s.spec.suspend,
+                // the hooks and waves of the last revision tried
+                "hooks": st.history.first().map(|h| h.hooks.clone()).unwrap_or_default(),
+                "waves": st.history.first().map(|h| h.waves.clone()).unwrap_or_default()}));
         }
         match a.output {
             OutputFormat::Json => println!("{}", serde_json::to_string_pretty(&rows)?),
@@ -227,6 +230,17 @@ pub fn run_status(a: StatusArgs) -> anyhow::Result<u8> {
                         "{:<10} {:<16} {:<20} {:<13} {:<6} {:<21} {}",
                         s("kind"), s("namespace"), s("name"), short(r["revision"].as_str()), ready, s("last"), s("message")
                     );
+                    if let Some(waves) = r["waves"].as_array().filter(|w| !w.is_empty()) {
+                        let shown: Vec<String> = waves
+                            .iter()
+                            .map(|w| format!("{} ({} objects)", w["wave"], w["objects"]))
+                            .collect();
+                        println!("  waves: {}", shown.join(", "));
+                    }
+                    for h in r["hooks"].as_array().into_iter().flatten() {
+                        let f = |k: &str| h[k].as_str().unwrap_or("-").to_string();
+                        println!("  hook {}/{} {} {} in {}", f("kind"), f("name"), f("phase"), f("result"), f("duration"));
+                    }
                 }
                 if rows.is_empty() {
                     println!("(no GitSources or Syncs)");

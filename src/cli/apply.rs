@@ -43,6 +43,10 @@ pub struct SourceArgs {
     /// Helm charts: leave out the chart's crds/ directory.
     #[arg(long)]
     pub skip_crds: bool,
+    /// Accept paths that yield no object (otherwise an error naming the files not read); with
+    /// --prune that deletes everything the inventory holds.
+    #[arg(long)]
+    pub allow_empty: bool,
 }
 
 /// What both commands share: manifests, cluster, inventory.
@@ -161,6 +165,7 @@ pub fn load(t: &SourceArgs, namespace: Option<&str>) -> Result<Vec<engine::Objec
                 .and_then(|r| r.cache.parent().map(|p| p.join("charts"))),
             ..Default::default()
         },
+        allow_empty: t.allow_empty,
     };
     match engine::manifest::load_with_warnings(&t.paths, &opts) {
         Ok((objects, warnings)) => {
@@ -252,7 +257,11 @@ pub fn run_apply(a: ApplyArgs) -> anyhow::Result<u8> {
             ),
             None => false,
         };
-        let split = gitfleet::kube::hooks::split(objects, upgrade);
+        let revision = opts
+            .revision
+            .clone()
+            .unwrap_or_else(|| gitfleet::kube::engine::digest(&objects));
+        let split = gitfleet::kube::hooks::split(objects, upgrade, &revision);
         let hooks = if opts.dry_run {
             Vec::new()
         } else {
@@ -260,23 +269,20 @@ pub fn run_apply(a: ApplyArgs) -> anyhow::Result<u8> {
         };
         let objects = split.objects;
         let engine = Engine::new(conn);
-        let (applied, ran) = match gitfleet::kube::hooks::apply_with_hooks(
+        let hooked = gitfleet::kube::hooks::apply_with_hooks(
             &engine,
             objects,
             &hooks,
             &opts,
             progress.as_ref(),
         )
-        .await
-        {
-            Ok(r) => r,
-            Err(e) => return Ok(report_error(&e, format)),
-        };
+        .await;
         if format == OutputFormat::Text {
-            for line in &ran {
-                println!("{line}");
+            for run in &hooked.hooks {
+                println!("{run}");
             }
         }
+        let applied = hooked.result;
         match applied {
             Ok(set) => {
                 match format {
@@ -315,7 +321,7 @@ pub fn run_diff(a: DiffArgs) -> anyhow::Result<u8> {
         Err(code) => return Ok(code),
     };
     // Helm hooks are run by apply, not part of the release's state: not diffed
-    let objects = gitfleet::kube::hooks::split(objects, true).objects;
+    let objects = gitfleet::kube::hooks::split(objects, true, "").objects;
     let format = a.target.output;
     super::runtime()?.block_on(async {
         let conn = match engine::connect(

@@ -99,6 +99,27 @@ struct Item {
     action: Action,
     force: bool,
     detail: Option<String>,
+    /// Its sync wave (`gitfleet.io/wave` or Argo CD's `argocd.argoproj.io/sync-wave`, default 0):
+    /// waves apply in ascending order, each once the previous one is healthy.
+    wave: i64,
+}
+
+/// The annotations that place an object in a wave, the first present deciding.
+pub const WAVE_ANNOTATIONS: [&str; 2] = ["gitfleet.io/wave", "argocd.argoproj.io/sync-wave"];
+
+/// An object's wave: `Ok(0)` without the annotations, `Err` naming the annotation when its value
+/// is not an integer.
+pub fn wave_of(value: &Value) -> Result<i64, String> {
+    let annotations = &value["metadata"]["annotations"];
+    for key in WAVE_ANNOTATIONS {
+        if let Some(v) = annotations.get(key) {
+            return v
+                .as_str()
+                .and_then(|t| t.trim().parse::<i64>().ok())
+                .ok_or_else(|| format!("annotation {key}: {v} is not an integer wave"));
+        }
+    }
+    Ok(0)
 }
 
 /// The apply engine over one cluster connection.
@@ -416,6 +437,13 @@ impl Engine {
                     a.insert(INVENTORY_ANNOTATION.into(), Value::String(at.id()));
                 }
             }
+            let wave = match wave_of(&obj.value) {
+                Ok(w) => w,
+                Err(e) => {
+                    unresolved.push(format!("{source}: {e}"));
+                    continue;
+                }
+            };
             let (group, version) = split_api_version(obj.api_version());
             let r = ObjectRef {
                 group,
@@ -436,12 +464,13 @@ impl Engine {
                 action: Action::Created,
                 force: opts.force_conflicts,
                 detail: None,
+                wave,
             });
         }
         if !unresolved.is_empty() {
             return Err(Error::Unresolved(unresolved));
         }
-        items.sort_by_key(|i| i.r.phase());
+        items.sort_by_key(|i| (i.wave, i.r.phase()));
 
         // Namespaces the set needs but the cluster does not have yet.
         let in_set: HashSet<String> = items
@@ -646,6 +675,31 @@ impl Engine {
         applied: &mut Vec<ObjectRef>,
         progress: &dyn Progress,
     ) -> Result<(), Error> {
+        let waves: BTreeSet<i64> = items.iter().map(|i| i.wave).collect();
+        let last = waves.last().copied();
+        for wave in waves {
+            self.apply_wave(items, wave, opts, resolver, applied, progress)
+                .await?;
+            if Some(wave) != last {
+                // the next wave starts once this one is healthy (as Argo CD's waves do)
+                let members: Vec<&Item> = items.iter().filter(|i| i.wave == wave).collect();
+                self.wait_items(&members, opts.timeout, opts.poll_interval, progress)
+                    .await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Applies one wave's objects, phase by phase.
+    async fn apply_wave(
+        &self,
+        items: &mut [Item],
+        wave: i64,
+        opts: &ApplyOptions,
+        resolver: &Resolver,
+        applied: &mut Vec<ObjectRef>,
+        progress: &dyn Progress,
+    ) -> Result<(), Error> {
         for phase in [
             Phase::Crds,
             Phase::Namespaces,
@@ -655,9 +709,12 @@ impl Engine {
             if phase == Phase::ClusterScoped {
                 // Everything deferred can be validated now that CRDs and namespaces exist.
                 let which: Vec<usize> = (0..items.len())
-                    .filter(|&i| items[i].deferred.is_some())
+                    .filter(|&i| items[i].wave == wave && items[i].deferred.is_some())
                     .collect();
-                for item in items.iter_mut().filter(|i| i.deferred.is_some()) {
+                for item in items
+                    .iter_mut()
+                    .filter(|i| i.wave == wave && i.deferred.is_some())
+                {
                     if let Some(r) = resolver
                         .resolve(item.obj.api_version(), item.obj.kind())
                         .await?
@@ -680,7 +737,11 @@ impl Engine {
                 }
             }
             let which: Vec<usize> = (0..items.len())
-                .filter(|&i| items[i].r.phase() == phase && items[i].action != Action::Unchanged)
+                .filter(|&i| {
+                    items[i].wave == wave
+                        && items[i].r.phase() == phase
+                        && items[i].action != Action::Unchanged
+                })
                 .collect();
             let results: Vec<(usize, Result<Outcome, Error>)> = stream::iter(which)
                 .map(|idx| {
@@ -734,7 +795,10 @@ impl Engine {
                 });
             }
             if phase == Phase::Crds {
-                let crds: Vec<&Item> = items.iter().filter(|i| i.r.is_crd()).collect();
+                let crds: Vec<&Item> = items
+                    .iter()
+                    .filter(|i| i.wave == wave && i.r.is_crd())
+                    .collect();
                 self.wait_items(
                     &crds,
                     opts.timeout,
@@ -752,9 +816,10 @@ impl Engine {
                 // Served once Established on a real server; wait for discovery to agree.
                 let start = Instant::now();
                 for item in items.iter().filter(|i| {
-                    i.deferred
-                        .as_deref()
-                        .is_some_and(|d| d.contains("CustomResourceDefinition"))
+                    i.wave >= wave
+                        && i.deferred
+                            .as_deref()
+                            .is_some_and(|d| d.contains("CustomResourceDefinition"))
                 }) {
                     loop {
                         match resolver
@@ -1352,7 +1417,8 @@ fn drift_detail(live: Option<&Value>, planned: &Value) -> String {
 }
 
 /// A digest of the set, as the revision when none is given: `sha256:<12 hex>`.
-fn digest(objects: &[Object]) -> String {
+/// The revision of a set that names none: a digest of its objects.
+pub fn digest(objects: &[Object]) -> String {
     let mut texts: Vec<String> = objects.iter().map(|o| o.value.to_string()).collect();
     texts.sort();
     let mut h = Sha256::new();

@@ -67,6 +67,10 @@ pub struct LoadOptions {
     pub remotes: Option<kustomize_build::Remotes>,
     /// How Helm charts are rendered (release, values, cluster).
     pub helm: helm_build::HelmOptions,
+    /// Accept paths that yield no object at all (`spec.allowEmpty`, `--allow-empty`); without it
+    /// that is an error naming the files that were not read, so a mistyped path or a format
+    /// gitfleet does not read never applies (and prunes) everything away.
+    pub allow_empty: bool,
 }
 
 /// Deep-merges template values: maps merge key by key, anything else in `from` replaces.
@@ -96,7 +100,9 @@ pub fn load_with_warnings(
 ) -> Result<(Vec<Object>, Vec<Diagnostic>), Diagnostics> {
     let mut diags = Vec::new();
     let mut objects = Vec::new();
+    let mut empty_paths = Vec::new();
     for path in paths {
+        let before = (objects.len(), diags.len());
         let root = opts.root.clone().unwrap_or_else(|| source::root_of(path));
         let src = Arc::new(Source::new(&root));
         let rel = match src.relative(path) {
@@ -192,6 +198,41 @@ pub fn load_with_warnings(
                 Err(e) => diags.push(rename(&e, &shown)),
             }
         }
+        if (objects.len(), diags.len()) == before && matches!(src.is_dir(&rel), Ok(true)) {
+            let listing = src.walk(&rel, &|_| true);
+            let ignored: Vec<String> = listing
+                .files
+                .iter()
+                .map(|f| f.rsplit('/').next().unwrap_or(f).to_string())
+                .collect();
+            empty_paths.push((shown(&rel), ignored));
+        }
+    }
+    if !opts.allow_empty && objects.is_empty() && !diags.iter().any(Diagnostic::is_error) {
+        for (shown, ignored) in empty_paths {
+            let files = match ignored.len() {
+                0 => "it holds no file".to_string(),
+                n => {
+                    let mut names = ignored.clone();
+                    names.truncate(10);
+                    let more = if n > 10 { ", …" } else { "" };
+                    format!(
+                        "{n} file{} ignored ({}{more})",
+                        if n == 1 { "" } else { "s" },
+                        names.join(", ")
+                    )
+                }
+            };
+            diags.push(
+                Diagnostic::error(
+                    Span::file_start(shown.clone()),
+                    format!("no manifests found in {shown}: {files}"),
+                )
+                .with_hint(
+                    "gitfleet reads *.yaml, *.yml and *.j2 files, kustomizations and Helm charts; to apply nothing on purpose (and prune everything), set spec.allowEmpty: true on the Sync or pass --allow-empty",
+                ),
+            );
+        }
     }
     check_duplicates(&objects, &mut diags);
     if diags.iter().any(Diagnostic::is_error) {
@@ -274,18 +315,14 @@ fn chart(
     }
 }
 
-/// A chart's rendered objects, checked as every manifest is; a hook that asks for
-/// `generateName` is named first.
+/// A chart's rendered objects, checked as every manifest is.
 fn push_rendered(
     rendered: Vec<helm_build::Rendered>,
     objects: &mut Vec<Object>,
     diags: &mut Vec<Diagnostic>,
 ) {
-    for mut r in rendered {
+    for r in rendered {
         let what = format!("{} (rendered by the chart)", r.span.file);
-        if crate::kube::hooks::is_run_hook(&r.value) {
-            crate::kube::hooks::name_generated(&mut r.value);
-        }
         if let Some(value) = check_object(&r.value, &r.span, &what, diags) {
             objects.push(Object {
                 value,
@@ -468,15 +505,17 @@ fn check_object(v: &Value, span: &Span, what: &str, diags: &mut Vec<Diagnostic>)
             }
         }
     }
+    let generate_name = map
+        .get("metadata")
+        .and_then(|m| m.get("generateName"))
+        .is_some_and(|g| g.as_str().is_some_and(|g| !g.is_empty()));
     match map.get("metadata").and_then(|m| m.get("name")) {
         Some(Value::String(s)) if !s.is_empty() => {}
+        // a hook is created once per revision: its name is derived from the revision then
+        None if generate_name && crate::kube::hooks::is_hook(v) => {}
         _ => {
-            let hint = if map
-                .get("metadata")
-                .and_then(|m| m.get("generateName"))
-                .is_some()
-            {
-                "generateName cannot be applied declaratively: give the object a name"
+            let hint = if generate_name {
+                "generateName cannot be applied declaratively: give the object a name, or make it a hook (argocd.argoproj.io/hook: PreSync, Sync, PostSync or SyncFail, or helm.sh/hook), which is created once per revision"
             } else {
                 "every manifest needs apiVersion, kind and metadata.name"
             };
@@ -580,6 +619,10 @@ fn render(file: &Arc<str>, text: &str, opts: &LoadOptions) -> Result<String, Dia
 fn check_duplicates(objects: &[Object], diags: &mut Vec<Diagnostic>) {
     let mut seen: HashMap<(String, String, Option<String>, String), &Object> = HashMap::new();
     for o in objects {
+        if o.name().is_empty() {
+            // a hook named by generateName: each is its own object
+            continue;
+        }
         let group = o
             .api_version()
             .split_once('/')

@@ -1519,10 +1519,29 @@ async fn helm_hooks_run_around_a_revision_and_a_failing_pre_hook_stops_it() {
         .unwrap_or_default()
         .to_string();
     assert!(
-        message.contains("hook Job/migrate before: succeeded")
-            && message.contains("hook Job/seed before: succeeded"),
+        message.contains("hook Job/migrate PreSync: succeeded")
+            && message.contains("hook Job/seed PreSync: succeeded"),
         "{st}"
     );
+    // the history records each hook: name, phase, result, duration
+    let hooks = st["history"][0]["hooks"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    assert!(
+        hooks.iter().any(|h| h["name"] == "migrate"
+            && h["phase"] == "PreSync"
+            && h["result"] == "Succeeded"
+            && h["duration"].as_str().is_some_and(|d| d.ends_with('s'))),
+        "{st}"
+    );
+    let (_, out, _) = run(&c, &["status", "-n", &ns]);
+    assert!(
+        out.contains("hook Job/migrate PreSync Succeeded in"),
+        "{out}"
+    );
+    let (_, out, _) = run(&c, &["status", "-n", &ns, "-o", "json"]);
+    assert!(out.contains("\"phase\": \"PreSync\""), "{out}");
     assert!(
         message.find("Job/migrate").unwrap() < message.find("Job/seed").unwrap(),
         "weight -1 runs before weight 5: {message}"

@@ -923,3 +923,249 @@ async fn objects_of_an_inventory_keep_it_when_applied_or_diffed_without_it() {
             .is_none()
     );
 }
+
+async fn job_names(c: &Cluster, ns: &str) -> Vec<String> {
+    let client = c.client().await;
+    api(&client, "batch/v1", "Job", "jobs", Some(ns))
+        .list(&Default::default())
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .filter_map(|j| j.metadata.name)
+        .collect()
+}
+
+fn job(ns: &str, meta: &str, image: &str) -> String {
+    format!(
+        "apiVersion: batch/v1\nkind: Job\nmetadata:\n  namespace: {ns}\n{meta}spec:\n  backoffLimit: 0\n  template:\n    spec:\n      restartPolicy: Never\n      containers: [{{name: run, image: \"{image}\", command: [\"true\"]}}]\n"
+    )
+}
+
+/// Issue 14: sync waves (Argo CD's and gitfleet's annotation) apply in ascending order, each once
+/// the previous one is healthy; Argo CD hooks run around the revision (a PreSync Job named by
+/// generateName, deleted once it succeeded; a PostSync hook; Skip is never applied), a re-run of
+/// the same revision creates no second hook, and a failing PreSync hook changes nothing else and
+/// runs the SyncFail hook.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn waves_and_argo_cd_hooks_run_in_order_once_per_revision() {
+    let c = Cluster::new();
+    let ns = c.name("waves");
+    let set = Set::new(&c, "waves");
+    let wave = |key: &str, w: &str| format!("  annotations: {{{key}: \"{w}\"}}\n");
+    set.write("ns.yaml", &namespace(&ns))
+        .write(
+            "db.yaml",
+            &deployment(&ns, "db", 1, "nginx:1.27").replacen(
+                "metadata:\n",
+                &format!("metadata:\n{}", wave("argocd.argoproj.io/sync-wave", "-1")),
+                1,
+            ),
+        )
+        .write("app.yaml", &configmap(&ns, "app", "v1"))
+        .write(
+            "late.yaml",
+            &configmap(&ns, "late", "v1").replace(
+                "metadata:\n",
+                &format!("metadata:\n{}", wave("gitfleet.io/wave", "2")),
+            ),
+        )
+        .write(
+            "migrate.yaml",
+            &job(
+                &ns,
+                "  generateName: migrate-\n  annotations: {argocd.argoproj.io/hook: PreSync, argocd.argoproj.io/hook-delete-policy: HookSucceeded}\n",
+                "busybox:1.36",
+            ),
+        )
+        .write(
+            "done.yaml",
+            &configmap(&ns, "done", "yes").replace(
+                "metadata:\n",
+                "metadata:\n  annotations: {argocd.argoproj.io/hook: PostSync}\n",
+            ),
+        )
+        .write(
+            "skipped.yaml",
+            &configmap(&ns, "skipped", "x").replace(
+                "metadata:\n",
+                "metadata:\n  annotations: {argocd.argoproj.io/hook: Skip}\n",
+            ),
+        );
+    let dir = set.dir.to_str().unwrap();
+    let args = [
+        "apply",
+        dir,
+        "--inventory",
+        "inv",
+        "--inventory-namespace",
+        &ns,
+        "--revision",
+        "r1",
+        "--timeout",
+        "30s",
+    ];
+    let (code, out, err) = run(&c, &args);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        out.contains("PreSync: succeeded") && out.contains("PostSync: succeeded"),
+        "{out}"
+    );
+    let rv = |o: &Value| {
+        o["metadata"]["resourceVersion"]
+            .as_str()
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap()
+    };
+    let db = get(&c, "apps/v1", "Deployment", "deployments", Some(&ns), "db")
+        .await
+        .unwrap();
+    let app = get(&c, "v1", "ConfigMap", "configmaps", Some(&ns), "app")
+        .await
+        .unwrap();
+    let late = get(&c, "v1", "ConfigMap", "configmaps", Some(&ns), "late")
+        .await
+        .unwrap();
+    let done = get(&c, "v1", "ConfigMap", "configmaps", Some(&ns), "done")
+        .await
+        .unwrap();
+    assert!(
+        rv(&db) < rv(&app) && rv(&app) < rv(&late),
+        "waves -1, 0, 2 in order"
+    );
+    assert!(rv(&late) < rv(&done), "PostSync after the last wave");
+    assert!(
+        get(&c, "v1", "ConfigMap", "configmaps", Some(&ns), "skipped")
+            .await
+            .is_none(),
+        "Skip is not applied"
+    );
+    if let Some(s) = c.standin() {
+        // the next wave started once the Deployment of wave -1 was read back ready
+        let reqs = s.requests();
+        let pos = |pred: &dyn Fn(&crate::support::kube_api::Request) -> bool| {
+            reqs.iter().position(pred).unwrap()
+        };
+        let db_applied =
+            pos(&|r| r.method == "PATCH" && !r.dry_run && r.path.ends_with("/deployments/db"));
+        let app_applied =
+            pos(&|r| r.method == "PATCH" && !r.dry_run && r.path.ends_with("/configmaps/app"));
+        assert!(
+            reqs[db_applied..app_applied]
+                .iter()
+                .any(|r| r.method == "GET" && r.path.ends_with("/deployments/db")),
+            "no health check of wave -1 before wave 0"
+        );
+    }
+    assert!(
+        job_names(&c, &ns).await.is_empty(),
+        "HookSucceeded deleted the Job"
+    );
+
+    // the same revision again: the hook keeps its name, so there is never a second one
+    set.write(
+        "migrate.yaml",
+        &job(
+            &ns,
+            "  generateName: migrate-\n  annotations: {argocd.argoproj.io/hook: PreSync}\n",
+            "busybox:1.36",
+        ),
+    );
+    for _ in 0..2 {
+        let (code, out, err) = run(&c, &args);
+        assert_eq!(code, 0, "{out}{err}");
+    }
+    let names = job_names(&c, &ns).await;
+    assert_eq!(names.len(), 1, "{names:?}");
+    assert!(names[0].starts_with("migrate-"), "{names:?}");
+
+    // a PreSync hook that cannot complete: nothing else changes, the SyncFail hook runs
+    set.write("app.yaml", &configmap(&ns, "app", "v2"))
+        .write(
+            "migrate.yaml",
+            &job(
+                &ns,
+                "  generateName: migrate-\n  annotations: {argocd.argoproj.io/hook: PreSync}\n",
+                "registry.invalid/migrate:1",
+            ),
+        )
+        .write(
+            "failed.yaml",
+            &configmap(&ns, "sync-failed", "yes").replace(
+                "metadata:\n",
+                "metadata:\n  annotations: {argocd.argoproj.io/hook: SyncFail}\n",
+            ),
+        );
+    let mut failing = args.to_vec();
+    failing[7] = "r2";
+    failing[9] = "3s";
+    let (code, out, err) = run(&c, &failing);
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(
+        format!("{out}{err}").contains("PreSync hook failed"),
+        "{out}{err}"
+    );
+    let app = get(&c, "v1", "ConfigMap", "configmaps", Some(&ns), "app")
+        .await
+        .unwrap();
+    assert_eq!(
+        app["data"]["key"], "v1",
+        "a failing PreSync hook changes nothing else"
+    );
+    assert!(
+        get(
+            &c,
+            "v1",
+            "ConfigMap",
+            "configmaps",
+            Some(&ns),
+            "sync-failed"
+        )
+        .await
+        .is_some(),
+        "the SyncFail hook ran"
+    );
+}
+
+/// Issue 14: a path that yields no object is an error naming what was ignored (nothing is
+/// contacted); `--allow-empty` accepts it. `generateName` outside a hook names the hook
+/// annotations in its hint.
+#[test]
+fn an_empty_source_and_generate_name_outside_hooks_are_errors() {
+    let c = Cluster::new();
+    let set = Set::new(&c, "jsonnet-guestbook");
+    set.write("guestbook-ui.jsonnet", "{}\n")
+        .write("params.libsonnet", "{}\n");
+    let dir = set.dir.to_str().unwrap();
+    if let Some(s) = c.standin() {
+        s.clear_requests();
+    }
+    let (code, out, err) = run(&c, &["apply", dir]);
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(
+        err.contains("no manifests found in")
+            && err.contains("2 files ignored (guestbook-ui.jsonnet, params.libsonnet)"),
+        "{err}"
+    );
+    if let Some(s) = c.standin() {
+        assert!(
+            s.requests().is_empty(),
+            "an empty source contacted the cluster"
+        );
+    }
+    let (code, out, err) = run(&c, &["diff", dir, "--allow-empty"]);
+    assert_eq!(code, 0, "{out}{err}");
+
+    let named = Set::new(&c, "generated");
+    named.write(
+        "job.yaml",
+        "apiVersion: batch/v1\nkind: Job\nmetadata: {generateName: once-}\nspec: {template: {spec: {restartPolicy: Never, containers: [{name: a, image: busybox}]}}}\n",
+    );
+    let (code, out, err) = run(&c, &["apply", named.dir.to_str().unwrap()]);
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(
+        err.contains("generateName cannot be applied declaratively")
+            && err.contains("argocd.argoproj.io/hook"),
+        "{err}"
+    );
+}
