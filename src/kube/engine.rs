@@ -810,13 +810,14 @@ impl Engine {
                     .iter()
                     .filter_map(|i| i.obj.value["spec"]["group"].as_str().map(str::to_string))
                     .collect();
-                for g in groups {
-                    resolver.invalidate(&g).await;
+                for g in &groups {
+                    resolver.invalidate(g).await;
                 }
-                // Served once Established on a real server; wait for discovery to agree.
+                // Served once Established on a real server; wait for discovery to agree (for the
+                // kinds of the CRDs this wave created; a later wave's CRDs are not applied yet).
                 let start = Instant::now();
                 for item in items.iter().filter(|i| {
-                    i.wave >= wave
+                    groups.contains(&i.r.group)
                         && i.deferred
                             .as_deref()
                             .is_some_and(|d| d.contains("CustomResourceDefinition"))

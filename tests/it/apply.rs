@@ -1169,3 +1169,41 @@ fn an_empty_source_and_generate_name_outside_hooks_are_errors() {
         "{err}"
     );
 }
+
+/// A CRD and its custom resource in a later wave than the rest: the first wave does not wait for
+/// a kind whose CRD is applied only by the later one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crd_and_its_resource_in_a_later_wave_apply() {
+    let c = Cluster::new();
+    let ns = c.name("crdwave");
+    let group = format!("{}.example.com", c.name("waves"));
+    let in_wave = |doc: String| {
+        doc.replacen(
+            "metadata:\n",
+            "metadata:\n  annotations: {gitfleet.io/wave: \"1\"}\n",
+            1,
+        )
+    };
+    let set = Set::new(&c, "crdwave");
+    set.write("ns.yaml", &namespace(&ns))
+        .write("cm.yaml", &configmap(&ns, "first", "v1"))
+        .write("crd.yaml", &in_wave(crd(&group)))
+        .write("widget.yaml", &in_wave(widget(&ns, &group, "3")));
+    let (code, out, err) = run(
+        &c,
+        &["apply", set.dir.to_str().unwrap(), "--timeout", "20s"],
+    );
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("4 created"), "{out}");
+    let w = get(
+        &c,
+        &format!("{group}/v1"),
+        "Widget",
+        "widgets",
+        Some(&ns),
+        "w",
+    )
+    .await
+    .unwrap();
+    assert_eq!(w["spec"]["size"], 3);
+}
