@@ -196,10 +196,7 @@ impl std::fmt::Display for HookRun {
 }
 
 fn object_ref(o: &Object, default_ns: Option<&str>) -> ObjectRef {
-    let (group, version) = match o.api_version().rsplit_once('/') {
-        Some((g, v)) => (g.to_string(), v.to_string()),
-        None => (String::new(), o.api_version().to_string()),
-    };
+    let (group, version) = super::resolve::split_api_version(o.api_version());
     ObjectRef {
         group,
         version,
