@@ -13,6 +13,12 @@ fn colour_logs(stderr_is_terminal: bool, no_color: Option<&std::ffi::OsStr>) -> 
 }
 
 fn main() -> ExitCode {
+    // A Jsonnet evaluation, in a child process with its own limits (see build::jsonnet).
+    if std::env::args_os().nth(1).as_deref()
+        == Some(std::ffi::OsStr::new(gitfleet::build::jsonnet::CHILD_ARG))
+    {
+        return gitfleet::build::jsonnet::child_main();
+    }
     // Usage errors exit 1 (clap's default of 2 means "changes present" in gitfleet's codes).
     let args = match cli::Cli::try_parse() {
         Ok(args) => args,

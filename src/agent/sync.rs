@@ -259,6 +259,12 @@ pub async fn reconcile(sync: Arc<Sync>, ctx: Arc<Context>) -> Result<Action, Rec
     };
     match new.history.first_mut() {
         Some(first) if first.revision == entry.revision && first.outcome == entry.outcome => {
+            // Hooks run once per revision: a resync of it runs none, and the entry keeps the
+            // ones that ran.
+            let mut entry = entry;
+            if entry.hooks.is_empty() {
+                entry.hooks = std::mem::take(&mut first.hooks);
+            }
             *first = entry
         }
         _ => new.history.insert(0, entry),
@@ -698,6 +704,7 @@ async fn apply(
         .await
         .map_err(|m| ("ValuesFailed".to_string(), m))?,
         allow_empty: sync.spec.allow_empty,
+        jsonnet: sync.spec.jsonnet.clone().unwrap_or_default(),
     };
     let mut applied_chart = None;
     let loaded = match &sync.spec.chart {

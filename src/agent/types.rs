@@ -145,6 +145,10 @@ pub struct SyncSpec {
     /// `helm.valuesFiles` may still name).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub chart: Option<ChartSpec>,
+    /// How `*.jsonnet` files at `path` are evaluated (Argo CD's `directory.jsonnet`): `extVars`
+    /// and `tlas` (`{name, value, code}`), `libs` (library paths in the repository).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jsonnet: Option<crate::build::jsonnet::JsonnetOptions>,
 }
 
 /// A chart that is not in the Git repository.

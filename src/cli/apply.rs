@@ -18,7 +18,8 @@ use super::{EXIT_CHANGES, EXIT_ERROR, EXIT_OK, OutputFormat, parse_duration};
 /// Where manifests come from: what `apply`, `diff` and `build` share.
 #[derive(Debug, Args)]
 pub struct SourceArgs {
-    /// Manifest files or directories (walked recursively: *.yaml, *.yml, *.j2 templates).
+    /// Manifest files or directories (walked recursively: *.yaml, *.yml, *.j2 templates, *.jsonnet;
+    /// a directory with a kustomization or a Chart.yaml is built as one).
     #[arg(required = true, value_name = "DIR|FILE")]
     pub paths: Vec<PathBuf>,
     /// The directory no manifest read may leave (default: the Git work tree holding each path,
@@ -47,6 +48,56 @@ pub struct SourceArgs {
     /// --prune that deletes everything the inventory holds.
     #[arg(long)]
     pub allow_empty: bool,
+    /// Jsonnet: an external variable, a string, e.g. --ext-var env=prod (repeatable).
+    #[arg(long = "ext-var", value_name = "NAME=VALUE")]
+    pub ext_vars: Vec<String>,
+    /// Jsonnet: an external variable given as Jsonnet code, e.g. --ext-code replicas=3.
+    #[arg(long = "ext-code", value_name = "NAME=CODE")]
+    pub ext_code: Vec<String>,
+    /// Jsonnet: a top-level argument, a string (files that evaluate to a function).
+    #[arg(long = "tla", value_name = "NAME=VALUE")]
+    pub tlas: Vec<String>,
+    /// Jsonnet: a top-level argument given as Jsonnet code.
+    #[arg(long = "tla-code", value_name = "NAME=CODE")]
+    pub tla_code: Vec<String>,
+    /// Jsonnet: a library path, relative to the repository root, searched after the importing
+    /// file's directory (repeatable; the last one first).
+    #[arg(long = "jpath", short = 'J', value_name = "DIR")]
+    pub jpath: Vec<String>,
+}
+
+impl SourceArgs {
+    /// The Jsonnet options the flags give.
+    pub fn jsonnet(&self) -> anyhow::Result<gitfleet::build::jsonnet::JsonnetOptions> {
+        use gitfleet::build::jsonnet::{JsonnetOptions, JsonnetVar};
+        fn vars(
+            flag: &str,
+            given: &[String],
+            code: bool,
+            into: &mut Vec<JsonnetVar>,
+        ) -> anyhow::Result<()> {
+            for kv in given {
+                let Some((name, value)) = kv.split_once('=') else {
+                    anyhow::bail!("--{flag} {kv}: write NAME=VALUE");
+                };
+                into.push(JsonnetVar {
+                    name: name.to_string(),
+                    value: value.to_string(),
+                    code,
+                });
+            }
+            Ok(())
+        }
+        let mut o = JsonnetOptions {
+            libs: self.jpath.clone(),
+            ..Default::default()
+        };
+        vars("ext-var", &self.ext_vars, false, &mut o.ext_vars)?;
+        vars("ext-code", &self.ext_code, true, &mut o.ext_vars)?;
+        vars("tla", &self.tlas, false, &mut o.tlas)?;
+        vars("tla-code", &self.tla_code, true, &mut o.tlas)?;
+        Ok(o)
+    }
 }
 
 /// What both commands share: manifests, cluster, inventory.
@@ -137,13 +188,14 @@ fn template_context(t: &SourceArgs) -> anyhow::Result<Map<String, Value>> {
 /// Loads the manifests (exit 1 with every problem on bad input, before connecting); `namespace`
 /// is a chart's release namespace.
 pub fn load(t: &SourceArgs, namespace: Option<&str>) -> Result<Vec<engine::Object>, u8> {
-    let context = match template_context(t) {
+    let context = match template_context(t).and_then(|c| Ok((c, t.jsonnet()?))) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("error: {e:#}");
             return Err(EXIT_ERROR);
         }
     };
+    let (context, jsonnet) = context;
     // A chart gets the same values as templates do: --values files, then --set.
     let chart_values = match context.get("values") {
         Some(Value::Object(m)) => m.clone(),
@@ -166,6 +218,7 @@ pub fn load(t: &SourceArgs, namespace: Option<&str>) -> Result<Vec<engine::Objec
             ..Default::default()
         },
         allow_empty: t.allow_empty,
+        jsonnet,
     };
     match engine::manifest::load_with_warnings(&t.paths, &opts) {
         Ok((objects, warnings)) => {

@@ -71,6 +71,8 @@ pub struct LoadOptions {
     /// that is an error naming the files that were not read, so a mistyped path or a format
     /// gitfleet does not read never applies (and prunes) everything away.
     pub allow_empty: bool,
+    /// External variables, top-level arguments and library paths of `*.jsonnet` files.
+    pub jsonnet: crate::build::jsonnet::JsonnetOptions,
 }
 
 /// Deep-merges template values: maps merge key by key, anything else in `from` replaces.
@@ -189,6 +191,10 @@ pub fn load_with_warnings(
             }
         };
         for file in files {
+            if file.ends_with(".jsonnet") {
+                jsonnet_file(&src, &file, &shown, opts, &mut objects, &mut diags);
+                continue;
+            }
             match src.read(&file) {
                 Ok(Some(text)) => parse_file(shown(&file), &text, opts, &mut objects, &mut diags),
                 Ok(None) => diags.push(rename(
@@ -229,7 +235,7 @@ pub fn load_with_warnings(
                     format!("no manifests found in {shown}: {files}"),
                 )
                 .with_hint(
-                    "gitfleet reads *.yaml, *.yml and *.j2 files, kustomizations and Helm charts; to apply nothing on purpose (and prune everything), set spec.allowEmpty: true on the Sync or pass --allow-empty",
+                    "gitfleet reads *.yaml, *.yml, *.j2 and *.jsonnet files, kustomizations and Helm charts; to apply nothing on purpose (and prune everything), set spec.allowEmpty: true on the Sync or pass --allow-empty",
                 ),
             );
         }
@@ -333,6 +339,83 @@ fn push_rendered(
     }
 }
 
+/// Evaluates a `*.jsonnet` file into objects: it yields an object, an array of objects (arrays
+/// nested in it are flattened) or a `List`, as Argo CD reads Jsonnet.
+fn jsonnet_file(
+    src: &Arc<Source>,
+    file: &str,
+    shown: &dyn Fn(&str) -> Arc<str>,
+    opts: &LoadOptions,
+    objects: &mut Vec<Object>,
+    diags: &mut Vec<Diagnostic>,
+) {
+    let root = match src.root() {
+        Ok(root) => root.to_path_buf(),
+        Err(e) => {
+            diags.push(rename(&e, shown));
+            return;
+        }
+    };
+    let json = match crate::build::jsonnet::evaluate(&root, file, &opts.jsonnet) {
+        Ok(json) => json,
+        Err(errors) => {
+            for e in errors {
+                let span = Span::new(shown(&e.file), e.line, e.column);
+                diags.push(Diagnostic::error(span, format!("jsonnet: {}", e.message)));
+            }
+            return;
+        }
+    };
+    let file = shown(file);
+    let span = Span::file_start(file.clone());
+    let value: Value = match serde_json::from_str(&json) {
+        Ok(v) => v,
+        Err(e) => {
+            diags.push(Diagnostic::error(
+                span,
+                format!("the Jsonnet output cannot be read: {e}"),
+            ));
+            return;
+        }
+    };
+    let mut items = Vec::new();
+    flatten(value, &mut items);
+    for (i, item) in items.into_iter().enumerate() {
+        let document = i + 1;
+        if item.get("kind").and_then(Value::as_str) == Some("List")
+            && item.get("items").is_some_and(Value::is_array)
+        {
+            for (j, inner) in item["items"].as_array().into_iter().flatten().enumerate() {
+                let what = format!("Jsonnet output {document}, item {}", j + 1);
+                if let Some(obj) = check_object(inner, &span, &what, diags) {
+                    objects.push(Object {
+                        value: obj,
+                        span: span.clone(),
+                        document,
+                    });
+                }
+            }
+            continue;
+        }
+        let what = format!("Jsonnet output {document}");
+        if let Some(obj) = check_object(&item, &span, &what, diags) {
+            objects.push(Object {
+                value: obj,
+                span: span.clone(),
+                document,
+            });
+        }
+    }
+}
+
+fn flatten(value: Value, into: &mut Vec<Value>) {
+    match value {
+        Value::Array(items) => items.into_iter().for_each(|v| flatten(v, into)),
+        Value::Null => {}
+        other => into.push(other),
+    }
+}
+
 /// A source error as a diagnostic, its path shown the way the caller names files.
 fn rename(e: &source::SourceError, shown: &dyn Fn(&str) -> Arc<str>) -> Diagnostic {
     let mut d = e.to_diagnostic();
@@ -342,7 +425,10 @@ fn rename(e: &source::SourceError, shown: &dyn Fn(&str) -> Arc<str>) -> Diagnost
 
 /// Whether a file name is a manifest.
 fn is_manifest(name: &str) -> bool {
-    name.ends_with(".yaml") || name.ends_with(".yml") || name.ends_with(".j2")
+    name.ends_with(".yaml")
+        || name.ends_with(".yml")
+        || name.ends_with(".j2")
+        || name.ends_with(".jsonnet")
 }
 
 /// Parses one file's text (rendering it first when it is a template) into objects.

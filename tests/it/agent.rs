@@ -1813,3 +1813,166 @@ async fn an_unchanged_resync_writes_nothing_and_reads_each_resource_once() {
     assert_ne!(healed.0, after.0, "the heal is recorded in the status");
     assert_eq!(healed.2["lastAppliedRevision"], first.as_str());
 }
+
+/// A Jsonnet path (Argo CD's `jsonnet-guestbook-tla` shape: a function of top-level arguments,
+/// a `*.libsonnet` from the Sync's library path) synced with Argo CD's waves and a PreSync hook
+/// that uses `generateName`: the waves −1, 0, 2 are recorded in that order, the hook runs once
+/// for the revision (a resync creates no second one) and is deleted after success; changing a
+/// top-level argument on the Sync rolls the Deployment to the new image, wave by wave.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_jsonnet_path_syncs_in_waves_and_a_tla_change_rolls_the_deployment() {
+    let c = Cluster::new();
+    let ns = c.name("jsonnet");
+    let repo = Repo::new(c.dir());
+    repo.write(
+        "lib/app.libsonnet",
+        r#"{
+  wave(w):: { metadata+: { annotations+: { 'argocd.argoproj.io/sync-wave': std.toString(w) } } },
+  deployment(ns, name, image, replicas):: {
+    apiVersion: 'apps/v1',
+    kind: 'Deployment',
+    metadata: { name: name, namespace: ns },
+    spec: {
+      replicas: replicas,
+      selector: { matchLabels: { app: name } },
+      template: {
+        metadata: { labels: { app: name } },
+        spec: { containers: [{ name: name, image: image }] },
+      },
+    },
+  },
+}
+"#,
+    )
+    .write(
+        "apps/guestbook/guestbook.jsonnet",
+        &format!(
+            r#"local app = import 'app.libsonnet';
+local params = import 'params.libsonnet';
+function(image, replicas=1)
+  [
+    {{ apiVersion: 'v1', kind: 'ConfigMap', metadata: {{ name: 'config', namespace: '{ns}' }}, data: {{ title: params.title }} }} + app.wave(-1),
+    app.deployment('{ns}', 'guestbook', image, replicas),
+    {{ apiVersion: 'v1', kind: 'ConfigMap', metadata: {{ name: 'smoke', namespace: '{ns}' }}, data: {{ image: image }} }} + app.wave(2),
+    {{
+      apiVersion: 'batch/v1',
+      kind: 'Job',
+      metadata: {{
+        generateName: 'migrate-',
+        namespace: '{ns}',
+        annotations: {{ 'argocd.argoproj.io/hook': 'PreSync', 'argocd.argoproj.io/hook-delete-policy': 'HookSucceeded' }},
+      }},
+      spec: {{ template: {{ spec: {{ restartPolicy: 'Never', containers: [{{ name: 'migrate', image: image }}] }} }} }},
+    }},
+  ]
+"#
+        ),
+    )
+    .write("apps/guestbook/params.libsonnet", "{ title: 'Guestbook' }\n");
+    let first = repo.commit("jsonnet guestbook");
+    let sync = |image: &str| {
+        sync_doc(
+            &ns,
+            "guestbook",
+            "apps/guestbook",
+            &format!(
+                "  jsonnet:\n    libs: [lib]\n    tlas:\n    - {{name: image, value: \"{image}\"}}\n    - {{name: replicas, value: \"2\", code: true}}\n"
+            ),
+        )
+    };
+    install(&c, &ns, &repo, "1s", &sync("nginx:1.27"));
+    let agent = Agent::start(&c, &ns);
+    let client = c.client().await;
+    let st = eventually("first sync", &agent, || async {
+        let st = sync_status(&client, &ns, "guestbook").await;
+        (st["lastAppliedRevision"] == first.as_str()).then_some(st)
+    })
+    .await;
+    let image = |d: &Value| {
+        d["spec"]["template"]["spec"]["containers"][0]["image"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
+    };
+    let deployment = get(
+        &client,
+        "apps/v1",
+        "Deployment",
+        "deployments",
+        &ns,
+        "guestbook",
+    )
+    .await
+    .expect("the Jsonnet Deployment");
+    assert_eq!(image(&deployment), "nginx:1.27");
+    assert_eq!(deployment["spec"]["replicas"], 2, "a TLA given as code");
+    let config = get(&client, "v1", "ConfigMap", "configmaps", &ns, "config")
+        .await
+        .expect("the ConfigMap from the library");
+    assert_eq!(config["data"]["title"], "Guestbook");
+    let waves: Vec<i64> = st["history"][0]["waves"]
+        .as_array()
+        .unwrap_or_else(|| panic!("waves in the history: {st}"))
+        .iter()
+        .map(|w| w["wave"].as_i64().unwrap())
+        .collect();
+    assert_eq!(waves, [-1, 0, 2], "{st}");
+    let hooks = st["history"][0]["hooks"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(hooks.len(), 1, "{st}");
+    let hook_name = hooks[0]["name"].as_str().unwrap().to_string();
+    assert!(hook_name.starts_with("migrate-"), "{st}");
+    assert_eq!(
+        (hooks[0]["phase"].as_str(), hooks[0]["result"].as_str()),
+        (Some("PreSync"), Some("Succeeded")),
+        "{st}"
+    );
+    // deleted after success (HookSucceeded), and a resync of the same revision creates no
+    // second one: the history keeps one entry for the revision
+    let jobs = || async {
+        api(&client, "batch/v1", "Job", "jobs", &ns)
+            .list(&Default::default())
+            .await
+            .unwrap()
+            .items
+            .len()
+    };
+    eventually("the hook deleted", &agent, || async {
+        (jobs().await == 0).then_some(())
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let st = sync_status(&client, &ns, "guestbook").await;
+    let runs = st["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|h| h["hooks"].as_array().cloned().unwrap_or_default())
+        .count();
+    assert_eq!(runs, 1, "a resync runs no hook again: {st}");
+    assert_eq!(jobs().await, 0);
+
+    // a new top-level argument on the Sync: the Deployment rolls to the new image
+    install(&c, &ns, &repo, "1s", &sync("nginx:1.28"));
+    eventually("the new image", &agent, || async {
+        let d = get(
+            &client,
+            "apps/v1",
+            "Deployment",
+            "deployments",
+            &ns,
+            "guestbook",
+        )
+        .await?;
+        (image(&d) == "nginx:1.28").then_some(())
+    })
+    .await;
+    // wave 2 follows once wave 0 is healthy
+    eventually("the last wave", &agent, || async {
+        let smoke = get(&client, "v1", "ConfigMap", "configmaps", &ns, "smoke").await?;
+        (smoke["data"]["image"] == "nginx:1.28").then_some(())
+    })
+    .await;
+}

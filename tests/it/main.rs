@@ -12,6 +12,7 @@ mod eks_standin;
 mod git;
 mod helm;
 mod hostile;
+mod jsonnet;
 mod kube_standin;
 mod kustomize;
 mod output_schema;

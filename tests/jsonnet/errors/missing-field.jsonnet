@@ -1,0 +1,4 @@
+local o = { a: 1 };
+{
+  b: o.nope,
+}

@@ -1,0 +1,2 @@
+local m = import 'no-such.libsonnet';
+m

@@ -1,0 +1,17 @@
+{
+  ints: [0, -1, 42, 1e3, 12345678901234],
+  floats: [0.5, -2.25, 1 / 3, 2 / 3, 1e-7, 1.5e300, 100.0, 3.0e10],
+  math: [std.floor(2.7), std.ceil(2.1), std.abs(-3), std.sign(-2), std.max(3, 7), std.min(3, 7)],
+  pow: std.pow(2, 10),
+  sqrt: std.sqrt(16),
+  exp: std.exp(1),
+  log: std.log(10),
+  mod: [7 % 3, -7 % 3, 7.5 % 2],
+  div: 7 / 2,
+  bits: [5 & 3, 5 | 3, 5 ^ 3, 1 << 4, 256 >> 2, ~5],
+  parse: [std.parseInt('-42'), std.parseOctal('755'), std.parseHex('ff'), std.parseJson('{"a": [1, 2.5]}')],
+  clamp: std.clamp(15, 0, 10),
+  trig: [std.sin(0), std.cos(0), std.atan(1) * 4],
+  mantissa: [std.mantissa(8), std.exponent(8)],
+  compare: [1 < 2, 'a' < 'b', [1, 2] < [1, 3]],
+}
