@@ -205,6 +205,8 @@ fn isolated(exe: &Path, request: &Request) -> Result<String, Vec<Located>> {
             "the Jsonnet evaluation needed more than {} MiB of memory",
             MEMORY_LIMIT >> 20
         )
+    } else if status.signal() == Some(libc::SIGKILL) {
+        "the Jsonnet evaluation was killed (out of memory under the container's limit?)".to_string()
     } else if stderr.contains("stack overflow") {
         "the Jsonnet program is nested too deeply".to_string()
     } else {
@@ -228,6 +230,9 @@ pub fn child_main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     }
+    // Under a container's memory limit, the kernel's OOM killer picks this process, never the
+    // agent that started it (raising one's own score needs no privilege).
+    let _ = std::fs::write("/proc/self/oom_score_adj", "1000");
     let mut input = Vec::new();
     if std::io::stdin()
         .take(4 << 20)

@@ -133,10 +133,16 @@ pub fn load_with_warnings(
         let files = match src.is_dir(&rel) {
             Ok(true) if kustomize_build::is_kustomization_dir(&src, &rel) => {
                 kustomization(&src, &rel, &shown_arc, opts, &mut objects, &mut diags);
+                if (objects.len(), diags.len()) == before {
+                    empty_paths.push((shown(&rel), "the kustomization builds no object".into()));
+                }
                 continue;
             }
             Ok(true) if helm_build::is_chart_dir(&src, &rel) => {
                 chart(&src, &rel, &shown, opts, &mut objects, &mut diags);
+                if (objects.len(), diags.len()) == before {
+                    empty_paths.push((shown(&rel), "the chart renders no object".into()));
+                }
                 continue;
             }
             Ok(true) => {
@@ -206,29 +212,30 @@ pub fn load_with_warnings(
         }
         if (objects.len(), diags.len()) == before && matches!(src.is_dir(&rel), Ok(true)) {
             let listing = src.walk(&rel, &|_| true);
-            let ignored: Vec<String> = listing
+            let (read, ignored): (Vec<String>, Vec<String>) = listing
                 .files
                 .iter()
                 .map(|f| f.rsplit('/').next().unwrap_or(f).to_string())
-                .collect();
-            empty_paths.push((shown(&rel), ignored));
+                .partition(|name| is_manifest(name));
+            let why = match read.len() {
+                0 => ignored_files(&ignored),
+                n => format!(
+                    "{n} file{} read ({}) yield{} no object{}",
+                    if n == 1 { "" } else { "s" },
+                    read.join(", "),
+                    if n == 1 { "s" } else { "" },
+                    if ignored.is_empty() {
+                        String::new()
+                    } else {
+                        format!(", {}", ignored_files(&ignored))
+                    }
+                ),
+            };
+            empty_paths.push((shown(&rel), why));
         }
     }
     if !opts.allow_empty && objects.is_empty() && !diags.iter().any(Diagnostic::is_error) {
-        for (shown, ignored) in empty_paths {
-            let files = match ignored.len() {
-                0 => "it holds no file".to_string(),
-                n => {
-                    let mut names = ignored.clone();
-                    names.truncate(10);
-                    let more = if n > 10 { ", …" } else { "" };
-                    format!(
-                        "{n} file{} ignored ({}{more})",
-                        if n == 1 { "" } else { "s" },
-                        names.join(", ")
-                    )
-                }
-            };
+        for (shown, files) in empty_paths {
             diags.push(
                 Diagnostic::error(
                     Span::file_start(shown.clone()),
@@ -245,6 +252,23 @@ pub fn load_with_warnings(
         return Err(Diagnostics(diags));
     }
     Ok((objects, diags))
+}
+
+/// `2 files ignored (a.txt, b.cue)`: why a directory yielded nothing.
+fn ignored_files(ignored: &[String]) -> String {
+    match ignored.len() {
+        0 => "it holds no file".to_string(),
+        n => {
+            let mut names = ignored.to_vec();
+            names.truncate(10);
+            let more = if n > 10 { ", …" } else { "" };
+            format!(
+                "{n} file{} ignored ({}{more})",
+                if n == 1 { "" } else { "s" },
+                names.join(", ")
+            )
+        }
+    }
 }
 
 /// Renders a chart archive fetched from a chart repository (`label` names it in messages); its

@@ -1133,9 +1133,9 @@ async fn waves_and_argo_cd_hooks_run_in_order_once_per_revision() {
 #[test]
 fn an_empty_source_and_generate_name_outside_hooks_are_errors() {
     let c = Cluster::new();
-    let set = Set::new(&c, "jsonnet-guestbook");
-    set.write("guestbook-ui.jsonnet", "{}\n")
-        .write("params.libsonnet", "{}\n");
+    let set = Set::new(&c, "cue-guestbook");
+    set.write("guestbook.cue", "{}\n")
+        .write("README.md", "docs\n");
     let dir = set.dir.to_str().unwrap();
     if let Some(s) = c.standin() {
         s.clear_requests();
@@ -1144,7 +1144,7 @@ fn an_empty_source_and_generate_name_outside_hooks_are_errors() {
     assert_eq!(code, 1, "{out}{err}");
     assert!(
         err.contains("no manifests found in")
-            && err.contains("2 files ignored (guestbook-ui.jsonnet, params.libsonnet)"),
+            && err.contains("2 files ignored (README.md, guestbook.cue)"),
         "{err}"
     );
     if let Some(s) = c.standin() {
@@ -1155,6 +1155,23 @@ fn an_empty_source_and_generate_name_outside_hooks_are_errors() {
     }
     let (code, out, err) = run(&c, &["diff", dir, "--allow-empty"]);
     assert_eq!(code, 0, "{out}{err}");
+    // A kustomization that builds nothing, and a Jsonnet file that yields an empty array, are
+    // empty sources too.
+    let empty = Set::new(&c, "empty-kustomization");
+    empty.write("kustomization.yaml", "resources: []\n");
+    let (code, out, err) = run(&c, &["apply", empty.dir.to_str().unwrap()]);
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(err.contains("the kustomization builds no object"), "{err}");
+    let (code, out, err) = run(&c, &["diff", empty.dir.to_str().unwrap(), "--allow-empty"]);
+    assert_eq!(code, 0, "{out}{err}");
+    let nothing = Set::new(&c, "empty-jsonnet");
+    nothing.write("app.jsonnet", "[]\n");
+    let (code, out, err) = run(&c, &["apply", nothing.dir.to_str().unwrap()]);
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(
+        err.contains("1 file read (app.jsonnet) yields no object"),
+        "{err}"
+    );
 
     let named = Set::new(&c, "generated");
     named.write(
