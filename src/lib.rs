@@ -6,6 +6,7 @@
 pub mod agent;
 pub mod bootstrap;
 pub mod build;
+pub mod decrypt;
 pub mod diagnostic;
 pub mod fleet;
 pub mod git;

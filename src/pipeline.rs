@@ -201,12 +201,22 @@ async fn observe_reconciler(
                 error: e.to_string(),
             })?;
     let outputs = cluster_outputs(&observation.provider, &conn.server);
+    // the seed's Sync decrypts when the cluster holds gitfleet's SOPS key (as `up` seeds it)
+    let decryption =
+        crate::bootstrap::sops_recipient(&conn, &prepared.fleet.fleet.spec.reconciler.namespace)
+            .await
+            .map_err(|error| Unobserved::Unreadable {
+                server: conn.server.clone(),
+                error,
+            })?
+            .is_some();
     observation.observed.manifests_committed = crate::bootstrap::committed(
         &prepared.fleet.fleet,
         rendered,
         &observation.desired.self_manifests_path,
         &outputs,
         auth,
+        decryption,
     )
     .await;
     Ok(())

@@ -161,6 +161,9 @@ pub async fn reconcile(sync: Arc<Sync>, ctx: Arc<Context>) -> Result<Action, Rec
             }
         }
     };
+    // A value decrypted from the repository never reaches a status, an event or a log, even
+    // when the API server quotes it in a rejection.
+    let result = result.map_err(|(reason, message)| (reason, crate::decrypt::redact(&message)));
     ctx.ran("Sync", &ns, &name);
     let mut new = status.clone();
     remove_condition(&mut new.conditions, "Reconciling");
@@ -586,6 +589,39 @@ async fn fetch_chart(
         .map_err(fail)
 }
 
+/// The age identities of `spec.decryption`, read from its Secret for this run (never kept).
+async fn decryption(
+    ctx: &Context,
+    sync: &Sync,
+    ns: &str,
+) -> Result<crate::decrypt::Decryption, (String, String)> {
+    let Some(spec) = &sync.spec.decryption else {
+        return Ok(Default::default());
+    };
+    let fail = |m: String| ("DecryptionFailed".to_string(), m);
+    if spec.provider != "sops" {
+        return Err(fail(format!(
+            "spec.decryption.provider {:?} is not supported (only sops)",
+            spec.provider
+        )));
+    }
+    let name = &spec.secret_ref.name;
+    let api: Api<Secret> = Api::namespaced(ctx.client.clone(), ns);
+    let secret = api
+        .get_opt(name)
+        .await
+        .map_err(|e| fail(super::api_message(&e)))?
+        .ok_or_else(|| {
+            fail(format!(
+                "Secret {name} (spec.decryption.secretRef) not found"
+            ))
+        })?;
+    let data = secret.data.unwrap_or_default();
+    let keys = crate::decrypt::secret_keys(name, data.iter().map(|(k, v)| (k, v.0.as_slice())))
+        .map_err(fail)?;
+    Ok(crate::decrypt::Decryption::new(keys))
+}
+
 /// valuesFrom, in order, merged.
 async fn values_from(
     ctx: &Context,
@@ -681,6 +717,7 @@ async fn apply(
             format!("path {path} does not exist at this revision"),
         ));
     }
+    let decryption = decryption(ctx, sync, ns).await?;
     let mut context = Map::new();
     context.insert("values".into(), values);
     let root = checkout.dir.to_string_lossy().to_string();
@@ -705,6 +742,7 @@ async fn apply(
         .map_err(|m| ("ValuesFailed".to_string(), m))?,
         allow_empty: sync.spec.allow_empty,
         jsonnet: sync.spec.jsonnet.clone().unwrap_or_default(),
+        decryption,
     };
     let mut applied_chart = None;
     let loaded = match &sync.spec.chart {

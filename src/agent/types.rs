@@ -149,6 +149,21 @@ pub struct SyncSpec {
     /// and `tlas` (`{name, value, code}`), `libs` (library paths in the repository).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub jsonnet: Option<crate::build::jsonnet::JsonnetOptions>,
+    /// How SOPS-encrypted files at `path` are decrypted (as Flux's `decryption`): `provider:
+    /// sops` and a Secret in this namespace whose `*.agekey` entries hold age identities.
+    /// Without it, an encrypted file is an error on the Sync.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decryption: Option<DecryptionSpec>,
+}
+
+/// `spec.decryption`.
+#[derive(Deserialize, Serialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct DecryptionSpec {
+    /// `sops` (the only provider).
+    pub provider: String,
+    /// The Secret holding the age identities (`*.agekey` entries).
+    pub secret_ref: LocalRef,
 }
 
 /// A chart that is not in the Git repository.

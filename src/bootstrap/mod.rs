@@ -29,6 +29,35 @@ use crate::render::manifest::Manifest;
 
 /// Secret the GitSource reads its credentials from (the seed template names it).
 pub const CREDENTIALS_SECRET: &str = "gitfleet-git-credentials";
+/// The Secret holding the age identity the cluster's Sync decrypts SOPS files with (the "secret
+/// zero" of encrypted repositories), its entry, and the annotation naming its public recipient.
+pub const SOPS_SECRET: &str = "gitfleet-sops-age";
+const SOPS_ENTRY: &str = "identity.agekey";
+const SOPS_RECIPIENT: &str = "gitfleet.io/sops-recipient";
+
+/// What `up` does with the cluster's SOPS decryption key.
+#[derive(Clone, Default)]
+pub enum SopsKey {
+    /// Keep whatever the cluster has (a Sync decrypts if the Secret exists).
+    #[default]
+    Keep,
+    /// Store this age identity file's content (`--sops-age-key-file`).
+    Identity(String),
+    /// Generate an age identity unless the cluster has one (`--generate-sops-key`): it never
+    /// leaves the cluster and this machine; its recipient is printed, written to
+    /// `<cluster>-sops.pub` and added to `.sops.yaml` for the cluster's path.
+    Generate,
+}
+
+impl std::fmt::Debug for SopsKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            SopsKey::Keep => "Keep",
+            SopsKey::Identity(_) => "Identity(redacted)",
+            SopsKey::Generate => "Generate",
+        })
+    }
+}
 
 /// How the reconciler reads the repository.
 #[derive(Clone, Default)]
@@ -91,6 +120,10 @@ pub struct BootstrapOptions {
     pub poll: Duration,
     /// Where a generated deploy key's public half is written.
     pub deploy_key_file: Option<PathBuf>,
+    /// The cluster's SOPS decryption key.
+    pub sops: SopsKey,
+    /// Where a generated SOPS key's recipient is written.
+    pub sops_recipient_file: Option<PathBuf>,
     /// Facts from provisioning for the cluster-facts ConfigMap (endpoint, ARN, resource id...).
     pub outputs: BTreeMap<String, String>,
     /// Scratch directory for the commit.
@@ -108,6 +141,12 @@ pub struct BootstrapReport {
     /// The public half of a deploy key (never the private one).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub deploy_key: Option<String>,
+    /// The SOPS decryption Secret: created, updated or unchanged (absent: none).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sops_key: Option<String>,
+    /// The age recipient files for this cluster are encrypted to (never the identity).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sops_recipient: Option<String>,
     /// The commit of the reconciler's manifests, when one was made.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub commit: Option<String>,
@@ -122,6 +161,7 @@ impl BootstrapReport {
         self.install.has_changes()
             || self.seed.has_changes()
             || self.credentials != "unchanged"
+            || self.sops_key.as_deref().is_some_and(|k| k != "unchanged")
             || self.commit.is_some()
     }
 }
@@ -234,18 +274,20 @@ async fn foreign_objects(
         }
     }
     let secrets: Api<Secret> = Api::namespaced(conn.client.clone(), ns);
-    let secret = secrets
-        .get_opt(CREDENTIALS_SECRET)
-        .await
-        .map_err(|e| BootstrapError::Credentials(crate::agent::api_message(&e)))?;
-    if let Some(s) = secret
-        && !secret_is_ours(&s)
-    {
-        out.push(Foreign {
-            kind: "Secret".into(),
-            namespace: Some(ns.to_string()),
-            name: CREDENTIALS_SECRET.into(),
-        });
+    for name in [CREDENTIALS_SECRET, SOPS_SECRET] {
+        let secret = secrets
+            .get_opt(name)
+            .await
+            .map_err(|e| BootstrapError::Credentials(crate::agent::api_message(&e)))?;
+        if let Some(s) = secret
+            && !secret_is_ours(&s)
+        {
+            out.push(Foreign {
+                kind: "Secret".into(),
+                namespace: Some(ns.to_string()),
+                name: name.into(),
+            });
+        }
     }
     Ok(out)
 }
@@ -282,10 +324,12 @@ fn yaml_stream(manifests: &[Manifest]) -> String {
     out
 }
 
-/// The seed with provisioning outputs added to the cluster-facts ConfigMap.
+/// The seed with provisioning outputs added to the cluster-facts ConfigMap and, when the cluster
+/// holds a SOPS decryption key, the Sync decrypting with it.
 pub fn seed_with_outputs(
     rendered: &RenderedCluster,
     outputs: &BTreeMap<String, String>,
+    decryption: bool,
 ) -> Vec<Manifest> {
     let mut seed = rendered.seed.clone();
     for m in &mut seed {
@@ -296,8 +340,135 @@ pub fn seed_with_outputs(
                 data.insert(k.clone(), Value::String(v.clone()));
             }
         }
+        if m.kind == "Sync"
+            && decryption
+            && let Some(Value::Object(spec)) = std::sync::Arc::make_mut(&mut m.body).get_mut("spec")
+        {
+            spec.insert(
+                "decryption".into(),
+                json!({"provider": "sops", "secretRef": {"name": SOPS_SECRET}}),
+            );
+        }
     }
     seed
+}
+
+/// Whether the cluster holds gitfleet's SOPS decryption Secret, and its recipient.
+pub async fn sops_recipient(conn: &Connection, ns: &str) -> Result<Option<String>, String> {
+    let api: Api<Secret> = Api::namespaced(conn.client.clone(), ns);
+    let secret = api
+        .get_opt(SOPS_SECRET)
+        .await
+        .map_err(|e| crate::agent::api_message(&e))?;
+    Ok(secret.filter(secret_is_ours).map(|s| {
+        s.metadata
+            .annotations
+            .and_then(|a| a.get(SOPS_RECIPIENT).cloned())
+            .unwrap_or_default()
+    }))
+}
+
+/// Creates or keeps the SOPS decryption Secret; (created|updated|unchanged, recipient), or
+/// `None` when the cluster has none and none was asked for.
+async fn store_sops_key(
+    conn: &Connection,
+    ns: &str,
+    key: &SopsKey,
+) -> Result<Option<(String, String)>, BootstrapError> {
+    let fail = |m: String| BootstrapError::Credentials(format!("the SOPS key: {m}"));
+    let api: Api<Secret> = Api::namespaced(conn.client.clone(), ns);
+    let existing = api
+        .get_opt(SOPS_SECRET)
+        .await
+        .map_err(|e| fail(crate::agent::api_message(&e)))?;
+    let have = existing
+        .as_ref()
+        .and_then(|s| s.data.as_ref())
+        .and_then(|d| d.get(SOPS_ENTRY))
+        .map(|b| String::from_utf8_lossy(&b.0).into_owned());
+    let identity = match (key, &have) {
+        (SopsKey::Keep, None) => return Ok(None),
+        (SopsKey::Keep | SopsKey::Generate, Some(have)) => have.clone(),
+        (SopsKey::Identity(text), _) => text.clone(),
+        (SopsKey::Generate, None) => sops::generate_identity().0,
+    };
+    let keys = sops::Keys::parse(&identity).map_err(|e| fail(e.to_string()))?;
+    let recipient = keys.recipients().join(",");
+    let annotated = existing
+        .as_ref()
+        .and_then(|s| s.metadata.annotations.as_ref())
+        .and_then(|a| a.get(SOPS_RECIPIENT))
+        == Some(&recipient);
+    if have.as_deref() == Some(identity.as_str()) && annotated {
+        return Ok(Some(("unchanged".into(), recipient)));
+    }
+    let secret = json!({
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {"name": SOPS_SECRET, "namespace": ns,
+            "labels": {"gitfleet.io/managed-by": "gitfleet"},
+            "annotations": {SOPS_RECIPIENT: recipient}},
+        "type": "Opaque",
+        "stringData": {SOPS_ENTRY: identity},
+    });
+    api.patch(
+        SOPS_SECRET,
+        &PatchParams::apply(FIELD_MANAGER).force(),
+        &Patch::Apply(&secret),
+    )
+    .await
+    .map_err(|e| fail(crate::agent::api_message(&e)))?;
+    let status = if existing.is_some() {
+        "updated"
+    } else {
+        "created"
+    };
+    Ok(Some((status.into(), recipient)))
+}
+
+/// `.sops.yaml` with a creation rule that encrypts the cluster's path for `recipient` (added
+/// once; the rules already there, and their order, are kept).
+pub fn sops_config_with_rule(existing: Option<&str>, path: &str, recipient: &str) -> String {
+    let path_regex = format!("^{}/.*", regex_escape(path.trim_matches('/')));
+    let mut doc: serde_yaml::Value = existing
+        .and_then(|t| serde_yaml::from_str(t).ok())
+        .filter(serde_yaml::Value::is_mapping)
+        .unwrap_or_else(|| serde_yaml::Value::Mapping(Default::default()));
+    let map = doc.as_mapping_mut().expect("a mapping");
+    let rules = map
+        .entry("creation_rules".into())
+        .or_insert_with(|| serde_yaml::Value::Sequence(Vec::new()));
+    if !rules.is_sequence() {
+        *rules = serde_yaml::Value::Sequence(Vec::new());
+    }
+    let rules = rules.as_sequence_mut().expect("a sequence");
+    let present = rules.iter().any(|r| {
+        r["path_regex"].as_str() == Some(path_regex.as_str())
+            && r["age"].as_str().is_some_and(|a| a.contains(recipient))
+    });
+    if present {
+        if let Some(text) = existing {
+            return text.to_string();
+        }
+    } else {
+        let mut rule = serde_yaml::Mapping::new();
+        rule.insert("path_regex".into(), path_regex.into());
+        rule.insert("age".into(), recipient.into());
+        // before any catch-all rule: sops takes the first rule that matches
+        rules.insert(0, serde_yaml::Value::Mapping(rule));
+    }
+    serde_yaml::to_string(&doc).unwrap_or_default()
+}
+
+fn regex_escape(s: &str) -> String {
+    let mut out = String::new();
+    for c in s.chars() {
+        if "\\.+*?()|[]{}^$".contains(c) {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
 }
 
 /// The files committed at `<path>/<reconciler namespace>/`.
@@ -335,7 +506,7 @@ pub async fn bootstrap(
     };
     // 0. Nothing the bootstrap writes may belong to someone else: an object of the same name
     // without gitfleet's label is refused before anything changes.
-    let seed = seed_with_outputs(rendered, &opts.outputs);
+    let seed = seed_with_outputs(rendered, &opts.outputs, false);
     let writes: Vec<&Manifest> = rendered.install.iter().chain(seed.iter()).collect();
     let foreign = foreign_objects(conn, &ns, &writes).await?;
     if !foreign.is_empty() {
@@ -367,6 +538,20 @@ pub async fn bootstrap(
         }
         report.deploy_key = Some(public.clone());
     }
+    // 2b. The SOPS decryption key (secret zero of an encrypted repository).
+    let sops = store_sops_key(conn, &ns, &opts.sops).await?;
+    if let Some((status, recipient)) = &sops {
+        report.sops_key = Some(status.clone());
+        report.sops_recipient = Some(recipient.clone());
+        if matches!(opts.sops, SopsKey::Generate)
+            && let Some(file) = &opts.sops_recipient_file
+        {
+            std::fs::write(file, format!("{recipient}\n")).map_err(|e| {
+                BootstrapError::Credentials(format!("cannot write {}: {e}", file.display()))
+            })?;
+        }
+    }
+    let seed = seed_with_outputs(rendered, &opts.outputs, sops.is_some());
 
     // 3. The seed: GitSource, Sync, cluster facts.
     report.seed = engine
@@ -387,7 +572,26 @@ pub async fn bootstrap(
             rendered.name
         );
         let work_dir = opts.work_dir.clone();
+        // A generated key's recipient goes into `.sops.yaml`, so `sops -e` under the cluster's
+        // path encrypts for this cluster.
+        let sops_rule = match (&opts.sops, &sops) {
+            (SopsKey::Generate, Some((_, recipient))) => {
+                let path = seed
+                    .iter()
+                    .find(|m| m.kind == "Sync")
+                    .and_then(|m| m.body["spec"]["path"].as_str())
+                    .unwrap_or_default()
+                    .to_string();
+                Some((path, recipient.clone()))
+            }
+            _ => None,
+        };
         pushed = tokio::task::spawn_blocking(move || {
+            let edit = |old: Option<&str>| {
+                sops_rule
+                    .as_ref()
+                    .map(|(path, recipient)| sops_config_with_rule(old, path, recipient))
+            };
             git::commit_and_push(
                 &CommitRequest {
                     url: &url,
@@ -398,6 +602,10 @@ pub async fn bootstrap(
                     message: &message,
                     author_name: "gitfleet",
                     author_email: "gitfleet@users.noreply.gitfleet.io",
+                    root_file: Some(git::RootFile {
+                        name: ".sops.yaml",
+                        edit: &edit,
+                    }),
                 },
                 &work_dir,
             )
@@ -701,8 +909,9 @@ pub async fn committed(
     self_path: &str,
     outputs: &BTreeMap<String, String>,
     auth: &GitAuth,
+    decryption: bool,
 ) -> bool {
-    let files = self_manifests(rendered, &seed_with_outputs(rendered, outputs));
+    let files = self_manifests(rendered, &seed_with_outputs(rendered, outputs, decryption));
     let url = fleet.spec.repository.url.clone();
     let branch = fleet.spec.repository.branch.clone();
     let creds = auth.push_credentials();
@@ -732,4 +941,28 @@ pub async fn committed(
     })
     .await
     .unwrap_or(false)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::sops_config_with_rule;
+
+    #[test]
+    fn a_creation_rule_is_added_once_before_the_others() {
+        let new = sops_config_with_rule(None, "clusters/prod-eu", "age1abc");
+        assert_eq!(
+            new,
+            "creation_rules:\n- path_regex: ^clusters/prod-eu/.*\n  age: age1abc\n"
+        );
+        assert_eq!(
+            sops_config_with_rule(Some(&new), "clusters/prod-eu/", "age1abc"),
+            new
+        );
+        let theirs = "creation_rules:\n  - path_regex: .*\n    age: age1theirs\n";
+        let merged = sops_config_with_rule(Some(theirs), "clusters/a.b", "age1x");
+        assert_eq!(
+            merged,
+            "creation_rules:\n- path_regex: ^clusters/a\\.b/.*\n  age: age1x\n- path_regex: .*\n  age: age1theirs\n"
+        );
+    }
 }

@@ -124,6 +124,8 @@ pub struct UpOptions {
     pub timeout: Option<Duration>,
     /// How the reconciler reads the repository.
     pub auth: GitAuth,
+    /// The clusters' SOPS decryption key.
+    pub sops: super::SopsKey,
 }
 
 /// What `up` will do to one cluster.
@@ -366,6 +368,12 @@ async fn execute_one(
             options
                 .fleet_dir
                 .join(format!("{}-deploy-key.pub", rendered.name)),
+        ),
+        sops: options.sops.clone(),
+        sops_recipient_file: Some(
+            options
+                .fleet_dir
+                .join(format!("{}-sops.pub", rendered.name)),
         ),
         outputs,
         work_dir: work.path().join("repo"),

@@ -64,6 +64,14 @@ pub struct SourceArgs {
     /// file's directory (repeatable; the last one first).
     #[arg(long = "jpath", short = 'J', value_name = "DIR")]
     pub jpath: Vec<String>,
+    /// Decrypt SOPS-encrypted files (age) with the identities of --age-key-file, else
+    /// SOPS_AGE_KEY_FILE, else SOPS_AGE_KEY, else sops's ~/.config/sops/age/keys.txt; without it
+    /// an encrypted file is an error.
+    #[arg(long)]
+    pub decrypt: bool,
+    /// An age identity file for --decrypt (implies it).
+    #[arg(long, value_name = "FILE")]
+    pub age_key_file: Option<PathBuf>,
 }
 
 impl SourceArgs {
@@ -188,14 +196,23 @@ fn template_context(t: &SourceArgs) -> anyhow::Result<Map<String, Value>> {
 /// Loads the manifests (exit 1 with every problem on bad input, before connecting); `namespace`
 /// is a chart's release namespace.
 pub fn load(t: &SourceArgs, namespace: Option<&str>) -> Result<Vec<engine::Object>, u8> {
-    let context = match template_context(t).and_then(|c| Ok((c, t.jsonnet()?))) {
+    let context = match template_context(t).and_then(|c| {
+        let decryption = if t.decrypt || t.age_key_file.is_some() {
+            gitfleet::decrypt::Decryption::new(gitfleet::decrypt::user_keys(
+                t.age_key_file.as_deref(),
+            )?)
+        } else {
+            Default::default()
+        };
+        Ok((c, t.jsonnet()?, decryption))
+    }) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("error: {e:#}");
             return Err(EXIT_ERROR);
         }
     };
-    let (context, jsonnet) = context;
+    let (context, jsonnet, decryption) = context;
     // A chart gets the same values as templates do: --values files, then --set.
     let chart_values = match context.get("values") {
         Some(Value::Object(m)) => m.clone(),
@@ -219,6 +236,7 @@ pub fn load(t: &SourceArgs, namespace: Option<&str>) -> Result<Vec<engine::Objec
         },
         allow_empty: t.allow_empty,
         jsonnet,
+        decryption,
     };
     match engine::manifest::load_with_warnings(&t.paths, &opts) {
         Ok((objects, warnings)) => {

@@ -191,7 +191,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 
 /// Prints diagnostics for humans on stderr.
 pub fn print_diagnostics(d: &Diagnostics) {
-    eprintln!("{d}");
+    eprintln!("{}", gitfleet::decrypt::redact(&d.to_string()));
 }
 
 /// What `-o json` prints when the fleet is invalid: every problem, nothing else ran.

@@ -55,6 +55,15 @@ pub struct UpArgs {
     /// to `<cluster>-deploy-key.pub` for you to register with the repository.
     #[arg(long)]
     pub generate_deploy_key: bool,
+    /// Store this age identity file as each cluster's SOPS decryption key (the Secret
+    /// gitfleet-sops-age, which the Sync decrypts with); a re-run changes nothing.
+    #[arg(long, value_name = "FILE", conflicts_with = "generate_sops_key")]
+    pub sops_age_key_file: Option<PathBuf>,
+    /// Generate an age key per cluster (kept on re-runs) as its SOPS decryption key: the
+    /// recipient is printed, written to `<cluster>-sops.pub` and added to `.sops.yaml` for the
+    /// cluster's path in the commit; the identity stays in the cluster.
+    #[arg(long)]
+    pub generate_sops_key: bool,
     /// Where cluster kubeconfigs are written, as <DIR>/<cluster>.yaml (mode 0600; default
     /// ~/.kube/gitfleet). Written when installing, or with --write-kubeconfig; `down` removes them.
     #[arg(long, value_name = "DIR", env = "GITFLEET_KUBECONFIG_DIR")]
@@ -200,6 +209,22 @@ fn git_auth(args: &UpArgs) -> anyhow::Result<GitAuth> {
     Ok(GitAuth::None)
 }
 
+fn sops_key(args: &UpArgs) -> anyhow::Result<gitfleet::bootstrap::SopsKey> {
+    use gitfleet::bootstrap::SopsKey;
+    if let Some(f) = &args.sops_age_key_file {
+        let text = gitfleet::source::read_user_file(f)?;
+        // checked now, before any cluster is touched; the error never quotes the key
+        gitfleet::decrypt::Keys::parse(&text)
+            .map_err(|e| anyhow::anyhow!("--sops-age-key-file {}: {e}", f.display()))?;
+        return Ok(SopsKey::Identity(text));
+    }
+    Ok(if args.generate_sops_key {
+        SopsKey::Generate
+    } else {
+        SopsKey::Keep
+    })
+}
+
 pub fn run(args: UpArgs) -> anyhow::Result<u8> {
     let source = Source::new(&args.fleet.fleet);
     let prepared = match prepare(
@@ -232,6 +257,7 @@ pub fn run(args: UpArgs) -> anyhow::Result<u8> {
         kind_load_image: args.kind_load_image.clone(),
         timeout: args.timeout,
         auth: git_auth(&args)?,
+        sops: sops_key(&args)?,
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -275,6 +301,16 @@ pub fn run(args: UpArgs) -> anyhow::Result<u8> {
                     out,
                     "{}: register this deploy key (read access) with the repository:\n  {key}",
                     r.cluster
+                )?;
+            }
+            if args.generate_sops_key
+                && let Some(b) = &r.bootstrap
+                && let Some(recipient) = &b.sops_recipient
+            {
+                writeln!(
+                    out,
+                    "{}: SOPS files under the cluster's path are encrypted for (also in {}-sops.pub and .sops.yaml):\n  {recipient}",
+                    r.cluster, r.cluster
                 )?;
             }
         }

@@ -228,6 +228,28 @@ pub struct CommitRequest<'a> {
     pub message: &'a str,
     pub author_name: &'a str,
     pub author_email: &'a str,
+    /// A file at the repository's root edited in the same commit: its name, and what it becomes
+    /// given its content on the branch (`None`: left as it is).
+    pub root_file: Option<RootFile<'a>>,
+}
+
+/// How [`CommitRequest::root_file`] changes a root file: given its content on the branch, what it
+/// becomes (`None`: left as it is).
+pub type RootEdit<'a> = dyn Fn(Option<&str>) -> Option<String> + 'a;
+
+/// A root file and its edit.
+#[derive(Clone, Copy)]
+pub struct RootFile<'a> {
+    pub name: &'a str,
+    pub edit: &'a RootEdit<'a>,
+}
+
+impl std::fmt::Debug for RootFile<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RootFile")
+            .field("name", &self.name)
+            .finish_non_exhaustive()
+    }
 }
 
 /// What went wrong, naming the URL (without credentials), the ref and the failing step.

@@ -85,8 +85,12 @@ pub(crate) fn run(
             .map(|c| c.tree())
             .transpose()
             .map_err(|e| local(work_dir, "read branch tree", e))?;
-        let new_tree = build_tree(&repo, base_tree.as_ref(), &dir, req.dir, &files)
+        let mut new_tree = build_tree(&repo, base_tree.as_ref(), &dir, req.dir, &files)
             .map_err(|e| local(work_dir, "build tree", e))?;
+        if let Some(root_file) = req.root_file {
+            new_tree = edit_root_file(&repo, new_tree, root_file.name, root_file.edit)
+                .map_err(|e| local(work_dir, "edit a root file", e))?;
+        }
         let unchanged = match &base_tree {
             Some(t) => t.id() == new_tree,
             None => files.is_empty(),
@@ -223,6 +227,31 @@ fn file_nodes(files: &BTreeMap<String, String>) -> Result<BTreeMap<&str, Node<'_
 }
 
 /// The root tree of `base` with `dir` holding exactly `files` (removed when `files` is empty).
+/// `tree` with its root file `name` replaced by what `edit` makes of it.
+fn edit_root_file(
+    repo: &Repository,
+    tree: Oid,
+    name: &str,
+    edit: &crate::git::RootEdit<'_>,
+) -> Result<Oid, git2::Error> {
+    let root = repo.find_tree(tree)?;
+    let old = root
+        .get_name(name)
+        .filter(|e| e.kind() == Some(git2::ObjectType::Blob))
+        .map(|e| repo.find_blob(e.id()))
+        .transpose()?
+        .map(|b| String::from_utf8_lossy(b.content()).into_owned());
+    let Some(new) = edit(old.as_deref()) else {
+        return Ok(tree);
+    };
+    if old.as_deref() == Some(new.as_str()) {
+        return Ok(tree);
+    }
+    let mut builder = repo.treebuilder(Some(&root))?;
+    builder.insert(name, repo.blob(new.as_bytes())?, MODE_FILE)?;
+    builder.write()
+}
+
 fn build_tree(
     repo: &Repository,
     base: Option<&Tree<'_>>,
@@ -465,6 +494,7 @@ mod tests {
             message: "gitfleet: agent manifests",
             author_name: "gitfleet",
             author_email: "gitfleet@example.com",
+            root_file: None,
         };
         let first = run(&req, &tmp.path().join("work"), &mut |_| {})
             .unwrap()

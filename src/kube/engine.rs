@@ -75,12 +75,13 @@ pub struct ObjectDiff {
 }
 
 impl ObjectDiff {
+    /// The diff as text; values decrypted from the repository masked wherever they appear.
     pub fn unified(&self) -> String {
-        diff::unified(
+        crate::decrypt::redact(&diff::unified(
             &self.object.to_string(),
             self.before.as_ref(),
             self.after.as_ref(),
-        )
+        ))
     }
 }
 

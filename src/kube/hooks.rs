@@ -67,7 +67,8 @@ pub struct Split {
 
 const ARGO_HOOK: &str = "argocd.argoproj.io/hook";
 const ARGO_DELETE_POLICY: &str = "argocd.argoproj.io/hook-delete-policy";
-const ARGO_WAVE: &str = "argocd.argoproj.io/sync-wave";
+/// Argo CD's wave annotation, which also orders hooks within a phase.
+const ARGO_WAVE: &str = super::engine::WAVE_ANNOTATIONS[1];
 const HELM_HOOK: &str = "helm.sh/hook";
 
 fn list(v: &Value) -> Vec<String> {

@@ -73,6 +73,8 @@ pub struct LoadOptions {
     pub allow_empty: bool,
     /// External variables, top-level arguments and library paths of `*.jsonnet` files.
     pub jsonnet: crate::build::jsonnet::JsonnetOptions,
+    /// Age identities for SOPS-encrypted files (none: such a file is an error).
+    pub decryption: crate::decrypt::Decryption,
 }
 
 /// Deep-merges template values: maps merge key by key, anything else in `from` replaces.
@@ -106,7 +108,7 @@ pub fn load_with_warnings(
     for path in paths {
         let before = (objects.len(), diags.len());
         let root = opts.root.clone().unwrap_or_else(|| source::root_of(path));
-        let src = Arc::new(Source::new(&root));
+        let src = Arc::new(Source::new(&root).with_decryption(opts.decryption.clone()));
         let rel = match src.relative(path) {
             Ok(rel) => rel,
             Err(e) => {
@@ -242,7 +244,7 @@ pub fn load_with_warnings(
                     format!("no manifests found in {shown}: {files}"),
                 )
                 .with_hint(
-                    "gitfleet reads *.yaml, *.yml, *.j2 and *.jsonnet files, kustomizations and Helm charts; to apply nothing on purpose (and prune everything), set spec.allowEmpty: true on the Sync or pass --allow-empty",
+                    "gitfleet reads *.yaml, *.yml, *.json, *.j2 and *.jsonnet files, kustomizations and Helm charts; to apply nothing on purpose (and prune everything), set spec.allowEmpty: true on the Sync or pass --allow-empty",
                 ),
             );
         }
@@ -283,7 +285,7 @@ pub fn load_chart_archive(
         .root
         .clone()
         .unwrap_or_else(|| source::root_of(values_dir));
-    let src = Arc::new(Source::new(&root));
+    let src = Arc::new(Source::new(&root).with_decryption(opts.decryption.clone()));
     let rel = src
         .relative(values_dir)
         .map_err(|e| Diagnostics(vec![e.to_diagnostic()]))?;
@@ -451,6 +453,7 @@ fn rename(e: &source::SourceError, shown: &dyn Fn(&str) -> Arc<str>) -> Diagnost
 fn is_manifest(name: &str) -> bool {
     name.ends_with(".yaml")
         || name.ends_with(".yml")
+        || name.ends_with(".json")
         || name.ends_with(".j2")
         || name.ends_with(".jsonnet")
 }
@@ -565,6 +568,14 @@ pub fn parse_file(
         }
         let what = format!("document {document}");
         if is_fleet_definition(&value) {
+            continue;
+        }
+        // A JSON file that is not a Kubernetes object at all (package.json, a JSON Schema, a
+        // dashboard a generator reads) is not a manifest; one that is, is checked as any.
+        if file.ends_with(".json")
+            && value.get("apiVersion").is_none()
+            && value.get("kind").is_none()
+        {
             continue;
         }
         if let Some(obj) = check_object(&value, &doc_span, &what, diags) {

@@ -88,6 +88,12 @@ pub enum Problem {
     NotFound,
     #[error("cannot be read: {0}")]
     Io(String),
+    #[error(
+        "is encrypted with SOPS and no decryption key is given (spec.decryption on the Sync; --decrypt with --age-key-file, SOPS_AGE_KEY_FILE or SOPS_AGE_KEY on the command line)"
+    )]
+    Encrypted,
+    #[error("cannot be decrypted: {0}")]
+    Decrypt(String),
 }
 
 /// One path and what is wrong with it.
@@ -153,6 +159,7 @@ pub struct Source {
     root: OnceLock<Result<PathBuf, SourceError>>,
     read_bytes: AtomicU64,
     limits: Limits,
+    decryption: crate::decrypt::Decryption,
 }
 
 impl Source {
@@ -163,7 +170,15 @@ impl Source {
             root: OnceLock::new(),
             read_bytes: AtomicU64::new(0),
             limits: LIMITS,
+            decryption: Default::default(),
         }
+    }
+
+    /// The same, decrypting SOPS-encrypted files with these identities as it reads them
+    /// (without any, such a file is an error: it is never read as if it were plain).
+    pub fn with_decryption(mut self, decryption: crate::decrypt::Decryption) -> Self {
+        self.decryption = decryption;
+        self
     }
 
     /// The same with other limits (tests of the limits themselves).
@@ -343,7 +358,7 @@ impl Source {
                 limit: self.limits.max_total_bytes,
             }));
         }
-        Ok(bytes)
+        crate::decrypt::maybe_decrypt(rel, bytes, self.decryption.keys()).map_err(err)
     }
 }
 

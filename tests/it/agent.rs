@@ -182,7 +182,7 @@ fn http(
     Ok(out)
 }
 
-fn api(
+pub(crate) fn api(
     client: &kube::Client,
     api_version: &str,
     kind: &str,

@@ -327,6 +327,7 @@ fn request<'a>(url: &'a str, creds: &'a Credentials, files: &[(&str, &str)]) -> 
         message: "gitfleet: manage the agent",
         author_name: "gitfleet bootstrap",
         author_email: "bootstrap@gitfleet.example",
+        root_file: None,
     }
 }
 

@@ -19,5 +19,6 @@ mod output_schema;
 mod props;
 mod rollout;
 mod snapshots;
+mod sops;
 mod support;
 mod up;

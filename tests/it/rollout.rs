@@ -81,6 +81,7 @@ fn options(fleet_dir: &Path, kubeconfigs: &Path) -> UpOptions {
         kind_load_image: None,
         timeout: Some(Duration::from_secs(60)),
         auth: GitAuth::None,
+        sops: Default::default(),
     }
 }
 

