@@ -453,6 +453,8 @@ pub fn sops_config_with_rule(existing: Option<&str>, path: &str, recipient: &str
     } else {
         let mut rule = serde_yaml::Mapping::new();
         rule.insert("path_regex".into(), path_regex.into());
+        // as Flux recommends: a Secret's values encrypted, its kind and name readable in review
+        rule.insert("encrypted_regex".into(), "^(data|stringData)$".into());
         rule.insert("age".into(), recipient.into());
         // before any catch-all rule: sops takes the first rule that matches
         rules.insert(0, serde_yaml::Value::Mapping(rule));
@@ -952,7 +954,7 @@ mod tests {
         let new = sops_config_with_rule(None, "clusters/prod-eu", "age1abc");
         assert_eq!(
             new,
-            "creation_rules:\n- path_regex: ^clusters/prod-eu/.*\n  age: age1abc\n"
+            "creation_rules:\n- path_regex: ^clusters/prod-eu/.*\n  encrypted_regex: ^(data|stringData)$\n  age: age1abc\n"
         );
         assert_eq!(
             sops_config_with_rule(Some(&new), "clusters/prod-eu/", "age1abc"),
@@ -962,7 +964,7 @@ mod tests {
         let merged = sops_config_with_rule(Some(theirs), "clusters/a.b", "age1x");
         assert_eq!(
             merged,
-            "creation_rules:\n- path_regex: ^clusters/a\\.b/.*\n  age: age1x\n- path_regex: .*\n  age: age1theirs\n"
+            "creation_rules:\n- path_regex: ^clusters/a\\.b/.*\n  encrypted_regex: ^(data|stringData)$\n  age: age1x\n- path_regex: .*\n  age: age1theirs\n"
         );
     }
 }

@@ -9,6 +9,7 @@ mod batch;
 mod build;
 mod completion;
 mod down;
+mod encrypt;
 mod init;
 mod kubeconfig;
 mod plan;
@@ -74,6 +75,8 @@ pub enum Command {
     Diff(apply::DiffArgs),
     /// Print the objects a path builds into (what `apply` and the agent would send).
     Build(build::BuildArgs),
+    /// Encrypt a file with SOPS for the age recipients `.sops.yaml` names for its path.
+    Encrypt(encrypt::EncryptArgs),
     /// Run the in-cluster reconciler: fetch GitSources, apply Syncs, prune, heal drift.
     Agent(agent::AgentArgs),
     /// GitSources and Syncs of a cluster: revision, readiness, message (exit 1 if any is not Ready).
@@ -174,6 +177,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Apply(a) => apply::run_apply(a)?,
         Command::Diff(a) => apply::run_diff(a)?,
         Command::Build(a) => build::run(a)?,
+        Command::Encrypt(a) => encrypt::run(a)?,
         Command::Agent(a) => agent::run_agent(a)?,
         Command::Status(a) => agent::run_status(a)?,
         Command::Reconcile(a) => agent::run_reconcile(a)?,

@@ -10,8 +10,9 @@ use std::process::Command;
 
 use crate::agent::{Agent, Repo, eventually, get, git};
 use crate::support::cluster::Cluster;
+use crate::up::{fleet_yaml, run};
 
-pub(crate) fn tool(var: &str, fallback: &str) -> PathBuf {
+fn tool(var: &str, fallback: &str) -> PathBuf {
     let path = std::env::var_os(var)
         .map(PathBuf::from)
         .or_else(|| {
@@ -38,7 +39,7 @@ fn sops_bin() -> PathBuf {
 }
 
 /// A new age identity file in `dir`; returns (file, recipient).
-pub(crate) fn age_key(dir: &Path, name: &str) -> (PathBuf, String) {
+fn age_key(dir: &Path, name: &str) -> (PathBuf, String) {
     let file = dir.join(format!("{name}.agekey"));
     let out = Command::new(tool("GITFLEET_AGE_KEYGEN", "/usr/bin/age-keygen"))
         .arg("-o")
@@ -267,28 +268,6 @@ fn encrypted_manifests_are_read_with_a_key_and_refused_without() {
     assert!(!err.contains(PLAIN_CONFIG), "{err}");
 }
 
-fn fleet_yaml(repo: &Repo, reconciler_ns: &str) -> String {
-    format!(
-        "apiVersion: gitfleet.io/v1alpha1\nkind: Fleet\nmetadata: {{name: e2e}}\nspec:\n  repository: {{url: \"{}\", branch: main}}\n  reconciler: {{namespace: {reconciler_ns}, interval: 5s}}\n",
-        repo.url()
-    )
-}
-
-fn run(c: &Cluster, fleet: &Path, args: &[&str]) -> (i32, String, String) {
-    let out = c
-        .gitfleet()
-        .current_dir(fleet)
-        .env_remove("GITFLEET_FLEET")
-        .args(args)
-        .output()
-        .expect("run");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
-
 fn contains_in_tree(dir: &Path, needle: &[u8]) -> Option<PathBuf> {
     for entry in std::fs::read_dir(dir).ok()?.flatten() {
         let path = entry.path();
@@ -437,6 +416,42 @@ async fn up_generates_a_sops_key_and_the_agent_applies_the_decrypted_secret() {
         "nothing on disk"
     );
 
+    // A tampered file is an error on the Sync: nothing applied, the last good revision stays.
+    let path = repo.work.join("clusters/one/apps/db.yaml");
+    let text = std::fs::read_to_string(&path).unwrap();
+    std::fs::write(&path, text.replacen("name: db", "name: db2", 1)).unwrap();
+    let bad = repo.commit("tampered");
+    let sync = eventually("the tampered revision is refused", &agent, || async {
+        let sync = get(
+            &client,
+            "gitfleet.io/v1alpha1",
+            "Sync",
+            "syncs",
+            &rns,
+            "one",
+        )
+        .await?;
+        (sync["status"]["lastAttemptedRevision"] == bad.as_str()).then_some(sync)
+    })
+    .await;
+    let text = sync["status"].to_string();
+    assert!(
+        text.contains("cannot be decrypted") && text.contains("db.yaml"),
+        "{text}"
+    );
+    assert_eq!(
+        sync["status"]["lastAppliedRevision"],
+        revision.as_str(),
+        "{text}"
+    );
+    assert!(
+        get(&client, "v1", "Secret", "secrets", &app_ns, "db2")
+            .await
+            .is_none()
+    );
+    git(&repo.work, &["revert", "--no-edit", "HEAD"]);
+    git(&repo.work, &["push", "-q", "origin", "main"]);
+
     // A re-run changes nothing: the key is kept, no commit.
     let (code, out, err) = run(
         &c,
@@ -452,4 +467,60 @@ async fn up_generates_a_sops_key_and_the_agent_applies_the_decrypted_secret() {
     let (code, out, err) = run(&c, &repo.work, &["plan"]);
     assert_eq!(code, 0, "{out}{err}");
     drop(agent);
+}
+
+/// `gitfleet encrypt` uses `.sops.yaml`'s rule for the file's path, and the real `sops -d` reads
+/// what it wrote back to the original content.
+#[test]
+fn gitfleet_encrypt_is_read_back_by_sops() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("repo");
+    std::fs::create_dir_all(root.join("clusters/one/apps")).unwrap();
+    let (key, recipient) = age_key(dir.path(), "me");
+    std::fs::write(
+        root.join(".sops.yaml"),
+        format!(
+            "creation_rules:\n- path_regex: ^clusters/one/.*\n  encrypted_regex: ^(data|stringData)$\n  age: {recipient}\n"
+        ),
+    )
+    .unwrap();
+    let plain = format!(
+        "apiVersion: v1\nkind: Secret\nmetadata:\n    name: db\nstringData:\n    password: {PLAIN_SECRET}\n    port: \"5432\"\n"
+    );
+    let file = root.join("clusters/one/apps/db.yaml");
+    std::fs::write(&file, &plain).unwrap();
+    let out = gitfleet(&root)
+        .args(["encrypt", "--in-place", "clusters/one/apps/db.yaml"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let encrypted = std::fs::read_to_string(&file).unwrap();
+    assert!(
+        !encrypted.contains(PLAIN_SECRET) && encrypted.contains("name: db"),
+        "only the data is encrypted: {encrypted}"
+    );
+    let out = Command::new(sops_bin())
+        .current_dir(&root)
+        .env("SOPS_AGE_KEY_FILE", &key)
+        .args(["--decrypt", "clusters/one/apps/db.yaml"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout), plain);
+    // outside every rule: an error, the file untouched
+    std::fs::write(root.join("other.yaml"), "a: b\n").unwrap();
+    let out = gitfleet(&root)
+        .args(["encrypt", "other.yaml"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no creation rule"));
 }

@@ -11,7 +11,7 @@ use serde_json::Value;
 use crate::agent::{Agent, Repo, eventually, get, git};
 use crate::support::cluster::Cluster;
 
-fn fleet_yaml(repo: &Repo, reconciler_ns: &str) -> String {
+pub(crate) fn fleet_yaml(repo: &Repo, reconciler_ns: &str) -> String {
     format!(
         "apiVersion: gitfleet.io/v1alpha1\nkind: Fleet\nmetadata: {{name: e2e}}\nspec:\n  repository: {{url: \"{}\", branch: main}}\n  reconciler: {{namespace: {reconciler_ns}, interval: 5s}}\n",
         repo.url()
@@ -36,7 +36,7 @@ fn workload(ns: &str) -> String {
     )
 }
 
-fn run(c: &Cluster, fleet: &Path, args: &[&str]) -> (i32, String, String) {
+pub(crate) fn run(c: &Cluster, fleet: &Path, args: &[&str]) -> (i32, String, String) {
     let out = c
         .gitfleet()
         .args(args)
