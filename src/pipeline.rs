@@ -201,15 +201,17 @@ async fn observe_reconciler(
                 error: e.to_string(),
             })?;
     let outputs = cluster_outputs(&observation.provider, &conn.server);
-    // the seed's Sync decrypts when the cluster holds gitfleet's SOPS key (as `up` seeds it)
-    let decryption =
-        crate::bootstrap::sops_recipient(&conn, &prepared.fleet.fleet.spec.reconciler.namespace)
-            .await
-            .map_err(|error| Unobserved::Unreadable {
-                server: conn.server.clone(),
-                error,
-            })?
-            .is_some();
+    // the seed's Sync decrypts when `up` stored gitfleet's SOPS key in the cluster
+    let decryption = crate::bootstrap::seeded_with_decryption(
+        &conn,
+        &prepared.fleet.fleet.spec.reconciler.namespace,
+        &rendered.name,
+    )
+    .await
+    .map_err(|error| Unobserved::Unreadable {
+        server: conn.server.clone(),
+        error,
+    })?;
     observation.observed.manifests_committed = crate::bootstrap::committed(
         &prepared.fleet.fleet,
         rendered,

@@ -353,19 +353,21 @@ pub fn seed_with_outputs(
     seed
 }
 
-/// Whether the cluster holds gitfleet's SOPS decryption Secret, and its recipient.
-pub async fn sops_recipient(conn: &Connection, ns: &str) -> Result<Option<String>, String> {
-    let api: Api<Secret> = Api::namespaced(conn.client.clone(), ns);
-    let secret = api
-        .get_opt(SOPS_SECRET)
+/// Whether the cluster's seeded Sync decrypts with gitfleet's SOPS key (what `plan` expects the
+/// committed seed to say; read from the Sync, so planning needs no right to read Secrets).
+pub async fn seeded_with_decryption(
+    conn: &Connection,
+    ns: &str,
+    cluster: &str,
+) -> Result<bool, String> {
+    let syncs: Api<Sync> = Api::namespaced(conn.client.clone(), ns);
+    let sync = syncs
+        .get_opt(cluster)
         .await
         .map_err(|e| crate::agent::api_message(&e))?;
-    Ok(secret.filter(secret_is_ours).map(|s| {
-        s.metadata
-            .annotations
-            .and_then(|a| a.get(SOPS_RECIPIENT).cloned())
-            .unwrap_or_default()
-    }))
+    Ok(sync
+        .and_then(|s| s.spec.decryption)
+        .is_some_and(|d| d.secret_ref.name == SOPS_SECRET))
 }
 
 /// Creates or keeps the SOPS decryption Secret; (created|updated|unchanged, recipient), or
