@@ -24,7 +24,7 @@ use kube::api::{Patch, PatchParams};
 use kube::runtime::controller::{Action, Controller};
 use kube::runtime::events::{Event, EventType, Recorder, Reporter};
 use kube::runtime::reflector::{ObjectRef, Store};
-use kube::runtime::watcher;
+use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, Client, Resource, ResourceExt};
 use serde_json::json;
 use tokio::sync::{Mutex, RwLock};
@@ -332,6 +332,27 @@ pub async fn run(conn: Connection, opts: AgentOptions) -> anyhow::Result<()> {
         None => None,
     };
 
+    // Inventories from a watch: a resync reads its inventory without a request (see
+    // kube::inventory::Cache); until the watch has it, or if it cannot run, a GET.
+    let (inventory_store, inventory_writer) = kube::runtime::reflector::store();
+    let config_maps: Api<k8s_openapi::api::core::v1::ConfigMap> = match &opts.namespace {
+        Some(ns) => Api::namespaced(client.clone(), ns),
+        None => Api::all(client.clone()),
+    };
+    let (key, value) = crate::kube::inventory::LABEL;
+    let inventory_watch = kube::runtime::reflector(
+        inventory_writer,
+        watcher(config_maps, watcher::Config::default().labels(&format!("{key}={value}")))
+            .default_backoff(),
+    )
+    .for_each(|r| async move {
+        if let Err(e) = r {
+            tracing::debug!(error = %e, "inventory watch");
+        }
+    });
+    let inventory_watch = tokio::spawn(inventory_watch);
+    conn.inventories.watch(inventory_store);
+
     let source_controller = Controller::new(sources.clone(), watcher::Config::default());
     let sync_controller = Controller::new(syncs, watcher::Config::default());
     let ctx = Arc::new(Context {
@@ -402,6 +423,7 @@ pub async fn run(conn: Connection, opts: AgentOptions) -> anyhow::Result<()> {
             None => futures::future::pending().await,
         }
     };
+    let _abort_on_exit = AbortOnDrop(inventory_watch);
     tokio::select! {
         _ = source_controller => anyhow::bail!("the GitSource controller stopped"),
         _ = sync_controller => anyhow::bail!("the Sync controller stopped"),
@@ -411,6 +433,15 @@ pub async fn run(conn: Connection, opts: AgentOptions) -> anyhow::Result<()> {
             Ok(Err(e)) => Err(e),
             Err(e) => Err(e.into()),
         },
+    }
+}
+
+/// Stops a background task when the agent's run ends.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 

@@ -21,6 +21,9 @@ pub struct Connection {
     /// What discovery said, shared by every engine on this connection (the agent's reconciles
     /// reuse it instead of asking again per Sync); see [`super::resolve::Resolver`].
     pub discovery: super::resolve::SharedDiscovery,
+    /// Inventories as a long-running watch sees them (the agent), so a resync reads its
+    /// inventory without a request; see [`super::inventory::Cache`].
+    pub inventories: super::inventory::Cache,
 }
 
 /// Connects with `path` (or `$KUBECONFIG`, or `~/.kube/config`) and `context` (or the current one).
@@ -133,6 +136,7 @@ fn finish(mut config: Config) -> Result<Connection, String> {
         server,
         default_namespace,
         discovery: Default::default(),
+        inventories: Default::default(),
     })
 }
 

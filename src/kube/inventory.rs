@@ -56,19 +56,71 @@ const DATA_REVISION: &str = "revision";
 const DATA_OBJECTS: &str = "objects";
 const DATA_APPLIED: &str = "applied";
 
+/// The label every inventory ConfigMap carries (what the agent's watch selects).
+pub const LABEL: (&str, &str) = ("app.kubernetes.io/managed-by", "gitfleet");
+
+/// Inventories from a watch, trusted only at the version this process last read or wrote: a
+/// ConfigMap the watch shows at any other version (changed by someone else, or the watch not
+/// caught up with a write) is read from the API server again, so prune never works from a stale
+/// list. Without a watch (the CLI), every read is a GET.
+#[derive(Clone, Default)]
+pub struct Cache(std::sync::Arc<CacheInner>);
+
+#[derive(Default)]
+struct CacheInner {
+    store: std::sync::Mutex<Option<::kube::runtime::reflector::Store<ConfigMap>>>,
+    known: std::sync::Mutex<std::collections::HashMap<String, String>>,
+}
+
+impl Cache {
+    /// Reads from this watch's store from now on.
+    pub fn watch(&self, store: ::kube::runtime::reflector::Store<ConfigMap>) {
+        *self.0.store.lock().unwrap_or_else(|e| e.into_inner()) = Some(store);
+    }
+
+    fn cached(&self, at: &InventoryRef) -> Option<ConfigMap> {
+        let store = self.0.store.lock().unwrap_or_else(|e| e.into_inner()).clone()?;
+        let known = self.0.known.lock().unwrap_or_else(|e| e.into_inner()).get(&at.id()).cloned()?;
+        let cm = store.get(&::kube::runtime::reflector::ObjectRef::new(&at.name).within(&at.namespace))?;
+        (cm.metadata.resource_version.as_deref() == Some(known.as_str())).then(|| (*cm).clone())
+    }
+
+    fn remember(&self, at: &InventoryRef, cm: Option<&ConfigMap>) {
+        let mut known = self.0.known.lock().unwrap_or_else(|e| e.into_inner());
+        match cm.and_then(|c| c.metadata.resource_version.clone()) {
+            Some(rv) => known.insert(at.id(), rv),
+            None => known.remove(&at.id()),
+        };
+    }
+}
+
+impl std::fmt::Debug for Cache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("inventory::Cache")
+    }
+}
+
 /// Reads the inventory; `None` when there is none yet.
 pub async fn read(conn: &Connection, at: &InventoryRef) -> Result<Option<Inventory>, Error> {
-    let api: Api<ConfigMap> = Api::namespaced(conn.client.clone(), &at.namespace);
-    let op = Op {
-        verb: "get",
-        resource: "configmaps",
-        namespace: Some(&at.namespace),
-        name: Some(&at.name),
-    };
-    let cm = match client::retry(|| api.get_opt(&at.name)).await {
-        Ok(Some(cm)) => cm,
-        Ok(None) => return Ok(None),
-        Err(e) => return Err(client::describe(conn, &op, e)),
+    let cm = match conn.inventories.cached(at) {
+        Some(cm) => cm,
+        None => {
+            let api: Api<ConfigMap> = Api::namespaced(conn.client.clone(), &at.namespace);
+            let op = Op {
+                verb: "get",
+                resource: "configmaps",
+                namespace: Some(&at.namespace),
+                name: Some(&at.name),
+            };
+            let cm = client::retry(|| api.get_opt(&at.name))
+                .await
+                .map_err(|e| client::describe(conn, &op, e))?;
+            conn.inventories.remember(at, cm.as_ref());
+            match cm {
+                Some(cm) => cm,
+                None => return Ok(None),
+            }
+        }
     };
     let data = cm.data.unwrap_or_default();
     let objects: BTreeSet<ObjectRef> = match data.get(DATA_OBJECTS) {
@@ -114,7 +166,7 @@ pub async fn write(conn: &Connection, at: &InventoryRef, inv: &Inventory) -> Res
         "metadata": {
             "name": at.name,
             "namespace": at.namespace,
-            "labels": {"app.kubernetes.io/managed-by": "gitfleet"},
+            "labels": {LABEL.0: LABEL.1},
         },
         "data": data,
     });
@@ -122,7 +174,7 @@ pub async fn write(conn: &Connection, at: &InventoryRef, inv: &Inventory) -> Res
     let patch = Patch::Apply(&cm);
     client::retry(|| api.patch(&at.name, &pp, &patch))
         .await
-        .map(|_| ())
+        .map(|written| conn.inventories.remember(at, Some(&written)))
         .map_err(|e| {
             client::describe(
                 conn,

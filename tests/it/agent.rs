@@ -1762,12 +1762,19 @@ async fn an_unchanged_resync_writes_nothing_and_reads_each_resource_once() {
             requests.iter().all(|r| !r.discovery),
             "discovery is reused across resyncs: {shown:#?}"
         );
-        // per pass: the inventory (GET), the ConfigMaps (one LIST), the Deployment (GET); a
-        // pass may have started before the window
+        // per pass: the ConfigMaps (one LIST), the Deployment (GET), and the GitSource's
+        // credentials for its own fetch; the inventory comes from the agent's watch, at the
+        // version it wrote; a pass may have started before the window
         let reads = requests.iter().filter(|r| r.verb != "watch").count();
         assert!(
             reads <= 3 * (passes + 1),
             "{reads} reads for {passes} passes: {shown:#?}"
+        );
+        assert!(
+            !requests
+                .iter()
+                .any(|r| r.verb == "get" && r.path.contains("/configmaps/gitfleet-sync-")),
+            "the inventory is read from the watch: {shown:#?}"
         );
         let lists = requests
             .iter()
