@@ -342,8 +342,11 @@ pub async fn run(conn: Connection, opts: AgentOptions) -> anyhow::Result<()> {
     let (key, value) = crate::kube::inventory::LABEL;
     let inventory_watch = kube::runtime::reflector(
         inventory_writer,
-        watcher(config_maps, watcher::Config::default().labels(&format!("{key}={value}")))
-            .default_backoff(),
+        watcher(
+            config_maps,
+            watcher::Config::default().labels(&format!("{key}={value}")),
+        )
+        .default_backoff(),
     )
     .for_each(|r| async move {
         if let Err(e) = r {

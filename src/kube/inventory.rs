@@ -79,9 +79,21 @@ impl Cache {
     }
 
     fn cached(&self, at: &InventoryRef) -> Option<ConfigMap> {
-        let store = self.0.store.lock().unwrap_or_else(|e| e.into_inner()).clone()?;
-        let known = self.0.known.lock().unwrap_or_else(|e| e.into_inner()).get(&at.id()).cloned()?;
-        let cm = store.get(&::kube::runtime::reflector::ObjectRef::new(&at.name).within(&at.namespace))?;
+        let store = self
+            .0
+            .store
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()?;
+        let known = self
+            .0
+            .known
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&at.id())
+            .cloned()?;
+        let cm = store
+            .get(&::kube::runtime::reflector::ObjectRef::new(&at.name).within(&at.namespace))?;
         (cm.metadata.resource_version.as_deref() == Some(known.as_str())).then(|| (*cm).clone())
     }
 
