@@ -411,20 +411,33 @@ fn jsonnet_file(
         if item.get("kind").and_then(Value::as_str) == Some("List")
             && item.get("items").is_some_and(Value::is_array)
         {
-            for (j, inner) in item["items"].as_array().into_iter().flatten().enumerate() {
-                let what = format!("Jsonnet output {document}, item {}", j + 1);
-                if let Some(obj) = check_object(inner, &span, &what, diags) {
-                    objects.push(Object {
-                        value: obj,
-                        span: span.clone(),
-                        document,
-                    });
-                }
-            }
+            let what = format!("Jsonnet output {document}");
+            push_list_items(&item["items"], &span, document, &what, objects, diags);
             continue;
         }
         let what = format!("Jsonnet output {document}");
         if let Some(obj) = check_object(&item, &span, &what, diags) {
+            objects.push(Object {
+                value: obj,
+                span: span.clone(),
+                document,
+            });
+        }
+    }
+}
+
+/// The items of a `kind: List`, each checked as an object of its own (`what, item N`).
+fn push_list_items(
+    items: &Value,
+    span: &Span,
+    document: usize,
+    what: &str,
+    objects: &mut Vec<Object>,
+    diags: &mut Vec<Diagnostic>,
+) {
+    for (i, item) in items.as_array().into_iter().flatten().enumerate() {
+        let what = format!("{what}, item {}", i + 1);
+        if let Some(obj) = check_object(item, span, &what, diags) {
             objects.push(Object {
                 value: obj,
                 span: span.clone(),
@@ -553,17 +566,9 @@ pub fn parse_file(
         if value.get("kind").and_then(Value::as_str) == Some("List")
             && value.get("items").is_some_and(Value::is_array)
         {
-            for (i, item) in value["items"].as_array().into_iter().flatten().enumerate() {
-                let span = Span::new(file.clone(), key_line("items"), 1);
-                let what = format!("document {document}, item {}", i + 1);
-                if let Some(obj) = check_object(item, &span, &what, diags) {
-                    objects.push(Object {
-                        value: obj,
-                        span,
-                        document,
-                    });
-                }
-            }
+            let span = Span::new(file.clone(), key_line("items"), 1);
+            let what = format!("document {document}");
+            push_list_items(&value["items"], &span, document, &what, objects, diags);
             continue;
         }
         let what = format!("document {document}");

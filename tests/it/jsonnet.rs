@@ -111,20 +111,6 @@ fn same_json(a: &str, b: &str) -> bool {
     }
 }
 
-fn normal(file: &str) -> String {
-    let mut out: Vec<&str> = Vec::new();
-    for part in file.split('/') {
-        match part {
-            "." | "" => {}
-            ".." => {
-                out.pop();
-            }
-            p => out.push(p),
-        }
-    }
-    out.join("/")
-}
-
 #[test]
 fn the_corpus_evaluates_as_jsonnet_evaluates_it() {
     let oracle = oracle();
@@ -172,7 +158,10 @@ fn the_corpus_evaluates_as_jsonnet_evaluates_it() {
                     continue;
                 };
                 let got = (ours[0].file.clone(), ours[0].line);
-                if got != (normal(&file), line) {
+                let file = gitfleet::source::normalize(&file)
+                    .map(|p| p.to_string_lossy().into_owned())
+                    .unwrap_or(file);
+                if got != (file.clone(), line) {
                     failures.push(format!(
                         "{program}: error at {}:{} ({}), jsonnet says {file}:{line}: {stderr}",
                         got.0, got.1, ours[0].message
