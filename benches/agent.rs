@@ -144,9 +144,14 @@ fn seed(url: &str) -> String {
     s
 }
 
-/// `gitfleet <args> --kubeconfig <kubeconfig>`, polling every 100 ms.
+/// `gitfleet <args> --kubeconfig <kubeconfig>`, polling every 100 ms. `GITFLEET_BENCH_BIN` names
+/// another gitfleet binary to measure (a build of another profile, say the agent image's) with the
+/// same benchmark.
 fn gitfleet(kubeconfig: &Path, args: &[&str]) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_gitfleet"));
+    let bin = std::env::var_os("GITFLEET_BENCH_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_gitfleet")));
+    let mut cmd = Command::new(bin);
     cmd.args(args)
         .arg("--kubeconfig")
         .arg(kubeconfig)

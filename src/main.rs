@@ -32,8 +32,17 @@ fn main() -> ExitCode {
             return code.into();
         }
     };
+    // kube's client logs every failed request at ERROR ("failed with error ...", "failed with
+    // status 500") from its HTTP trace layer; gitfleet reports each failure itself, with what it
+    // was doing, so by default those lines are only noise beside the real error (--verbose and
+    // GITFLEET_LOG still show them).
+    const QUIET_KUBE_TRACE: &str = "kube_client::client::builder=off";
     let filter = tracing_subscriber::EnvFilter::try_from_env("GITFLEET_LOG").unwrap_or_else(|_| {
-        tracing_subscriber::EnvFilter::new(if args.verbose { "debug" } else { "warn" })
+        tracing_subscriber::EnvFilter::new(if args.verbose {
+            "debug".to_string()
+        } else {
+            format!("warn,{QUIET_KUBE_TRACE}")
+        })
     });
     let json_logs =
         matches!(&args.command, cli::Command::Agent(a) if a.log_format == cli::LogFormat::Json);
@@ -41,7 +50,7 @@ fn main() -> ExitCode {
         && std::env::var_os("GITFLEET_LOG").is_none()
         && !args.verbose
     {
-        tracing_subscriber::EnvFilter::new("gitfleet=info,warn")
+        tracing_subscriber::EnvFilter::new(format!("gitfleet=info,warn,{QUIET_KUBE_TRACE}"))
     } else {
         filter
     };

@@ -520,6 +520,11 @@ fn unreachable_server() {
         "{err}"
     );
     assert!(!err.contains("secret-token-value") && !out.contains("secret-token-value"));
+    // Only gitfleet's own report: not kube's trace layer logging each failed request at ERROR.
+    assert!(
+        !err.contains("kube_client") && !err.contains("failed with error"),
+        "{err}"
+    );
 }
 
 /// RBAC denies a verb: the message says which verb on which resource was denied.

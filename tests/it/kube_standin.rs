@@ -1356,3 +1356,31 @@ async fn patch_flavours_finalizers_and_delete_collection() {
         .collect();
     assert_eq!(left, ["c"]);
 }
+
+/// gitfleet's client bounds its requests in flight: kube's HTTP/1 pool opens a connection per
+/// concurrent request and keeps each one open while idle, so without the bound the agent ended a
+/// burst of 10 Syncs applied at once holding 245 idle connections (and their buffers).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gitfleets_client_keeps_no_more_connections_than_its_requests_in_flight() {
+    let s = KubeStandIn::start();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("kubeconfig");
+    s.write_kubeconfig(&path);
+    let conn = gitfleet::kube::connect(Some(&path), None).await.unwrap();
+    // Each request takes 40 ms, so 200 of them at once overlap.
+    s.set_latency(Duration::from_millis(20));
+    let before = s.connections_accepted();
+    let api: Api<Namespace> = Api::all(conn.client.clone());
+    let gets = (0..200).map(|_| {
+        let api = api.clone();
+        async move { api.get_opt("default").await }
+    });
+    let results = futures::future::join_all(gets).await;
+    assert!(results.iter().all(|r| r.is_ok()), "{results:?}");
+    let opened = s.connections_accepted() - before;
+    let bound = gitfleet::kube::client::MAX_REQUESTS_IN_FLIGHT;
+    assert!(
+        opened >= 2 && opened <= bound + 4,
+        "200 concurrent requests opened {opened} connections (bound {bound})"
+    );
+}

@@ -29,7 +29,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::io::{BufRead, BufReader, Read, Write as _};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -239,6 +239,7 @@ impl KubeStandIn {
             state: Mutex::new(State::new(opts, &url)),
             changed: Condvar::new(),
             stop: AtomicBool::new(false),
+            connections: AtomicUsize::new(0),
         });
         let accept = shared.clone();
         std::thread::Builder::new()
@@ -249,6 +250,7 @@ impl KubeStandIn {
                         break;
                     }
                     let Ok(stream) = stream else { continue };
+                    accept.connections.fetch_add(1, Ordering::SeqCst);
                     let conn = accept.clone();
                     let _ = std::thread::Builder::new()
                         .name("kube-standin-conn".into())
@@ -389,6 +391,11 @@ impl KubeStandIn {
         self.shared.lock().refuse_streaming_lists = refuse;
     }
 
+    /// TCP connections accepted since the start (clients keep idle ones open for reuse).
+    pub fn connections_accepted(&self) -> usize {
+        self.shared.connections.load(Ordering::SeqCst)
+    }
+
     /// Delays every request by `each_way` on arrival and again before its answer (a network
     /// round trip of twice that), for benchmarks of latency.
     pub fn set_latency(&self, each_way: Duration) {
@@ -443,6 +450,8 @@ struct Shared {
     /// Notified after every change of the stored state (wakes watches).
     changed: Condvar,
     stop: AtomicBool,
+    /// TCP connections accepted since the start.
+    connections: AtomicUsize,
 }
 
 impl Shared {
