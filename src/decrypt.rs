@@ -9,7 +9,7 @@
 //!
 //! [`Source`]: crate::source::Source
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
@@ -47,25 +47,71 @@ impl std::fmt::Debug for Decryption {
 /// Values shorter than this are not masked in free text (they would mask ordinary words).
 const MIN_REDACTED: usize = 4;
 
-static SECRETS: Mutex<BTreeSet<String>> = Mutex::new(BTreeSet::new());
+/// Most values remembered; past it the ones decrypted longest ago are forgotten first (an agent
+/// that decrypts for months keeps what it decrypted lately, which is what it can still print).
+const MAX_REMEMBERED: usize = 100_000;
+
+/// The decrypted values, and one matcher over all of them (rebuilt when they change, so masking a
+/// text is one pass over it however many values there are).
+#[derive(Default)]
+struct Registry {
+    /// value → when it was last remembered
+    values: HashMap<String, u64>,
+    /// when → value, oldest first
+    by_age: BTreeMap<u64, String>,
+    clock: u64,
+    matcher: Option<aho_corasick::AhoCorasick>,
+}
+
+impl Registry {
+    fn insert(&mut self, value: String) {
+        self.clock += 1;
+        if let Some(old) = self.values.insert(value.clone(), self.clock) {
+            self.by_age.remove(&old);
+        } else {
+            self.matcher = None;
+        }
+        self.by_age.insert(self.clock, value);
+        while self.values.len() > MAX_REMEMBERED {
+            let Some((_, oldest)) = self.by_age.pop_first() else {
+                break;
+            };
+            self.values.remove(&oldest);
+            self.matcher = None;
+        }
+    }
+
+    fn matcher(&mut self) -> Option<&aho_corasick::AhoCorasick> {
+        if self.matcher.is_none() && !self.values.is_empty() {
+            // Leftmost-longest: where values overlap, the longest is masked whole.
+            self.matcher = aho_corasick::AhoCorasick::builder()
+                .match_kind(aho_corasick::MatchKind::LeftmostLongest)
+                .build(self.values.keys())
+                .ok();
+        }
+        self.matcher.as_ref()
+    }
+}
+
+static SECRETS: Mutex<Option<Registry>> = Mutex::new(None);
 
 /// Masks every value this process has decrypted: `***`.
 pub fn redact(text: &str) -> String {
-    let secrets = SECRETS.lock().unwrap_or_else(|e| e.into_inner());
-    let mut out = text.to_string();
-    // Longest first, so a value that contains another is masked whole.
-    let mut values: Vec<&String> = secrets.iter().collect();
-    values.sort_by_key(|v| std::cmp::Reverse(v.len()));
-    for v in values {
-        if out.contains(v.as_str()) {
-            out = out.replace(v.as_str(), "***");
-        }
-    }
+    let mut secrets = SECRETS.lock().unwrap_or_else(|e| e.into_inner());
+    let Some(matcher) = secrets.as_mut().and_then(Registry::matcher) else {
+        return text.to_string();
+    };
+    let mut out = String::with_capacity(text.len());
+    matcher.replace_all_with(text, &mut out, |_, _, dst| {
+        dst.push_str("***");
+        true
+    });
     out
 }
 
 fn remember(values: impl IntoIterator<Item = String>) {
     let mut secrets = SECRETS.lock().unwrap_or_else(|e| e.into_inner());
+    let secrets = secrets.get_or_insert_with(Registry::default);
     for v in values {
         for line in v.lines().map(str::trim).filter(|l| l.len() >= MIN_REDACTED) {
             secrets.insert(line.to_string());
@@ -80,13 +126,6 @@ fn remember(values: impl IntoIterator<Item = String>) {
                 secrets.insert(text.trim().to_string());
             }
             secrets.insert(v.to_string());
-        }
-    }
-    // bounded: an agent that decrypts for months keeps the newest set, not every value ever
-    while secrets.len() > 100_000 {
-        let first = secrets.iter().next().cloned();
-        if let Some(f) = first {
-            secrets.remove(&f);
         }
     }
 }
@@ -247,5 +286,31 @@ mod tests {
             redact("got s3cr3t-value and hunter22 and ab"),
             "got *** and *** and ab"
         );
+    }
+
+    #[test]
+    fn a_value_that_contains_another_is_masked_whole() {
+        remember(["q7-pw".to_string(), "q7-pw-of-the-db".to_string()]);
+        assert_eq!(redact("x q7-pw-of-the-db y q7-pw"), "x *** y ***");
+    }
+
+    #[test]
+    fn the_bound_forgets_the_oldest_value_not_a_recent_one() {
+        let mut r = Registry::default();
+        r.insert("zz-oldest-value".to_string());
+        r.insert("aa-kept-value".to_string());
+        for i in 0..MAX_REMEMBERED {
+            r.insert(format!("value-{i:08}"));
+            if i == 10 {
+                // remembered again: now among the recent ones
+                r.insert("aa-kept-value".to_string());
+            }
+        }
+        assert_eq!(r.values.len(), MAX_REMEMBERED);
+        assert!(!r.values.contains_key("zz-oldest-value"));
+        assert!(r.values.contains_key("aa-kept-value"));
+        let m = r.matcher().unwrap();
+        assert!(m.is_match("x aa-kept-value"));
+        assert!(!m.is_match("x zz-oldest-value"));
     }
 }
