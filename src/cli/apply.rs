@@ -321,19 +321,26 @@ pub fn run_apply(a: ApplyArgs) -> anyhow::Result<u8> {
             OutputFormat::Text => super::progress::for_cluster("apply"),
         };
         // Helm hooks: an upgrade when the inventory already records a release
-        let upgrade = match &opts.inventory {
-            Some(at) => matches!(
-                gitfleet::kube::inventory::read(&conn, at).await,
-                Ok(Some(_))
-            ),
-            None => false,
+        let recorded = match &opts.inventory {
+            Some(at) => gitfleet::kube::inventory::read(&conn, at)
+                .await
+                .ok()
+                .flatten(),
+            None => None,
         };
+        let upgrade = recorded.is_some();
         let revision = opts
             .revision
             .clone()
             .unwrap_or_else(|| gitfleet::kube::engine::digest(&objects));
         let split = gitfleet::kube::hooks::split(objects, upgrade, &revision);
-        let hooks = if opts.dry_run {
+        // Hooks run once per revision, as in the agent: not again when the inventory records
+        // this revision as applied (it records a revision only once all of it applied)
+        let already_applied = recorded.is_some_and(|inv| inv.revision == revision);
+        if already_applied && !split.hooks.is_empty() && format == OutputFormat::Text {
+            eprintln!("hooks: revision {revision} already applied; its hooks do not run again");
+        }
+        let hooks = if opts.dry_run || already_applied {
             Vec::new()
         } else {
             split.hooks

@@ -10,8 +10,9 @@
 //! `helm.sh/hook-delete-policy` (`BeforeHookCreation`, the default of both, `HookSucceeded`,
 //! `HookFailed`, in either spelling). A hook named by `generateName` gets a name derived from the
 //! revision and its content, so a re-run of the revision finds the same object instead of
-//! creating a second. Hooks are not in the inventory, so they are never pruned. A failing PreSync
-//! hook stops the revision before anything else changes. `Skip` objects are not applied at all.
+//! creating a second. Hooks are not in the inventory, so they are never pruned. The revision's
+//! whole-set dry-run runs before its PreSync hooks, so a revision the API server rejects runs
+//! none of them; a failing PreSync hook stops the revision before anything else changes. `Skip` objects are not applied at all.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -288,6 +289,25 @@ pub async fn apply_with_hooks(
         hook_failed: true,
         hooks: ran,
     };
+    // The whole-set dry-run comes first, as Argo CD's: a revision the API server would reject
+    // runs no PreSync hook (a database migration for a revision that never applies).
+    if !opts.dry_run && hooks.iter().any(|h| h.when == When::Before) {
+        let check = ApplyOptions {
+            dry_run: true,
+            wait: false,
+            ..opts.clone()
+        };
+        if let Err(e) = engine.apply(objects.clone(), &check, progress).await {
+            if let Err(e) = run(engine, hooks, When::Failed, opts, progress, &mut ran).await {
+                tracing::warn!(error = %e, "a SyncFail hook failed");
+            }
+            return Hooked {
+                result: Err(e),
+                hook_failed: false,
+                hooks: ran,
+            };
+        }
+    }
     // The namespaces of the set that PreSync hooks run in exist before them (Argo CD's hooks
     // would fail there otherwise): an empty namespace is all that may stay if a hook fails.
     let hook_namespaces: std::collections::BTreeSet<String> = hooks

@@ -950,8 +950,8 @@ fn job(ns: &str, meta: &str, image: &str) -> String {
 /// Issue 14: sync waves (Argo CD's and gitfleet's annotation) apply in ascending order, each once
 /// the previous one is healthy; Argo CD hooks run around the revision (a PreSync Job named by
 /// generateName, deleted once it succeeded; a PostSync hook; Skip is never applied), a re-run of
-/// the same revision creates no second hook, and a failing PreSync hook changes nothing else and
-/// runs the SyncFail hook.
+/// the same revision runs and creates no hook again, a revision the dry-run rejects runs no
+/// PreSync hook, and a failing PreSync hook changes nothing else and runs the SyncFail hook.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn waves_and_argo_cd_hooks_run_in_order_once_per_revision() {
     let c = Cluster::new();
@@ -1067,7 +1067,17 @@ async fn waves_and_argo_cd_hooks_run_in_order_once_per_revision() {
         "HookSucceeded deleted the Job"
     );
 
-    // the same revision again: the hook keeps its name, so there is never a second one
+    // the same revision again: its hooks ran, so they neither run nor are created again
+    let (code, out, err) = run(&c, &args);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(!out.contains("PreSync"), "{out}");
+    assert!(
+        err.contains("revision r1 already applied; its hooks do not run again"),
+        "{err}"
+    );
+    assert!(job_names(&c, &ns).await.is_empty());
+
+    // a new revision whose hook is kept: re-runs of it find that very Job (same uid)
     set.write(
         "migrate.yaml",
         &job(
@@ -1076,13 +1086,59 @@ async fn waves_and_argo_cd_hooks_run_in_order_once_per_revision() {
             "busybox:1.36",
         ),
     );
-    for _ in 0..2 {
-        let (code, out, err) = run(&c, &args);
+    let mut kept = args.to_vec();
+    kept[7] = "r1b";
+    let uid = |j: Option<Value>| j.unwrap()["metadata"]["uid"].as_str().unwrap().to_string();
+    let mut uids = Vec::new();
+    for _ in 0..3 {
+        let (code, out, err) = run(&c, &kept);
         assert_eq!(code, 0, "{out}{err}");
+        let names = job_names(&c, &ns).await;
+        assert_eq!(names.len(), 1, "{names:?}");
+        assert!(names[0].starts_with("migrate-"), "{names:?}");
+        uids.push(uid(get(
+            &c,
+            "batch/v1",
+            "Job",
+            "jobs",
+            Some(&ns),
+            &names[0],
+        )
+        .await));
     }
-    let names = job_names(&c, &ns).await;
-    assert_eq!(names.len(), 1, "{names:?}");
-    assert!(names[0].starts_with("migrate-"), "{names:?}");
+    assert!(
+        uids.iter().all(|u| *u == uids[0]),
+        "the hook was created again: {uids:?}"
+    );
+
+    // a revision the API server rejects runs no PreSync hook: the dry-run comes first
+    let jobs_before = job_names(&c, &ns).await;
+    set.write("app.yaml", &configmap(&ns, "app", "v2"))
+        .write("bad.yaml", &configmap(&ns, "Bad_Name", "1"))
+        .write(
+            "migrate.yaml",
+            &job(
+                &ns,
+                "  generateName: migrate-\n  annotations: {argocd.argoproj.io/hook: PreSync}\n",
+                "busybox:1.37",
+            ),
+        );
+    let mut rejected = args.to_vec();
+    rejected[7] = "r1c";
+    let (code, out, err) = run(&c, &rejected);
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(err.contains("nothing was changed"), "{err}");
+    assert!(!out.contains("PreSync"), "{out}");
+    assert_eq!(
+        job_names(&c, &ns).await,
+        jobs_before,
+        "a PreSync hook ran for a rejected revision"
+    );
+    let app = get(&c, "v1", "ConfigMap", "configmaps", Some(&ns), "app")
+        .await
+        .unwrap();
+    assert_eq!(app["data"]["key"], "v1");
+    std::fs::remove_file(set.dir.join("bad.yaml")).unwrap();
 
     // a PreSync hook that cannot complete: nothing else changes, the SyncFail hook runs
     set.write("app.yaml", &configmap(&ns, "app", "v2"))
