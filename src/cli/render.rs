@@ -70,19 +70,24 @@ pub fn run(args: RenderArgs) -> anyhow::Result<u8> {
             match (&args.out, &out_root) {
                 (Some(dir), Some(root)) => {
                     let full = dir.join(&path);
-                    if let Some(parent) = full.parent() {
-                        std::fs::create_dir_all(parent)
-                            .with_context(|| format!("creating {}", parent.display()))?;
-                        // A directory inside --out that is a link elsewhere is not followed.
-                        let real = std::fs::canonicalize(parent)
-                            .with_context(|| format!("resolving {}", parent.display()))?;
-                        if !real.starts_with(root) {
-                            anyhow::bail!(
-                                "{} resolves to {}, outside {}; nothing more written",
-                                parent.display(),
-                                real.display(),
-                                dir.display()
-                            );
+                    // Directories are made one at a time under --out, and one that is a link
+                    // (to anywhere) is refused before anything is created through it.
+                    let mut at = root.clone();
+                    let parents: Vec<_> = std::path::Path::new(&path)
+                        .parent()
+                        .into_iter()
+                        .flat_map(|p| p.components())
+                        .collect();
+                    for c in parents {
+                        at.push(c);
+                        match std::fs::symlink_metadata(&at) {
+                            Ok(m) if m.file_type().is_symlink() => anyhow::bail!(
+                                "{} is a symbolic link; refusing to write through it (nothing more written)",
+                                at.display()
+                            ),
+                            Ok(_) => {}
+                            Err(_) => std::fs::create_dir(&at)
+                                .with_context(|| format!("creating {}", at.display()))?,
                         }
                     }
                     if std::fs::symlink_metadata(&full).is_ok_and(|m| m.file_type().is_symlink()) {

@@ -699,7 +699,16 @@ fn read_bounded(file: fs::File, limit: u64) -> Result<Vec<u8>, Problem> {
 
 /// The root a command-line path belongs to: the Git work tree that holds it, or the path itself
 /// (its directory, for a file) when it is in none.
+///
+/// The work tree is found from the path as written, not from where its links lead: a file or
+/// directory of a repository that is a link out of it must not carry the root along (the read
+/// is then refused as outside the root). A work tree reached through a link of an outer one
+/// counts as the outer one's. Only a path in no work tree is followed to where it leads, since
+/// the user, not a repository, named it.
 pub fn root_of(path: &Path) -> PathBuf {
+    if let Some(root) = lexical_work_tree(path) {
+        return root;
+    }
     let start = fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
     let dir = if start.is_dir() {
         start.clone()
@@ -717,6 +726,44 @@ pub fn root_of(path: &Path) -> PathBuf {
         at = d.parent();
     }
     dir
+}
+
+/// The work tree holding `path` by its written (absolute, `..` resolved lexically) ancestors.
+/// Links in the current directory's own ancestry are the user's (a checkout under a linked
+/// `~/src`); a link below it, in the part of the path the user typed, is the repository's.
+fn lexical_work_tree(path: &Path) -> Option<PathBuf> {
+    let cwd = std::env::current_dir().ok();
+    let absolute = std::path::absolute(path).ok()?;
+    let mut clean = PathBuf::new();
+    for c in absolute.components() {
+        match c {
+            std::path::Component::ParentDir => {
+                clean.pop();
+            }
+            std::path::Component::CurDir => {}
+            other => clean.push(other),
+        }
+    }
+    let is_link = |p: &Path| fs::symlink_metadata(p).is_ok_and(|m| m.file_type().is_symlink());
+    // a directory that is a link is looked at from its parent, as a file is
+    let start = if clean.is_dir() && !is_link(&clean) {
+        clean.clone()
+    } else {
+        clean.parent()?.to_path_buf()
+    };
+    let mut found: Option<PathBuf> = None;
+    let mut crossed_link = false;
+    for d in start.ancestors() {
+        if d.join(".git").exists() && (found.is_none() || crossed_link) {
+            found = Some(d.to_path_buf());
+            crossed_link = false;
+        }
+        let typed = cwd.as_deref().is_some_and(|c| d.starts_with(c) && d != c);
+        if found.is_some() && typed && is_link(d) {
+            crossed_link = true;
+        }
+    }
+    found
 }
 
 /// A source held in memory (tests, benchmarks, a Git tree read at a revision).

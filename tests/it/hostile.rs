@@ -393,6 +393,36 @@ fn render_out_stays_inside_its_directory() {
         !out_dir.exists() || walk(&out_dir).is_empty(),
         "nothing is written when any path is refused"
     );
+
+    // a directory inside --out that is a link elsewhere: refused before anything is created
+    // or written through it
+    let clean = t.path().join("clean");
+    let status = Command::new("cp")
+        .arg("-r")
+        .arg(&example)
+        .arg(&clean)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let out2 = t.path().join("out2");
+    let elsewhere = t.path().join("elsewhere");
+    std::fs::create_dir_all(&out2).unwrap();
+    std::fs::create_dir_all(&elsewhere).unwrap();
+    std::os::unix::fs::symlink(&elsewhere, out2.join("prod-eu")).unwrap();
+    let (code, stdout, stderr) = text(
+        &support::gitfleet(&clean)
+            .args(["render", "--fleet", ".", "--out"])
+            .arg(&out2)
+            .output()
+            .unwrap(),
+    );
+    assert_eq!(code, Some(1), "{stdout}{stderr}");
+    assert!(stderr.contains("is a symbolic link"), "{stderr}");
+    assert!(
+        walk(&elsewhere).is_empty(),
+        "created through the link: {:?}",
+        walk(&elsewhere)
+    );
 }
 
 fn walk(dir: &Path) -> Vec<PathBuf> {
@@ -408,4 +438,94 @@ fn walk(dir: &Path) -> Vec<PathBuf> {
         }
     }
     out
+}
+
+/// Issue 17: a file or directory of a repository that is a link out of it is refused when the
+/// command line names it directly (the root is the work tree the path is written in, not the
+/// one its link leads to), by `build`, `apply` and `diff` alike, before any cluster call; even
+/// when the link leads into another Git work tree.
+#[test]
+fn a_path_that_is_a_link_out_of_the_repository_is_refused() {
+    let t = tempfile::tempdir().unwrap();
+    let outside = t.path().join("outside");
+    let repo = t.path().join("repo");
+    const SECRET: &str = "c2VjcmV0LXZhbHVlLW91dHNpZGU=";
+    write(
+        &outside,
+        &[(
+            "sub/secret.yaml",
+            format!(
+                "apiVersion: v1\nkind: Secret\nmetadata: {{name: s, namespace: default}}\ndata: {{token: {SECRET}}}\n"
+            ),
+        )],
+    );
+    for dir in [&repo, &outside.join("sub")] {
+        std::fs::create_dir_all(dir).unwrap();
+        let status = Command::new("git")
+            .args(["init", "-q"])
+            .current_dir(dir)
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+    write(
+        &repo,
+        &[(
+            "app/cm.yaml",
+            "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c, namespace: default}\n".into(),
+        )],
+    );
+    std::os::unix::fs::symlink(outside.join("sub/secret.yaml"), repo.join("app/s.yaml")).unwrap();
+    std::os::unix::fs::symlink(outside.join("sub"), repo.join("linked")).unwrap();
+    std::os::unix::fs::symlink(&outside, repo.join("up")).unwrap();
+    let kubeconfig = unreachable_kubeconfig(t.path());
+    let abs_link = repo.join("app/s.yaml").to_string_lossy().into_owned();
+    for path in [
+        "app/s.yaml",
+        "linked",
+        "linked/secret.yaml",
+        "up/sub",
+        "up/sub/secret.yaml",
+        "./app/../app/s.yaml",
+    ] {
+        for command in ["build", "apply", "diff"] {
+            let mut cmd = support::gitfleet(&repo);
+            cmd.args([command, path]);
+            if command != "build" {
+                cmd.arg("--kubeconfig").arg(&kubeconfig);
+            }
+            let (code, stdout, stderr) = text(&cmd.output().unwrap());
+            assert_eq!(code, Some(1), "{command} {path}: {stdout}{stderr}");
+            assert!(
+                !stdout.contains(SECRET) && !stderr.contains(SECRET),
+                "{command} {path} printed the outside file: {stdout}{stderr}"
+            );
+            assert!(
+                stderr.contains("outside") || stderr.contains("symbolic link"),
+                "{command} {path}: {stderr}"
+            );
+            assert!(
+                !stderr.contains("127.0.0.1:9"),
+                "{command} {path} contacted the cluster: {stderr}"
+            );
+        }
+    }
+    // named by its absolute path too
+    let (code, stdout, stderr) = text(
+        &support::gitfleet(t.path())
+            .args(["build", &abs_link])
+            .output()
+            .unwrap(),
+    );
+    assert_eq!(code, Some(1), "{stdout}{stderr}");
+    assert!(!stdout.contains(SECRET), "{stdout}");
+    // the repository's own files still build
+    let (code, stdout, stderr) = text(
+        &support::gitfleet(&repo)
+            .args(["build", "app/cm.yaml"])
+            .output()
+            .unwrap(),
+    );
+    assert_eq!(code, Some(0), "{stdout}{stderr}");
+    assert!(stdout.contains("name: c"), "{stdout}");
 }
