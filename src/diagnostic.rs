@@ -443,17 +443,73 @@ pub fn unusual_chars_note(s: &str, column: u32) -> Option<String> {
 /// `https://***@host/org/repo.git`. scp-like `git@host:path` (a user name, no password) is left as
 /// it is.
 pub fn mask_userinfo(url: &str) -> String {
-    match userinfo_range(url) {
+    let url = match userinfo_range(url) {
         Some((start, end, scp_user)) if !scp_user => {
             format!("{}***{}", &url[..start], &url[end..])
         }
         _ => url.to_string(),
+    };
+    mask_query_credentials(&url)
+}
+
+/// Whether a query parameter's name says it carries a credential (`?access_token=`,
+/// `private_token`, `X-Amz-Signature`, `sig`, `password`, ...).
+fn credential_parameter(name: &str) -> bool {
+    let name = name.to_ascii_lowercase();
+    [
+        "token",
+        "secret",
+        "passw",
+        "key",
+        "auth",
+        "sig",
+        "credential",
+    ]
+    .iter()
+    .any(|w| name.contains(w))
+}
+
+/// The query parameters of `url` (between `?` and `#`), as (name, value byte range).
+fn query_parameters(url: &str) -> Vec<(&str, std::ops::Range<usize>)> {
+    let Some(q) = url.find('?') else {
+        return Vec::new();
+    };
+    let end = url[q..].find('#').map_or(url.len(), |i| q + i);
+    let mut out = Vec::new();
+    let mut at = q + 1;
+    for part in url[q + 1..end].split('&') {
+        let (name, value_start) = match part.find('=') {
+            Some(i) => (&part[..i], at + i + 1),
+            None => (part, at + part.len()),
+        };
+        out.push((name, value_start..at + part.len()));
+        at += part.len() + 1;
     }
+    out
+}
+
+fn mask_query_credentials(url: &str) -> String {
+    let mut out = url.to_string();
+    for (_, range) in query_parameters(url)
+        .into_iter()
+        .rev()
+        .filter(|(name, range)| credential_parameter(name) && !range.is_empty())
+    {
+        out.replace_range(range, "***");
+    }
+    out
 }
 
 /// Whether the URL carries credentials: any userinfo in an `http(s)://` URL (a user name there is
-/// as likely a token as a name), a password anywhere else (`ssh://git:pw@host/...`).
+/// as likely a token as a name), a password anywhere else (`ssh://git:pw@host/...`), a query
+/// parameter named like a credential (`?access_token=...`).
 pub fn url_credentials(url: &str) -> bool {
+    if query_parameters(url)
+        .iter()
+        .any(|(name, range)| credential_parameter(name) && !range.is_empty())
+    {
+        return true;
+    }
     let Some((start, end, scp_user)) = userinfo_range(url) else {
         return false;
     };
@@ -575,6 +631,23 @@ mod tests {
             ),
             ("https://a@b@host/x?q=@", "https://***@host/x?q=@", true),
             ("file:///srv/fleet.git", "file:///srv/fleet.git", false),
+            (
+                "https://gitlab.com/org/r.git?private_token=glpat-x1&ref=main#top",
+                "https://gitlab.com/org/r.git?private_token=***&ref=main#top",
+                true,
+            ),
+            (
+                "https://h/r.git?ref=v1&access_token=ghp_1",
+                "https://h/r.git?ref=v1&access_token=***",
+                true,
+            ),
+            (
+                "https://h/r.tgz?X-Amz-Signature=abc&X-Amz-Credential=k",
+                "https://h/r.tgz?X-Amz-Signature=***&X-Amz-Credential=***",
+                true,
+            ),
+            ("https://h/r.git?ref=v1", "https://h/r.git?ref=v1", false),
+            ("https://h/r.git?token=", "https://h/r.git?token=", false),
         ];
         for (url, masked, creds) in cases {
             assert_eq!(mask_userinfo(url), masked, "{url}");
