@@ -124,6 +124,9 @@ pub struct BootstrapOptions {
     pub sops: SopsKey,
     /// Where a generated SOPS key's recipient is written.
     pub sops_recipient_file: Option<PathBuf>,
+    /// Where a generated SOPS key's identity is written (mode 0600), for `sops -d` on this
+    /// machine; outside the repository, so it cannot be committed by mistake.
+    pub sops_identity_file: Option<PathBuf>,
     /// Facts from provisioning for the cluster-facts ConfigMap (endpoint, ARN, resource id...).
     pub outputs: BTreeMap<String, String>,
     /// Scratch directory for the commit.
@@ -147,6 +150,9 @@ pub struct BootstrapReport {
     /// The age recipient files for this cluster are encrypted to (never the identity).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub sops_recipient: Option<String>,
+    /// Where a generated identity was written on this machine (mode 0600).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sops_identity_file: Option<PathBuf>,
     /// The commit of the reconciler's manifests, when one was made.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub commit: Option<String>,
@@ -370,13 +376,13 @@ pub async fn seeded_with_decryption(
         .is_some_and(|d| d.secret_ref.name == SOPS_SECRET))
 }
 
-/// Creates or keeps the SOPS decryption Secret; (created|updated|unchanged, recipient), or
-/// `None` when the cluster has none and none was asked for.
+/// Creates or keeps the SOPS decryption Secret; (created|updated|unchanged, recipient,
+/// identity), or `None` when the cluster has none and none was asked for.
 async fn store_sops_key(
     conn: &Connection,
     ns: &str,
     key: &SopsKey,
-) -> Result<Option<(String, String)>, BootstrapError> {
+) -> Result<Option<(String, String, String)>, BootstrapError> {
     let fail = |m: String| BootstrapError::Credentials(format!("the SOPS key: {m}"));
     let api: Api<Secret> = Api::namespaced(conn.client.clone(), ns);
     let existing = api
@@ -402,7 +408,7 @@ async fn store_sops_key(
         .and_then(|a| a.get(SOPS_RECIPIENT))
         == Some(&recipient);
     if have.as_deref() == Some(identity.as_str()) && annotated {
-        return Ok(Some(("unchanged".into(), recipient)));
+        return Ok(Some(("unchanged".into(), recipient, identity)));
     }
     let secret = json!({
         "apiVersion": "v1",
@@ -425,7 +431,7 @@ async fn store_sops_key(
     } else {
         "created"
     };
-    Ok(Some((status.into(), recipient)))
+    Ok(Some((status.into(), recipient, identity)))
 }
 
 /// `.sops.yaml` with a creation rule that encrypts the cluster's path for `recipient` (added
@@ -544,17 +550,31 @@ pub async fn bootstrap(
     }
     // 2b. The SOPS decryption key (secret zero of an encrypted repository).
     let sops = store_sops_key(conn, &ns, &opts.sops).await?;
-    if let Some((status, recipient)) = &sops {
+    if let Some((status, recipient, identity)) = &sops {
         report.sops_key = Some(status.clone());
         report.sops_recipient = Some(recipient.clone());
-        if matches!(opts.sops, SopsKey::Generate)
-            && let Some(file) = &opts.sops_recipient_file
-        {
-            std::fs::write(file, format!("{recipient}\n")).map_err(|e| {
-                BootstrapError::Credentials(format!("cannot write {}: {e}", file.display()))
-            })?;
+        if matches!(opts.sops, SopsKey::Generate) {
+            if let Some(file) = &opts.sops_recipient_file {
+                std::fs::write(file, format!("{recipient}\n")).map_err(|e| {
+                    BootstrapError::Credentials(format!("cannot write {}: {e}", file.display()))
+                })?;
+            }
+            if let Some(file) = &opts.sops_identity_file {
+                // only when it differs, so a re-run touches nothing; never quoted in an error
+                if std::fs::read_to_string(file).ok().as_deref() != Some(identity.as_str()) {
+                    crate::kubeconfig::write_private(file, identity).map_err(|e| {
+                        BootstrapError::Credentials(format!(
+                            "cannot write {}: {}",
+                            file.display(),
+                            e.kind()
+                        ))
+                    })?;
+                }
+                report.sops_identity_file = Some(file.clone());
+            }
         }
     }
+    let sops = sops.map(|(status, recipient, _)| (status, recipient));
     let seed = seed_with_outputs(rendered, &opts.outputs, sops.is_some());
 
     // 3. The seed: GitSource, Sync, cluster facts.

@@ -375,6 +375,11 @@ async fn execute_one(
                 .fleet_dir
                 .join(format!("{}-sops.pub", rendered.name)),
         ),
+        sops_identity_file: Some(
+            options
+                .kubeconfig_dir
+                .join(format!("{}-sops.agekey", rendered.name)),
+        ),
         outputs,
         work_dir: work.path().join("repo"),
     };

@@ -307,8 +307,34 @@ async fn up_generates_a_sops_key_and_the_agent_applies_the_decrypted_secret() {
         );
     repo.commit("fleet");
 
-    let (code, out, err) = run(&c, &repo.work, &["up", "--yes", "--generate-sops-key"]);
+    let kc_dir = c.dir().join("kubeconfigs");
+    let kc_dir_arg = kc_dir.to_str().unwrap();
+    let (code, out, err) = run(
+        &c,
+        &repo.work,
+        &[
+            "up",
+            "--yes",
+            "--generate-sops-key",
+            "--kubeconfig-dir",
+            kc_dir_arg,
+        ],
+    );
     assert_eq!(code, 0, "{out}{err}");
+    // the identity, for `sops -d` on this machine: 0600, outside the repository
+    let identity_file = kc_dir.join("one-sops.agekey");
+    let identity = std::fs::read_to_string(&identity_file).expect("the identity file");
+    assert!(identity.contains("AGE-SECRET-KEY-1"), "an age identity");
+    use std::os::unix::fs::PermissionsExt as _;
+    assert_eq!(
+        std::fs::metadata(&identity_file)
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777,
+        0o600
+    );
+    assert!(!identity_file.starts_with(&repo.work));
     let recipient = std::fs::read_to_string(repo.work.join("one-sops.pub"))
         .expect("the recipient file")
         .trim()
@@ -356,6 +382,18 @@ async fn up_generates_a_sops_key_and_the_agent_applies_the_decrypted_secret() {
     encrypt(&repo.work, "clusters/one/apps/db.yaml", &[]);
     let committed = std::fs::read_to_string(repo.work.join("clusters/one/apps/db.yaml")).unwrap();
     assert!(!committed.contains(PLAIN_SECRET) && committed.contains("ENC[AES256_GCM"));
+    // the identity file up wrote is what sops reads on this machine
+    let decrypted = Command::new(sops_bin())
+        .current_dir(&repo.work)
+        .env("SOPS_AGE_KEY_FILE", &identity_file)
+        .args(["--decrypt", "clusters/one/apps/db.yaml"])
+        .output()
+        .expect("sops runs");
+    assert!(
+        String::from_utf8_lossy(&decrypted.stdout).contains(PLAIN_SECRET),
+        "sops -d with the written identity: {}",
+        String::from_utf8_lossy(&decrypted.stderr)
+    );
     let revision = repo.commit("an encrypted Secret");
 
     let agent = Agent::start(&c, &rns);
@@ -456,9 +494,22 @@ async fn up_generates_a_sops_key_and_the_agent_applies_the_decrypted_secret() {
     let (code, out, err) = run(
         &c,
         &repo.work,
-        &["up", "--yes", "--generate-sops-key", "-o", "json"],
+        &[
+            "up",
+            "--yes",
+            "--generate-sops-key",
+            "--kubeconfig-dir",
+            kc_dir_arg,
+            "-o",
+            "json",
+        ],
     );
     assert_eq!(code, 0, "{out}{err}");
+    assert_eq!(
+        std::fs::read_to_string(&identity_file).unwrap(),
+        identity,
+        "the kept key"
+    );
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
     let b = &v["clusters"][0]["bootstrap"];
     assert_eq!(b["sopsKey"], "unchanged", "{b}");
@@ -467,6 +518,110 @@ async fn up_generates_a_sops_key_and_the_agent_applies_the_decrypted_secret() {
     let (code, out, err) = run(&c, &repo.work, &["plan"]);
     assert_eq!(code, 0, "{out}{err}");
     drop(agent);
+}
+
+/// `up --sops-age-key-file` stores the user's identity as the cluster's decryption Secret and
+/// seeds the Sync to decrypt with it; a re-run changes nothing; a file that holds no identity is
+/// refused before any cluster is touched, without quoting it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn up_stores_a_given_sops_key_once() {
+    let c = Cluster::new();
+    let rns = c.name("gitfleet-system");
+    let repo = Repo::new(c.dir());
+    let kubeconfigs = repo.work.join(".kubeconfigs");
+    std::fs::create_dir_all(&kubeconfigs).unwrap();
+    std::fs::copy(&c.kubeconfig, kubeconfigs.join("one.yaml")).unwrap();
+    repo.write(".gitignore", ".kubeconfigs/\n")
+        .write("fleet.yaml", &fleet_yaml(&repo, &rns))
+        .write(
+            "clusters/one/cluster.yaml",
+            "apiVersion: gitfleet.io/v1alpha1\nkind: Cluster\nmetadata: {name: one}\nspec:\n  existing: {kubeconfig: .kubeconfigs/one.yaml}\n",
+        );
+    repo.commit("fleet");
+    let keys = tempfile::tempdir().unwrap();
+    let bad = keys.path().join("bad.agekey");
+    std::fs::write(&bad, "not-a-key-but-a-password-hunter3\n").unwrap();
+    let (code, out, err) = run(
+        &c,
+        &repo.work,
+        &["up", "--yes", "--sops-age-key-file", bad.to_str().unwrap()],
+    );
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(err.contains("--sops-age-key-file"), "{err}");
+    assert!(
+        !err.contains("hunter3") && !out.contains("hunter3"),
+        "{err}"
+    );
+    let client = c.client().await;
+    assert!(
+        get(
+            &client,
+            "v1",
+            "Secret",
+            "secrets",
+            &rns,
+            "gitfleet-sops-age"
+        )
+        .await
+        .is_none(),
+        "a refused key file touched the cluster"
+    );
+
+    let (key_file, recipient) = age_key(keys.path(), "mine");
+    let key = key_file.to_str().unwrap();
+    let (code, out, err) = run(
+        &c,
+        &repo.work,
+        &["up", "--yes", "--sops-age-key-file", key, "-o", "json"],
+    );
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(!out.contains("AGE-SECRET-KEY") && !err.contains("AGE-SECRET-KEY"));
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let b = &v["clusters"][0]["bootstrap"];
+    assert_eq!(b["sopsKey"], "created", "{b}");
+    assert_eq!(b["sopsRecipient"], recipient.as_str(), "{b}");
+    let secret = get(
+        &client,
+        "v1",
+        "Secret",
+        "secrets",
+        &rns,
+        "gitfleet-sops-age",
+    )
+    .await
+    .expect("the decryption Secret");
+    use base64::Engine as _;
+    let stored = base64::engine::general_purpose::STANDARD
+        .decode(secret["data"]["identity.agekey"].as_str().unwrap())
+        .unwrap();
+    assert_eq!(
+        String::from_utf8(stored).unwrap(),
+        std::fs::read_to_string(&key_file).unwrap()
+    );
+    let sync = get(
+        &client,
+        "gitfleet.io/v1alpha1",
+        "Sync",
+        "syncs",
+        &rns,
+        "one",
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        sync["spec"]["decryption"]["secretRef"]["name"], "gitfleet-sops-age",
+        "{sync}"
+    );
+    let (code, out, err) = run(
+        &c,
+        &repo.work,
+        &["up", "--yes", "--sops-age-key-file", key, "-o", "json"],
+    );
+    assert_eq!(code, 0, "{out}{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let b = &v["clusters"][0]["bootstrap"];
+    assert_eq!(b["sopsKey"], "unchanged", "{b}");
+    assert!(b.get("commit").is_none(), "{b}");
 }
 
 /// `gitfleet encrypt` uses `.sops.yaml`'s rule for the file's path, and the real `sops -d` reads
