@@ -317,9 +317,18 @@ pub fn apply_tag_changes(
     current: &BTreeMap<String, String>,
     changes: &[Change],
 ) -> BTreeMap<String, String> {
+    apply_map_changes("tags.", current, changes)
+}
+
+/// The same for the map field `prefix` names (`"labels."`: a pool's node labels).
+pub fn apply_map_changes(
+    prefix: &str,
+    current: &BTreeMap<String, String>,
+    changes: &[Change],
+) -> BTreeMap<String, String> {
     let mut tags = current.clone();
     for c in changes {
-        if let Some(key) = c.field.strip_prefix("tags.") {
+        if let Some(key) = c.field.strip_prefix(prefix) {
             match &c.to {
                 Some(v) => {
                     tags.insert(key.to_string(), v.clone());
@@ -460,13 +469,21 @@ pub fn plan_cluster(desired: &Desired, observed: &Observed) -> Result<ClusterPla
                             ));
                         }
                     }
-                    changes.extend(map_changes("labels", &have.labels, &pool.labels));
+                    // labels and taints others set on the pool stay (only the keys gitfleet's
+                    // records list are ever removed)
+                    let labels =
+                        crate::render::tags::labels_to_keep(&have.labels, &have.tags, &pool.labels);
+                    changes.extend(map_changes("labels", &have.labels, &labels));
                     changes.extend(tag_changes(&have.tags, &pool.tags));
-                    if have.taints != pool.taints {
+                    let taints =
+                        crate::render::tags::taints_to_keep(&have.taints, &have.tags, &pool.taints);
+                    let mut have_taints = have.taints.clone();
+                    have_taints.sort();
+                    if have_taints != taints {
                         changes.push(Change::new(
                             "taints",
-                            Some(have.taints.join(",")),
-                            Some(pool.taints.join(",")),
+                            Some(have_taints.join(",")),
+                            Some(taints.join(",")),
                         ));
                     }
                     if !changes.is_empty() {

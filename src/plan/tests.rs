@@ -120,7 +120,12 @@ fn upgrades_one_minor_at_a_time_then_pools() {
 fn scaling_labels_and_tags_are_updates() {
     let mut o = converged();
     o.pools[0].desired = 3;
+    // `old` was set by gitfleet (its labels record lists it), `cost-center` by someone else
     o.pools[0].labels.insert("old".into(), "x".into());
+    o.pools[0].labels.insert("cost-center".into(), "42".into());
+    o.pools[0]
+        .tags
+        .insert(crate::render::tags::MANAGED_LABELS_KEY.into(), "old".into());
     o.control_plane
         .as_mut()
         .unwrap()
@@ -131,7 +136,31 @@ fn scaling_labels_and_tags_are_updates() {
         lines(&p),
         [
             "update cluster prod (tags.team: b → a)",
-            "update node pool general (desired: 3 → 2, labels.old: x → (removed))",
+            "update node pool general (desired: 3 → 2, labels.old: x → (removed), tags.gitfleet.io/managed-labels: old → (removed))",
+        ]
+    );
+}
+
+/// Issue 11: labels and taints gitfleet did not set (not in the pool's records) are never
+/// removed; the ones it set and the definition dropped are.
+#[test]
+fn labels_and_taints_set_by_others_stay() {
+    let mut o = converged();
+    o.pools[0].labels.insert("cost-center".into(), "42".into());
+    o.pools[0].taints = vec!["nvidia.com/gpu:NoSchedule".into()];
+    assert!(
+        plan_cluster(&desired(), &o).unwrap().steps.is_empty(),
+        "foreign labels and taints are no change"
+    );
+    o.pools[0].taints.push("dedicated=web:NoSchedule".into());
+    o.pools[0].tags.insert(
+        crate::render::tags::MANAGED_TAINTS_KEY.into(),
+        "dedicated".into(),
+    );
+    assert_eq!(
+        lines(&plan_cluster(&desired(), &o).unwrap()),
+        [
+            "update node pool general (tags.gitfleet.io/managed-taints: dedicated → (removed), taints: dedicated=web:NoSchedule,nvidia.com/gpu:NoSchedule → nvidia.com/gpu:NoSchedule)"
         ]
     );
 }

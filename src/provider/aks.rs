@@ -693,6 +693,26 @@ impl AksProvider {
                         &step.changes,
                     );
                     pool["properties"]["tags"] = json!(tags);
+                    // the same for node labels and taints: others' stay as they are
+                    let labels = crate::plan::apply_map_changes(
+                        "labels.",
+                        &string_map(&found["properties"]["nodeLabels"]),
+                        &step.changes,
+                    );
+                    pool["properties"]["nodeLabels"] = json!(labels);
+                    let found_pool = observed_pool(&step.name, &found["properties"], "", "");
+                    let taints = match step.changes.iter().find(|c| c.field == "taints") {
+                        Some(c) => {
+                            c.to.as_deref()
+                                .unwrap_or_default()
+                                .split(',')
+                                .filter(|t| !t.is_empty())
+                                .map(str::to_string)
+                                .collect()
+                        }
+                        None => found_pool.taints,
+                    };
+                    pool["properties"]["nodeTaints"] = json!(taints);
                 }
                 self.put_pool(&place, &step.name, pool).await?;
                 self.wait_pool(&place, &step.name, false, progress).await

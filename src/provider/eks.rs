@@ -945,17 +945,29 @@ impl EksProvider {
             .ok_or_else(|| ProviderError::Missing {
                 what: format!("EKS node group {}", r.nodegroup_name),
             })?;
+        // only labels and taints gitfleet set (listed in the node group's records) are removed
+        let tags: std::collections::BTreeMap<String, String> = current
+            .tags()
+            .map(|t| t.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+            .unwrap_or_default();
+        let managed_labels =
+            crate::render::tags::recorded_in(crate::render::tags::MANAGED_LABELS_KEY, &tags);
+        let managed_taints =
+            crate::render::tags::recorded_in(crate::render::tags::MANAGED_TAINTS_KEY, &tags);
         let have_labels = current.labels().cloned().unwrap_or_default();
         let remove_labels: Vec<String> = have_labels
             .keys()
-            .filter(|k| !r.labels.contains_key(*k))
+            .filter(|k| !r.labels.contains_key(*k) && managed_labels.contains(*k))
             .cloned()
             .collect();
         let want_taints: Vec<sdk::Taint> = r.taints.iter().map(sdk_taint).collect();
         let remove_taints: Vec<sdk::Taint> = current
             .taints()
             .iter()
-            .filter(|t| !want_taints.iter().any(|w| w.key() == t.key()))
+            .filter(|t| {
+                !want_taints.iter().any(|w| w.key() == t.key())
+                    && managed_taints.contains(t.key().unwrap_or_default())
+            })
             .cloned()
             .collect();
         self.client

@@ -123,8 +123,9 @@ pub enum ProviderRequests {
 }
 
 impl ProviderRequests {
-    /// Adds to every tagged request the record of the tag keys gitfleet manages there
-    /// ([`tags`]), so that a key that later leaves the definition can be removed, and only such.
+    /// Adds to every tagged request the record of the tag keys gitfleet manages there, and to
+    /// node pools the records of their label and taint keys ([`tags`]), so that a key that later
+    /// leaves the definition can be removed, and only such.
     fn add_tag_records(&mut self) {
         match self {
             ProviderRequests::Eks {
@@ -136,6 +137,8 @@ impl ProviderRequests {
                 tags::add_record(&mut create_cluster.tags);
                 for ng in nodegroups {
                     tags::add_record(&mut ng.tags);
+                    let taint_keys: Vec<String> = ng.taints.iter().map(|t| t.key.clone()).collect();
+                    tags::add_pool_records(&mut ng.tags, &ng.labels, &taint_keys);
                 }
                 for a in addons {
                     tags::add_record(&mut a.tags);
@@ -149,9 +152,12 @@ impl ProviderRequests {
                 tags::add_record(&mut managed_cluster.tags);
                 for p in &mut managed_cluster.properties.agent_pool_profiles {
                     tags::add_record(&mut p.tags);
+                    tags::add_pool_records(&mut p.tags, &p.node_labels, &p.node_taints);
                 }
                 for (_, p) in agent_pools {
-                    tags::add_record(&mut p.properties.tags);
+                    let p = &mut p.properties;
+                    tags::add_record(&mut p.tags);
+                    tags::add_pool_records(&mut p.tags, &p.node_labels, &p.node_taints);
                 }
             }
             ProviderRequests::Kind { .. } | ProviderRequests::Existing { .. } => {}

@@ -1073,3 +1073,76 @@ fn a_tag_removed_from_the_definition_is_removed_and_a_foreign_one_survives() {
         assert!(cloud_steps(&plan_of(&p, &second).await).is_empty());
     });
 }
+
+/// Issue 11, against moto: node groups are created with the records of the label and taint keys
+/// gitfleet sets, and labels and taints someone else adds are no change (moto cannot untag a
+/// node group, so the removal half runs against the EKS stand-in in `eks_standin.rs`).
+#[test]
+fn node_groups_record_their_label_and_taint_keys_and_foreign_ones_are_no_change() {
+    let moto = Moto::start();
+    runtime().block_on(async {
+        let p = provider(&moto.url, 3).await;
+        let first = prepared(&fleet("lbl", "1.30", 1));
+        apply_cloud_steps(&p, &first, &plan_of(&p, &first).await).await;
+        let client = sdk(&moto.url).await;
+        let describe = |name: &'static str| {
+            let client = client.clone();
+            async move {
+                client
+                    .describe_nodegroup()
+                    .cluster_name("lbl")
+                    .nodegroup_name(name)
+                    .send()
+                    .await
+                    .unwrap()
+                    .nodegroup()
+                    .cloned()
+                    .unwrap()
+            }
+        };
+        let ng = describe("general").await;
+        assert_eq!(
+            ng.tags()
+                .and_then(|t| t.get("gitfleet.io/managed-labels"))
+                .map(String::as_str),
+            Some("tier")
+        );
+        assert_eq!(
+            describe("batch")
+                .await
+                .tags()
+                .and_then(|t| t.get("gitfleet.io/managed-taints"))
+                .map(String::as_str),
+            Some("batch")
+        );
+        // Someone else labels and taints both node groups (a cost tool, a GPU operator).
+        for name in ["general", "batch"] {
+            client
+                .update_nodegroup_config()
+                .cluster_name("lbl")
+                .nodegroup_name(name)
+                .labels(
+                    aws_sdk_eks::types::UpdateLabelsPayload::builder()
+                        .add_or_update_labels("cost-center", "42")
+                        .build(),
+                )
+                .taints(
+                    aws_sdk_eks::types::UpdateTaintsPayload::builder()
+                        .add_or_update_taints(
+                            aws_sdk_eks::types::Taint::builder()
+                                .key("nvidia.com/gpu")
+                                .effect(aws_sdk_eks::types::TaintEffect::NoSchedule)
+                                .build(),
+                        )
+                        .build(),
+                )
+                .send()
+                .await
+                .unwrap();
+        }
+        assert!(
+            cloud_steps(&plan_of(&p, &first).await).is_empty(),
+            "labels and taints set by others are no change"
+        );
+    });
+}

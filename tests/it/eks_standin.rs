@@ -1054,3 +1054,140 @@ fn a_converged_eks_fleet_plans_nothing_and_every_step_is_observed() {
     assert!(out.contains("Plan: 0 steps across 1 cluster."), "{out}");
     assert_eq!(git(&repo.bare, &["rev-parse", "main"]), pushed, "no commit");
 }
+
+async fn sdk(endpoint: &str) -> aws_sdk_eks::Client {
+    let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .region(aws_config::Region::new(REGION))
+        .endpoint_url(endpoint)
+        .credentials_provider(aws_credential_types::Credentials::new(
+            "testing", "testing", None, None, "test",
+        ))
+        .load()
+        .await;
+    aws_sdk_eks::Client::new(&config)
+}
+
+/// Issue 11: node labels and taints someone else set on a node group gitfleet manages survive
+/// every `up`; gitfleet removes only the label and taint keys its records
+/// (`gitfleet.io/managed-labels`, `gitfleet.io/managed-taints`) say it set.
+#[test]
+fn labels_and_taints_set_by_others_on_a_node_group_survive() {
+    let eks = EksStandIn::start(options());
+    runtime().block_on(async {
+        let p = provider(&eks.url, 3).await;
+        let first = prepared(&fleet("lbl", "1.30", 1));
+        apply_cloud_steps(&p, &first, &plan_of(&p, &first).await).await;
+        let client = sdk(&eks.url).await;
+        let describe = |name: &'static str| {
+            let client = client.clone();
+            async move {
+                client
+                    .describe_nodegroup()
+                    .cluster_name("lbl")
+                    .nodegroup_name(name)
+                    .send()
+                    .await
+                    .unwrap()
+                    .nodegroup()
+                    .cloned()
+                    .unwrap()
+            }
+        };
+        let ng = describe("general").await;
+        assert_eq!(
+            ng.tags()
+                .and_then(|t| t.get("gitfleet.io/managed-labels"))
+                .map(String::as_str),
+            Some("tier")
+        );
+        assert_eq!(
+            describe("batch")
+                .await
+                .tags()
+                .and_then(|t| t.get("gitfleet.io/managed-taints"))
+                .map(String::as_str),
+            Some("batch")
+        );
+        // Someone else labels and taints both node groups (a cost tool, a GPU operator).
+        for name in ["general", "batch"] {
+            client
+                .update_nodegroup_config()
+                .cluster_name("lbl")
+                .nodegroup_name(name)
+                .labels(
+                    aws_sdk_eks::types::UpdateLabelsPayload::builder()
+                        .add_or_update_labels("cost-center", "42")
+                        .build(),
+                )
+                .taints(
+                    aws_sdk_eks::types::UpdateTaintsPayload::builder()
+                        .add_or_update_taints(
+                            aws_sdk_eks::types::Taint::builder()
+                                .key("nvidia.com/gpu")
+                                .effect(aws_sdk_eks::types::TaintEffect::NoSchedule)
+                                .build(),
+                        )
+                        .build(),
+                )
+                .send()
+                .await
+                .unwrap();
+        }
+        assert!(
+            cloud_steps(&plan_of(&p, &first).await).is_empty(),
+            "labels and taints set by others are no change"
+        );
+
+        // The definition drops its label and its taint: only those go.
+        let mut src = fleet("lbl", "1.30", 1);
+        let key = "clusters/lbl/cluster.yaml".to_string();
+        let text = src.files[&key]
+            .replace("      labels: {tier: general}\n", "")
+            .replace(
+                "      taints: [{key: batch, value: \"true\", effect: NoSchedule}]\n",
+                "",
+            );
+        src.files.insert(key, text);
+        let second = prepared(&src);
+        let plan = plan_of(&p, &second).await;
+        let steps = cloud_steps(&plan);
+        assert!(
+            steps.iter().any(|s| s.contains("node pool general")
+                && s.contains("labels.tier: general → (removed)")),
+            "{steps:?}"
+        );
+        assert!(
+            steps
+                .iter()
+                .all(|s| !s.contains("cost-center") && !s.contains("nvidia.com/gpu:NoSchedule → ")),
+            "{steps:?}"
+        );
+        apply_cloud_steps(&p, &second, &plan).await;
+        let general = describe("general").await;
+        let labels = general.labels().cloned().unwrap_or_default();
+        assert!(!labels.contains_key("tier"), "{labels:?}");
+        assert_eq!(labels.get("cost-center").map(String::as_str), Some("42"));
+        assert!(
+            general
+                .taints()
+                .iter()
+                .any(|t| t.key() == Some("nvidia.com/gpu")),
+            "{:?}",
+            general.taints()
+        );
+        let batch = describe("batch").await;
+        let keys: Vec<_> = batch.taints().iter().filter_map(|t| t.key()).collect();
+        assert_eq!(keys, ["nvidia.com/gpu"], "{:?}", batch.taints());
+        assert_eq!(
+            batch
+                .labels()
+                .and_then(|l| l.get("cost-center"))
+                .map(String::as_str),
+            Some("42")
+        );
+        assert!(
+            cloud_steps(&plan_of(&p, &second).await).is_empty(),
+            "converged"
+        );
+    });
+}
