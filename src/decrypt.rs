@@ -109,6 +109,15 @@ pub fn redact(text: &str) -> String {
     out
 }
 
+/// Whether `text` holds a value this process has decrypted.
+pub fn holds_decrypted(text: &str) -> bool {
+    let mut secrets = SECRETS.lock().unwrap_or_else(|e| e.into_inner());
+    secrets
+        .as_mut()
+        .and_then(Registry::matcher)
+        .is_some_and(|m| m.is_match(text))
+}
+
 fn remember(values: impl IntoIterator<Item = String>) {
     let mut secrets = SECRETS.lock().unwrap_or_else(|e| e.into_inner());
     let secrets = secrets.get_or_insert_with(Registry::default);

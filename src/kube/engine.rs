@@ -254,7 +254,13 @@ impl Engine {
                 .iter()
                 .filter_map(|i| {
                     let observed = i.planned.as_ref().or(i.live.as_ref())?;
-                    Some((record_key(&i.r), fingerprint(&i.obj.value, observed)))
+                    // no digest of decrypted plaintext in the inventory (a weak secret could be
+                    // guessed from it): such an object is dry-run on every apply instead
+                    let config = i.obj.value.to_string();
+                    if crate::decrypt::holds_decrypted(&config) {
+                        return None;
+                    }
+                    Some((record_key(&i.r), fingerprint_of(&config, observed)))
                 })
                 .collect();
             let inv = Inventory {
@@ -1027,11 +1033,8 @@ impl Engine {
                 )),
             ));
         }
-        if annotations[PRUNE_ANNOTATION].as_str() == Some("disabled") {
-            return Ok((
-                Action::Skipped,
-                Some(format!("not deleted: {PRUNE_ANNOTATION}: disabled")),
-            ));
+        if let Some(why) = kept_from_prune(annotations) {
+            return Ok((Action::Skipped, Some(format!("not deleted: {why}"))));
         }
         let ours: HashSet<(String, String, Option<String>, String)> = previous
             .iter()
@@ -1353,6 +1356,11 @@ fn record_key(r: &ObjectRef) -> String {
 /// What was applied and what gitfleet owned afterwards: the digest of the configuration sent,
 /// and of gitfleet's Apply entry in `observed`'s managedFields (its field set).
 fn fingerprint(desired: &Value, observed: &Value) -> String {
+    fingerprint_of(&desired.to_string(), observed)
+}
+
+/// [`fingerprint`] of a configuration already serialised.
+fn fingerprint_of(desired: &str, observed: &Value) -> String {
     use sha2::Digest as _;
     let owned = observed["metadata"]["managedFields"]
         .as_array()
@@ -1365,7 +1373,7 @@ fn fingerprint(desired: &Value, observed: &Value) -> String {
         })
         .map(|f| f["fieldsV1"].to_string())
         .unwrap_or_default();
-    let d = hex::encode(sha2::Sha256::digest(desired.to_string().as_bytes()));
+    let d = hex::encode(sha2::Sha256::digest(desired.as_bytes()));
     let o = hex::encode(sha2::Sha256::digest(owned.as_bytes()));
     format!("{}:{}", &d[..32], &o[..32])
 }
@@ -1420,6 +1428,30 @@ fn drift_detail(live: Option<&Value>, planned: &Value) -> String {
 
 /// A digest of the set, as the revision when none is given: `sha256:<12 hex>`.
 /// The revision of a set that names none: a digest of its objects.
+/// The annotation that keeps an object from being pruned, as the tools whose repositories
+/// gitfleet reads write it: gitfleet's `gitfleet.io/prune: disabled`, Flux's
+/// `kustomize.toolkit.fluxcd.io/prune: disabled`, Argo CD's
+/// `argocd.argoproj.io/sync-options: Prune=false` and Helm's `helm.sh/resource-policy: keep`.
+pub fn kept_from_prune(annotations: &Value) -> Option<String> {
+    for key in [PRUNE_ANNOTATION, "kustomize.toolkit.fluxcd.io/prune"] {
+        if annotations[key].as_str() == Some("disabled") {
+            return Some(format!("{key}: disabled"));
+        }
+    }
+    let argo = "argocd.argoproj.io/sync-options";
+    if annotations[argo]
+        .as_str()
+        .is_some_and(|o| o.split(',').any(|o| o.trim() == "Prune=false"))
+    {
+        return Some(format!("{argo}: Prune=false"));
+    }
+    let helm = "helm.sh/resource-policy";
+    if annotations[helm].as_str() == Some("keep") {
+        return Some(format!("{helm}: keep"));
+    }
+    None
+}
+
 pub fn digest(objects: &[Object]) -> String {
     let mut texts: Vec<String> = objects.iter().map(|o| o.value.to_string()).collect();
     texts.sort();

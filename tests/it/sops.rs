@@ -453,6 +453,29 @@ async fn up_generates_a_sops_key_and_the_agent_applies_the_decrypted_secret() {
         None,
         "nothing on disk"
     );
+    // nor a digest of it in the inventory: the decrypted Secret has no applied record (it is
+    // dry-run on every pass instead), the Namespace beside it has one
+    let inventories = crate::agent::api(&client, "v1", "ConfigMap", "configmaps", &rns)
+        .list(&Default::default())
+        .await
+        .unwrap();
+    let applied: Vec<String> = inventories
+        .items
+        .iter()
+        .filter_map(|cm| cm.data["data"]["applied"].as_str().map(str::to_string))
+        .collect();
+    assert!(
+        applied
+            .iter()
+            .any(|a| a.contains(&format!("/Namespace//{app_ns}"))),
+        "{applied:?}"
+    );
+    assert!(
+        applied
+            .iter()
+            .all(|a| !a.contains(&format!("/Secret/{app_ns}/db"))),
+        "{applied:?}"
+    );
 
     // A tampered file is an error on the Sync: nothing applied, the last good revision stays.
     let path = repo.work.join("clusters/one/apps/db.yaml");
