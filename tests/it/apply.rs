@@ -395,6 +395,71 @@ async fn prune_deletes_exactly_what_left_the_set() {
         .await;
 }
 
+/// Objects that say they must not be pruned, in the words of gitfleet, Flux, Argo CD and Helm,
+/// are kept (and reported) when they leave the set; the others are pruned.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn prune_keeps_what_gitfleet_flux_argo_cd_or_helm_mark_as_kept() {
+    let c = Cluster::new();
+    let ns = c.name("keep");
+    let set = Set::new(&c, "set");
+    let marked = [
+        ("gitfleet", "gitfleet.io/prune: disabled"),
+        ("flux", "kustomize.toolkit.fluxcd.io/prune: disabled"),
+        (
+            "argo",
+            "argocd.argoproj.io/sync-options: \"Validate=false,Prune=false\"",
+        ),
+        ("helm", "helm.sh/resource-policy: keep"),
+    ];
+    set.write("ns.yaml", &namespace(&ns))
+        .write("plain.yaml", &configmap(&ns, "plain", "1"));
+    for (name, annotation) in marked {
+        set.write(
+            &format!("{name}.yaml"),
+            &configmap(&ns, name, "1").replacen(
+                "metadata:\n",
+                &format!("metadata:\n  annotations: {{{annotation}}}\n"),
+                1,
+            ),
+        );
+    }
+    let dir = set.dir.to_str().unwrap();
+    let args = [
+        "apply",
+        dir,
+        "--inventory",
+        "inv",
+        "--inventory-namespace",
+        ns.as_str(),
+        "--prune",
+    ];
+    let (code, out, err) = run(&c, &args);
+    assert_eq!(code, 0, "{out}{err}");
+    set.remove("plain.yaml");
+    for (name, _) in marked {
+        set.remove(&format!("{name}.yaml"));
+    }
+    let (code, out, err) = run(&c, &args);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        out.contains(&format!("pruned     ConfigMap {ns}/plain")),
+        "{out}"
+    );
+    for (name, annotation) in marked {
+        let key = annotation.split(':').next().unwrap();
+        assert!(
+            out.contains(&format!("skipped    ConfigMap {ns}/{name}")) && out.contains(key),
+            "{name}: {out}"
+        );
+        assert!(
+            get(&c, "v1", "ConfigMap", "configmaps", Some(&ns), name)
+                .await
+                .is_some(),
+            "{name} was pruned"
+        );
+    }
+}
+
 /// One object the server rejects: every rejection is reported and nothing is changed.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dry_run_rejection_changes_nothing() {
@@ -737,8 +802,9 @@ async fn a_bare_namespace_reapplies_as_unchanged_and_diffs_clean() {
 /// With an inventory, an unchanged re-apply sends no per-object request: the inventory records
 /// the configuration and the field set gitfleet owned after the apply, so a set whose objects
 /// still match is decided from the LIST/GET of the live objects alone (no dry-run, no PATCH).
-/// An imperative edit moves a field to another manager: each kind (edit, set image) is seen
-/// without guessing and healed as before; a field gitfleet does not own is left alone.
+/// An imperative edit moves a field to another manager: each kind (edit, scale through the
+/// scale subresource, set image), one at a time, is seen without guessing and healed as before;
+/// a field gitfleet does not own is left alone.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unchanged_reapply_sends_no_per_object_request_and_edits_are_still_healed() {
     let c = Cluster::new();
@@ -794,6 +860,24 @@ async fn an_unchanged_reapply_sends_no_per_object_request_and_edits_are_still_he
         field_manager: Some(m.into()),
         ..Default::default()
     };
+    // Each kind of imperative manager on its own: its edit is seen without a dry-run of the
+    // rest, healed, and the set is unchanged again afterwards.
+    let healed = |what: &'static str| {
+        let (code, out, err) = apply(&[]);
+        assert_eq!(code, 0, "{what}: {out}{err}");
+        assert!(out.contains("drift corrected"), "{what}: {out}");
+        let (code, out, err) = apply(&[]);
+        assert_eq!(code, 0, "{what}: {out}{err}");
+        assert!(
+            out.contains("0 created, 0 configured, 3 unchanged"),
+            "{what}, then: {out}"
+        );
+    };
+    let web = || async {
+        get(&c, "apps/v1", "Deployment", "deployments", Some(&ns), "web")
+            .await
+            .unwrap()
+    };
     // kubectl edit: a merge patch of a field gitfleet owns
     deployments
         .patch(
@@ -803,6 +887,20 @@ async fn an_unchanged_reapply_sends_no_per_object_request_and_edits_are_still_he
         )
         .await
         .unwrap();
+    healed("kubectl edit");
+    assert_eq!(web().await["spec"]["replicas"], 2);
+    // kubectl scale: an update through the scale subresource
+    deployments
+        .patch_scale(
+            "web",
+            &by("kubectl-scale"),
+            &Patch::Merge(json!({"spec": {"replicas": 4}})),
+        )
+        .await
+        .unwrap();
+    assert_eq!(web().await["spec"]["replicas"], 4, "the scale took");
+    healed("kubectl scale");
+    assert_eq!(web().await["spec"]["replicas"], 2);
     // kubectl set image: a strategic merge patch
     deployments
         .patch(
@@ -812,6 +910,11 @@ async fn an_unchanged_reapply_sends_no_per_object_request_and_edits_are_still_he
         )
         .await
         .unwrap();
+    healed("kubectl set image");
+    assert_eq!(
+        web().await["spec"]["template"]["spec"]["containers"][0]["image"],
+        "nginx:1.27"
+    );
     // kubectl edit of the ConfigMap's value
     configmaps
         .patch(
@@ -821,17 +924,7 @@ async fn an_unchanged_reapply_sends_no_per_object_request_and_edits_are_still_he
         )
         .await
         .unwrap();
-    let (code, out, err) = apply(&[]);
-    assert_eq!(code, 0, "{out}{err}");
-    assert!(out.contains("drift corrected"), "{out}");
-    let d = get(&c, "apps/v1", "Deployment", "deployments", Some(&ns), "web")
-        .await
-        .unwrap();
-    assert_eq!(d["spec"]["replicas"], 2, "{d}");
-    assert_eq!(
-        d["spec"]["template"]["spec"]["containers"][0]["image"],
-        "nginx:1.27"
-    );
+    healed("kubectl edit of a ConfigMap");
     let cm = get(&c, "v1", "ConfigMap", "configmaps", Some(&ns), "settings")
         .await
         .unwrap();

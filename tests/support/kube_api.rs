@@ -1454,8 +1454,13 @@ impl State {
         if !res.namespaced && ns.is_some() {
             return Err(ApiError::no_such_path());
         }
+        let scalable = res.group == "apps"
+            && matches!(
+                res.plural.as_str(),
+                "deployments" | "statefulsets" | "replicasets"
+            );
         if let Some(sub) = sub
-            && (sub != "status" || !res.status(version))
+            && !((sub == "status" && res.status(version)) || (sub == "scale" && scalable))
         {
             return Err(ApiError::no_such_path());
         }
@@ -1492,6 +1497,17 @@ impl State {
             self.authorize(ctx, group, plural, sub, ns_attr, name, verb)?;
         }
         let version = version.to_string();
+        if sub == Some("scale") {
+            return self.scale_request(
+                ctx,
+                &res,
+                &version,
+                ns,
+                name.unwrap_or_default(),
+                verb,
+                body,
+            );
+        }
         match verb {
             "get" => {
                 let name = name.unwrap_or_default();
@@ -1566,6 +1582,7 @@ impl State {
                     ns,
                     name,
                     status: sub == Some("status"),
+                    scale: false,
                     op,
                     manager,
                     dry_run: ctx.dry_run,
@@ -1578,6 +1595,100 @@ impl State {
                 Ok(Outcome::Reply(reply))
             }
         }
+    }
+
+    /// The `scale` subresource of a Deployment, StatefulSet or ReplicaSet: an `autoscaling/v1`
+    /// Scale read from the object, and writes of it that change only `spec.replicas` (recorded
+    /// in managed fields with `subresource: scale`, as `kubectl scale` is on a real server).
+    #[allow(clippy::too_many_arguments)]
+    fn scale_request(
+        &mut self,
+        ctx: &mut Ctx,
+        res: &ResDef,
+        version: &str,
+        ns: Option<&str>,
+        name: &str,
+        verb: &str,
+        body: Result<Value, String>,
+    ) -> Result<Outcome, ApiError> {
+        let scale_of = |obj: &Value| {
+            let labels = obj["spec"]["selector"]["matchLabels"]
+                .as_object()
+                .map(|m| {
+                    m.iter()
+                        .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or_default()))
+                        .collect::<Vec<_>>()
+                        .join(",")
+                })
+                .unwrap_or_default();
+            json!({
+                "apiVersion": "autoscaling/v1",
+                "kind": "Scale",
+                "metadata": {
+                    "name": obj["metadata"]["name"],
+                    "namespace": obj["metadata"]["namespace"],
+                    "uid": obj["metadata"]["uid"],
+                    "resourceVersion": obj["metadata"]["resourceVersion"],
+                    "creationTimestamp": obj["metadata"]["creationTimestamp"],
+                },
+                "spec": {"replicas": obj["spec"]["replicas"].as_i64().unwrap_or(1)},
+                "status": {
+                    "replicas": obj["status"]["replicas"].as_i64().unwrap_or(0),
+                    "selector": labels,
+                },
+            })
+        };
+        let api_version = res.api_version(version);
+        let live = self
+            .stored(res, ns, name)
+            .map(|o| present(o, &api_version))
+            .ok_or_else(|| ApiError::not_found(&res.group, &res.plural, name))?;
+        if verb == "get" {
+            return Ok(Outcome::Reply(Reply::json(200, &scale_of(&live))));
+        }
+        let op = self.write_op(ctx, res, verb, body)?;
+        let replicas = match &op {
+            WriteOp::Update(v) | WriteOp::Patch(PatchKind::Merge | PatchKind::Strategic, v) => {
+                v["spec"]["replicas"].as_i64()
+            }
+            WriteOp::Patch(PatchKind::Json, v) => v.as_array().and_then(|ops| {
+                ops.iter().find_map(|o| {
+                    (o["path"] == "/spec/replicas"
+                        && matches!(o["op"].as_str(), Some("replace" | "add")))
+                    .then(|| o["value"].as_i64())
+                    .flatten()
+                })
+            }),
+            _ => None,
+        }
+        .ok_or_else(|| ApiError::bad_request("a Scale write must set spec.replicas"))?;
+        let manager = ctx
+            .query
+            .get("fieldManager")
+            .map(str::to_string)
+            .unwrap_or_else(|| {
+                ctx.user_agent
+                    .split('/')
+                    .next()
+                    .unwrap_or_default()
+                    .to_string()
+            });
+        let written = self.write(WriteReq {
+            res,
+            version,
+            ns,
+            name: Some(name),
+            status: false,
+            scale: true,
+            op: WriteOp::Patch(PatchKind::Merge, json!({"spec": {"replicas": replicas}})),
+            manager,
+            dry_run: ctx.dry_run,
+            validation: FieldValidation::Ignore,
+        })?;
+        Ok(Outcome::Reply(Reply::json(
+            written.code,
+            &scale_of(&written.object),
+        )))
     }
 
     /// Checks the options of a write and decodes its body into a [`WriteOp`].
@@ -3648,6 +3759,9 @@ struct WriteReq<'a> {
     name: Option<&'a str>,
     /// Through the `status` subresource.
     status: bool,
+    /// Through the `scale` subresource (only `spec.replicas` changes; managed fields record
+    /// the subresource, as a real server does for `kubectl scale`).
+    scale: bool,
     op: WriteOp,
     manager: String,
     dry_run: bool,
@@ -3783,7 +3897,13 @@ impl State {
                 status: !status_sub,
             }
         };
-        let subresource = if w.status { "status" } else { "" };
+        let subresource = if w.status {
+            "status"
+        } else if w.scale {
+            "scale"
+        } else {
+            ""
+        };
         let ns = if res.namespaced { w.ns } else { None };
         let mut warnings = Vec::new();
         let mut live: Option<Value> = w
@@ -4315,6 +4435,7 @@ impl State {
                 ns: Some(ns),
                 name: None,
                 status: false,
+                scale: false,
                 op: WriteOp::Create(body),
                 manager: CONTROLLER_MANAGER.into(),
                 dry_run: false,
@@ -6866,6 +6987,7 @@ impl State {
             ns: ns.as_deref(),
             name: Some(&name),
             status: res.status(&version),
+            scale: false,
             op: WriteOp::Update(body),
             manager: manager.into(),
             dry_run: false,
@@ -7358,6 +7480,7 @@ impl State {
                 ns,
                 name: None,
                 status: false,
+                scale: false,
                 op: WriteOp::Create(body),
                 manager: admin.clone(),
                 dry_run: false,
