@@ -140,7 +140,7 @@ pub async fn reconcile(sync: Arc<Sync>, ctx: Arc<Context>) -> Result<Action, Rec
     // may wait for health for minutes); a quick resync writes nothing until it is done.
     let mut ran = Ran::default();
     let (result, status) = {
-        let applying = apply(&ctx, &sync, &ns, &checkout, &mut ran);
+        let applying = apply(&ctx, &sync, &source, &ns, &checkout, &mut ran);
         tokio::pin!(applying);
         tokio::select! {
             r = &mut applying => (r, status),
@@ -692,6 +692,7 @@ struct Ran {
 async fn apply(
     ctx: &Context,
     sync: &Sync,
+    source: &super::types::GitSource,
     ns: &str,
     checkout: &crate::git::Checkout,
     ran: &mut Ran,
@@ -726,11 +727,15 @@ async fn apply(
     let load_opts = LoadOptions {
         context,
         root: Some(checkout.dir.clone()),
-        // Kustomize remote bases: fetched anonymously into the agent's cache, one checkout per
-        // repository and revision.
+        // Kustomize remote bases, into the agent's cache, one checkout per repository and
+        // revision: with the GitSource's credentials where they are on its host (a private base
+        // beside the repository), anonymously anywhere else (a commit cannot send them away).
         remotes: Some(crate::build::kustomize::Remotes {
             cache: ctx.cache_dir.join("remote-bases"),
-            creds: crate::git::Credentials::None,
+            creds: super::source::credentials(ctx, ns, source)
+                .await
+                .unwrap_or(crate::git::Credentials::None),
+            creds_origin: Some(source.spec.url.clone()),
         }),
         helm: helm_options(
             ctx,

@@ -25,6 +25,9 @@ pub struct Remotes {
     /// One directory per repository and reference is made below it.
     pub cache: PathBuf,
     pub creds: crate::git::Credentials,
+    /// The repository `creds` are for: they are offered to remote bases at the same origin
+    /// (transport, host, port) only, never to another host a commit names.
+    pub creds_origin: Option<String>,
 }
 
 impl std::fmt::Debug for Remotes {
@@ -47,6 +50,7 @@ impl Remotes {
         Some(Remotes {
             cache: base.join("gitfleet").join("remote-bases"),
             creds: crate::git::Credentials::None,
+            creds_origin: None,
         })
     }
 }
@@ -222,9 +226,13 @@ impl Loader for SourceLoader {
         // same repository and revision would otherwise write one checkout concurrently.
         static FETCHING: std::sync::Mutex<()> = std::sync::Mutex::new(());
         let _one_at_a_time = FETCHING.lock().unwrap_or_else(|e| e.into_inner());
+        let creds = match &remotes.creds_origin {
+            Some(origin) if crate::git::same_origin(origin, repo) => &remotes.creds,
+            _ => &crate::git::Credentials::None,
+        };
         let mut last = None;
         for reference in candidates {
-            match crate::git::fetch(repo, &reference, &remotes.creds, &cache) {
+            match crate::git::fetch(repo, &reference, creds, &cache) {
                 Ok(checkout) => {
                     let prefix = format!("{}//", remote.repo.split('?').next().unwrap_or_default());
                     let prefix = crate::diagnostic::mask_userinfo(&prefix);

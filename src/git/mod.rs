@@ -22,6 +22,13 @@ mod auth;
 mod fetch;
 mod known_hosts;
 mod location;
+
+/// Whether two remote URLs are reached the same way at the same place (transport, host and
+/// port): credentials for one may be offered to the other, and to no other host.
+pub fn same_origin(a: &str, b: &str) -> bool {
+    let (a, b) = (location::RemoteUrl::parse(a), location::RemoteUrl::parse(b));
+    a.transport == b.transport && a.host.is_some() && a.host == b.host && a.port == b.port
+}
 mod push;
 
 use std::collections::BTreeMap;
@@ -375,6 +382,24 @@ fn open_or_init_bare(path: &Path) -> Result<git2::Repository, GitError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A Sync's credentials reach remote bases on its repository's host only.
+    #[test]
+    fn credentials_go_to_the_same_origin_only() {
+        let src = "https://github.com/org/fleet.git";
+        assert!(same_origin(src, "https://github.com/org/bases.git"));
+        assert!(same_origin(src, "https://GitHub.com/other/x"));
+        assert!(!same_origin(src, "https://github.com.evil.example/org/x"));
+        assert!(!same_origin(src, "https://evil.example/org/fleet.git"));
+        assert!(!same_origin(src, "http://github.com/org/bases.git"));
+        assert!(!same_origin(src, "https://github.com:8443/org/bases.git"));
+        assert!(!same_origin(src, "git@github.com:org/bases.git"));
+        let ssh = "git@github.com:org/fleet.git";
+        assert!(same_origin(ssh, "ssh://git@github.com/org/bases.git"));
+        assert!(same_origin(ssh, "git@github.com:org/bases.git"));
+        assert!(!same_origin(ssh, "git@gitlab.com:org/bases.git"));
+        assert!(!same_origin("/srv/fleet.git", "/srv/other.git"));
+    }
 
     #[test]
     fn reference_from_fields() {
