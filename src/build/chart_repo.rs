@@ -270,6 +270,16 @@ fn fetch_http(r: &ChartRef, auth: &RepoAuth, cache: Option<&Path>) -> Result<Fet
         return Err(format!("{} answered {status}", shown(url.as_str())));
     }
     let digest = sha256(&data);
+    if expected.is_empty() {
+        // as Helm, which verifies no index digest at all; the archive's own digest is recorded
+        tracing::warn!(
+            repository = %shown(&base),
+            chart = %r.name,
+            %version,
+            %digest,
+            "the repository index names no digest for this version: the archive cannot be verified against it"
+        );
+    }
     if !expected.is_empty() && digest != expected {
         return Err(format!(
             "the archive of version {version} has digest {digest}, but the repository index names {expected}: refusing it"
