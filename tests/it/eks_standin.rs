@@ -1191,3 +1191,70 @@ fn labels_and_taints_set_by_others_on_a_node_group_survive() {
         );
     });
 }
+
+/// Issue 11: a foreign cluster of a fleet cluster's name is refused by `plan`, `up` and `down`
+/// through the CLI, and not one write call reaches the EKS API (the stand-in's request log).
+#[test]
+fn a_foreign_cluster_gets_no_write_call_from_plan_up_or_down() {
+    let eks = EksStandIn::start(options());
+    runtime().block_on(async {
+        sdk(&eks.url)
+            .await
+            .create_cluster()
+            .name("legacy")
+            .version("1.30")
+            .role_arn("arn:aws:iam::123456789012:role/eks")
+            .tags("owner", "someone-else")
+            .resources_vpc_config(
+                aws_sdk_eks::types::VpcConfigRequest::builder()
+                    .subnet_ids("subnet-0000000a")
+                    .subnet_ids("subnet-0000000b")
+                    .build(),
+            )
+            .send()
+            .await
+            .unwrap();
+    });
+    let dir = tempfile::tempdir().unwrap();
+    for (path, text) in &fleet("legacy", "1.30", 1).files {
+        let full = dir.path().join(path);
+        std::fs::create_dir_all(full.parent().unwrap()).unwrap();
+        std::fs::write(full, text).unwrap();
+    }
+    eks.clear_requests();
+    let run = |args: &[&str]| {
+        let out = crate::support::gitfleet(dir.path())
+            .args(args)
+            .args(["--aws-endpoint-url", &eks.url])
+            .env("AWS_ACCESS_KEY_ID", "testing")
+            .env("AWS_SECRET_ACCESS_KEY", "testing")
+            .env("GITFLEET_POLL_INTERVAL", "10ms")
+            .env_remove("AWS_PROFILE")
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (code, out, err) = run(&["plan", "--no-install"]);
+    assert_eq!(code, Some(1), "{out}{err}");
+    assert!(
+        format!("{out}{err}").contains("exists and is not managed by gitfleet"),
+        "{out}{err}"
+    );
+    let (code, out, err) = run(&["up", "--yes", "--no-install"]);
+    assert_eq!(code, Some(1), "{out}{err}");
+    let (code, out, err) = run(&["down", "legacy", "--yes"]);
+    assert_eq!(code, Some(1), "{out}{err}");
+    assert!(
+        eks.requests().iter().any(|r| r.method == "GET"),
+        "the cluster was observed"
+    );
+    assert_eq!(
+        texts(&eks.mutations()),
+        Vec::<String>::new(),
+        "a write call reached a cluster gitfleet did not create"
+    );
+}
