@@ -309,6 +309,47 @@ fn string_map(v: &J) -> BTreeMap<String, String> {
         .unwrap_or_default()
 }
 
+/// gitfleet's own tag names (`gitfleet.io/managed-by`, `gitfleet.io/managed-tags`...) as ARM
+/// stores them: Azure refuses `/` in a tag name (`InvalidTagNameCharacters`: `< > % & \ ? /`),
+/// so they are written `gitfleet.io_managed-by`, as Cluster API's Azure provider writes
+/// `sigs.k8s.io_…`. The rest of gitfleet sees one spelling on every cloud.
+const OWN_PREFIX: &str = "gitfleet.io/";
+const OWN_PREFIX_ARM: &str = "gitfleet.io_";
+
+fn rename_keys(tags: Option<&mut J>, from: &str, to: &str) {
+    if let Some(map) = tags.and_then(J::as_object_mut) {
+        let renamed: Vec<String> = map
+            .keys()
+            .filter(|k| k.starts_with(from))
+            .cloned()
+            .collect();
+        for k in renamed {
+            if let Some(v) = map.remove(&k) {
+                map.insert(format!("{to}{}", &k[from.len()..]), v);
+            }
+        }
+    }
+}
+
+/// The tags of an ARM body (`tags`, and `properties.tags` of an agent pool, and those of the
+/// agent pool profiles of a managed cluster) in ARM's spelling (`to_arm`) or gitfleet's.
+fn arm_tag_names(body: &mut J, to_arm: bool) {
+    let (from, to) = if to_arm {
+        (OWN_PREFIX, OWN_PREFIX_ARM)
+    } else {
+        (OWN_PREFIX_ARM, OWN_PREFIX)
+    };
+    rename_keys(body.get_mut("tags"), from, to);
+    if let Some(props) = body.get_mut("properties") {
+        rename_keys(props.get_mut("tags"), from, to);
+        if let Some(profiles) = props.get_mut("agentPoolProfiles").and_then(J::as_array_mut) {
+            for p in profiles {
+                rename_keys(p.get_mut("tags"), from, to);
+            }
+        }
+    }
+}
+
 fn owned(tags: &J, fleet: Option<&str>, cluster: &str) -> bool {
     let t = string_map(tags);
     t.get(OWNER_KEY).map(String::as_str) == Some("gitfleet")
@@ -428,7 +469,11 @@ impl AksProvider {
             .get(&p.subscription, p.group, p.cluster)
             .await
         {
-            Ok(mc) => Ok(Some(serde_json::to_value(mc).unwrap_or(J::Null))),
+            Ok(mc) => {
+                let mut v = serde_json::to_value(mc).unwrap_or(J::Null);
+                arm_tag_names(&mut v, false);
+                Ok(Some(v))
+            }
             Err(e) if is_not_found(&e) => Ok(None),
             Err(e) => Err(api("ManagedClusters.Get", e)),
         }
@@ -441,7 +486,11 @@ impl AksProvider {
             .get(&p.subscription, p.group, p.cluster, pool)
             .await
         {
-            Ok(ap) => Ok(Some(serde_json::to_value(ap).unwrap_or(J::Null))),
+            Ok(ap) => {
+                let mut v = serde_json::to_value(ap).unwrap_or(J::Null);
+                arm_tag_names(&mut v, false);
+                Ok(Some(v))
+            }
             Err(e) if is_not_found(&e) => Ok(None),
             Err(e) => Err(api("AgentPools.Get", e)),
         }
@@ -458,7 +507,9 @@ impl AksProvider {
         while let Some(page) = pages.next().await {
             let page = page.map_err(|e| api("AgentPools.List", e))?;
             for pool in page.value {
-                out.push(serde_json::to_value(pool).unwrap_or(J::Null));
+                let mut v = serde_json::to_value(pool).unwrap_or(J::Null);
+                arm_tag_names(&mut v, false);
+                out.push(v);
             }
         }
         Ok(out)
@@ -604,7 +655,11 @@ impl AksProvider {
                             "/subscriptions/{}/resourcegroups/{}",
                             place.subscription, place.group
                         ),
-                        Some(&serde_json::to_value(rg).unwrap_or(J::Null)),
+                        Some(&{
+                            let mut v = serde_json::to_value(rg).unwrap_or(J::Null);
+                            arm_tag_names(&mut v, true);
+                            v
+                        }),
                     )
                     .await?;
                 if status >= 300 {
@@ -741,7 +796,8 @@ impl AksProvider {
         }
     }
 
-    async fn put_cluster(&self, p: &Place<'_>, body: J) -> Result<(), ProviderError> {
+    async fn put_cluster(&self, p: &Place<'_>, mut body: J) -> Result<(), ProviderError> {
+        arm_tag_names(&mut body, true);
         let model: models::ManagedCluster =
             serde_json::from_value(body).map_err(|e| ProviderError::Api {
                 provider: ProviderKind::Aks,
@@ -760,7 +816,8 @@ impl AksProvider {
         Ok(())
     }
 
-    async fn put_pool(&self, p: &Place<'_>, pool: &str, body: J) -> Result<(), ProviderError> {
+    async fn put_pool(&self, p: &Place<'_>, pool: &str, mut body: J) -> Result<(), ProviderError> {
+        arm_tag_names(&mut body, true);
         let model: models::AgentPool =
             serde_json::from_value(body).map_err(|e| ProviderError::Api {
                 provider: ProviderKind::Aks,

@@ -126,7 +126,17 @@ fn create_from_nothing_then_a_rerun_changes_nothing() {
         );
 
         let mc = arm.cluster("rg-alpha", "alpha").unwrap();
-        assert_eq!(mc["tags"]["gitfleet.io/managed-by"], "gitfleet");
+        // ARM refuses `/` in tag names (the stand-in too): gitfleet's own are spelled with `_`
+        assert_eq!(mc["tags"]["gitfleet.io_managed-by"], "gitfleet");
+        assert!(
+            mc["tags"]
+                .as_object()
+                .unwrap()
+                .keys()
+                .all(|k| !k.contains('/')),
+            "{}",
+            mc["tags"]
+        );
         assert_eq!(mc["tags"]["team"], "platform");
         let user = arm.pool("rg-alpha", "alpha", "user").unwrap();
         assert_eq!(user["properties"]["mode"], "User");
@@ -492,7 +502,7 @@ fn another_fleets_cluster_is_refused_until_adopted() {
         .await
         .unwrap();
         let cluster = arm.cluster("rg-kappa", "kappa").unwrap();
-        assert_eq!(cluster["tags"]["gitfleet.io/fleet"], "my-fleet");
+        assert_eq!(cluster["tags"]["gitfleet.io_fleet"], "my-fleet");
         assert_eq!(cluster["tags"]["team"], "platform", "other tags are kept");
         let observed = p.observe(&desired, rendered).await.unwrap();
         let plan = plan::plan_cluster(&desired, &observed).unwrap();
@@ -519,9 +529,9 @@ fn a_tag_removed_from_the_definition_is_removed_and_a_foreign_one_survives() {
         apply(&p, &first, &plan_of(&p, &first).await).await;
         let cluster = || arm.cluster("rg-lambda", "lambda").unwrap();
         let pool = |name: &str| arm.pool("rg-lambda", "lambda", name).unwrap();
-        assert_eq!(cluster()["tags"]["gitfleet.io/managed-tags"], "env team");
+        assert_eq!(cluster()["tags"]["gitfleet.io_managed-tags"], "env team");
         assert_eq!(
-            pool("user")["properties"]["tags"]["gitfleet.io/managed-tags"],
+            pool("user")["properties"]["tags"]["gitfleet.io_managed-tags"],
             "env team"
         );
         arm.set_tag("rg-lambda", "lambda", None, "cost-center", "4711");
@@ -549,7 +559,7 @@ fn a_tag_removed_from_the_definition_is_removed_and_a_foreign_one_survives() {
             assert!(tags.get("env").is_none(), "{tags}");
             assert_eq!(tags["cost-center"], "4711", "{tags}");
             assert_eq!(tags["team"], "platform", "{tags}");
-            assert_eq!(tags["gitfleet.io/managed-tags"], "team", "{tags}");
+            assert_eq!(tags["gitfleet.io_managed-tags"], "team", "{tags}");
         }
         assert!(cloud_steps(&plan_of(&p, &second).await).is_empty());
 
@@ -559,5 +569,70 @@ fn a_tag_removed_from_the_definition_is_removed_and_a_foreign_one_survives() {
         apply(&p, &scaled, &plan).await;
         assert_eq!(pool("user")["properties"]["tags"]["cost-center"], "4711");
         assert_eq!(pool("user")["properties"]["count"], 3);
+    });
+}
+
+/// Issue 11 on AKS: an agent pool PUT replaces node labels and taints whole, so gitfleet sends
+/// back the ones someone else set; it removes only the keys its records list.
+#[test]
+fn labels_and_taints_set_by_others_on_an_agent_pool_survive_its_puts() {
+    let arm = ArmStandIn::start(Options::default());
+    runtime().block_on(async {
+        let p = provider(&arm.url, 0);
+        let first = prepared(&fleet("mu", "1.30", 1, true));
+        apply(&p, &first, &plan_of(&p, &first).await).await;
+        let pool = || arm.pool("rg-mu", "mu", "user").unwrap();
+        assert_eq!(
+            pool()["properties"]["tags"]["gitfleet.io_managed-labels"],
+            "tier"
+        );
+        arm.set_pool_property(
+            "rg-mu",
+            "mu",
+            "user",
+            "nodeLabels",
+            serde_json::json!({"tier": "apps", "cost-center": "42"}),
+        );
+        arm.set_pool_property(
+            "rg-mu",
+            "mu",
+            "user",
+            "nodeTaints",
+            serde_json::json!(["nvidia.com/gpu=true:NoSchedule"]),
+        );
+        assert!(
+            cloud_steps(&plan_of(&p, &first).await).is_empty(),
+            "others' labels and taints are no change"
+        );
+        // the definition scales the pool and drops its label
+        let mut src = fleet("mu", "1.30", 2, true);
+        let f = src.files.get_mut("clusters/mu/cluster.yaml").unwrap();
+        *f = f.replace(", labels: {tier: apps}", "");
+        let second = prepared(&src);
+        let plan = plan_of(&p, &second).await;
+        let steps = cloud_steps(&plan);
+        assert!(
+            steps.iter().any(
+                |s| s.contains("node pool user") && s.contains("labels.tier: apps → (removed)")
+            ),
+            "{steps:?}"
+        );
+        apply(&p, &second, &plan).await;
+        let props = pool()["properties"].clone();
+        assert_eq!(props["count"], 2, "{props}");
+        assert_eq!(
+            props["nodeLabels"],
+            serde_json::json!({"cost-center": "42"}),
+            "{props}"
+        );
+        assert_eq!(
+            props["nodeTaints"],
+            serde_json::json!(["nvidia.com/gpu=true:NoSchedule"]),
+            "{props}"
+        );
+        assert!(
+            cloud_steps(&plan_of(&p, &second).await).is_empty(),
+            "converged"
+        );
     });
 }

@@ -124,6 +124,38 @@ fn bad(code: &'static str, message: String) -> Fault {
     Fault(400, code, message)
 }
 
+/// ARM refuses tag names holding `< > % & \ ? /` or control characters, in any resource's
+/// `tags` (and an agent pool's `properties.tags`, and a managed cluster's pool profiles').
+fn check_tag_names(body: &Value) -> Result<(), Fault> {
+    let mut bad_names: Vec<String> = Vec::new();
+    let mut look = |tags: &Value| {
+        for k in tags.as_object().into_iter().flat_map(|m| m.keys()) {
+            if k.chars().any(|c| "<>%&\\?/".contains(c) || c.is_control()) {
+                bad_names.push(k.clone());
+            }
+        }
+    };
+    look(&body["tags"]);
+    look(&body["properties"]["tags"]);
+    for p in body["properties"]["agentPoolProfiles"]
+        .as_array()
+        .into_iter()
+        .flatten()
+    {
+        look(&p["tags"]);
+    }
+    if bad_names.is_empty() {
+        return Ok(());
+    }
+    Err(bad(
+        "InvalidTagNameCharacters",
+        format!(
+            "The tag names '{}' have reserved characters '<,>,%,&,\\,?,/' or control characters.",
+            bad_names.join(",")
+        ),
+    ))
+}
+
 /// Identifies a cluster: subscription, resource group and name (the last two lowercased, as ARM
 /// names are case-insensitive).
 type Key = (String, String, String);
@@ -662,6 +694,9 @@ impl State {
                 "The api-version query parameter (?api-version=) is required for all requests."
                     .into(),
             ));
+        }
+        if matches!(method, "PUT" | "PATCH") {
+            check_tag_names(body)?;
         }
         match (method, r) {
             ("PUT", Route::Group(sub, rg)) => self.put_group(&sub, &rg, body),
@@ -1809,6 +1844,21 @@ impl ArmStandIn {
             }
         };
         tags[key] = json!(value);
+    }
+
+    /// Sets an agent pool's property straight in ARM (someone else's node label or taint).
+    pub fn set_pool_property(&self, rg: &str, cluster: &str, pool: &str, key: &str, value: Value) {
+        let mut s = lock(&self.state);
+        let Some(k) = Self::find(&s, rg, cluster) else {
+            panic!("no cluster {cluster} in {rg}");
+        };
+        let c = s.clusters.get_mut(&k).expect("found");
+        let pool = c
+            .pools
+            .get_mut(&pool.to_ascii_lowercase())
+            .unwrap_or_else(|| panic!("no pool {pool}"));
+        let props = pool.entry("properties").or_insert_with(|| json!({}));
+        props[key] = value;
     }
 
     /// The status JSON of an operation (by id, the last segment of its URL), without polling.
