@@ -54,6 +54,7 @@ fn main() {
                 ..Default::default()
             },
             std::path::Path::new("."),
+            true,
         ));
         times.push(start.elapsed());
         steps = outcomes

@@ -231,6 +231,7 @@ pub async fn plan_all(
     prepared: &Prepared,
     options: &ProviderOptions,
     fleet_dir: &std::path::Path,
+    reconciler: bool,
 ) -> Vec<ClusterOutcome> {
     let mut out = Vec::new();
     for rendered in &prepared.rendered {
@@ -240,7 +241,7 @@ pub async fn plan_all(
                 rendered,
                 options,
                 fleet_dir,
-                !options.offline,
+                !options.offline && reconciler,
                 &Default::default(),
             )
             .await?;

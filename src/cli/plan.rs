@@ -58,6 +58,8 @@ pub fn run(args: PlanArgs) -> anyhow::Result<u8> {
             poll_interval: super::poll_interval(),
         },
         &args.fleet.fleet,
+        // --no-install leaves the reconciler out: its API server is not even contacted
+        !args.no_install,
     ));
 
     if args.no_install {

@@ -113,6 +113,7 @@ fn offline_plan_text(fleet: &str) -> String {
             ..Default::default()
         },
         std::path::Path::new("."),
+        true,
     ));
     assert_eq!(outcomes.len(), p.rendered.len());
     let mut out = String::new();
