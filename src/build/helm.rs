@@ -370,7 +370,7 @@ fn render_chart(
         discovered_api_versions: opts.discovered_api_versions.clone(),
         api_versions: opts.api_versions.clone(),
         skip_schema_validation: false,
-        limits: gotemplate::Limits::default(),
+        limits: helm::DEFAULT_LIMITS,
         lookup: opts.lookup.0.clone(),
     };
     let rendered = helm::render(chart, &values, &ropts)

@@ -10,10 +10,70 @@ use crate::parse::{Arg, Command, Node, Num, Pipe, Tree};
 use crate::value::Value;
 use crate::{Error, ErrorKind, Limits};
 
-pub(crate) struct Budget {
+/// Fuel and output for executions of templates: a fresh one per execution, or one shared by
+/// several ([`crate::TemplateSet::set_budget`]) so that they are bounded together (Helm renders
+/// a chart's templates, its sub-charts' included, against one).
+#[derive(Debug)]
+pub struct Budget {
     fuel: Cell<u64>,
     output: Cell<usize>,
-    pub limits: Limits,
+    limits: Limits,
+    scope: Option<String>,
+}
+
+impl Budget {
+    /// `limits.fuel` steps and `limits.output_bytes` bytes (its depth is not used: nesting is
+    /// bounded per execution).
+    pub fn new(limits: Limits) -> Budget {
+        Budget {
+            fuel: Cell::new(limits.fuel),
+            output: Cell::new(0),
+            limits,
+            scope: None,
+        }
+    }
+
+    /// The same, shared by what `scope` names (`every template of chart "shop"`): the limit
+    /// errors say so, next to the template that ran out.
+    pub fn shared_by(limits: Limits, scope: impl Into<String>) -> Budget {
+        Budget {
+            scope: Some(scope.into()),
+            ..Budget::new(limits)
+        }
+    }
+
+    pub fn limits(&self) -> Limits {
+        self.limits
+    }
+
+    /// Steps taken so far.
+    pub fn fuel_used(&self) -> u64 {
+        self.limits.fuel - self.fuel.get()
+    }
+
+    /// Bytes charged so far (output, and the strings functions built).
+    pub fn output_used(&self) -> usize {
+        self.output.get()
+    }
+
+    /// Whether a limit was hit: every further execution fails at once.
+    pub fn is_exhausted(&self) -> bool {
+        self.fuel.get() == 0 || self.output.get() > self.limits.output_bytes
+    }
+
+    /// `LIMIT` or `LIMIT, shared by SCOPE`, as the limit errors print it.
+    fn describe(&self, limit: String) -> String {
+        match &self.scope {
+            Some(s) => format!("{limit}, shared by {s}"),
+            None => limit,
+        }
+    }
+}
+
+/// What every state of one execution shares.
+pub(crate) struct Run {
+    pub budget: Rc<Budget>,
+    pub depth: usize,
     pub lookup: Option<crate::Lookup>,
 }
 
@@ -44,7 +104,7 @@ pub(crate) struct State {
     pub name: String,
     vars: Vec<(String, Value)>,
     pub out: String,
-    pub budget: Rc<Budget>,
+    pub run: Rc<Run>,
     pub depth: usize,
     /// position and text of the node being evaluated
     at_pos: usize,
@@ -54,15 +114,19 @@ pub(crate) struct State {
 
 pub(crate) fn execute(
     defs: Rc<crate::Defs>,
-    limits: Limits,
+    budget: Rc<Budget>,
+    depth: usize,
     lookup: Option<crate::Lookup>,
     name: &str,
     data: &Value,
 ) -> Result<String, Error> {
-    let budget = Rc::new(Budget {
-        fuel: Cell::new(limits.fuel),
-        output: Cell::new(0),
-        limits,
+    let left = budget
+        .limits
+        .output_bytes
+        .saturating_sub(budget.output.get());
+    let run = Rc::new(Run {
+        budget,
+        depth,
         lookup,
     });
     let Some(tree) = defs.get(name).cloned() else {
@@ -71,8 +135,9 @@ pub(crate) fn execute(
             message: format!("template: no template {name:?} associated with template {name:?}"),
         });
     };
-    let mut st = State::new(defs, tree, budget, 0, Default::default());
-    let saved = crate::value::set_output_cap(limits.output_bytes);
+    let mut st = State::new(defs, tree, run, 0, Default::default());
+    // what one encoded value may take: what is left of the output budget
+    let saved = crate::value::set_output_cap(left);
     let r = st.run(data);
     crate::value::set_output_cap(saved);
     r?;
@@ -83,7 +148,7 @@ impl State {
     pub fn new(
         defs: Rc<crate::Defs>,
         tree: Rc<Tree>,
-        budget: Rc<Budget>,
+        run: Rc<Run>,
         depth: usize,
         include_counts: Rc<std::cell::RefCell<HashMap<String, usize>>>,
     ) -> State {
@@ -93,7 +158,7 @@ impl State {
             tree,
             vars: Vec::new(),
             out: String::new(),
-            budget,
+            run,
             depth,
             at_pos: 0,
             at_text: String::new(),
@@ -133,46 +198,35 @@ impl State {
     }
 
     pub fn step(&mut self) -> R<()> {
-        let f = self.budget.fuel.get();
+        let b = &self.run.budget;
+        let f = b.fuel.get();
         if f == 0 {
-            return Err(Fail::Done(Error {
-                kind: ErrorKind::Limit,
-                message: format!(
-                    "template: {}: executing {:?}: evaluation step limit ({}) exceeded",
-                    self.tree.location(self.at_pos),
-                    self.name,
-                    self.budget.limits.fuel
-                ),
-            }));
+            let limit = b.describe(b.limits.fuel.to_string());
+            return Err(self.limit_error(format!("evaluation step limit ({limit}) exceeded")));
         }
-        self.budget.fuel.set(f - 1);
+        b.fuel.set(f - 1);
         Ok(())
     }
 
     /// Charges `n` steps at once (for work proportional to a value's size).
     pub fn steps(&mut self, n: usize) -> R<()> {
-        let f = self.budget.fuel.get();
+        let b = &self.run.budget;
+        let f = b.fuel.get();
         if (n as u64) >= f {
-            self.budget.fuel.set(0);
+            b.fuel.set(0);
             return self.step();
         }
-        self.budget.fuel.set(f - n as u64);
+        b.fuel.set(f - n as u64);
         Ok(())
     }
 
     pub fn charge_output(&mut self, n: usize) -> R<()> {
-        let total = self.budget.output.get().saturating_add(n);
-        self.budget.output.set(total);
-        if total > self.budget.limits.output_bytes {
-            return Err(Fail::Done(Error {
-                kind: ErrorKind::Limit,
-                message: format!(
-                    "template: {}: executing {:?}: output size limit ({} bytes) exceeded",
-                    self.tree.location(self.at_pos),
-                    self.name,
-                    self.budget.limits.output_bytes
-                ),
-            }));
+        let b = &self.run.budget;
+        let total = b.output.get().saturating_add(n);
+        b.output.set(total);
+        if total > b.limits.output_bytes {
+            let limit = b.describe(format!("{} bytes", b.limits.output_bytes));
+            return Err(self.limit_error(format!("output size limit ({limit}) exceeded")));
         }
         Ok(())
     }
@@ -260,16 +314,16 @@ impl State {
                     Some(p) => self.eval_pipeline(dot, p)?,
                     None => Value::Nil,
                 };
-                if self.depth + 1 > self.budget.limits.depth {
+                if self.depth + 1 > self.run.depth {
                     return Err(self.fail_here(format!(
                         "exceeded maximum template depth ({})",
-                        self.budget.limits.depth
+                        self.run.depth
                     )));
                 }
                 let mut sub = State::new(
                     self.defs.clone(),
                     tree,
-                    self.budget.clone(),
+                    self.run.clone(),
                     self.depth + 1,
                     self.include_counts.clone(),
                 );
@@ -488,11 +542,23 @@ impl State {
                     for a in &cmd.args[1..] {
                         args.push(self.eval_arg_any(dot, a)?);
                     }
+                    let last_arg = (self.at_pos, std::mem::take(&mut self.at_text));
                     if let Some(f) = final_ {
                         args.push(f.clone());
                     }
                     self.at(cmd.args[0].pos(), cmd.args[0].to_string());
-                    self.member(&*o, id, &args)?
+                    match self.member(&*o, id, &args) {
+                        // Go checks an argument's type where it evaluates it
+                        Err(Fail::Msg(m))
+                            if m.starts_with("wrong type for value")
+                                && cmd.args.len() > 1
+                                && final_.is_none() =>
+                        {
+                            self.at(last_arg.0, last_arg.1);
+                            return Err(Fail::Msg(m));
+                        }
+                        r => r?,
+                    }
                 }
                 _ => self.eval_field(&v, id, last && call.is_some(), typed)?,
             };
@@ -726,9 +792,19 @@ impl State {
             }
         }
         self.step()?;
+        // Go places a failing call at its command, and leaves a successful one where its
+        // arguments' evaluation ended (where a later type error is reported)
+        let before = (self.at_pos, std::mem::take(&mut self.at_text));
         self.at(cmd.pos, cmd_text);
+        // a call's work grows with its arguments (`contains` scans its string, `has` its
+        // list): large ones cost steps, so a loop over a huge value is bounded in time too
+        let weight: usize = vals.iter().map(arg_weight).sum();
+        if weight > 0 {
+            self.steps(weight)?;
+        }
         match (func.f)(self, dot, vals) {
             Ok(v) => {
+                self.at(before.0, before.1);
                 // strings a function builds count against the output bound,
                 // so doubling a string in a loop cannot exhaust memory
                 if let Value::Str(s) = &v {
@@ -759,16 +835,16 @@ impl State {
         data: &Value,
         name: &str,
     ) -> R<String> {
-        if self.depth + 1 > self.budget.limits.depth {
+        if self.depth + 1 > self.run.depth {
             return Err(self.limit_error(format!(
                 "rendering template has a nested reference name: {name}: unable to execute template (depth limit {})",
-                self.budget.limits.depth
+                self.run.depth
             )));
         }
         let mut sub = State::new(
             defs,
             tree,
-            self.budget.clone(),
+            self.run.clone(),
             self.depth + 1,
             self.include_counts.clone(),
         );
@@ -811,6 +887,17 @@ const PLAIN_ARGS: &[&str] = &[
     "omit",
     "deepCopy",
 ];
+
+/// The steps a call costs for an argument beyond its own step, about what scanning it takes
+/// (a step is some 20 ns): one per 64 bytes of a string, one per 2 elements of a list or map.
+fn arg_weight(v: &Value) -> usize {
+    match v {
+        Value::Str(s) => s.len() / 64,
+        Value::List(l) => l.len() / 2,
+        Value::Map(m) => m.borrow().len() / 2,
+        _ => 0,
+    }
+}
 
 pub(crate) fn num_value(n: Num) -> Value {
     match n {

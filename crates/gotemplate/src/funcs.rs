@@ -773,12 +773,18 @@ fn check_term(term: &str, v: &Ver) -> Option<bool> {
     })
 }
 
-fn semver_compare(constraint: &str, version: &str) -> R<bool> {
-    let Some(v) = parse_ver(version) else {
-        return msg("Invalid Semantic Version");
+/// A constraint's `||` alternatives, each a list of terms; every term is checked first, so an
+/// improper constraint is an error whatever the version (Masterminds' `NewConstraint`).
+fn parse_constraint(constraint: &str) -> R<Vec<Vec<String>>> {
+    let dummy = Ver {
+        major: 0,
+        minor: 0,
+        patch: 0,
+        pre: Vec::new(),
     };
-    for alt in constraint.split("||") {
-        let alt = alt.trim();
+    let mut alts = Vec::new();
+    for raw in constraint.split("||") {
+        let alt = raw.trim();
         // hyphen ranges: "1.2 - 1.4"
         let terms: Vec<String> = if let Some((a, b)) = alt.split_once(" - ") {
             vec![format!(">={}", a.trim()), format!("<={}", b.trim())]
@@ -795,22 +801,30 @@ fn semver_compare(constraint: &str, version: &str) -> R<bool> {
             }
             ts
         };
-        let mut all = true;
-        for t in &terms {
-            match check_term(t, &v) {
-                Some(true) => {}
-                Some(false) => {
-                    all = false;
-                    break;
-                }
-                None => return msg(format!("improper constraint: {constraint}")),
-            }
+        if terms.iter().any(|t| check_term(t, &dummy).is_none()) {
+            return msg(format!("improper constraint: {}", go_quote(raw)));
         }
-        if all {
-            return Ok(true);
-        }
+        alts.push(terms);
     }
-    Ok(false)
+    Ok(alts)
+}
+
+fn semver_compare(constraint: &str, version: &str) -> R<bool> {
+    let alts = parse_constraint(constraint)?;
+    let v = crate::semver::Version::parse(version).map_err(Fail::Msg)?;
+    let v = Ver {
+        major: v.major,
+        minor: v.minor,
+        patch: v.patch,
+        pre: if v.pre.is_empty() {
+            Vec::new()
+        } else {
+            v.pre.split('.').map(str::to_string).collect()
+        },
+    };
+    Ok(alts
+        .iter()
+        .any(|terms| terms.iter().all(|t| check_term(t, &v) == Some(true))))
 }
 
 // ------------------------------------------------------------ Helm
@@ -901,7 +915,7 @@ table! {
     "tpl" => [S, Any] => f_tpl;
     "required" => [S, Any] => f_required;
     "fail" => [S] => |_, _, a| msg(s(&a[0]));
-    "lookup" => [S, S, S, S] => |st, _, a| match st.budget.lookup.clone() {
+    "lookup" => [S, S, S, S] => |st, _, a| match st.run.lookup.clone() {
         Some(f) => {
             st.steps(1000)?;
             f(s(&a[0]), s(&a[1]), s(&a[2]), s(&a[3])).map_err(Fail::Msg)
@@ -966,6 +980,7 @@ table! {
     "regexMatch" => [S, S] => |_, _, a| Ok(Value::Bool(regex(s(&a[0]))?.is_match(s(&a[1]))));
     "regexReplaceAll" => [S, S, S] => |_, _, a| ok_str(regex(s(&a[0]))?.replace_all(s(&a[1]), go_repl(s(&a[2])).as_str()).into_owned());
     "semverCompare" => [S, S] => |_, _, a| Ok(Value::Bool(semver_compare(s(&a[0]), s(&a[1]))?));
+    "semver" => [S] => |_, _, a| crate::semver::Version::parse(s(&a[0])).map(crate::semver::SemverValue::pointer).map_err(Fail::Msg);
     // sprig: lists and dicts
     "list" => [], ...Any => |_, _, a| Ok(Value::list(a));
     "dict" => [], ...Any => |_, _, a| {

@@ -14,6 +14,7 @@ mod exec;
 mod funcs;
 pub mod gofmt;
 mod parse;
+mod semver;
 pub mod value;
 mod yaml;
 mod yaml11;
@@ -22,6 +23,7 @@ use std::collections::HashMap;
 use std::fmt;
 use std::rc::Rc;
 
+pub use exec::Budget;
 pub use funcs::{semver_matches, semver_order};
 pub use value::{Map, Object, Value};
 
@@ -137,14 +139,16 @@ impl fmt::Display for Error {
 
 impl std::error::Error for Error {}
 
-/// Bounds on one execution.
-#[derive(Debug, Clone, Copy)]
+/// Bounds on one execution, or (fuel and output) on every execution that draws on one shared
+/// [`Budget`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
     /// Evaluation steps (nodes walked plus function calls).
     pub fuel: u64,
-    /// Bytes written in total (including the output of `include` and `tpl`).
+    /// Bytes written in total (including the output of `include` and `tpl`, and the strings
+    /// functions build).
     pub output_bytes: usize,
-    /// Nesting of `template`, `include` and `tpl` calls.
+    /// Nesting of `template`, `include` and `tpl` calls (always per execution).
     pub depth: usize,
 }
 
@@ -168,6 +172,7 @@ pub struct TemplateSet {
     trees: Rc<Defs>,
     limits: Limits,
     lookup: Option<Lookup>,
+    budget: Option<Rc<Budget>>,
 }
 
 /// Answers Helm's `lookup apiVersion kind namespace name` (a `name` of `""` lists): the object
@@ -222,11 +227,26 @@ impl TemplateSet {
             trees: Rc::default(),
             limits,
             lookup: None,
+            budget: None,
         }
     }
 
     pub fn set_limits(&mut self, limits: Limits) {
         self.limits = limits;
+    }
+
+    /// Makes every execution of this set (and of its clones) draw its fuel and output from
+    /// `budget`, shared with whatever else holds it, instead of a fresh budget of the set's
+    /// limits each time: a bound on a whole render of many templates (Helm's chart with its
+    /// sub-charts). The nesting depth stays the set's, per execution. `None`: a fresh budget
+    /// per execution again.
+    pub fn set_budget(&mut self, budget: Option<Rc<Budget>>) {
+        self.budget = budget;
+    }
+
+    /// The shared budget executions draw on, if one is set.
+    pub fn budget(&self) -> Option<&Rc<Budget>> {
+        self.budget.as_ref()
     }
 
     /// How `lookup` is answered (without one it answers an empty map, as `helm template`).
@@ -253,9 +273,14 @@ impl TemplateSet {
     /// Executes the named template with `data` as dot, returning the text as Go prints it
     /// (a missing value prints `<no value>`).
     pub fn execute(&self, name: &str, data: &Value) -> Result<String, Error> {
+        let budget = match &self.budget {
+            Some(b) => b.clone(),
+            None => Rc::new(Budget::new(self.limits)),
+        };
         exec::execute(
             self.trees.clone(),
-            self.limits,
+            budget,
+            self.limits.depth,
             self.lookup.clone(),
             name,
             data,

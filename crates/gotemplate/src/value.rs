@@ -50,6 +50,11 @@ pub trait Object: std::fmt::Debug {
     fn template_text(&self) -> Option<String> {
         self.display()
     }
+    /// The object as `Any`, for methods whose arguments must be objects of their own type
+    /// (`.LessThan (semver "2.0.0")`).
+    fn as_any(&self) -> Option<&dyn std::any::Any> {
+        None
+    }
 }
 
 impl Value {

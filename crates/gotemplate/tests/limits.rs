@@ -1,7 +1,9 @@
 //! Bounds and robustness: hostile templates end in errors, never hangs,
 //! stack overflows or panics.
 
-use gotemplate::{ErrorKind, Limits, TemplateSet, Value};
+use std::rc::Rc;
+
+use gotemplate::{Budget, ErrorKind, Limits, TemplateSet, Value};
 use proptest::prelude::*;
 
 fn render(files: &[(&str, &str)], limits: Limits) -> Result<String, gotemplate::Error> {
@@ -75,6 +77,41 @@ fn huge_range_runs_out_of_fuel() {
 }
 
 #[test]
+fn calls_on_huge_values_run_out_of_fuel() {
+    // each call scans 10 MB: a step each would let this loop for hours
+    let start = std::time::Instant::now();
+    let e = render(
+        &[(
+            "t",
+            r#"{{ $s := repeat 10000000 "a" }}{{ range 100000000 }}{{ if contains "b" $s }}{{ end }}{{ end }}"#,
+        )],
+        Limits::default(),
+    )
+    .unwrap_err();
+    assert_eq!(e.kind, ErrorKind::Limit);
+    assert!(
+        e.message
+            .contains("evaluation step limit (50000000) exceeded"),
+        "{}",
+        e.message
+    );
+    assert!(
+        start.elapsed() < std::time::Duration::from_secs(30),
+        "{:?}",
+        start.elapsed()
+    );
+    let e = render(
+        &[(
+            "t",
+            r#"{{ $l := until 1000000 }}{{ range 100000000 }}{{ if has -1 $l }}{{ end }}{{ end }}"#,
+        )],
+        Limits::default(),
+    )
+    .unwrap_err();
+    assert!(e.message.contains("evaluation step limit"), "{}", e.message);
+}
+
+#[test]
 fn output_is_bounded() {
     let limits = Limits {
         output_bytes: 1000,
@@ -101,6 +138,107 @@ fn output_is_bounded() {
         },
     );
     assert!(e.is_err());
+}
+
+/// Three templates of about 3,000 steps and 12,000 bytes each (the 4,000 bytes `repeat` builds
+/// are counted as built, as returned and as written).
+fn three_templates(limits: Limits) -> TemplateSet {
+    let mut set = TemplateSet::with_limits(limits);
+    set.parse(
+        "h",
+        r#"{{ define "spend" }}{{ range 1000 }}{{ end }}{{ end }}"#,
+    )
+    .unwrap();
+    for n in ["a", "b", "c"] {
+        let t = r#"{{ range 1000 }}{{ end }}{{ include "spend" . }}{{ tpl "{{ range 1000 }}{{ end }}" . }}{{ repeat 4000 "x" }}"#;
+        set.parse(n, t).unwrap();
+    }
+    set
+}
+
+#[test]
+fn a_shared_budget_bounds_executions_together() {
+    let limits = Limits {
+        fuel: 8_000,
+        output_bytes: 100_000,
+        ..Limits::default()
+    };
+    // without one, every execution has the whole limit
+    let set = three_templates(limits);
+    for n in ["a", "b", "c", "a", "b", "c"] {
+        set.execute(n, &Value::Nil).unwrap();
+    }
+    // with one, the executions (their include and tpl too) draw on it together
+    let mut set = three_templates(limits);
+    let budget = Rc::new(Budget::shared_by(limits, "every template of chart \"x\""));
+    set.set_budget(Some(budget.clone()));
+    set.execute("a", &Value::Nil).unwrap();
+    let after_one = budget.fuel_used();
+    assert!((3_000..4_000).contains(&after_one), "{after_one}");
+    assert_eq!(budget.output_used(), 12_000);
+    set.execute("b", &Value::Nil).unwrap();
+    assert!(!budget.is_exhausted());
+    let e = set.execute("c", &Value::Nil).unwrap_err();
+    assert_eq!(e.kind, ErrorKind::Limit);
+    assert!(budget.is_exhausted());
+    // named where it ran out: in the template "spend" that c includes
+    assert_eq!(
+        e.message,
+        "template: h:1:29: executing \"spend\": evaluation step limit (8000, shared by every template of chart \"x\") exceeded"
+    );
+    // a clone of the set shares it, and fails at once now
+    let e = set.clone().execute("a", &Value::Nil).unwrap_err();
+    assert!(
+        e.message.contains("step limit (8000, shared by"),
+        "{}",
+        e.message
+    );
+
+    // output likewise
+    let limits = Limits {
+        output_bytes: 30_000,
+        ..Limits::default()
+    };
+    let mut set = three_templates(limits);
+    set.set_budget(Some(Rc::new(Budget::shared_by(limits, "the test"))));
+    set.execute("a", &Value::Nil).unwrap();
+    set.execute("b", &Value::Nil).unwrap();
+    let e = set.execute("c", &Value::Nil).unwrap_err();
+    assert_eq!(e.kind, ErrorKind::Limit);
+    assert!(
+        e.message.contains(
+            "executing \"c\": output size limit (30000 bytes, shared by the test) exceeded"
+        ),
+        "{}",
+        e.message
+    );
+    // and without a shared budget again, each execution has its own
+    set.set_budget(None);
+    set.execute("c", &Value::Nil).unwrap();
+}
+
+#[test]
+fn depth_stays_per_execution_under_a_shared_budget() {
+    let mut set = TemplateSet::with_limits(Limits {
+        depth: 5,
+        ..Limits::default()
+    });
+    set.set_budget(Some(Rc::new(Budget::new(Limits::default()))));
+    set.parse(
+        "t",
+        r#"{{ define "r" }}{{ if lt . 4 }}{{ template "r" (add . 1) }}{{ end }}{{ end }}{{ template "r" 0 }}"#,
+    )
+    .unwrap();
+    for _ in 0..3 {
+        set.execute("t", &Value::Nil).unwrap();
+    }
+    set.parse("u", r#"{{ template "r" -3 }}"#).unwrap();
+    let e = set.execute("u", &Value::Nil).unwrap_err();
+    assert!(
+        e.message.contains("exceeded maximum template depth (5)"),
+        "{}",
+        e.message
+    );
 }
 
 #[test]

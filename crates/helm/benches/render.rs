@@ -836,6 +836,7 @@ fn child(args: &[String]) {
     };
     let mut times = Vec::new();
     let mut last = None;
+    let mut usage = helm::Usage::default();
     for _ in 0..runs.parse::<usize>().unwrap() {
         let start = Instant::now();
         let chart = helm::load_dir(&helm::FsDir(PathBuf::from(dir)))
@@ -845,6 +846,7 @@ fn child(args: &[String]) {
             panic!("gitfleet cannot render the chart: {msgs:#?}")
         });
         times.push(start.elapsed().as_secs_f64());
+        usage = rendered.usage;
         last = Some(rendered);
     }
     let docs: Vec<(String, String)> = last
@@ -854,7 +856,10 @@ fn child(args: &[String]) {
         .map(|m| (m.template, m.text))
         .collect();
     std::fs::write(out, serde_json::to_string(&docs).unwrap()).unwrap();
-    println!("{}", json!({"times": times, "peak_kib": own_peak_kib()}));
+    println!(
+        "{}",
+        json!({"times": times, "peak_kib": own_peak_kib(), "fuel": usage.fuel, "output_bytes": usage.output_bytes})
+    );
 }
 
 struct Side {
@@ -864,6 +869,8 @@ struct Side {
     peak_kib: u64,
     /// Where the peak comes from.
     peak_source: &'static str,
+    /// The whole report the side printed (gitfleet's also has the budget its render took).
+    report: Json,
 }
 
 impl Side {
@@ -948,6 +955,7 @@ fn run_side(
         wall,
         peak_kib,
         peak_source,
+        report,
     }
 }
 
@@ -1080,6 +1088,11 @@ fn main() {
     );
     compare(&helm_docs, &ours_docs);
     println!("both render the same {} documents", ours_docs.len());
+    let limits = helm::DEFAULT_LIMITS;
+    println!(
+        "gitfleet's render took {} evaluation steps of the chart-wide {} and {} bytes of output of {}",
+        ours.report["fuel"], limits.fuel, ours.report["output_bytes"], limits.output_bytes
+    );
 
     println!();
     println!(

@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 use std::rc::Rc;
 
-use gotemplate::{Map, TemplateSet, Value};
+use gotemplate::{Budget, Map, TemplateSet, Value};
 use serde_json::Value as Json;
 
 use crate::Error;
@@ -28,7 +28,9 @@ pub struct Options {
     /// API versions added to the set (`helm template --api-versions`).
     pub api_versions: Vec<String>,
     pub skip_schema_validation: bool,
-    /// Bounds on template execution.
+    /// Bounds on the render: `fuel` and `output_bytes` for the whole chart, every execution of
+    /// every template (sub-charts', `include`'s and `tpl`'s included) drawing on one budget;
+    /// `depth` per execution. Default: [`DEFAULT_LIMITS`].
     pub limits: gotemplate::Limits,
     /// How `lookup` is answered (the agent: from the cluster); `None`: an empty map, as
     /// `helm template` answers.
@@ -62,11 +64,25 @@ impl Default for Options {
             discovered_api_versions: None,
             api_versions: Vec::new(),
             skip_schema_validation: false,
-            limits: gotemplate::Limits::default(),
+            limits: DEFAULT_LIMITS,
             lookup: None,
         }
     }
 }
+
+/// The bounds of one chart's render (all its templates and its sub-charts' together).
+///
+/// Fuel: the 206-template benchmark chart (benches/render.rs) takes about 77,000 steps and the
+/// largest chart of tests/helm/charts about 1,200; 50 million is room for charts hundreds of
+/// times larger, and a hostile chart (a loop in every template) spends it in about a second
+/// (four unoptimised). Output counts every string written or built (an `include` where it is
+/// built and again where it is written): about 1 MiB for the benchmark chart's 245 kB of
+/// documents.
+pub const DEFAULT_LIMITS: gotemplate::Limits = gotemplate::Limits {
+    fuel: 50_000_000,
+    output_bytes: 64 << 20,
+    depth: 100,
+};
 
 /// One YAML document of the output.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -90,6 +106,16 @@ pub struct Rendered {
     pub notes: Option<String>,
     /// Values as the templates saw them (`.Values` of the root chart).
     pub values: Vals,
+    /// What the templates took of the render's budget ([`Options::limits`]).
+    pub usage: Usage,
+}
+
+/// The budget a render took: evaluation steps, and bytes of output (and of the strings
+/// functions built).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Usage {
+    pub fuel: u64,
+    pub output_bytes: usize,
 }
 
 struct Tpl {
@@ -208,6 +234,16 @@ pub fn render(chart: &Chart, user_values: &Vals, opts: &Options) -> Result<Rende
         cb.cmp(&ca).then_with(|| b.name.cmp(&a.name))
     });
     let mut set = TemplateSet::with_limits(opts.limits);
+    // one budget for the whole chart: many templates that each stay in bounds must not add up
+    // to an unbounded render
+    let budget = Rc::new(Budget::shared_by(
+        opts.limits,
+        format!(
+            "every template of chart {:?} and its sub-charts",
+            chart.name()
+        ),
+    ));
+    set.set_budget(Some(budget.clone()));
     if let Some(f) = opts.lookup.clone() {
         // Helm's lookup: the object as a map, an empty map when it does not exist
         set.set_lookup(Some(Rc::new(
@@ -250,6 +286,10 @@ pub fn render(chart: &Chart, user_values: &Vals, opts: &Options) -> Result<Rende
             Ok(s) => s,
             Err(e) => {
                 errors.push(Error::template(&t.source, &e));
+                if budget.is_exhausted() {
+                    // every template after it would fail the same way
+                    break;
+                }
                 continue;
             }
         };
@@ -271,6 +311,10 @@ pub fn render(chart: &Chart, user_values: &Vals, opts: &Options) -> Result<Rende
         errors.sort_by(|a, b| (&a.file, a.line, a.col).cmp(&(&b.file, b.line, b.col)));
         return Err(errors);
     }
+    out.usage = Usage {
+        fuel: budget.fuel_used(),
+        output_bytes: budget.output_used(),
+    };
     // template order (as Helm renders) is reversed lexical; present it in path order
     out.manifests.sort_by(|a, b| a.template.cmp(&b.template));
     Ok(out)

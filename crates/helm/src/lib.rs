@@ -14,7 +14,9 @@ pub mod values;
 
 pub use chart::{Chart, Dependency, File, Metadata, load_files, read_archive};
 pub use dir::{Dir, FsDir, load_dir};
-pub use engine::{LookupFn, Manifest, Options, Rendered, render, split_manifests};
+pub use engine::{
+    DEFAULT_LIMITS, LookupFn, Manifest, Options, Rendered, Usage, render, split_manifests,
+};
 pub use objects::{DEFAULT_API_VERSIONS, DEFAULT_KUBE_VERSION, HELM_VERSION};
 pub use values::Vals;
 

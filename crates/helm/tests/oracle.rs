@@ -103,6 +103,8 @@ fn every_chart_of_the_corpus_renders_as_helm_renders_it() {
     let charts = root().join("tests/helm/charts");
     let mut failures = Vec::new();
     let mut compared = 0;
+    // the most budget one variant took
+    let mut most = (String::new(), helm::Usage::default());
     for (key, want) in &expected {
         let (case, variant) = key.split_once('/').unwrap();
         let dir = charts.join(case);
@@ -125,6 +127,11 @@ fn every_chart_of_the_corpus_renders_as_helm_renders_it() {
                 )),
             }
             continue;
+        }
+        if let Ok(r) = &got
+            && r.usage.fuel > most.1.fuel
+        {
+            most = (key.clone(), r.usage);
         }
         match (want.get("ok"), got) {
             (Some(ok), Ok(r)) => {
@@ -221,6 +228,19 @@ fn every_chart_of_the_corpus_renders_as_helm_renders_it() {
             }
         }
     }
+    // the chart-wide default budget leaves real charts ample room (the benchmark's 206-template
+    // chart is measured by the render bench)
+    eprintln!(
+        "the corpus' largest render: {} ({} steps, {} bytes of output)",
+        most.0, most.1.fuel, most.1.output_bytes
+    );
+    assert!(
+        most.1.fuel < helm::DEFAULT_LIMITS.fuel / 100,
+        "{} took {} steps, too close to the default limit {}",
+        most.0,
+        most.1.fuel,
+        helm::DEFAULT_LIMITS.fuel
+    );
     assert!(
         failures.is_empty(),
         "{} of {compared} variants differ from Helm:\n{}",
