@@ -460,6 +460,66 @@ async fn prune_keeps_what_gitfleet_flux_argo_cd_or_helm_mark_as_kept() {
     }
 }
 
+/// Issue 14: a path that became empty prunes nothing (an error) unless `--allow-empty` says so;
+/// with it, `--prune` removes everything the inventory recorded.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_empty_path_prunes_everything_only_with_allow_empty() {
+    let c = Cluster::new();
+    let ns = c.name("empty");
+    let client = c.client().await;
+    api(&client, "v1", "Namespace", "namespaces", None)
+        .patch(
+            &ns,
+            &PatchParams::apply("test-setup"),
+            &Patch::Apply(
+                json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}}),
+            ),
+        )
+        .await
+        .unwrap();
+    let set = Set::new(&c, "set");
+    set.write("a.yaml", &configmap(&ns, "a", "1"))
+        .write("b.yaml", &configmap(&ns, "b", "1"));
+    let dir = set.dir.to_str().unwrap();
+    let args = [
+        "apply",
+        dir,
+        "--inventory",
+        "inv",
+        "--inventory-namespace",
+        ns.as_str(),
+        "--prune",
+    ];
+    let (code, out, err) = run(&c, &args);
+    assert_eq!(code, 0, "{out}{err}");
+    set.remove("a.yaml");
+    set.remove("b.yaml");
+    let (code, out, err) = run(&c, &args);
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(err.contains("no manifests found in"), "{err}");
+    for name in ["a", "b"] {
+        assert!(
+            get(&c, "v1", "ConfigMap", "configmaps", Some(&ns), name)
+                .await
+                .is_some(),
+            "{name} pruned without --allow-empty"
+        );
+    }
+    let mut allowed = args.to_vec();
+    allowed.push("--allow-empty");
+    let (code, out, err) = run(&c, &allowed);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("2 pruned"), "{out}");
+    for name in ["a", "b"] {
+        assert!(
+            get(&c, "v1", "ConfigMap", "configmaps", Some(&ns), name)
+                .await
+                .is_none(),
+            "{name} kept"
+        );
+    }
+}
+
 /// One object the server rejects: every rejection is reported and nothing is changed.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dry_run_rejection_changes_nothing() {

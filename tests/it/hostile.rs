@@ -529,3 +529,131 @@ fn a_path_that_is_a_link_out_of_the_repository_is_refused() {
     assert_eq!(code, Some(0), "{stdout}{stderr}");
     assert!(stdout.contains("name: c"), "{stdout}");
 }
+
+/// Issue 17: a kubeconfig that fails to parse is named with the place of the problem, never
+/// quoted (it holds tokens and keys), and nothing is contacted.
+#[test]
+fn a_malformed_kubeconfig_is_never_quoted() {
+    let t = tempfile::tempdir().unwrap();
+    const TOKEN: &str = "eyJhbGciOiJSUzI1NiJ9.c2VjcmV0LXRva2Vu";
+    write(
+        t.path(),
+        &[(
+            "cm.yaml",
+            "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c, namespace: default}\n".into(),
+        )],
+    );
+    let variants = [
+        // a tab where YAML wants spaces, on the token's line
+        format!("apiVersion: v1\nkind: Config\nusers:\n- name: u\n  user:\n\ttoken: {TOKEN}\n"),
+        // an unterminated quote after the token
+        format!("apiVersion: v1\nkind: Config\nusers:\n- name: u\n  user: {{token: \"{TOKEN}}}\n"),
+        // a token where a list belongs
+        format!("apiVersion: v1\nkind: Config\nusers: {TOKEN}\n"),
+        // a key given twice
+        format!(
+            "apiVersion: v1\nkind: Config\nusers:\n- name: u\n  user: {{token: {TOKEN}, token: {TOKEN}}}\n"
+        ),
+    ];
+    for (i, text) in variants.iter().enumerate() {
+        let path = t.path().join(format!("kubeconfig-{i}"));
+        std::fs::write(&path, text).unwrap();
+        for command in ["apply", "diff"] {
+            let (code, stdout, stderr) = text_of(
+                support::gitfleet(t.path())
+                    .args([command, "cm.yaml", "--kubeconfig"])
+                    .arg(&path),
+            );
+            assert_eq!(code, Some(1), "{command} variant {i}: {stdout}{stderr}");
+            assert!(
+                !stdout.contains(TOKEN) && !stderr.contains(TOKEN) && !stderr.contains("c2VjcmV0"),
+                "{command} variant {i} quoted the kubeconfig: {stderr}"
+            );
+            assert!(
+                stderr.contains(&format!("kubeconfig-{i}")),
+                "{command} variant {i} does not name the file: {stderr}"
+            );
+        }
+    }
+}
+
+fn text_of(cmd: &mut assert_cmd::Command) -> (Option<i32>, String, String) {
+    text(&cmd.output().unwrap())
+}
+
+/// Issue 16: every problem of a kustomization is reported at once, located, before any cluster
+/// call; plugins that would run programs from the repository and `validators` are refused by
+/// name, never silently ignored.
+#[test]
+fn a_kustomization_reports_every_problem_at_once_and_refuses_plugins() {
+    let t = tempfile::tempdir().unwrap();
+    let kubeconfig = unreachable_kubeconfig(t.path());
+    write(
+        t.path(),
+        &[
+            (
+                "app/kustomization.yaml",
+                "resources:\n- missing.yaml\n- cm.yaml\npatches:\n- path: absent-patch.yaml\nconfigMapGenerator:\n- name: g\n  files: [nofile.txt]\n".into(),
+            ),
+            (
+                "app/cm.yaml",
+                "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\n".into(),
+            ),
+            (
+                "plugin/kustomization.yaml",
+                "resources:\n- cm.yaml\ntransformers:\n- exec.yaml\n".into(),
+            ),
+            (
+                "plugin/exec.yaml",
+                "apiVersion: someteam.example.com/v1\nkind: ChartInflator\nmetadata: {name: run-me}\n".into(),
+            ),
+            (
+                "plugin/cm.yaml",
+                "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\n".into(),
+            ),
+            (
+                "validators/kustomization.yaml",
+                "resources:\n- cm.yaml\nvalidators:\n- check.yaml\n".into(),
+            ),
+            (
+                "validators/cm.yaml",
+                "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\n".into(),
+            ),
+        ],
+    );
+    for command in ["build", "apply", "diff"] {
+        let mut cmd = support::gitfleet(t.path());
+        cmd.args([command, "--root", ".", "app"]);
+        if command != "build" {
+            cmd.arg("--kubeconfig").arg(&kubeconfig);
+        }
+        let (code, stdout, stderr) = text_of(&mut cmd);
+        assert_eq!(code, Some(1), "{command}: {stdout}{stderr}");
+        assert!(stdout.is_empty(), "{command}: {stdout}");
+        for what in [
+            "2:3: error: resource missing.yaml does not exist",
+            "absent-patch.yaml does not exist",
+            "nofile.txt does not exist",
+            "3 errors",
+        ] {
+            assert!(
+                stderr.contains(what),
+                "{command}: {what} not reported: {stderr}"
+            );
+        }
+        assert!(
+            stderr.contains("kustomization.yaml:"),
+            "{command}: no location: {stderr}"
+        );
+        assert!(
+            !stderr.contains("127.0.0.1:9"),
+            "{command} contacted: {stderr}"
+        );
+    }
+    let (code, stdout, stderr) = text_of(support::gitfleet(t.path()).args(["build", "plugin"]));
+    assert_eq!(code, Some(1), "{stdout}{stderr}");
+    assert!(stderr.contains("ChartInflator"), "{stderr}");
+    let (code, stdout, stderr) = text_of(support::gitfleet(t.path()).args(["build", "validators"]));
+    assert_eq!(code, Some(1), "{stdout}{stderr}");
+    assert!(stderr.contains("validators"), "{stderr}");
+}
