@@ -1359,6 +1359,11 @@ impl OciRegistry {
         }
     }
 
+    /// The registry's storage directory (its filesystem driver's root).
+    fn data(&self) -> PathBuf {
+        self._dir.path().join("data")
+    }
+
     /// Pushes a chart archive `web-VERSION.tgz` with Helm itself (helm-python-sdk's registry
     /// client); returns the manifest digest Helm resolves for it.
     fn push(&self, archive: &Path, version: &str) -> String {
@@ -1391,7 +1396,9 @@ impl Drop for OciRegistry {
 }
 
 /// `spec.chart` from an OCI registry (the real distribution registry, charts pushed by Helm):
-/// the newest tag in the range is pulled, its layer verified, and the manifest digest recorded.
+/// the newest tag in the range is pulled, its layer verified, and the manifest digest recorded;
+/// a newer tag pushed later is upgraded to; a tag whose layer was altered in the registry's
+/// storage is refused and the last good chart stays.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_chart_from_an_oci_registry_is_pulled_and_recorded() {
     let registry = OciRegistry::start();
@@ -1450,6 +1457,62 @@ async fn a_chart_from_an_oci_registry_is_pulled_and_recorded() {
         .await
         .expect("the chart's ConfigMap, in the release namespace");
     assert_eq!(cm["data"]["version"], "1.2.5");
+
+    // a newer tag in the range is pushed: the next sync upgrades to it
+    ChartRepo::package(work.path(), "1.2.7");
+    registry.push(&work.path().join("web-1.2.7.tgz"), "1.2.7");
+    eventually("the upgrade to 1.2.7", &agent, || async {
+        let cm = get(&client, "v1", "ConfigMap", "configmaps", &apps, "shop-web").await?;
+        (cm["data"]["version"] == "1.2.7").then_some(())
+    })
+    .await;
+
+    // a tag whose layer was altered in the registry's storage: refused, the last good stays
+    let tgz = ChartRepo::package(work.path(), "1.2.9");
+    registry.push(&work.path().join("web-1.2.9.tgz"), "1.2.9");
+    use sha2::Digest as _;
+    let layer = hex::encode(sha2::Sha256::digest(&tgz));
+    let blob = registry
+        .data()
+        .join("docker/registry/v2/blobs/sha256")
+        .join(&layer[..2])
+        .join(&layer)
+        .join("data");
+    assert!(
+        blob.is_file(),
+        "the chart layer is stored at {}",
+        blob.display()
+    );
+    let mut altered = tgz.clone();
+    let last = altered.len() - 1;
+    altered[last] ^= 0xff;
+    std::fs::write(&blob, &altered).unwrap();
+    let (st, ready) = eventually("the altered layer refused", &agent, || async {
+        let st = sync_status(&client, &ns, "web").await;
+        let ready = st["conditions"]
+            .as_array()?
+            .iter()
+            .find(|c| c["type"] == "Ready")?
+            .clone();
+        (ready["status"] == "False").then_some((st, ready))
+    })
+    .await;
+    assert_eq!(ready["reason"], "ChartFetchFailed", "{ready}");
+    assert!(
+        ready["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("refusing it"),
+        "{ready}"
+    );
+    assert_eq!(
+        st["lastAppliedChart"]["version"], "1.2.7",
+        "the last good chart stays"
+    );
+    let cm = get(&client, "v1", "ConfigMap", "configmaps", &apps, "shop-web")
+        .await
+        .unwrap();
+    assert_eq!(cm["data"]["version"], "1.2.7");
 }
 
 /// Helm hooks around a revision: a pre-install Job runs (and completes) before the release's

@@ -178,14 +178,22 @@ fn encrypted_manifests_are_read_with_a_key_and_refused_without() {
         !err.contains(PLAIN_SECRET) && !err.contains(PLAIN_CONFIG),
         "{err}"
     );
-    // with the key (the flag, or SOPS_AGE_KEY_FILE): decrypted, as `sops -d` would
-    for via_env in [false, true] {
+    // with the key (the flag, SOPS_AGE_KEY_FILE, or the key itself in SOPS_AGE_KEY):
+    // decrypted, as `sops -d` would
+    let key_text = std::fs::read_to_string(&key).unwrap();
+    for via in ["flag", "SOPS_AGE_KEY_FILE", "SOPS_AGE_KEY"] {
         let mut cmd = gitfleet(&root);
         cmd.args(["build", "app", "kust", "chart", "-o", "json"]);
-        if via_env {
-            cmd.arg("--decrypt").env("SOPS_AGE_KEY_FILE", &key);
-        } else {
-            cmd.arg("--age-key-file").arg(&key);
+        match via {
+            "SOPS_AGE_KEY_FILE" => {
+                cmd.arg("--decrypt").env("SOPS_AGE_KEY_FILE", &key);
+            }
+            "SOPS_AGE_KEY" => {
+                cmd.arg("--decrypt").env("SOPS_AGE_KEY", &key_text);
+            }
+            _ => {
+                cmd.arg("--age-key-file").arg(&key);
+            }
         }
         let out = cmd.output().unwrap();
         assert!(
@@ -244,6 +252,46 @@ fn encrypted_manifests_are_read_with_a_key_and_refused_without() {
     assert!(
         !text.contains(PLAIN_SECRET) && !text.contains(PLAIN_CONFIG),
         "{text}"
+    );
+    // `apply --decrypt` applies the plaintext and prints none of it
+    let out = c
+        .gitfleet()
+        .current_dir(&root)
+        .env("SOPS_AGE_KEY_FILE", &key)
+        .args(["apply", "app", "--decrypt", "--kubeconfig"])
+        .arg(&c.kubeconfig)
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert!(
+        !text.contains(PLAIN_SECRET) && !text.contains(PLAIN_CONFIG),
+        "{text}"
+    );
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let live = rt.block_on(async {
+        let client = c.client().await;
+        let live =
+            crate::agent::get(&client, "v1", "ConfigMap", "configmaps", "default", "db").await;
+        // leave nothing behind on a real cluster
+        for (kind, plural) in [("ConfigMap", "configmaps"), ("Secret", "secrets")] {
+            let _ = crate::agent::api(&client, "v1", kind, plural, "default")
+                .delete("db", &Default::default())
+                .await;
+        }
+        live
+    });
+    assert_eq!(
+        live.expect("applied")["data"]["address"],
+        PLAIN_CONFIG,
+        "the cluster gets the decrypted value"
     );
     // a tampered value is an error naming the file
     let path = root.join("app/config.json");
