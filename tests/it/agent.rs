@@ -2023,6 +2023,34 @@ function(image, replicas=1)
         .count();
     assert_eq!(runs, 1, "a resync runs no hook again: {st}");
     assert_eq!(jobs().await, 0);
+    // `gitfleet status` shows the last revision's waves and hooks, in text and JSON
+    let (code, out, err) = run(&c, &["status", "-n", &ns]);
+    assert!(code == 0 || code == 1, "{out}{err}");
+    assert!(
+        out.contains("  waves: -1 (") && out.contains(", 2 ("),
+        "waves in status: {out}"
+    );
+    assert!(
+        out.contains(&format!("  hook Job/{hook_name} PreSync Succeeded")),
+        "the hook in status: {out}"
+    );
+    let (_, out, err) = run(&c, &["status", "-n", &ns, "-o", "json"]);
+    let doc: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}{err}"));
+    let row = doc
+        .as_array()
+        .or_else(|| doc["items"].as_array())
+        .and_then(|rows| rows.iter().find(|r| r["name"] == "guestbook"))
+        .unwrap_or_else(|| panic!("the Sync in {doc}"))
+        .clone();
+    assert_eq!(
+        row["waves"].as_array().map(|w| w
+            .iter()
+            .map(|w| w["wave"].as_i64().unwrap())
+            .collect::<Vec<_>>()),
+        Some(vec![-1, 0, 2]),
+        "{row}"
+    );
+    assert_eq!(row["hooks"][0]["name"], hook_name.as_str(), "{row}");
 
     // a new top-level argument on the Sync: the Deployment rolls to the new image
     install(&c, &ns, &repo, "1s", &sync("nginx:1.28"));

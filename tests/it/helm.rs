@@ -318,3 +318,87 @@ fn a_private_chart_repository_takes_basic_auth_and_never_shows_it() {
         "Debug never shows the password"
     );
 }
+
+/// A chart through `gitfleet apply` and `gitfleet diff` against a cluster (the stand-in, or a
+/// real one): its hooks run around the release (a post-upgrade hook only on an upgrade, a
+/// pre-install one only on the install), `diff` leaves hooks out and exits 0 once applied, and
+/// a values change shows as a diff (exit 2) and applies.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_chart_applies_and_diffs_through_the_cli_with_its_hooks() {
+    let c = support::cluster::Cluster::new();
+    let ns = c.name("chart");
+    let dir = tempfile::tempdir().unwrap();
+    let files: &[(&str, String)] = &[
+        (
+            "app/Chart.yaml",
+            "apiVersion: v2\nname: app\nversion: 0.1.0\n".into(),
+        ),
+        ("app/values.yaml", "color: blue\n".into()),
+        (
+            "app/templates/cm.yaml",
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings\ndata:\n  color: {{ .Values.color | quote }}\n".into(),
+        ),
+        (
+            "app/templates/installed.yaml",
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: installed\n  annotations:\n    helm.sh/hook: pre-install\ndata: {at: install}\n".into(),
+        ),
+        (
+            "app/templates/upgraded.yaml",
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: upgraded-{{ .Values.color }}\n  annotations:\n    helm.sh/hook: post-upgrade\n    helm.sh/hook-delete-policy: hook-failed\ndata: {at: upgrade}\n".into(),
+        ),
+    ];
+    for (p, text) in files {
+        let path = dir.path().join(p);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, text).unwrap();
+    }
+    let run = |command: &str, extra: &[&str]| {
+        let out = c
+            .gitfleet()
+            .current_dir(dir.path())
+            .args([command, "--root", ".", "app", "-n", &ns])
+            .args(["--inventory", "app", "--inventory-namespace", &ns])
+            .args(extra)
+            .arg("--kubeconfig")
+            .arg(&c.kubeconfig)
+            .output()
+            .unwrap();
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let client = c.client().await;
+    kube::Api::<k8s_openapi::api::core::v1::Namespace>::all(client.clone())
+        .patch(
+            &ns,
+            &kube::api::PatchParams::apply("test-setup"),
+            &kube::api::Patch::Apply(serde_json::json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}})),
+        )
+        .await
+        .unwrap();
+    let cm = |name: &'static str| {
+        let client = client.clone();
+        let ns = ns.clone();
+        async move { crate::agent::get(&client, "v1", "ConfigMap", "configmaps", &ns, name).await }
+    };
+    let (code, out, err) = run("apply", &[]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert_eq!(cm("settings").await.unwrap()["data"]["color"], "blue");
+    assert!(cm("installed").await.is_some(), "the pre-install hook ran");
+    assert!(cm("upgraded-blue").await.is_none(), "no upgrade yet");
+    let (code, out, err) = run("diff", &[]);
+    assert_eq!(code, 0, "hooks are not diffed: {out}{err}");
+
+    let (code, out, err) = run("diff", &["--set", "color=green"]);
+    assert_eq!(code, 2, "{out}{err}");
+    assert!(out.contains("green"), "{out}");
+    let (code, out, err) = run("apply", &["--set", "color=green"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert_eq!(cm("settings").await.unwrap()["data"]["color"], "green");
+    assert!(
+        cm("upgraded-green").await.is_some(),
+        "the post-upgrade hook ran on the upgrade"
+    );
+}
