@@ -216,13 +216,17 @@ fn isolated(exe: &Path, request: &Request) -> Result<String, Vec<Located>> {
 
 /// The child's side: limits itself, reads a request on stdin, writes the response on stdout.
 pub fn child_main() -> ExitCode {
-    for (resource, limit) in [
-        (libc::RLIMIT_AS, MEMORY_LIMIT),
-        (libc::RLIMIT_CPU, CPU_SECONDS),
+    // The CPU limit's hard value is a second above the soft one: the soft one sends SIGXCPU,
+    // which the parent reports as the CPU limit (at an equal hard limit the kernel sends
+    // SIGKILL, indistinguishable from the OOM killer). No core file is written.
+    for (resource, soft, hard) in [
+        (libc::RLIMIT_AS, MEMORY_LIMIT, MEMORY_LIMIT),
+        (libc::RLIMIT_CPU, CPU_SECONDS, CPU_SECONDS + 1),
+        (libc::RLIMIT_CORE, 0, 0),
     ] {
         let lim = libc::rlimit {
-            rlim_cur: limit as libc::rlim_t,
-            rlim_max: limit as libc::rlim_t,
+            rlim_cur: soft as libc::rlim_t,
+            rlim_max: hard as libc::rlim_t,
         };
         // SAFETY: setrlimit reads the struct it is given and changes only this process.
         if unsafe { libc::setrlimit(resource, &lim) } != 0 {

@@ -258,6 +258,32 @@ fn build_reads_a_jsonnet_path_as_argo_cd_does() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(String::from_utf8_lossy(&out.stdout).contains("name: ui"));
+    // External variables from the command line (`std.extVar`), as a string and as code.
+    let dir = repo(&[(
+        "app/env.jsonnet",
+        "{ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: std.extVar('name') }, data: { replicas: std.toString(std.extVar('replicas') * 2) } }",
+    )]);
+    let out = gitfleet(dir.path())
+        .args([
+            "build",
+            "--ext-var",
+            "name=from-cli",
+            "--ext-code",
+            "replicas=3",
+        ])
+        .arg(dir.path().join("app"))
+        .output()
+        .unwrap();
+    let yaml = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        yaml.contains("name: from-cli") && yaml.contains("replicas: \"6\""),
+        "{yaml}"
+    );
 }
 
 #[test]
@@ -271,6 +297,10 @@ fn hostile_jsonnet_is_an_error_naming_its_file() {
         ("repo/outside.jsonnet", "importstr '../secret.txt'"),
         ("repo/absolute.jsonnet", "importstr '/etc/hostname'"),
         ("repo/error.jsonnet", "{\n  a: error 'boom',\n}\n"),
+        (
+            "repo/huge.jsonnet",
+            "local d(s, n) = if n == 0 then s else d(s + s, n - 1); {apiVersion: 'v1', kind: 'ConfigMap', metadata: {name: 'huge'}, data: {x: d('x', 25)}}",
+        ),
         ("secret.txt", "TOKEN=hunter2"),
     ]);
     let deep = format!("{}1{}", "[".repeat(100_000), "]".repeat(100_000));
@@ -292,6 +322,7 @@ fn hostile_jsonnet_is_an_error_naming_its_file() {
             "absolute.jsonnet:1:1: error: jsonnet: import \"/etc/hostname\": an absolute path",
         ),
         ("error.jsonnet", "error.jsonnet:2:6: error: jsonnet: boom"),
+        ("huge.jsonnet", "the Jsonnet output is larger than"),
     ] {
         let out = gitfleet(&root)
             .arg("build")
