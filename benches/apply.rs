@@ -5,6 +5,9 @@
 //! `cargo bench --bench apply` (optionally `-- 5000` for another object count). Against a real
 //! cluster: `GITFLEET_E2E_KUBECONFIG=~/.kube/config cargo bench --bench apply`.
 
+mod common;
+use common::hwm_kib;
+
 #[path = "../tests/support/kube_api.rs"]
 mod kube_api;
 
@@ -37,15 +40,6 @@ fn write_set(dir: &Path, objects: usize) {
         }
         std::fs::write(dir.join(format!("ns-{n}.yaml")), docs).unwrap();
     }
-}
-
-/// The peak resident memory (VmHWM, KiB) of a running process.
-fn hwm_kib(pid: u32) -> Option<u64> {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()?
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.split_whitespace().next()?.parse().ok())
 }
 
 /// Runs the binary; returns (elapsed, stdout's last line, its peak RSS in KiB). The peak is read

@@ -7,6 +7,9 @@
 //! `cargo bench --bench kustomize` (kubectl from `GITFLEET_KUBECTL`, else `.venv/bin/kubectl`,
 //! which `scripts/test.sh` installs).
 
+mod common;
+use common::hwm_kib;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -96,15 +99,6 @@ fn docs(out: &[u8]) -> Vec<serde_json::Value> {
         .map(|d| serde::Deserialize::deserialize(d).unwrap())
         .filter(|v: &serde_json::Value| !v.is_null())
         .collect()
-}
-
-/// The peak resident memory (VmHWM, KiB) of a running process.
-fn hwm_kib(pid: u32) -> Option<u64> {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()?
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.split_whitespace().next()?.parse().ok())
 }
 
 /// Runs `cmd` `runs` times: (median time, the last run's stdout, the highest peak RSS in KiB of

@@ -560,21 +560,7 @@ fn a_foreign_cluster_of_a_fleet_clusters_name_is_never_touched() {
     let dir = write_fleet(&fleet("legacy", "1.30", 1));
     let client = runtime().block_on(async {
         let client = sdk(&moto.url).await;
-        client
-            .create_cluster()
-            .name("legacy")
-            .version("1.30")
-            .role_arn("arn:aws:iam::123456789012:role/eks")
-            .tags("owner", "someone-else")
-            .resources_vpc_config(
-                aws_sdk_eks::types::VpcConfigRequest::builder()
-                    .subnet_ids("subnet-0000000a")
-                    .subnet_ids("subnet-0000000b")
-                    .build(),
-            )
-            .send()
-            .await
-            .unwrap();
+        create_foreign_cluster(&client).await;
         client
     });
     let tags = || {
@@ -1074,6 +1060,93 @@ fn a_tag_removed_from_the_definition_is_removed_and_a_foreign_one_survives() {
     });
 }
 
+/// Cluster `legacy`, made by someone else (tagged `owner: someone-else`, no gitfleet tags).
+pub(crate) async fn create_foreign_cluster(client: &aws_sdk_eks::Client) {
+    client
+        .create_cluster()
+        .name("legacy")
+        .version("1.30")
+        .role_arn("arn:aws:iam::123456789012:role/eks")
+        .tags("owner", "someone-else")
+        .resources_vpc_config(
+            aws_sdk_eks::types::VpcConfigRequest::builder()
+                .subnet_ids("subnet-0000000a")
+                .subnet_ids("subnet-0000000b")
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+}
+
+/// Node group `name` of cluster `lbl`, as DescribeNodegroup answers it.
+pub(crate) async fn nodegroup(
+    client: &aws_sdk_eks::Client,
+    name: &str,
+) -> aws_sdk_eks::types::Nodegroup {
+    client
+        .describe_nodegroup()
+        .cluster_name("lbl")
+        .nodegroup_name(name)
+        .send()
+        .await
+        .unwrap()
+        .nodegroup()
+        .cloned()
+        .unwrap()
+}
+
+/// The first half of the label and taint ownership tests (moto here, the EKS stand-in in
+/// `eks_standin.rs`): after `up` created cluster `lbl`, its node groups carry the records of
+/// the label and taint keys gitfleet set; someone else then labels and taints both (a cost
+/// tool, a GPU operator), which `plan_once` must report as no change.
+pub(crate) async fn others_label_and_taint_the_node_groups(client: &aws_sdk_eks::Client) {
+    let record = |ng: &aws_sdk_eks::types::Nodegroup, key: &str| {
+        ng.tags()
+            .and_then(|t| t.get(key))
+            .cloned()
+            .unwrap_or_default()
+    };
+    assert_eq!(
+        record(
+            &nodegroup(client, "general").await,
+            "gitfleet.io/managed-labels"
+        ),
+        "tier"
+    );
+    assert_eq!(
+        record(
+            &nodegroup(client, "batch").await,
+            "gitfleet.io/managed-taints"
+        ),
+        "batch"
+    );
+    for name in ["general", "batch"] {
+        client
+            .update_nodegroup_config()
+            .cluster_name("lbl")
+            .nodegroup_name(name)
+            .labels(
+                aws_sdk_eks::types::UpdateLabelsPayload::builder()
+                    .add_or_update_labels("cost-center", "42")
+                    .build(),
+            )
+            .taints(
+                aws_sdk_eks::types::UpdateTaintsPayload::builder()
+                    .add_or_update_taints(
+                        aws_sdk_eks::types::Taint::builder()
+                            .key("nvidia.com/gpu")
+                            .effect(aws_sdk_eks::types::TaintEffect::NoSchedule)
+                            .build(),
+                    )
+                    .build(),
+            )
+            .send()
+            .await
+            .unwrap();
+    }
+}
+
 /// Issue 11, against moto: node groups are created with the records of the label and taint keys
 /// gitfleet sets, and labels and taints someone else adds are no change (moto cannot untag a
 /// node group, so the removal half runs against the EKS stand-in in `eks_standin.rs`).
@@ -1084,62 +1157,7 @@ fn node_groups_record_their_label_and_taint_keys_and_foreign_ones_are_no_change(
         let p = provider(&moto.url, 3).await;
         let first = prepared(&fleet("lbl", "1.30", 1));
         apply_cloud_steps(&p, &first, &plan_of(&p, &first).await).await;
-        let client = sdk(&moto.url).await;
-        let describe = |name: &'static str| {
-            let client = client.clone();
-            async move {
-                client
-                    .describe_nodegroup()
-                    .cluster_name("lbl")
-                    .nodegroup_name(name)
-                    .send()
-                    .await
-                    .unwrap()
-                    .nodegroup()
-                    .cloned()
-                    .unwrap()
-            }
-        };
-        let ng = describe("general").await;
-        assert_eq!(
-            ng.tags()
-                .and_then(|t| t.get("gitfleet.io/managed-labels"))
-                .map(String::as_str),
-            Some("tier")
-        );
-        assert_eq!(
-            describe("batch")
-                .await
-                .tags()
-                .and_then(|t| t.get("gitfleet.io/managed-taints"))
-                .map(String::as_str),
-            Some("batch")
-        );
-        // Someone else labels and taints both node groups (a cost tool, a GPU operator).
-        for name in ["general", "batch"] {
-            client
-                .update_nodegroup_config()
-                .cluster_name("lbl")
-                .nodegroup_name(name)
-                .labels(
-                    aws_sdk_eks::types::UpdateLabelsPayload::builder()
-                        .add_or_update_labels("cost-center", "42")
-                        .build(),
-                )
-                .taints(
-                    aws_sdk_eks::types::UpdateTaintsPayload::builder()
-                        .add_or_update_taints(
-                            aws_sdk_eks::types::Taint::builder()
-                                .key("nvidia.com/gpu")
-                                .effect(aws_sdk_eks::types::TaintEffect::NoSchedule)
-                                .build(),
-                        )
-                        .build(),
-                )
-                .send()
-                .await
-                .unwrap();
-        }
+        others_label_and_taint_the_node_groups(&sdk(&moto.url).await).await;
         assert!(
             cloud_steps(&plan_of(&p, &first).await).is_empty(),
             "labels and taints set by others are no change"

@@ -1078,61 +1078,8 @@ fn labels_and_taints_set_by_others_on_a_node_group_survive() {
         let first = prepared(&fleet("lbl", "1.30", 1));
         apply_cloud_steps(&p, &first, &plan_of(&p, &first).await).await;
         let client = sdk(&eks.url).await;
-        let describe = |name: &'static str| {
-            let client = client.clone();
-            async move {
-                client
-                    .describe_nodegroup()
-                    .cluster_name("lbl")
-                    .nodegroup_name(name)
-                    .send()
-                    .await
-                    .unwrap()
-                    .nodegroup()
-                    .cloned()
-                    .unwrap()
-            }
-        };
-        let ng = describe("general").await;
-        assert_eq!(
-            ng.tags()
-                .and_then(|t| t.get("gitfleet.io/managed-labels"))
-                .map(String::as_str),
-            Some("tier")
-        );
-        assert_eq!(
-            describe("batch")
-                .await
-                .tags()
-                .and_then(|t| t.get("gitfleet.io/managed-taints"))
-                .map(String::as_str),
-            Some("batch")
-        );
-        // Someone else labels and taints both node groups (a cost tool, a GPU operator).
-        for name in ["general", "batch"] {
-            client
-                .update_nodegroup_config()
-                .cluster_name("lbl")
-                .nodegroup_name(name)
-                .labels(
-                    aws_sdk_eks::types::UpdateLabelsPayload::builder()
-                        .add_or_update_labels("cost-center", "42")
-                        .build(),
-                )
-                .taints(
-                    aws_sdk_eks::types::UpdateTaintsPayload::builder()
-                        .add_or_update_taints(
-                            aws_sdk_eks::types::Taint::builder()
-                                .key("nvidia.com/gpu")
-                                .effect(aws_sdk_eks::types::TaintEffect::NoSchedule)
-                                .build(),
-                        )
-                        .build(),
-                )
-                .send()
-                .await
-                .unwrap();
-        }
+        crate::eks::others_label_and_taint_the_node_groups(&client).await;
+        let describe = |name: &'static str| crate::eks::nodegroup(&client, name);
         assert!(
             cloud_steps(&plan_of(&p, &first).await).is_empty(),
             "labels and taints set by others are no change"
@@ -1198,22 +1145,7 @@ fn labels_and_taints_set_by_others_on_a_node_group_survive() {
 fn a_foreign_cluster_gets_no_write_call_from_plan_up_or_down() {
     let eks = EksStandIn::start(options());
     runtime().block_on(async {
-        sdk(&eks.url)
-            .await
-            .create_cluster()
-            .name("legacy")
-            .version("1.30")
-            .role_arn("arn:aws:iam::123456789012:role/eks")
-            .tags("owner", "someone-else")
-            .resources_vpc_config(
-                aws_sdk_eks::types::VpcConfigRequest::builder()
-                    .subnet_ids("subnet-0000000a")
-                    .subnet_ids("subnet-0000000b")
-                    .build(),
-            )
-            .send()
-            .await
-            .unwrap();
+        crate::eks::create_foreign_cluster(&sdk(&eks.url).await).await;
     });
     let dir = tempfile::tempdir().unwrap();
     for (path, text) in &fleet("legacy", "1.30", 1).files {

@@ -1554,17 +1554,7 @@ impl State {
                         .get("fieldManager")
                         .unwrap_or_default()
                         .to_string(),
-                    _ => ctx
-                        .query
-                        .get("fieldManager")
-                        .map(str::to_string)
-                        .unwrap_or_else(|| {
-                            ctx.user_agent
-                                .split('/')
-                                .next()
-                                .unwrap_or_default()
-                                .to_string()
-                        }),
+                    _ => update_manager(ctx),
                 };
                 let validation = match ctx.query.get("fieldValidation") {
                     None | Some("") | Some("Warn") => FieldValidation::Warn,
@@ -1662,17 +1652,7 @@ impl State {
             _ => None,
         }
         .ok_or_else(|| ApiError::bad_request("a Scale write must set spec.replicas"))?;
-        let manager = ctx
-            .query
-            .get("fieldManager")
-            .map(str::to_string)
-            .unwrap_or_else(|| {
-                ctx.user_agent
-                    .split('/')
-                    .next()
-                    .unwrap_or_default()
-                    .to_string()
-            });
+        let manager = update_manager(ctx);
         let written = self.write(WriteReq {
             res,
             version,
@@ -1800,6 +1780,21 @@ impl State {
             }
         }
     }
+}
+
+/// The field manager of an update or patch: `fieldManager`, else the user agent's program name
+/// (as the API server derives it).
+fn update_manager(ctx: &Ctx) -> String {
+    ctx.query
+        .get("fieldManager")
+        .map(str::to_string)
+        .unwrap_or_else(|| {
+            ctx.user_agent
+                .split('/')
+                .next()
+                .unwrap_or_default()
+                .to_string()
+        })
 }
 
 /// (namespace, resource, name, subresource) of a resource request.

@@ -7,6 +7,7 @@ use std::cmp::Ordering;
 use std::rc::Rc;
 use std::sync::OnceLock;
 
+use crate::value::want_args;
 use crate::value::{Object, Value};
 
 /// A parsed version (Masterminds' `Version`).
@@ -190,16 +191,6 @@ impl SemverValue {
     fn by_value(v: Version) -> Value {
         Value::Object(Rc::new(SemverValue { v, pointer: false }))
     }
-}
-
-fn want_args(name: &str, args: &[Value], n: usize) -> Result<(), String> {
-    if args.len() != n {
-        return Err(format!(
-            "wrong number of args for {name}: want {n} got {}",
-            args.len()
-        ));
-    }
-    Ok(())
 }
 
 fn uint(n: u64) -> Value {

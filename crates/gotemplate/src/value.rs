@@ -280,3 +280,15 @@ pub fn to_go_bytes(s: &str) -> std::borrow::Cow<'_, [u8]> {
     }
     std::borrow::Cow::Owned(out)
 }
+
+/// A method's argument count as Go checks it when a template calls it: `wrong number of args for
+/// NAME: want N got M`.
+pub fn want_args(name: &str, args: &[Value], n: usize) -> Result<(), String> {
+    if args.len() != n {
+        return Err(format!(
+            "wrong number of args for {name}: want {n} got {}",
+            args.len()
+        ));
+    }
+    Ok(())
+}

@@ -6,17 +6,8 @@ use std::collections::BTreeMap;
 use std::rc::Rc;
 
 use base64::Engine as _;
+use gotemplate::value::want_args;
 use gotemplate::{Map, Object, Value};
-
-fn want_args(name: &str, args: &[Value], n: usize) -> Result<(), String> {
-    if args.len() != n {
-        return Err(format!(
-            "wrong number of args for {name}: want {n} got {}",
-            args.len()
-        ));
-    }
-    Ok(())
-}
 
 fn str_arg(name: &str, args: &[Value], n: usize) -> Result<String, String> {
     want_args(name, args, n)?;
