@@ -228,7 +228,7 @@ where
     }
 }
 
-async fn sync_status(client: &kube::Client, ns: &str, name: &str) -> Value {
+pub(crate) async fn sync_status(client: &kube::Client, ns: &str, name: &str) -> Value {
     get(client, "gitfleet.io/v1alpha1", "Sync", "syncs", ns, name)
         .await
         .map(|s| s["status"].clone())
@@ -265,7 +265,7 @@ fn run(c: &Cluster, args: &[&str]) -> (i32, String, String) {
 
 /// Installs the CRDs (the generated template, through `gitfleet apply`) and the namespace, a
 /// credentials Secret, the GitSource and the given Syncs.
-fn install(c: &Cluster, ns: &str, repo: &Repo, source_interval: &str, syncs: &str) {
+pub(crate) fn install(c: &Cluster, ns: &str, repo: &Repo, source_interval: &str, syncs: &str) {
     install_from(c, ns, &repo.url(), source_interval, syncs)
 }
 
@@ -303,7 +303,7 @@ spec:
     assert_eq!(code, 0, "{out}{err}");
 }
 
-fn sync_doc(ns: &str, name: &str, path: &str, extra: &str) -> String {
+pub(crate) fn sync_doc(ns: &str, name: &str, path: &str, extra: &str) -> String {
     format!(
         "---\napiVersion: gitfleet.io/v1alpha1\nkind: Sync\nmetadata: {{name: {name}, namespace: {ns}}}\nspec:\n  sourceRef: {{name: fleet}}\n  path: {path}\n  interval: 2s\n  timeout: 20s\n{extra}"
     )

@@ -750,3 +750,147 @@ fn gitfleet_encrypt_is_read_back_by_sops() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("no creation rule"));
 }
+
+/// A Sync whose decryption Secret is missing, or holds the wrong key, applies nothing of the
+/// revision and says why on its Ready condition (naming the Secret, or the file); the right key
+/// applies it. An empty path is an error on the Sync until `spec.allowEmpty` accepts it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sync_without_its_key_applies_nothing_and_an_empty_path_needs_allow_empty() {
+    let c = Cluster::new();
+    let ns = c.name("sops-sync");
+    let keys = tempfile::tempdir().unwrap();
+    let (right, recipient) = age_key(keys.path(), "right");
+    let (wrong, _) = age_key(keys.path(), "wrong");
+    let repo = Repo::new(c.dir());
+    repo.write(
+        "app/db.yaml",
+        &format!(
+            "apiVersion: v1\nkind: Secret\nmetadata: {{name: db, namespace: {ns}}}\nstringData:\n  password: {PLAIN_SECRET}\n"
+        ),
+    )
+    .write(
+        "app/cm.yaml",
+        &format!("apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: plain, namespace: {ns}}}\n"),
+    )
+    .write("empty/README.md", "nothing to apply yet\n");
+    encrypt(&repo.work, "app/db.yaml", &["--age", &recipient]);
+    let revision = repo.commit("an encrypted Secret");
+    crate::agent::install(
+        &c,
+        &ns,
+        &repo,
+        "1s",
+        &format!(
+            "{}{}",
+            crate::agent::sync_doc(
+                &ns,
+                "app",
+                "app",
+                "  decryption: {provider: sops, secretRef: {name: sops-keys}}\n"
+            ),
+            crate::agent::sync_doc(&ns, "empty", "empty", "")
+        ),
+    );
+    let agent = Agent::start(&c, &ns);
+    let client = c.client().await;
+    let not_ready = |name: &'static str, needle: &'static str| {
+        let client = client.clone();
+        let ns = ns.clone();
+        async move {
+            let st = crate::agent::sync_status(&client, &ns, name).await;
+            let ready = st["conditions"]
+                .as_array()?
+                .iter()
+                .find(|c| c["type"] == "Ready")?
+                .clone();
+            (ready["status"] == "False"
+                && ready["message"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .contains(needle))
+            .then_some(ready)
+        }
+    };
+    let ready = eventually("the missing Secret reported", &agent, || {
+        not_ready("app", "sops-keys")
+    })
+    .await;
+    assert_eq!(ready["reason"], "DecryptionFailed", "{ready}");
+    let secrets = crate::agent::api(&client, "v1", "Secret", "secrets", &ns);
+    let key_secret = |file: &std::path::Path| {
+        serde_json::json!({"apiVersion": "v1", "kind": "Secret",
+            "metadata": {"name": "sops-keys", "namespace": ns},
+            "stringData": {"identity.agekey": std::fs::read_to_string(file).unwrap()}})
+    };
+    secrets
+        .patch(
+            "sops-keys",
+            &kube::api::PatchParams::apply("test").force(),
+            &kube::api::Patch::Apply(key_secret(&wrong)),
+        )
+        .await
+        .unwrap();
+    let ready = eventually("the wrong key reported", &agent, || {
+        not_ready("app", "cannot be decrypted")
+    })
+    .await;
+    assert!(
+        ready["message"].as_str().unwrap().contains("db.yaml"),
+        "{ready}"
+    );
+    assert!(!ready.to_string().contains(PLAIN_SECRET), "{ready}");
+    for (kind, plural, name) in [
+        ("Secret", "secrets", "db"),
+        ("ConfigMap", "configmaps", "plain"),
+    ] {
+        assert!(
+            get(&client, "v1", kind, plural, &ns, name).await.is_none(),
+            "{kind} {name} applied from a revision that could not be decrypted"
+        );
+    }
+    // the empty path is an error on its Sync, not an empty success
+    let ready = eventually("the empty path reported", &agent, || {
+        not_ready("empty", "no manifests found")
+    })
+    .await;
+    assert!(
+        ready["message"].as_str().unwrap().contains("README.md"),
+        "{ready}"
+    );
+
+    secrets
+        .patch(
+            "sops-keys",
+            &kube::api::PatchParams::apply("test").force(),
+            &kube::api::Patch::Apply(key_secret(&right)),
+        )
+        .await
+        .unwrap();
+    eventually("the right key applies the revision", &agent, || async {
+        let st = crate::agent::sync_status(&client, &ns, "app").await;
+        (st["lastAppliedRevision"] == revision.as_str()).then_some(())
+    })
+    .await;
+    let db = get(&client, "v1", "Secret", "secrets", &ns, "db")
+        .await
+        .expect("the decrypted Secret");
+    assert!(db["data"]["password"].is_string(), "{db}");
+    assert!(
+        !agent.logs().contains(PLAIN_SECRET),
+        "plaintext in the agent's logs"
+    );
+
+    // spec.allowEmpty accepts the empty path on purpose
+    crate::agent::install(
+        &c,
+        &ns,
+        &repo,
+        "1s",
+        &crate::agent::sync_doc(&ns, "empty", "empty", "  allowEmpty: true\n"),
+    );
+    eventually("the empty path accepted", &agent, || async {
+        let st = crate::agent::sync_status(&client, &ns, "empty").await;
+        (st["lastAppliedRevision"] == revision.as_str()).then_some(())
+    })
+    .await;
+}
