@@ -333,6 +333,9 @@ pub fn run_apply(a: ApplyArgs) -> anyhow::Result<u8> {
             .revision
             .clone()
             .unwrap_or_else(|| gitfleet::kube::engine::digest(&objects));
+        // the inventory records this very revision (hooks included in its digest), so that a
+        // re-run of the same set finds it there and does not run the hooks again
+        opts.revision = Some(revision.clone());
         let split = gitfleet::kube::hooks::split(objects, upgrade, &revision);
         // Hooks run once per revision, as in the agent: not again when the inventory records
         // this revision as applied (it records a revision only once all of it applied)

@@ -520,6 +520,47 @@ async fn an_empty_path_prunes_everything_only_with_allow_empty() {
     }
 }
 
+/// Issue 14: without `--revision`, a set's revision is its digest (hooks included), recorded in
+/// the inventory, so re-applying the same set runs its hooks once; a changed set runs them again.
+#[test]
+fn hooks_run_once_per_set_without_an_explicit_revision() {
+    let c = Cluster::new();
+    let ns = c.name("hook-digest");
+    let set = Set::new(&c, "set");
+    set.write("ns.yaml", &namespace(&ns))
+        .write("app.yaml", &configmap(&ns, "app", "v1"))
+        .write(
+            "pre.yaml",
+            &configmap(&ns, "pre", "x").replace(
+                "metadata:\n",
+                "metadata:\n  annotations: {argocd.argoproj.io/hook: PreSync}\n",
+            ),
+        );
+    let dir = set.dir.to_str().unwrap();
+    let args = [
+        "apply",
+        dir,
+        "--inventory",
+        "inv",
+        "--inventory-namespace",
+        ns.as_str(),
+    ];
+    let (code, out, err) = run(&c, &args);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("PreSync: succeeded"), "{out}");
+    let (code, out, err) = run(&c, &args);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(!out.contains("PreSync"), "the hook ran again: {out}");
+    assert!(err.contains("already applied"), "{err}");
+    set.write("app.yaml", &configmap(&ns, "app", "v2"));
+    let (code, out, err) = run(&c, &args);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        out.contains("PreSync: succeeded"),
+        "a new set runs it: {out}"
+    );
+}
+
 /// One object the server rejects: every rejection is reported and nothing is changed.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dry_run_rejection_changes_nothing() {
