@@ -228,6 +228,21 @@ where
     }
 }
 
+/// The Sync's status and its Ready condition, when Ready is False.
+pub(crate) async fn not_ready(
+    client: &kube::Client,
+    ns: &str,
+    name: &str,
+) -> Option<(Value, Value)> {
+    let st = sync_status(client, ns, name).await;
+    let ready = st["conditions"]
+        .as_array()?
+        .iter()
+        .find(|c| c["type"] == "Ready")?
+        .clone();
+    (ready["status"] == "False").then_some((st, ready))
+}
+
 pub(crate) async fn sync_status(client: &kube::Client, ns: &str, name: &str) -> Value {
     get(client, "gitfleet.io/v1alpha1", "Sync", "syncs", ns, name)
         .await
@@ -1279,13 +1294,7 @@ async fn a_chart_from_a_helm_repository_is_resolved_verified_and_upgraded() {
 
     charts.publish(work.path(), &["1.3.0", "1.4.0"], &["1.4.0"]);
     let st = eventually("the tampered archive refused", &agent, || async {
-        let st = sync_status(&client, &ns, "web").await;
-        let ready = st["conditions"]
-            .as_array()?
-            .iter()
-            .find(|c| c["type"] == "Ready")?
-            .clone();
-        (ready["status"] == "False").then_some((st, ready))
+        not_ready(&client, &ns, "web").await
     })
     .await;
     let (st, ready) = st;
@@ -1488,13 +1497,7 @@ async fn a_chart_from_an_oci_registry_is_pulled_and_recorded() {
     altered[last] ^= 0xff;
     std::fs::write(&blob, &altered).unwrap();
     let (st, ready) = eventually("the altered layer refused", &agent, || async {
-        let st = sync_status(&client, &ns, "web").await;
-        let ready = st["conditions"]
-            .as_array()?
-            .iter()
-            .find(|c| c["type"] == "Ready")?
-            .clone();
-        (ready["status"] == "False").then_some((st, ready))
+        not_ready(&client, &ns, "web").await
     })
     .await;
     assert_eq!(ready["reason"], "ChartFetchFailed", "{ready}");
