@@ -29,7 +29,7 @@ use kube::{Api, Client, Resource, ResourceExt};
 use serde_json::json;
 use tokio::sync::{Mutex, RwLock};
 
-use crate::git::Checkout;
+use crate::git::{Checkout, Credentials};
 use crate::kube::Connection;
 use types::{GitSource, REQUESTED_AT, Sync};
 
@@ -49,7 +49,16 @@ pub struct AgentOptions {
 }
 
 /// The checkout of one GitSource in this process.
-pub type CheckoutSlot = Arc<RwLock<Option<Checkout>>>;
+pub type CheckoutSlot = Arc<RwLock<Option<Fetched>>>;
+
+/// A GitSource's checkout and the credentials it was fetched with: a Sync of it fetches the
+/// private remote bases beside the repository with them, without reading the Secret again on
+/// every pass (the next fetch of the source reads it anew).
+#[derive(Clone)]
+pub struct Fetched {
+    pub checkout: Checkout,
+    pub creds: Credentials,
+}
 
 /// Shared by every reconcile.
 pub struct Context {

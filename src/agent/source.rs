@@ -27,7 +27,11 @@ pub async fn reconcile(src: Arc<GitSource>, ctx: Arc<Context>) -> Result<Action,
     let requested = src.annotations().get(REQUESTED_AT).cloned();
     let key = (ns.clone(), name.clone());
     let slot = ctx.checkout_slot(&key).await;
-    let have_checkout = slot.read().await.as_ref().map(|c| c.commit.clone());
+    let have_checkout = slot
+        .read()
+        .await
+        .as_ref()
+        .map(|f| f.checkout.commit.clone());
 
     if src.spec.suspend {
         return Ok(Action::await_change());
@@ -48,7 +52,7 @@ pub async fn reconcile(src: Arc<GitSource>, ctx: Arc<Context>) -> Result<Action,
 
     // Syncs read the checkout under the read lock: never while it is being rewritten.
     let mut guard = slot.write().await;
-    let have_checkout = guard.as_ref().map(|c| c.commit.clone());
+    let have_checkout = guard.as_ref().map(|f| f.checkout.commit.clone());
     let outcome = fetch(&src, &ctx, &ns, have_checkout.as_deref()).await;
     let mut new = status.clone();
     new.observed_generation = src.metadata.generation;
@@ -56,7 +60,7 @@ pub async fn reconcile(src: Arc<GitSource>, ctx: Arc<Context>) -> Result<Action,
     new.last_handled_reconcile_at = requested.clone();
     let generation = src.metadata.generation;
     let result = match outcome {
-        Ok(checkout) => {
+        Ok((checkout, creds)) => {
             let moved = status.revision.as_deref() != Some(checkout.commit.as_str());
             new.revision = Some(checkout.commit.clone());
             set_condition(
@@ -69,7 +73,10 @@ pub async fn reconcile(src: Arc<GitSource>, ctx: Arc<Context>) -> Result<Action,
                     generation,
                 ),
             );
-            *guard = Some(checkout.clone());
+            *guard = Some(super::Fetched {
+                checkout: checkout.clone(),
+                creds,
+            });
             remove_condition(&mut new.conditions, "Stalled");
             if moved {
                 ctx.event(
@@ -189,7 +196,7 @@ async fn fetch(
     ctx: &Context,
     ns: &str,
     have: Option<&str>,
-) -> Result<git::Checkout, (String, bool)> {
+) -> Result<(git::Checkout, git::Credentials), (String, bool)> {
     let reference = Reference::from_fields(
         src.spec.reference.branch.as_deref(),
         src.spec.reference.tag.as_deref(),
@@ -213,6 +220,7 @@ async fn fetch(
         .unwrap_or(Duration::from_secs(60));
     let cache = ctx.cache_dir.join(ns).join(src.name_any());
     let have = have.map(str::to_string);
+    let kept = creds.clone();
     let job = tokio::task::spawn_blocking(move || {
         // (message, stalled): authentication, unknown refs and host keys need a change to
         // the GitSource or its Secret; network faults pass.
@@ -227,7 +235,7 @@ async fn fetch(
         git::fetch(&url, &reference, &creds, &cache).map_err(fail)
     });
     match tokio::time::timeout(timeout, job).await {
-        Ok(Ok(result)) => result,
+        Ok(Ok(result)) => result.map(|checkout| (checkout, kept)),
         Ok(Err(e)) => Err((format!("fetch task failed: {e}"), false)),
         Err(_) => Err((format!("fetch timed out after {timeout:?}"), false)),
     }

@@ -88,7 +88,11 @@ pub async fn reconcile(sync: Arc<Sync>, ctx: Arc<Context>) -> Result<Action, Rec
     };
     let slot = ctx.checkout_slot(&(ns.clone(), source_name.clone())).await;
     let checkout = slot.read().await;
-    let Some(checkout) = checkout.as_ref().filter(|c| c.commit == revision).cloned() else {
+    let Some(fetched) = checkout
+        .as_ref()
+        .filter(|f| f.checkout.commit == revision)
+        .cloned()
+    else {
         // This process has not fetched it yet (the GitSource reconcile will): look again soon.
         return Ok(Action::requeue(Duration::from_millis(500)));
     };
@@ -140,7 +144,7 @@ pub async fn reconcile(sync: Arc<Sync>, ctx: Arc<Context>) -> Result<Action, Rec
     // may wait for health for minutes); a quick resync writes nothing until it is done.
     let mut ran = Ran::default();
     let (result, status) = {
-        let applying = apply(&ctx, &sync, &source, &ns, &checkout, &mut ran);
+        let applying = apply(&ctx, &sync, &source, &ns, &fetched, &mut ran);
         tokio::pin!(applying);
         tokio::select! {
             r = &mut applying => (r, status),
@@ -694,9 +698,10 @@ async fn apply(
     sync: &Sync,
     source: &super::types::GitSource,
     ns: &str,
-    checkout: &crate::git::Checkout,
+    fetched: &super::Fetched,
     ran: &mut Ran,
 ) -> Result<(String, usize, Option<super::types::ChartStatus>), (String, String)> {
+    let checkout = &fetched.checkout;
     let values = values(ctx, sync, ns)
         .await
         .map_err(|m| ("ValuesFailed".to_string(), m))?;
@@ -732,9 +737,7 @@ async fn apply(
         // beside the repository), anonymously anywhere else (a commit cannot send them away).
         remotes: Some(crate::build::kustomize::Remotes {
             cache: ctx.cache_dir.join("remote-bases"),
-            creds: super::source::credentials(ctx, ns, source)
-                .await
-                .unwrap_or(crate::git::Credentials::None),
+            creds: fetched.creds.clone(),
             creds_origin: Some(source.spec.url.clone()),
         }),
         helm: helm_options(
