@@ -41,11 +41,16 @@ fi
 export GITFLEET_SOPS="$PWD/.venv/bin/sops"
 # Debian packages: the CNCF distribution registry (docker-registry), the OCI registry charts are
 # pushed to and pulled from; age (age-keygen makes the SOPS corpus' keys); jsonnet, the oracle of
-# the Jsonnet corpus. The tests that use them fail, never skip, without them.
+# the Jsonnet corpus; sshd and openssl. The tests that use them fail, never skip, without them.
 missing=""
 command -v docker-registry >/dev/null 2>&1 || missing="$missing docker-registry"
 command -v age-keygen >/dev/null 2>&1 || missing="$missing age"
 command -v jsonnet >/dev/null 2>&1 || missing="$missing jsonnet"
+# OpenSSH's server and client (GitSources over ssh:// are tested against a real sshd) and openssl
+# (the untrusted-certificate test makes its certificate with it).
+[ -x /usr/sbin/sshd ] || missing="$missing openssh-server"
+command -v ssh-keygen >/dev/null 2>&1 || missing="$missing openssh-client"
+command -v openssl >/dev/null 2>&1 || missing="$missing openssl"
 if [ -n "$missing" ]; then
   echo "installing$missing (Debian)" >&2
   SUDO=""

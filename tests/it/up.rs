@@ -461,21 +461,23 @@ async fn kind_provider_runs_the_kind_cli() {
     );
 }
 
-/// With real `kind` and Docker on this machine, the kind provider for real.
+/// The kind provider for real: needs the `kind` program and a Docker daemon, which this project's
+/// CI machine cannot run (no container runtime), so it is ignored there and listed as ignored;
+/// `cargo test -- --ignored real_kind` runs it where they exist, and it fails without them (the
+/// fake-kind tests cover the provider's calls everywhere).
 #[test]
-fn real_kind_when_available() {
+#[ignore = "needs kind and a Docker daemon: cargo test -- --ignored real_kind"]
+fn real_kind() {
     let have = |cmd: &str, args: &[&str]| {
         std::process::Command::new(cmd)
             .args(args)
             .output()
             .is_ok_and(|o| o.status.success())
     };
-    if !have("kind", &["version"]) || !have("docker", &["info"]) {
-        eprintln!(
-            "real_kind_when_available: kind or a Docker daemon is not available here; the fake-kind test covers the provider"
-        );
-        return;
-    }
+    assert!(
+        have("kind", &["version"]) && have("docker", &["info"]),
+        "real_kind needs the kind program and a running Docker daemon"
+    );
     let dir = tempfile::tempdir().unwrap();
     let name = format!("gitfleet-e2e-{}", std::process::id());
     std::fs::write(
