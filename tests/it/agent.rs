@@ -1900,6 +1900,145 @@ async fn an_unchanged_resync_writes_nothing_and_reads_each_resource_once() {
     assert_eq!(healed.2["lastAppliedRevision"], first.as_str());
 }
 
+/// A private GitSource over ssh:// (OpenSSH's sshd; a Secret with `identity` and `known_hosts`, as
+/// Flux's) whose kustomization pulls a remote base from the same host, pinned by tag: the agent
+/// fetches both with the GitSource's key and applies them; no key material reaches a status, an
+/// event or the log; a new tag of the base named by a new commit is fetched and applied too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_private_ssh_source_and_its_remote_base_use_the_sources_key() {
+    let c = Cluster::new();
+    let ns = c.name("ssh");
+    let sshd = crate::git::Sshd::start();
+    let base = Repo::new(&c.dir().join("base"));
+    base.write(
+        "app/kustomization.yaml",
+        "resources: [settings.yaml]\nnamePrefix: base-\n",
+    )
+    .write("app/settings.yaml", &cm(&ns, "settings", "v1"));
+    base.commit("base v1");
+    git(&base.work, &["tag", "v1"]);
+    git(&base.work, &["push", "-q", "origin", "v1"]);
+    let base_url = sshd.url(&base.bare);
+    let repo = Repo::new(c.dir());
+    repo.write(
+        "apps/remote/kustomization.yaml",
+        &format!("resources:\n- {base_url}//app?ref=v1\n- local.yaml\n"),
+    )
+    .write("apps/remote/local.yaml", &cm(&ns, "local", "v1"));
+    let first = repo.commit("first");
+
+    let crds = crate::support::root().join("templates/reconciler/crds.yaml.j2");
+    let (code, out, err) = run(&c, &["apply", crds.to_str().unwrap()]);
+    assert_eq!(code, 0, "{out}{err}");
+    let indent = |text: &str| {
+        text.lines()
+            .map(|l| format!("    {l}\n"))
+            .collect::<String>()
+    };
+    let key = sshd.read("client");
+    let seed = c.dir().join("seed.yaml");
+    std::fs::write(
+        &seed,
+        format!(
+            "apiVersion: v1\nkind: Namespace\nmetadata: {{name: {ns}}}\n---\napiVersion: v1\nkind: Secret\nmetadata: {{name: git-ssh, namespace: {ns}}}\nstringData:\n  identity: |\n{}  known_hosts: |\n{}---\napiVersion: gitfleet.io/v1alpha1\nkind: GitSource\nmetadata: {{name: fleet, namespace: {ns}}}\nspec:\n  url: {}\n  ref: {{branch: main}}\n  interval: 1s\n  secretRef: {{name: git-ssh}}\n{}",
+            indent(&key),
+            indent(&sshd.known_hosts()),
+            sshd.url(&repo.bare),
+            sync_doc(&ns, "remote", "apps/remote", ""),
+        ),
+    )
+    .unwrap();
+    let (code, out, err) = run(&c, &["apply", seed.to_str().unwrap()]);
+    assert_eq!(code, 0, "{out}{err}");
+
+    let agent = Agent::start(&c, &ns);
+    let client = c.client().await;
+    eventually("the first revision applied over ssh", &agent, || async {
+        let st = sync_status(&client, &ns, "remote").await;
+        (st["lastAppliedRevision"] == first.as_str()).then_some(())
+    })
+    .await;
+    let settings = get(
+        &client,
+        "v1",
+        "ConfigMap",
+        "configmaps",
+        &ns,
+        "base-settings",
+    )
+    .await
+    .expect("the remote base's ConfigMap");
+    assert_eq!(settings["data"]["key"], "v1");
+    assert!(
+        get(&client, "v1", "ConfigMap", "configmaps", &ns, "local")
+            .await
+            .is_some()
+    );
+
+    // the base moves on under a new tag; the repository names it in a new commit
+    base.write("app/settings.yaml", &cm(&ns, "settings", "v2"));
+    base.commit("base v2");
+    git(&base.work, &["tag", "v2"]);
+    git(&base.work, &["push", "-q", "origin", "v2"]);
+    repo.write(
+        "apps/remote/kustomization.yaml",
+        &format!("resources:\n- {base_url}//app?ref=v2\n- local.yaml\n"),
+    );
+    let second = repo.commit("base v2");
+    eventually("the base's v2 applied", &agent, || async {
+        let st = sync_status(&client, &ns, "remote").await;
+        let cm = get(
+            &client,
+            "v1",
+            "ConfigMap",
+            "configmaps",
+            &ns,
+            "base-settings",
+        )
+        .await?;
+        (st["lastAppliedRevision"] == second.as_str() && cm["data"]["key"] == "v2").then_some(())
+    })
+    .await;
+
+    // no key material anywhere the agent writes text
+    let sync = get(
+        &client,
+        "gitfleet.io/v1alpha1",
+        "Sync",
+        "syncs",
+        &ns,
+        "remote",
+    )
+    .await
+    .unwrap();
+    let source = get(
+        &client,
+        "gitfleet.io/v1alpha1",
+        "GitSource",
+        "gitsources",
+        &ns,
+        "fleet",
+    )
+    .await
+    .unwrap();
+    let events = api(&client, "v1", "Event", "events", &ns)
+        .list(&Default::default())
+        .await
+        .unwrap();
+    let key_line = key.lines().nth(1).unwrap().to_string();
+    for (what, text) in [
+        ("the Sync", sync.to_string()),
+        ("the GitSource", source.to_string()),
+        ("the events", serde_json::to_string(&events.items).unwrap()),
+        ("the agent's log", agent.logs()),
+    ] {
+        assert!(
+            !text.contains("PRIVATE KEY") && !text.contains(&key_line),
+            "{what} holds key material: {text}"
+        );
+    }
+}
+
 /// A Jsonnet path (Argo CD's `jsonnet-guestbook-tla` shape: a function of top-level arguments,
 /// a `*.libsonnet` from the Sync's library path) synced with Argo CD's waves and a PreSync hook
 /// that uses `generateName`: the waves −1, 0, 2 are recorded in that order, the hook runs once

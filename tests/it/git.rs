@@ -828,66 +828,115 @@ fn run(dir: &Path, program: &str, args: &[&str]) -> String {
     String::from_utf8(out.stdout).unwrap().trim().to_string()
 }
 
+/// OpenSSH's sshd on loopback (killed on drop), serving this machine's paths to the user running
+/// the tests, who logs in with the key `client` or `client_pp` (passphrase `correct horse`);
+/// `other_host_key` and `stranger` are keys it does not have / does not accept.
+pub(crate) struct Sshd {
+    tmp: tempfile::TempDir,
+    pub(crate) port: u16,
+    pub(crate) user: String,
+    _server: Killed,
+}
+
+impl Sshd {
+    pub(crate) fn start() -> Self {
+        // scripts/test.sh installs OpenSSH's server; without it this fails, never skips
+        let sshd = Path::new("/usr/sbin/sshd");
+        assert!(git2::Version::get().ssh(), "git2 is built without ssh");
+        assert!(
+            sshd.exists(),
+            "/usr/sbin/sshd is missing: run the tests through scripts/test.sh (installs openssh-server)"
+        );
+        // sshd insists on its privilege-separation directory
+        std::fs::create_dir_all("/run/sshd").expect("/run/sshd cannot be created");
+        let tmp = tempfile::tempdir().unwrap();
+        let d = tmp.path();
+        let ds = d.to_str().unwrap();
+        for (file, passphrase) in [
+            ("host_key", ""),
+            ("other_host_key", ""),
+            ("client", ""),
+            ("client_pp", "correct horse"),
+            ("stranger", ""),
+        ] {
+            run(
+                d,
+                "ssh-keygen",
+                &["-q", "-t", "ed25519", "-N", passphrase, "-f", file],
+            );
+        }
+        let read = |f: &str| std::fs::read_to_string(d.join(f)).unwrap();
+        std::fs::write(
+            d.join("authorized_keys"),
+            format!("{}{}", read("client.pub"), read("client_pp.pub")),
+        )
+        .unwrap();
+        let port = free_port();
+        std::fs::write(
+            d.join("sshd_config"),
+            format!(
+                "Port {port}\nListenAddress 127.0.0.1\nHostKey {ds}/host_key\nPidFile {ds}/sshd.pid\n\
+                 AuthorizedKeysFile {ds}/authorized_keys\nPasswordAuthentication no\n\
+                 KbdInteractiveAuthentication no\nPubkeyAuthentication yes\n\
+                 PermitRootLogin prohibit-password\nStrictModes no\nUsePAM no\n"
+            ),
+        )
+        .unwrap();
+        let mut server = Killed(
+            Command::new(sshd)
+                .args(["-D", "-e", "-f"])
+                .arg(d.join("sshd_config"))
+                .stdin(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap(),
+        );
+        wait_for_port(port, &mut server.0);
+        let user = run(d, "id", &["-un"]);
+        Self {
+            tmp,
+            port,
+            user,
+            _server: server,
+        }
+    }
+
+    /// The directory of its keys (a scratch directory for the test too).
+    pub(crate) fn dir(&self) -> &Path {
+        self.tmp.path()
+    }
+
+    /// The text of one of its key files.
+    pub(crate) fn read(&self, file: &str) -> String {
+        std::fs::read_to_string(self.dir().join(file)).unwrap()
+    }
+
+    /// The ssh:// URL of a repository at `path` on this machine.
+    pub(crate) fn url(&self, path: &Path) -> String {
+        format!(
+            "ssh://{}@127.0.0.1:{}{}",
+            self.user,
+            self.port,
+            path.display()
+        )
+    }
+
+    /// The known_hosts line of its host key.
+    pub(crate) fn known_hosts(&self) -> String {
+        format!("[127.0.0.1]:{} {}", self.port, self.read("host_key.pub"))
+    }
+}
+
 /// The ssh transport against OpenSSH's sshd on loopback: host key checks, keys, passphrases.
 #[test]
 fn ssh_against_sshd() {
-    // scripts/test.sh installs OpenSSH's server; without it this test fails, never skips
-    let sshd = Path::new("/usr/sbin/sshd");
-    assert!(git2::Version::get().ssh(), "git2 is built without ssh");
-    assert!(
-        sshd.exists(),
-        "/usr/sbin/sshd is missing: run the tests through scripts/test.sh (installs openssh-server)"
-    );
-    // sshd insists on its privilege-separation directory
-    std::fs::create_dir_all("/run/sshd").expect("/run/sshd cannot be created");
-    let tmp = tempfile::tempdir().unwrap();
-    let d = tmp.path();
-    let ds = d.to_str().unwrap();
-    for (file, passphrase) in [
-        ("host_key", ""),
-        ("other_host_key", ""),
-        ("client", ""),
-        ("client_pp", "correct horse"),
-        ("stranger", ""),
-    ] {
-        run(
-            d,
-            "ssh-keygen",
-            &["-q", "-t", "ed25519", "-N", passphrase, "-f", file],
-        );
-    }
-    let read = |f: &str| std::fs::read_to_string(d.join(f)).unwrap();
-    std::fs::write(
-        d.join("authorized_keys"),
-        format!("{}{}", read("client.pub"), read("client_pp.pub")),
-    )
-    .unwrap();
-    let port = free_port();
-    std::fs::write(
-        d.join("sshd_config"),
-        format!(
-            "Port {port}\nListenAddress 127.0.0.1\nHostKey {ds}/host_key\nPidFile {ds}/sshd.pid\n\
-             AuthorizedKeysFile {ds}/authorized_keys\nPasswordAuthentication no\n\
-             KbdInteractiveAuthentication no\nPubkeyAuthentication yes\n\
-             PermitRootLogin prohibit-password\nStrictModes no\nUsePAM no\n"
-        ),
-    )
-    .unwrap();
-    let mut server = Killed(
-        Command::new(sshd)
-            .args(["-D", "-e", "-f"])
-            .arg(d.join("sshd_config"))
-            .stdin(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    wait_for_port(port, &mut server.0);
-
+    let server = Sshd::start();
+    let d = server.dir();
+    let port = server.port;
+    let read = |f: &str| server.read(f);
     let bare = bare_remote(d, "fleet.git", &[("a.yaml", "a: 1\n")]);
-    let user = run(d, "id", &["-un"]);
-    let url = format!("ssh://{user}@127.0.0.1:{port}{}", bare.display());
-    let known = format!("[127.0.0.1]:{port} {}", read("host_key.pub"));
+    let url = server.url(&bare);
+    let known = server.known_hosts();
     let key = |file: &str, passphrase: Option<&str>, known_hosts: Option<&str>| Credentials::Ssh {
         private_key: read(file),
         passphrase: passphrase.map(str::to_string),
