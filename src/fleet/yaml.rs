@@ -200,7 +200,15 @@ struct Weight {
 /// what aliases expand to (nodes and bytes, anchors inside anchors included). For text that
 /// another YAML reader (serde_yaml, whose alias bound is relative to the input) reads next.
 pub fn check_limits(file: &Arc<str>, text: &str) -> Result<(), Diagnostic> {
-    let limits = &crate::source::LIMITS;
+    check_limits_with(file, text, &crate::source::LIMITS)
+}
+
+/// [`check_limits`] with other limits (tests of the limits themselves).
+fn check_limits_with(
+    file: &Arc<str>,
+    text: &str,
+    limits: &crate::source::Limits,
+) -> Result<(), Diagnostic> {
     let mut parser = Parser::new_from_str(text);
     // Per open collection: its anchor and the weight gathered so far.
     let mut open: Vec<(usize, Weight)> = Vec::new();
@@ -538,6 +546,35 @@ mod tests {
         assert!(errs[0].message.contains("duplicate key `a`"));
         let errs = parse(&file, "a: [1, 2\nb: 3\n").unwrap_err();
         assert!(errs[0].message.starts_with("invalid YAML"));
+    }
+
+    #[test]
+    fn documents_and_nodes_are_bounded() {
+        let file: Arc<str> = Arc::from("t.yaml");
+        let limits = crate::source::Limits {
+            max_documents: 3,
+            max_yaml_nodes: 10,
+            ..crate::source::LIMITS
+        };
+        let check = |text: &str| check_limits_with(&file, text, &limits);
+        let docs = "---\na: 1\n".repeat(3);
+        assert!(check(&docs).is_ok());
+        let e = check(&format!("{docs}---\na: 1\n")).unwrap_err();
+        assert_eq!(e.message, "the file holds more than 3 YAML documents");
+        // the document that is one too many, on its `---` line
+        assert_eq!((&*e.span.file, e.span.line), ("t.yaml", 7));
+        // a sequence of 9 scalars is 10 nodes; one more is too many, aliases included
+        assert!(check("[1, 2, 3, 4, 5, 6, 7, 8, 9]").is_ok());
+        for text in [
+            "[1, 2, 3, 4, 5, 6, 7, 8, 9, 10]",
+            "a: &x [1, 2, 3, 4]\nb: *x\n",
+        ] {
+            let e = check(text).unwrap_err();
+            assert_eq!(
+                e.message, "the file holds more than 10 YAML nodes",
+                "{text}"
+            );
+        }
     }
 
     #[test]

@@ -908,6 +908,47 @@ mod tests {
     }
 
     #[test]
+    fn listings_and_total_reads_are_bounded() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("repo");
+        fs::create_dir_all(root.join("many")).unwrap();
+        for i in 0..5 {
+            fs::write(root.join(format!("many/{i}.yaml")), "a: 1\n").unwrap();
+        }
+        let src = Source::new(&root).with_limits(Limits {
+            max_entries: 3,
+            max_total_bytes: 10,
+            ..LIMITS
+        });
+        let too_many = Problem::TooManyEntries { limit: 3 };
+        let e = src.entries("many").unwrap_err();
+        assert_eq!((e.path.as_str(), &e.problem), ("many", &too_many));
+        for listing in [
+            src.glob("many/*.yaml"),
+            src.walk("many", &|n| n.ends_with(".yaml")),
+        ] {
+            assert!(
+                listing.errors.iter().any(|e| e.problem == too_many),
+                "{:?}",
+                listing.errors
+            );
+            assert!(
+                listing
+                    .errors
+                    .iter()
+                    .all(|e| e.to_string().starts_with("many")),
+                "the error names the directory: {:?}",
+                listing.errors
+            );
+        }
+        // 5 bytes each: the third read passes the total of 10 and names its file
+        assert!(src.read("many/0.yaml").is_ok() && src.read("many/1.yaml").is_ok());
+        let e = src.read("many/2.yaml").unwrap_err();
+        assert_eq!(e.problem, Problem::TotalTooLarge { limit: 10 });
+        assert!(e.to_string().starts_with("many/2.yaml"), "{e}");
+    }
+
+    #[test]
     fn recursive_walks_end_on_link_cycles() {
         let (dir, src) = tree();
         let root = dir.path().join("repo");
