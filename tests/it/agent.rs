@@ -244,10 +244,28 @@ pub(crate) async fn not_ready(
 }
 
 pub(crate) async fn sync_status(client: &kube::Client, ns: &str, name: &str) -> Value {
-    get(client, "gitfleet.io/v1alpha1", "Sync", "syncs", ns, name)
+    sync_object(client, ns, name)
         .await
         .map(|s| s["status"].clone())
         .unwrap_or(Value::Null)
+}
+
+/// The Sync `name`, whole.
+pub(crate) async fn sync_object(client: &kube::Client, ns: &str, name: &str) -> Option<Value> {
+    get(client, "gitfleet.io/v1alpha1", "Sync", "syncs", ns, name).await
+}
+
+/// The GitSource `name`, whole.
+pub(crate) async fn source_object(client: &kube::Client, ns: &str, name: &str) -> Option<Value> {
+    get(
+        client,
+        "gitfleet.io/v1alpha1",
+        "GitSource",
+        "gitsources",
+        ns,
+        name,
+    )
+    .await
 }
 
 fn ready(status: &Value) -> Option<(String, String)> {
@@ -605,16 +623,7 @@ async fn depends_on_suspend_and_webhook() {
     .unwrap();
     assert!(forged.starts_with("HTTP/1.1 401"), "{forged}");
     tokio::time::sleep(Duration::from_secs(2)).await;
-    let src = get(
-        &client,
-        "gitfleet.io/v1alpha1",
-        "GitSource",
-        "gitsources",
-        &ns,
-        "fleet",
-    )
-    .await
-    .unwrap();
+    let src = source_object(&client, &ns, "fleet").await.unwrap();
     assert_eq!(
         src["status"]["revision"],
         first.as_str(),
@@ -1753,26 +1762,8 @@ async fn an_unchanged_resync_writes_nothing_and_reads_each_resource_once() {
     })
     .await;
     let versions = || async {
-        let sync = get(
-            &client,
-            "gitfleet.io/v1alpha1",
-            "Sync",
-            "syncs",
-            &ns,
-            "quiet",
-        )
-        .await
-        .unwrap();
-        let source = get(
-            &client,
-            "gitfleet.io/v1alpha1",
-            "GitSource",
-            "gitsources",
-            &ns,
-            "fleet",
-        )
-        .await
-        .unwrap();
+        let sync = sync_object(&client, &ns, "quiet").await.unwrap();
+        let source = source_object(&client, &ns, "fleet").await.unwrap();
         (
             sync["metadata"]["resourceVersion"].clone(),
             source["metadata"]["resourceVersion"].clone(),
@@ -2001,26 +1992,8 @@ async fn a_private_ssh_source_and_its_remote_base_use_the_sources_key() {
     .await;
 
     // no key material anywhere the agent writes text
-    let sync = get(
-        &client,
-        "gitfleet.io/v1alpha1",
-        "Sync",
-        "syncs",
-        &ns,
-        "remote",
-    )
-    .await
-    .unwrap();
-    let source = get(
-        &client,
-        "gitfleet.io/v1alpha1",
-        "GitSource",
-        "gitsources",
-        &ns,
-        "fleet",
-    )
-    .await
-    .unwrap();
+    let sync = sync_object(&client, &ns, "remote").await.unwrap();
+    let source = source_object(&client, &ns, "fleet").await.unwrap();
     let events = api(&client, "v1", "Event", "events", &ns)
         .list(&Default::default())
         .await

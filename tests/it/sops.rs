@@ -446,15 +446,7 @@ async fn up_generates_a_sops_key_and_the_agent_applies_the_decrypted_secret() {
 
     let agent = Agent::start(&c, &rns);
     eventually("the Sync applies the encrypted Secret", &agent, || async {
-        let sync = get(
-            &client,
-            "gitfleet.io/v1alpha1",
-            "Sync",
-            "syncs",
-            &rns,
-            "one",
-        )
-        .await?;
+        let sync = crate::agent::sync_object(&client, &rns, "one").await?;
         (sync["status"]["lastAppliedRevision"] == revision.as_str()).then_some(())
     })
     .await;
@@ -475,16 +467,9 @@ async fn up_generates_a_sops_key_and_the_agent_applies_the_decrypted_secret() {
         "{db}"
     );
     // the plaintext is nowhere else
-    let sync = get(
-        &client,
-        "gitfleet.io/v1alpha1",
-        "Sync",
-        "syncs",
-        &rns,
-        "one",
-    )
-    .await
-    .unwrap();
+    let sync = crate::agent::sync_object(&client, &rns, "one")
+        .await
+        .unwrap();
     assert!(!sync.to_string().contains(PLAIN_SECRET), "{sync}");
     let events = crate::agent::api(&client, "v1", "Event", "events", &rns)
         .list(&Default::default())
@@ -531,15 +516,7 @@ async fn up_generates_a_sops_key_and_the_agent_applies_the_decrypted_secret() {
     std::fs::write(&path, text.replacen("name: db", "name: db2", 1)).unwrap();
     let bad = repo.commit("tampered");
     let sync = eventually("the tampered revision is refused", &agent, || async {
-        let sync = get(
-            &client,
-            "gitfleet.io/v1alpha1",
-            "Sync",
-            "syncs",
-            &rns,
-            "one",
-        )
-        .await?;
+        let sync = crate::agent::sync_object(&client, &rns, "one").await?;
         (sync["status"]["lastAttemptedRevision"] == bad.as_str()).then_some(sync)
     })
     .await;
@@ -669,16 +646,9 @@ async fn up_stores_a_given_sops_key_once() {
         String::from_utf8(stored).unwrap(),
         std::fs::read_to_string(&key_file).unwrap()
     );
-    let sync = get(
-        &client,
-        "gitfleet.io/v1alpha1",
-        "Sync",
-        "syncs",
-        &rns,
-        "one",
-    )
-    .await
-    .unwrap();
+    let sync = crate::agent::sync_object(&client, &rns, "one")
+        .await
+        .unwrap();
     assert_eq!(
         sync["spec"]["decryption"]["secretRef"]["name"], "gitfleet-sops-age",
         "{sync}"
@@ -793,22 +763,16 @@ async fn a_sync_without_its_key_applies_nothing_and_an_empty_path_needs_allow_em
     );
     let agent = Agent::start(&c, &ns);
     let client = c.client().await;
+    // the Ready=False condition of a Sync, once its message says `needle`
     let not_ready = |name: &'static str, needle: &'static str| {
         let client = client.clone();
         let ns = ns.clone();
         async move {
-            let st = crate::agent::sync_status(&client, &ns, name).await;
-            let ready = st["conditions"]
-                .as_array()?
-                .iter()
-                .find(|c| c["type"] == "Ready")?
-                .clone();
-            (ready["status"] == "False"
-                && ready["message"]
-                    .as_str()
-                    .unwrap_or_default()
-                    .contains(needle))
-            .then_some(ready)
+            let (_, ready) = crate::agent::not_ready(&client, &ns, name).await?;
+            ready["message"]
+                .as_str()
+                .is_some_and(|m| m.contains(needle))
+                .then_some(ready)
         }
     };
     let ready = eventually("the missing Secret reported", &agent, || {

@@ -162,15 +162,7 @@ async fn up_bootstraps_and_the_agent_takes_over() {
     // The agent (run out of cluster here) applies the workloads under clusters/one/.
     let agent = Agent::start(&c, &rns);
     eventually("the Sync is Ready at the pushed commit", &agent, || async {
-        let sync = get(
-            &client,
-            "gitfleet.io/v1alpha1",
-            "Sync",
-            "syncs",
-            &rns,
-            "one",
-        )
-        .await?;
+        let sync = crate::agent::sync_object(&client, &rns, "one").await?;
         let st = &sync["status"];
         let ready = st["conditions"]
             .as_array()?
@@ -313,9 +305,7 @@ async fn a_fleet_with_one_failing_cluster() {
     let client = c.client().await;
     for s in ["a", "b"] {
         assert!(
-            get(&client, "gitfleet.io/v1alpha1", "Sync", "syncs", &rns, s)
-                .await
-                .is_some(),
+            crate::agent::sync_object(&client, &rns, s).await.is_some(),
             "Sync {s}"
         );
     }
@@ -413,16 +403,9 @@ async fn kind_provider_runs_the_kind_cli() {
     );
     let client = c.client().await;
     assert!(
-        get(
-            &client,
-            "gitfleet.io/v1alpha1",
-            "Sync",
-            "syncs",
-            &rns,
-            "dev"
-        )
-        .await
-        .is_some()
+        crate::agent::sync_object(&client, &rns, "dev")
+            .await
+            .is_some()
     );
 
     // Exists now: no second create.
@@ -447,16 +430,9 @@ async fn kind_provider_runs_the_kind_cli() {
     let calls = std::fs::read_to_string(state.join("calls")).unwrap();
     assert!(calls.contains("delete cluster --name dev"), "{calls}");
     assert!(
-        get(
-            &client,
-            "gitfleet.io/v1alpha1",
-            "Sync",
-            "syncs",
-            &rns,
-            "dev"
-        )
-        .await
-        .is_none(),
+        crate::agent::sync_object(&client, &rns, "dev")
+            .await
+            .is_none(),
         "seed removed first"
     );
 }
