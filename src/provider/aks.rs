@@ -309,46 +309,7 @@ fn string_map(v: &J) -> BTreeMap<String, String> {
         .unwrap_or_default()
 }
 
-/// gitfleet's own tag names (`gitfleet.io/managed-by`, `gitfleet.io/managed-tags`...) as ARM
-/// stores them: Azure refuses `/` in a tag name (`InvalidTagNameCharacters`: `< > % & \ ? /`),
-/// so they are written `gitfleet.io_managed-by`, as Cluster API's Azure provider writes
-/// `sigs.k8s.io_…`. The rest of gitfleet sees one spelling on every cloud.
-const OWN_PREFIX: &str = "gitfleet.io/";
-const OWN_PREFIX_ARM: &str = "gitfleet.io_";
-
-fn rename_keys(tags: Option<&mut J>, from: &str, to: &str) {
-    if let Some(map) = tags.and_then(J::as_object_mut) {
-        let renamed: Vec<String> = map
-            .keys()
-            .filter(|k| k.starts_with(from))
-            .cloned()
-            .collect();
-        for k in renamed {
-            if let Some(v) = map.remove(&k) {
-                map.insert(format!("{to}{}", &k[from.len()..]), v);
-            }
-        }
-    }
-}
-
-/// The tags of an ARM body (`tags`, and `properties.tags` of an agent pool, and those of the
-/// agent pool profiles of a managed cluster) in ARM's spelling (`to_arm`) or gitfleet's.
-fn arm_tag_names(body: &mut J, to_arm: bool) {
-    let (from, to) = if to_arm {
-        (OWN_PREFIX, OWN_PREFIX_ARM)
-    } else {
-        (OWN_PREFIX_ARM, OWN_PREFIX)
-    };
-    rename_keys(body.get_mut("tags"), from, to);
-    if let Some(props) = body.get_mut("properties") {
-        rename_keys(props.get_mut("tags"), from, to);
-        if let Some(profiles) = props.get_mut("agentPoolProfiles").and_then(J::as_array_mut) {
-            for p in profiles {
-                rename_keys(p.get_mut("tags"), from, to);
-            }
-        }
-    }
-}
+use crate::render::aks::arm_tag_names;
 
 fn owned(tags: &J, fleet: Option<&str>, cluster: &str) -> bool {
     let t = string_map(tags);
@@ -655,11 +616,7 @@ impl AksProvider {
                             "/subscriptions/{}/resourcegroups/{}",
                             place.subscription, place.group
                         ),
-                        Some(&{
-                            let mut v = serde_json::to_value(rg).unwrap_or(J::Null);
-                            arm_tag_names(&mut v, true);
-                            v
-                        }),
+                        Some(&crate::render::aks::as_sent(rg)),
                     )
                     .await?;
                 if status >= 300 {

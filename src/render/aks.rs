@@ -7,6 +7,58 @@ use serde::{Deserialize, Serialize};
 
 pub const API_VERSION: &str = "2023-01-02-preview";
 
+/// gitfleet's own tag names (`gitfleet.io/managed-by`, `gitfleet.io/managed-tags`...) as ARM
+/// stores them: Azure refuses `/` in a tag name (`InvalidTagNameCharacters`: `< > % & \ ? /`),
+/// so they are written `gitfleet.io_managed-by`, as Cluster API's Azure provider writes
+/// `sigs.k8s.io_…`. `render --out` writes the bodies so, as they are sent; the rest of
+/// gitfleet sees one spelling on every cloud.
+const OWN_PREFIX: &str = "gitfleet.io/";
+const OWN_PREFIX_ARM: &str = "gitfleet.io_";
+
+fn rename_keys(tags: Option<&mut serde_json::Value>, from: &str, to: &str) {
+    if let Some(map) = tags.and_then(serde_json::Value::as_object_mut) {
+        let renamed: Vec<String> = map
+            .keys()
+            .filter(|k| k.starts_with(from))
+            .cloned()
+            .collect();
+        for k in renamed {
+            if let Some(v) = map.remove(&k) {
+                map.insert(format!("{to}{}", &k[from.len()..]), v);
+            }
+        }
+    }
+}
+
+/// The tags of an ARM body (`tags`, and `properties.tags` of an agent pool, and those of the
+/// agent pool profiles of a managed cluster) in ARM's spelling (`to_arm`) or gitfleet's.
+pub fn arm_tag_names(body: &mut serde_json::Value, to_arm: bool) {
+    let (from, to) = if to_arm {
+        (OWN_PREFIX, OWN_PREFIX_ARM)
+    } else {
+        (OWN_PREFIX_ARM, OWN_PREFIX)
+    };
+    rename_keys(body.get_mut("tags"), from, to);
+    if let Some(props) = body.get_mut("properties") {
+        rename_keys(props.get_mut("tags"), from, to);
+        if let Some(profiles) = props
+            .get_mut("agentPoolProfiles")
+            .and_then(serde_json::Value::as_array_mut)
+        {
+            for p in profiles {
+                rename_keys(p.get_mut("tags"), from, to);
+            }
+        }
+    }
+}
+
+/// An ARM body as it is sent: gitfleet's tag names in ARM's spelling.
+pub fn as_sent<T: Serialize>(body: &T) -> serde_json::Value {
+    let mut v = serde_json::to_value(body).unwrap_or(serde_json::Value::Null);
+    arm_tag_names(&mut v, true);
+    v
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ManagedCluster {

@@ -213,15 +213,22 @@ impl RenderedCluster {
                 agent_pools,
                 ..
             } => {
+                // as ARM receives them (its spelling of gitfleet's tag names)
                 if let Some(rg) = resource_group {
-                    out.push((format!("{c}/aks/resource-group.yaml"), to_yaml(rg)));
+                    out.push((
+                        format!("{c}/aks/resource-group.yaml"),
+                        to_yaml(&aks::as_sent(rg)),
+                    ));
                 }
                 out.push((
                     format!("{c}/aks/managed-cluster.yaml"),
-                    to_yaml(managed_cluster),
+                    to_yaml(&aks::as_sent(managed_cluster)),
                 ));
                 for (name, pool) in agent_pools {
-                    out.push((format!("{c}/aks/agent-pool-{name}.yaml"), to_yaml(pool)));
+                    out.push((
+                        format!("{c}/aks/agent-pool-{name}.yaml"),
+                        to_yaml(&aks::as_sent(pool)),
+                    ));
                 }
             }
             ProviderRequests::Kind { config } => {

@@ -107,6 +107,41 @@ fn create_from_nothing_then_a_rerun_changes_nothing() {
             ]
         );
         apply(&p, &prep, &plan).await;
+        // `render --out` writes the bodies as they were sent, tags in ARM's spelling included
+        let files: std::collections::BTreeMap<String, String> =
+            prep.rendered[0].files().into_iter().collect();
+        let rendered = |file: &str| -> serde_json::Value {
+            serde_yaml::from_str(&files[&format!("alpha/aks/{file}")]).unwrap()
+        };
+        let sent = |suffix: &str| -> serde_json::Value {
+            arm.mutations()
+                .into_iter()
+                .find(|r| r.method == "PUT" && r.path.to_lowercase().ends_with(suffix))
+                .unwrap_or_else(|| panic!("no PUT of {suffix}"))
+                .body
+        };
+        for (file, suffix, tags) in [
+            ("resource-group.yaml", "/resourcegroups/rg-alpha", "/tags"),
+            ("managed-cluster.yaml", "/managedclusters/alpha", "/tags"),
+            (
+                "agent-pool-user.yaml",
+                "/agentpools/user",
+                "/properties/tags",
+            ),
+        ] {
+            let (rendered, sent) = (rendered(file), sent(suffix));
+            assert_eq!(
+                rendered.pointer(tags),
+                sent.pointer(tags),
+                "{file}: rendered {rendered}\nsent {sent}"
+            );
+            assert!(
+                sent.pointer(tags)
+                    .and_then(|t| t.as_object())
+                    .is_some_and(|t| t.contains_key("gitfleet.io_managed-by")),
+                "{file}: {sent}"
+            );
+        }
         arm.clear_requests();
         assert_eq!(cloud_steps(&plan_of(&p, &prep).await), Vec::<String>::new());
         let requests = arm.requests();
