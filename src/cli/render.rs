@@ -42,8 +42,8 @@ pub fn run(args: RenderArgs) -> anyhow::Result<u8> {
         let bad: Vec<String> = prepared
             .rendered
             .iter()
-            .flat_map(|c| c.files())
-            .filter_map(|(path, _)| out_path_problem(&path).map(|p| format!("{path}: {p}")))
+            .flat_map(|c| c.paths())
+            .filter_map(|path| out_path_problem(&path).map(|p| format!("{path}: {p}")))
             .collect();
         if !bad.is_empty() {
             for b in &bad {
@@ -65,8 +65,9 @@ pub fn run(args: RenderArgs) -> anyhow::Result<u8> {
         ),
         None => None,
     };
+    let mut cache = gitfleet::render::YamlCache::default();
     for cluster in &prepared.rendered {
-        for (path, text) in cluster.files() {
+        for (path, text) in cluster.files_with(&mut cache) {
             match (&args.out, &out_root) {
                 (Some(dir), Some(root)) => {
                     let full = dir.join(&path);

@@ -178,10 +178,35 @@ pub struct RenderedCluster {
     pub seed: Vec<Manifest>,
 }
 
+/// One rendered file: its path and how to write its text.
+type FileEntry<'a> = (String, Box<dyn Fn(&mut YamlCache) -> String + 'a>);
+
 impl RenderedCluster {
     /// The rendered files, as `render --out` writes them: `(relative path, YAML)`.
     pub fn files(&self) -> Vec<(String, String)> {
-        let mut out = Vec::new();
+        self.files_with(&mut YamlCache::default())
+    }
+
+    /// [`Self::files`], serialising each manifest shared with clusters rendered before through
+    /// `cache` only once (the reconciler's objects are the same text for most clusters of a
+    /// fleet: without it, a 10,000-cluster fleet serialises its CRDs 10,000 times).
+    pub fn files_with(&self, cache: &mut YamlCache) -> Vec<(String, String)> {
+        self.entries()
+            .into_iter()
+            .map(|(path, text)| (path, text(cache)))
+            .collect()
+    }
+
+    /// The relative paths of [`Self::files`], without serialising anything.
+    pub fn paths(&self) -> Vec<String> {
+        self.entries().into_iter().map(|(path, _)| path).collect()
+    }
+
+    fn entries(&self) -> Vec<FileEntry<'_>> {
+        fn yaml<'a, T: Serialize>(v: &'a T) -> Box<dyn Fn(&mut YamlCache) -> String + 'a> {
+            Box::new(move |_| to_yaml(v))
+        }
+        let mut out: Vec<FileEntry<'_>> = Vec::new();
         let c = &self.name;
         match &self.requests {
             ProviderRequests::Eks {
@@ -190,20 +215,17 @@ impl RenderedCluster {
                 addons,
                 ..
             } => {
-                out.push((
-                    format!("{c}/eks/create-cluster.yaml"),
-                    to_yaml(create_cluster),
-                ));
+                out.push((format!("{c}/eks/create-cluster.yaml"), yaml(create_cluster)));
                 for ng in nodegroups {
                     out.push((
                         format!("{c}/eks/nodegroup-{}.yaml", ng.nodegroup_name),
-                        to_yaml(ng),
+                        yaml(ng),
                     ));
                 }
                 for addon in addons {
                     out.push((
                         format!("{c}/eks/addon-{}.yaml", addon.addon_name),
-                        to_yaml(addon),
+                        yaml(addon),
                     ));
                 }
             }
@@ -214,46 +236,75 @@ impl RenderedCluster {
                 ..
             } => {
                 // as ARM receives them (its spelling of gitfleet's tag names)
+                fn sent<'a, T: Serialize>(v: &'a T) -> Box<dyn Fn(&mut YamlCache) -> String + 'a> {
+                    Box::new(move |_| to_yaml(&aks::as_sent(v)))
+                }
                 if let Some(rg) = resource_group {
-                    out.push((
-                        format!("{c}/aks/resource-group.yaml"),
-                        to_yaml(&aks::as_sent(rg)),
-                    ));
+                    out.push((format!("{c}/aks/resource-group.yaml"), sent(rg)));
                 }
                 out.push((
                     format!("{c}/aks/managed-cluster.yaml"),
-                    to_yaml(&aks::as_sent(managed_cluster)),
+                    sent(managed_cluster),
                 ));
                 for (name, pool) in agent_pools {
-                    out.push((
-                        format!("{c}/aks/agent-pool-{name}.yaml"),
-                        to_yaml(&aks::as_sent(pool)),
-                    ));
+                    out.push((format!("{c}/aks/agent-pool-{name}.yaml"), sent(pool)));
                 }
             }
             ProviderRequests::Kind { config } => {
-                out.push((format!("{c}/kind/cluster.yaml"), to_yaml(config)));
+                out.push((format!("{c}/kind/cluster.yaml"), yaml(config)));
             }
             ProviderRequests::Existing { .. } => {}
         }
         out.push((
             format!("{c}/reconciler/install.yaml"),
-            to_yaml_stream(&self.install),
+            Box::new(|cache: &mut YamlCache| cache.stream(&self.install)),
         ));
         out.push((
             format!("{c}/reconciler/seed.yaml"),
-            to_yaml_stream(&self.seed),
+            Box::new(|cache: &mut YamlCache| cache.stream(&self.seed)),
         ));
         out
     }
 }
 
-fn to_yaml<T: Serialize>(v: &T) -> String {
-    serde_yaml::to_string(v).expect("rendered requests serialise")
+/// The YAML of manifests by their shared body (see [`Manifest::body`]), each kept with the
+/// manifest it was made from, so a hit is the same object, not merely the same address.
+#[derive(Default)]
+pub struct YamlCache {
+    by_body: std::collections::HashMap<usize, (Manifest, Arc<str>)>,
 }
 
-fn to_yaml_stream(items: &[Manifest]) -> String {
-    items.iter().map(to_yaml).collect::<Vec<_>>().join("---\n")
+impl YamlCache {
+    /// Manifests remembered: the reconciler's handful of objects, with room to spare.
+    const MAX: usize = 256;
+
+    /// `items` as one YAML stream.
+    fn stream(&mut self, items: &[Manifest]) -> String {
+        items
+            .iter()
+            .map(|m| self.yaml(m))
+            .collect::<Vec<_>>()
+            .join("---\n")
+    }
+
+    fn yaml(&mut self, m: &Manifest) -> Arc<str> {
+        let key = Arc::as_ptr(&m.body) as usize;
+        if let Some((kept, text)) = self.by_body.get(&key)
+            && Arc::ptr_eq(&kept.body, &m.body)
+            && kept == m
+        {
+            return text.clone();
+        }
+        let text: Arc<str> = to_yaml(m).into();
+        if self.by_body.len() < Self::MAX {
+            self.by_body.insert(key, (m.clone(), text.clone()));
+        }
+        text
+    }
+}
+
+fn to_yaml<T: Serialize>(v: &T) -> String {
+    serde_yaml::to_string(v).expect("rendered requests serialise")
 }
 
 /// The value of `r`, or `None` with its error recorded.

@@ -66,7 +66,14 @@ fn snapshot_rendered(fleet: &str, expected_clusters: &[&str]) -> Vec<String> {
     let names: Vec<&str> = p.rendered.iter().map(|r| r.name.as_str()).collect();
     assert_eq!(names, expected_clusters, "clusters of example {fleet}");
     let mut providers = Vec::new();
+    // `render` shares one YAML cache across the clusters: the same text as each on its own,
+    // and the same paths as `paths()` (what --out checks before writing)
+    let mut cache = gitfleet::render::YamlCache::default();
     for cluster in &p.rendered {
+        let shared = cluster.files_with(&mut cache);
+        assert_eq!(shared, cluster.files(), "{}", cluster.name);
+        let paths: Vec<String> = shared.into_iter().map(|(path, _)| path).collect();
+        assert_eq!(paths, cluster.paths(), "{}", cluster.name);
         providers.push(cluster.provider.to_string());
         snapshot!(
             format!("render-{fleet}-{}", cluster.name),
