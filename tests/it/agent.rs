@@ -1323,6 +1323,271 @@ async fn a_chart_from_a_helm_repository_is_resolved_verified_and_upgraded() {
     assert_eq!(cm["data"]["version"], "1.3.0");
 }
 
+/// `spec.chart.secretRef` for a private Helm repository: basic auth (`username`/`password`)
+/// against a repository that refuses anonymous requests, and a CA bundle (`ca.crt`) for one
+/// served over HTTPS by `openssl s_server` with a certificate of a private CA. A wrong password
+/// and a missing CA are errors on Ready naming the repository, never a credential; once the
+/// Secrets are right, both charts are applied; no password reaches the status, events or log.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_private_chart_repository_takes_credentials_and_a_ca_from_the_syncs_secret() {
+    use base64::Engine as _;
+    let c = Cluster::new();
+    let ns = c.name("chartauth");
+    let repo = Repo::new(c.dir());
+    repo.write("releases/README.md", "charts from private repositories\n");
+    let commit = repo.commit("values");
+    let work = tempfile::tempdir().unwrap();
+    let d = work.path();
+    // basic auth: the repository answers 401 to anything else
+    let charts = ChartRepo::start();
+    charts.publish(d, &["1.0.0"], &[]);
+    let password = "chart-s3cret-pass";
+    *charts.required.lock().unwrap() = Some(format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(format!("robot:{password}"))
+    ));
+    // HTTPS: the same files from a directory, a server certificate signed by a private CA
+    let www = d.join("www");
+    for (path, data) in charts.files.lock().unwrap().iter() {
+        let file = www.join(path.trim_start_matches('/'));
+        std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+        std::fs::write(file, data).unwrap();
+    }
+    let openssl = |args: &[&str]| {
+        let out = Command::new("openssl")
+            .current_dir(d)
+            .args(args)
+            .output()
+            .expect("openssl (scripts/test.sh installs it)");
+        assert!(
+            out.status.success(),
+            "openssl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    let ec = [
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-nodes",
+    ];
+    openssl(
+        &[
+            &["req", "-x509"][..],
+            &ec,
+            &[
+                "-keyout",
+                "ca.key",
+                "-out",
+                "ca.crt",
+                "-days",
+                "1",
+                "-subj",
+                "/CN=gitfleet test CA",
+            ],
+        ]
+        .concat(),
+    );
+    openssl(
+        &[
+            &["req"][..],
+            &ec,
+            &[
+                "-keyout",
+                "srv.key",
+                "-out",
+                "srv.csr",
+                "-subj",
+                "/CN=127.0.0.1",
+            ],
+        ]
+        .concat(),
+    );
+    std::fs::write(
+        d.join("srv.ext"),
+        "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nkeyUsage=digitalSignature\nextendedKeyUsage=serverAuth\n",
+    )
+    .unwrap();
+    openssl(&[
+        "x509",
+        "-req",
+        "-in",
+        "srv.csr",
+        "-CA",
+        "ca.crt",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-out",
+        "srv.crt",
+        "-days",
+        "1",
+        "-extfile",
+        "srv.ext",
+    ]);
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut server = Command::new("openssl")
+        .current_dir(&www)
+        .args(["s_server", "-quiet", "-WWW", "-accept"])
+        .arg(format!("127.0.0.1:{port}"))
+        .arg("-cert")
+        .arg(d.join("srv.crt"))
+        .arg("-key")
+        .arg(d.join("srv.key"))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    struct Kill(Child);
+    impl Drop for Kill {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let start = Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(server.try_wait().unwrap().is_none(), "s_server exited");
+        assert!(
+            start.elapsed() < Duration::from_secs(5),
+            "s_server did not listen"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let _server = Kill(server);
+
+    let chart = |name: &str, url: &str, secret: &str| {
+        sync_doc(
+            &ns,
+            name,
+            "releases",
+            &format!(
+                "  chart:\n    repository: {url}\n    name: web\n    version: \"1.0.0\"\n    secretRef: {{name: {secret}}}\n  helm:\n    releaseName: {name}\n"
+            ),
+        )
+    };
+    let secret = |name: &str, data: Value| {
+        json!({"apiVersion": "v1", "kind": "Secret",
+            "metadata": {"name": name, "namespace": ns}, "stringData": data})
+    };
+    install(
+        &c,
+        &ns,
+        &repo,
+        "1s",
+        &format!(
+            "{}{}",
+            chart("auth", &charts.url(), "chart-auth"),
+            chart("tls", &format!("https://127.0.0.1:{port}"), "chart-ca")
+        ),
+    );
+    let client = c.client().await;
+    let secrets = api(&client, "v1", "Secret", "secrets", &ns);
+    let put = |name: &'static str, data: Value| {
+        let secrets = secrets.clone();
+        let body = secret(name, data);
+        async move {
+            secrets
+                .patch(
+                    name,
+                    &PatchParams::apply("test").force(),
+                    &Patch::Apply(body),
+                )
+                .await
+                .unwrap();
+        }
+    };
+    put(
+        "chart-auth",
+        json!({"username": "robot", "password": "wrong-pass"}),
+    )
+    .await;
+    put("chart-ca", json!({"note": "no CA yet"})).await;
+    let agent = Agent::start(&c, &ns);
+    let failing = |name: &'static str| {
+        let client = client.clone();
+        let ns = ns.clone();
+        async move {
+            let (_, ready) = not_ready(&client, &ns, name).await?;
+            (ready["reason"] == "ChartFetchFailed").then_some(ready)
+        }
+    };
+    let ready = eventually("the wrong password refused", &agent, || failing("auth")).await;
+    let msg = ready["message"].as_str().unwrap().to_string();
+    assert_eq!(ready["reason"], "ChartFetchFailed", "{ready}");
+    assert!(msg.contains("401") && msg.contains(&charts.url()), "{msg}");
+    assert!(!msg.contains("wrong-pass"), "{msg}");
+    let ready = eventually("the unknown CA refused", &agent, || failing("tls")).await;
+    let msg = ready["message"].as_str().unwrap().to_string();
+    assert_eq!(ready["reason"], "ChartFetchFailed", "{ready}");
+    assert!(
+        msg.contains(&format!("127.0.0.1:{port}")) && msg.contains("certificate"),
+        "{msg}"
+    );
+    assert!(
+        get(&client, "v1", "ConfigMap", "configmaps", &ns, "auth-web")
+            .await
+            .is_none()
+            && get(&client, "v1", "ConfigMap", "configmaps", &ns, "tls-web")
+                .await
+                .is_none(),
+        "nothing applied without the right Secrets"
+    );
+
+    put(
+        "chart-auth",
+        json!({"username": "robot", "password": password}),
+    )
+    .await;
+    put(
+        "chart-ca",
+        json!({"ca.crt": std::fs::read_to_string(d.join("ca.crt")).unwrap()}),
+    )
+    .await;
+    for name in ["auth", "tls"] {
+        let st = eventually(&format!("the {name} chart applied"), &agent, || async {
+            let st = sync_status(&client, &ns, name).await;
+            (st["lastAppliedRevision"] == commit.as_str()).then_some(st)
+        })
+        .await;
+        assert_eq!(st["lastAppliedChart"]["version"], "1.0.0", "{st}");
+        let cm = get(
+            &client,
+            "v1",
+            "ConfigMap",
+            "configmaps",
+            &ns,
+            &format!("{name}-web"),
+        )
+        .await
+        .unwrap_or_else(|| panic!("the {name} chart's ConfigMap"));
+        assert_eq!(cm["data"]["version"], "1.0.0");
+    }
+    let events = api(&client, "v1", "Event", "events", &ns)
+        .list(&Default::default())
+        .await
+        .unwrap();
+    for (what, text) in [
+        (
+            "the auth Sync",
+            sync_status(&client, &ns, "auth").await.to_string(),
+        ),
+        ("the events", serde_json::to_string(&events.items).unwrap()),
+        ("the agent's log", agent.logs()),
+    ] {
+        assert!(
+            !text.contains(password) && !text.contains("wrong-pass"),
+            "{what} shows a password: {text}"
+        );
+    }
+}
+
 /// The CNCF distribution registry (Debian's `docker-registry`, installed by scripts/test.sh and
 /// named by `GITFLEET_REGISTRY`) on a free loopback port, storing in a temporary directory.
 struct OciRegistry {
