@@ -1598,6 +1598,22 @@ struct OciRegistry {
 
 impl OciRegistry {
     fn start() -> OciRegistry {
+        let dir = tempfile::tempdir().unwrap();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let child = Self::serve(dir.path(), port, "");
+        OciRegistry {
+            child,
+            port,
+            _dir: dir,
+        }
+    }
+
+    /// Serves `dir/data` on `port`, with `auth` (a YAML block, or nothing) in its configuration.
+    fn serve(dir: &Path, port: u16, auth: &str) -> Child {
         let bin = std::env::var_os("GITFLEET_REGISTRY").unwrap_or_else(|| {
             panic!(
                 "GITFLEET_REGISTRY is not set: the OCI chart test needs Debian's docker-registry \
@@ -1605,22 +1621,16 @@ impl OciRegistry {
                  failure, not a skip."
             )
         });
-        let dir = tempfile::tempdir().unwrap();
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let config = dir.path().join("config.yml");
+        let config = dir.join("config.yml");
         std::fs::write(
             &config,
             format!(
-                "version: 0.1\nlog: {{level: error}}\nstorage:\n  filesystem: {{rootdirectory: {}}}\nhttp:\n  addr: 127.0.0.1:{port}\n",
-                dir.path().join("data").display()
+                "version: 0.1\nlog: {{level: error}}\nstorage:\n  filesystem: {{rootdirectory: {}}}\nhttp:\n  addr: 127.0.0.1:{port}\n{auth}",
+                dir.join("data").display()
             ),
         )
         .unwrap();
-        let child = Command::new(&bin)
+        let mut child = Command::new(&bin)
             .arg("serve")
             .arg(&config)
             .stdout(Stdio::null())
@@ -1629,17 +1639,60 @@ impl OciRegistry {
             .unwrap_or_else(|e| panic!("starting {}: {e}", Path::new(&bin).display()));
         let start = Instant::now();
         while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(child.try_wait().unwrap().is_none(), "the registry exited");
             assert!(
                 start.elapsed() < Duration::from_secs(20),
                 "the registry did not start"
             );
             std::thread::sleep(Duration::from_millis(50));
         }
-        OciRegistry {
-            child,
-            port,
-            _dir: dir,
+        child
+    }
+
+    /// The same storage on the same port, served again requiring `user`:`password` (the
+    /// registry's htpasswd backend: HTTP basic auth, the password as a bcrypt hash made by the
+    /// system's crypt(3) through Python).
+    fn require_basic_auth(&mut self, user: &str, password: &str) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let python = std::env::var_os("GITFLEET_HELM_PYTHON")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| crate::support::root().join(".venv/bin/python"));
+        let out = Command::new(python)
+            .args([
+                "-W",
+                "ignore",
+                "-c",
+                "import crypt, sys; print(crypt.crypt(sys.argv[1], crypt.mksalt(crypt.METHOD_BLOWFISH)))",
+                password,
+            ])
+            .output()
+            .unwrap();
+        let hash = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        assert!(
+            out.status.success() && hash.starts_with("$2"),
+            "bcrypt: {hash} {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let htpasswd = self._dir.path().join("htpasswd");
+        std::fs::write(&htpasswd, format!("{user}:{hash}\n")).unwrap();
+        // the old process may hold the port for a moment after it exits
+        let start = Instant::now();
+        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
+            assert!(
+                start.elapsed() < Duration::from_secs(10),
+                "the port stays busy"
+            );
+            std::thread::sleep(Duration::from_millis(50));
         }
+        self.child = Self::serve(
+            self._dir.path(),
+            self.port,
+            &format!(
+                "auth:\n  htpasswd: {{realm: gitfleet-test, path: {}}}\n",
+                htpasswd.display()
+            ),
+        );
     }
 
     /// The registry's storage directory (its filesystem driver's root).
@@ -1728,14 +1781,11 @@ async fn a_chart_from_an_oci_registry_is_pulled_and_recorded() {
         st["lastAppliedChart"]["version"], "1.2.5",
         "the newest ~1.2: {st}"
     );
-    let digest = &pushed["1.2.5"];
-    if !digest.is_empty() {
-        assert_eq!(
-            st["lastAppliedChart"]["digest"],
-            digest.as_str(),
-            "Helm's manifest digest"
-        );
-    }
+    assert_eq!(
+        st["lastAppliedChart"]["digest"],
+        pushed["1.2.5"].as_str(),
+        "Helm's manifest digest"
+    );
     let cm = get(&client, "v1", "ConfigMap", "configmaps", &apps, "shop-web")
         .await
         .expect("the chart's ConfigMap, in the release namespace");
@@ -1790,6 +1840,97 @@ async fn a_chart_from_an_oci_registry_is_pulled_and_recorded() {
         .await
         .unwrap();
     assert_eq!(cm["data"]["version"], "1.2.7");
+}
+
+/// `spec.chart.secretRef` for an OCI registry that requires authentication (the distribution
+/// registry's htpasswd backend): a wrong password is an error on Ready naming the registry and
+/// never the password, nothing applied; the right one pulls and applies the chart.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_chart_from_an_authenticating_oci_registry_takes_the_syncs_secret() {
+    let mut registry = OciRegistry::start();
+    let work = tempfile::tempdir().unwrap();
+    ChartRepo::package(work.path(), "1.0.0");
+    registry.push(&work.path().join("web-1.0.0.tgz"), "1.0.0");
+    let password = "oci-s3cret-pass";
+    registry.require_basic_auth("robot", password);
+    let c = Cluster::new();
+    let ns = c.name("ociauth");
+    let repo = Repo::new(c.dir());
+    repo.write("releases/web/.keep", "");
+    let commit = repo.commit("a release");
+    let url = format!("oci://127.0.0.1:{}/charts", registry.port);
+    install(
+        &c,
+        &ns,
+        &repo,
+        "1s",
+        &sync_doc(
+            &ns,
+            "web",
+            "releases/web",
+            &format!(
+                "  chart:\n    repository: {url}\n    name: web\n    version: \"1.0.0\"\n    secretRef: {{name: registry}}\n"
+            ),
+        ),
+    );
+    let client = c.client().await;
+    let secrets = api(&client, "v1", "Secret", "secrets", &ns);
+    let put = |password: &str| {
+        let secrets = secrets.clone();
+        let body = json!({"apiVersion": "v1", "kind": "Secret",
+            "metadata": {"name": "registry", "namespace": ns},
+            "stringData": {"username": "robot", "password": password}});
+        async move {
+            secrets
+                .patch(
+                    "registry",
+                    &PatchParams::apply("test").force(),
+                    &Patch::Apply(body),
+                )
+                .await
+                .unwrap();
+        }
+    };
+    put("wrong-pass").await;
+    let agent = Agent::start(&c, &ns);
+    let ready = eventually("the wrong password refused", &agent, || async {
+        let (_, ready) = not_ready(&client, &ns, "web").await?;
+        (ready["reason"] == "ChartFetchFailed").then_some(ready)
+    })
+    .await;
+    let msg = ready["message"].as_str().unwrap();
+    assert!(
+        msg.contains("401") && msg.contains(&format!("127.0.0.1:{}", registry.port)),
+        "{msg}"
+    );
+    assert!(!msg.contains("wrong-pass"), "{msg}");
+    assert!(
+        get(&client, "v1", "ConfigMap", "configmaps", &ns, "web-web")
+            .await
+            .is_none()
+    );
+
+    put(password).await;
+    let st = eventually(
+        "the chart pulled with the right password",
+        &agent,
+        || async {
+            let st = sync_status(&client, &ns, "web").await;
+            (st["lastAppliedRevision"] == commit.as_str()).then_some(st)
+        },
+    )
+    .await;
+    assert_eq!(st["lastAppliedChart"]["version"], "1.0.0", "{st}");
+    let cm = get(&client, "v1", "ConfigMap", "configmaps", &ns, "web-web")
+        .await
+        .expect("the chart's ConfigMap");
+    assert_eq!(cm["data"]["version"], "1.0.0");
+    let logs = agent.logs();
+    assert!(
+        !logs.contains(password) && !logs.contains("wrong-pass"),
+        "{logs}"
+    );
+    assert!(!st.to_string().contains(password), "{st}");
 }
 
 /// Helm hooks around a revision: a pre-install Job runs (and completes) before the release's
