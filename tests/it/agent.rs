@@ -255,6 +255,20 @@ pub(crate) async fn sync_object(client: &kube::Client, ns: &str, name: &str) -> 
     get(client, "gitfleet.io/v1alpha1", "Sync", "syncs", ns, name).await
 }
 
+/// Creates or replaces the Secret `name` holding `string_data` (server-side apply, field
+/// manager `test`, forced: a test's Secret is the test's).
+pub(crate) async fn put_secret(client: &kube::Client, ns: &str, name: &str, string_data: Value) {
+    api(client, "v1", "Secret", "secrets", ns)
+        .patch(
+            name,
+            &PatchParams::apply("test").force(),
+            &Patch::Apply(json!({"apiVersion": "v1", "kind": "Secret",
+                "metadata": {"name": name, "namespace": ns}, "stringData": string_data})),
+        )
+        .await
+        .unwrap();
+}
+
 /// The GitSource `name`, whole.
 pub(crate) async fn source_object(client: &kube::Client, ns: &str, name: &str) -> Option<Value> {
     get(
@@ -1472,10 +1486,6 @@ async fn a_private_chart_repository_takes_credentials_and_a_ca_from_the_syncs_se
             ),
         )
     };
-    let secret = |name: &str, data: Value| {
-        json!({"apiVersion": "v1", "kind": "Secret",
-            "metadata": {"name": name, "namespace": ns}, "stringData": data})
-    };
     install(
         &c,
         &ns,
@@ -1488,20 +1498,10 @@ async fn a_private_chart_repository_takes_credentials_and_a_ca_from_the_syncs_se
         ),
     );
     let client = c.client().await;
-    let secrets = api(&client, "v1", "Secret", "secrets", &ns);
     let put = |name: &'static str, data: Value| {
-        let secrets = secrets.clone();
-        let body = secret(name, data);
-        async move {
-            secrets
-                .patch(
-                    name,
-                    &PatchParams::apply("test").force(),
-                    &Patch::Apply(body),
-                )
-                .await
-                .unwrap();
-        }
+        let client = client.clone();
+        let ns = ns.clone();
+        async move { put_secret(&client, &ns, name, data).await }
     };
     put(
         "chart-auth",
@@ -1874,22 +1874,13 @@ async fn a_chart_from_an_authenticating_oci_registry_takes_the_syncs_secret() {
         ),
     );
     let client = c.client().await;
-    let secrets = api(&client, "v1", "Secret", "secrets", &ns);
     let put = |password: &str| {
-        let secrets = secrets.clone();
-        let body = json!({"apiVersion": "v1", "kind": "Secret",
-            "metadata": {"name": "registry", "namespace": ns},
-            "stringData": {"username": "robot", "password": password}});
-        async move {
-            secrets
-                .patch(
-                    "registry",
-                    &PatchParams::apply("test").force(),
-                    &Patch::Apply(body),
-                )
-                .await
-                .unwrap();
-        }
+        put_secret(
+            &client,
+            &ns,
+            "registry",
+            json!({"username": "robot", "password": password}),
+        )
     };
     put("wrong-pass").await;
     let agent = Agent::start(&c, &ns);

@@ -8,7 +8,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use crate::agent::{Agent, Repo, eventually, get, git};
+use crate::agent::{Agent, Repo, eventually, get, git, put_secret};
 use crate::support::cluster::Cluster;
 use crate::up::{fleet_yaml, run};
 
@@ -780,20 +780,15 @@ async fn a_sync_without_its_key_applies_nothing_and_an_empty_path_needs_allow_em
     })
     .await;
     assert_eq!(ready["reason"], "DecryptionFailed", "{ready}");
-    let secrets = crate::agent::api(&client, "v1", "Secret", "secrets", &ns);
     let key_secret = |file: &std::path::Path| {
-        serde_json::json!({"apiVersion": "v1", "kind": "Secret",
-            "metadata": {"name": "sops-keys", "namespace": ns},
-            "stringData": {"identity.agekey": std::fs::read_to_string(file).unwrap()}})
-    };
-    secrets
-        .patch(
+        put_secret(
+            &client,
+            &ns,
             "sops-keys",
-            &kube::api::PatchParams::apply("test").force(),
-            &kube::api::Patch::Apply(key_secret(&wrong)),
+            serde_json::json!({"identity.agekey": std::fs::read_to_string(file).unwrap()}),
         )
-        .await
-        .unwrap();
+    };
+    key_secret(&wrong).await;
     let ready = eventually("the wrong key reported", &agent, || {
         not_ready("app", "cannot be decrypted")
     })
@@ -822,14 +817,7 @@ async fn a_sync_without_its_key_applies_nothing_and_an_empty_path_needs_allow_em
         "{ready}"
     );
 
-    secrets
-        .patch(
-            "sops-keys",
-            &kube::api::PatchParams::apply("test").force(),
-            &kube::api::Patch::Apply(key_secret(&right)),
-        )
-        .await
-        .unwrap();
+    key_secret(&right).await;
     eventually("the right key applies the revision", &agent, || async {
         let st = crate::agent::sync_status(&client, &ns, "app").await;
         (st["lastAppliedRevision"] == revision.as_str()).then_some(())
