@@ -15,6 +15,7 @@ use super::wait::WaitSettings;
 use super::{Progress, ProviderError};
 use crate::fleet::types::ProviderKind;
 use crate::plan::{Action, Desired, Observed, ObservedControlPlane, ObservedPool, Step, Target};
+use crate::render::aks::{arm_tag_names, as_sent};
 use crate::render::{CLUSTER_KEY, FLEET_KEY, OWNER_KEY, ProviderRequests, RenderedCluster, aks};
 
 const SCOPE: &str = "https://management.azure.com/.default";
@@ -308,8 +309,6 @@ fn string_map(v: &J) -> BTreeMap<String, String> {
         })
         .unwrap_or_default()
 }
-
-use crate::render::aks::arm_tag_names;
 
 fn owned(tags: &J, fleet: Option<&str>, cluster: &str) -> bool {
     let t = string_map(tags);
@@ -616,7 +615,7 @@ impl AksProvider {
                             "/subscriptions/{}/resourcegroups/{}",
                             place.subscription, place.group
                         ),
-                        Some(&crate::render::aks::as_sent(rg)),
+                        Some(&as_sent(rg)),
                     )
                     .await?;
                 if status >= 300 {

@@ -1368,16 +1368,7 @@ async fn a_private_chart_repository_takes_credentials_and_a_ca_from_the_syncs_se
         std::fs::write(file, data).unwrap();
     }
     let openssl = |args: &[&str]| {
-        let out = Command::new("openssl")
-            .current_dir(d)
-            .args(args)
-            .output()
-            .expect("openssl (scripts/test.sh installs it)");
-        assert!(
-            out.status.success(),
-            "openssl {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        crate::support::run(d, "openssl", args);
     };
     let ec = [
         "-newkey",
@@ -1440,41 +1431,23 @@ async fn a_private_chart_repository_takes_credentials_and_a_ca_from_the_syncs_se
         "-extfile",
         "srv.ext",
     ]);
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let mut server = Command::new("openssl")
-        .current_dir(&www)
-        .args(["s_server", "-quiet", "-WWW", "-accept"])
-        .arg(format!("127.0.0.1:{port}"))
-        .arg("-cert")
-        .arg(d.join("srv.crt"))
-        .arg("-key")
-        .arg(d.join("srv.key"))
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    struct Kill(Child);
-    impl Drop for Kill {
-        fn drop(&mut self) {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
-        }
-    }
-    let start = Instant::now();
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(server.try_wait().unwrap().is_none(), "s_server exited");
-        assert!(
-            start.elapsed() < Duration::from_secs(5),
-            "s_server did not listen"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let _server = Kill(server);
+    let port = crate::support::free_port();
+    let mut server = crate::support::Killed(
+        Command::new("openssl")
+            .current_dir(&www)
+            .args(["s_server", "-quiet", "-WWW", "-accept"])
+            .arg(format!("127.0.0.1:{port}"))
+            .arg("-cert")
+            .arg(d.join("srv.crt"))
+            .arg("-key")
+            .arg(d.join("srv.key"))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    crate::support::wait_for_port(port, &mut server.0);
 
     let chart = |name: &str, url: &str, secret: &str| {
         sync_doc(
@@ -1599,11 +1572,7 @@ struct OciRegistry {
 impl OciRegistry {
     fn start() -> OciRegistry {
         let dir = tempfile::tempdir().unwrap();
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
+        let port = crate::support::free_port();
         let child = Self::serve(dir.path(), port, "");
         OciRegistry {
             child,
